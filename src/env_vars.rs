@@ -1,0 +1,25 @@
+//! Every environment variable hsm reads, in one place (copied into the README table).
+
+pub const HSM_ENV: &str = "HSM_ENV";
+pub const HSM_PROFILE: &str = "HSM_PROFILE";
+pub const HSM_CONFIG: &str = "HSM_CONFIG";
+pub const HSM_AUTHORIZE_URL: &str = "HSM_AUTHORIZE_URL";
+pub const HSM_TOKEN_URL: &str = "HSM_TOKEN_URL";
+pub const HSM_API_URL: &str = "HSM_API_URL";
+pub const HSM_CLIENT_ID: &str = "HSM_CLIENT_ID";
+pub const HSM_CLIENT_SECRET: &str = "HSM_CLIENT_SECRET";
+pub const HSM_REDIRECT_URI: &str = "HSM_REDIRECT_URI";
+pub const HSM_ACCESS_TOKEN: &str = "HSM_ACCESS_TOKEN";
+/// `keychain` (default) or `file`.
+pub const HSM_CREDENTIAL_STORE: &str = "HSM_CREDENTIAL_STORE";
+pub const HSM_CREDENTIALS_FILE: &str = "HSM_CREDENTIALS_FILE";
+/// Program to open the login URL with, before `BROWSER`.
+pub const HSM_BROWSER: &str = "HSM_BROWSER";
+pub const BROWSER: &str = "BROWSER";
+/// Overrides the directory for lock files (default: the platform cache dir).
+pub const HSM_STATE_DIR: &str = "HSM_STATE_DIR";
+
+/// Read a variable; empty counts as unset, as most CLIs treat it.
+pub fn get(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
