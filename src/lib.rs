@@ -5,6 +5,7 @@ pub mod commands;
 pub mod contact;
 pub mod env_vars;
 pub mod error;
+pub mod http;
 pub mod output;
 pub mod sandbox;
 
