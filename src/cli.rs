@@ -53,6 +53,9 @@ pub enum Command {
     /// Inspect, refresh or print the access token
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Create, update, search and bulk-import contacts
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
     /// Run a local emulator of the Partner API v2 for trying hsm and testing scripts
     Sandbox(SandboxArgs),
 }
@@ -123,4 +126,150 @@ pub struct SandboxArgs {
     /// `contacts:delay=2000x1`, `token:malformed` (repeatable)
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Create a contact (POST /v2/contacts); prints its id
+    #[command(after_long_help = CREATE_EXAMPLES)]
+    Create(CreateArgs),
+    /// Update some fields of a contact (PATCH /v2/contacts/ID)
+    Update(UpdateArgs),
+    /// Find a contact by Medicare number, or by name plus birth date, email or phone
+    Search(SearchArgs),
+    /// Create contacts from a CSV or JSON Lines file, resumably
+    #[command(after_long_help = IMPORT_EXAMPLES)]
+    Import(ImportArgs),
+}
+
+const CREATE_EXAMPLES: &str = "Examples:
+  hsm contacts create --external-id CRM123 --first-name John --last-name Doe
+  hsm contacts create --data @contact.json --zip 94103
+  echo '{\"external_id\":\"CRM9\",\"first_name\":\"A\",\"last_name\":\"B\",\"drugs\":[]}' | hsm contacts create --data -";
+
+const IMPORT_EXAMPLES: &str = "Examples:
+  hsm contacts import crm-export.csv                 # report: crm-export.csv.report.jsonl
+  hsm contacts import contacts.jsonl --concurrency 16 --report run1.jsonl
+  hsm contacts import crm-export.csv --dry-run       # validate every row, send nothing
+Re-running with the same report skips rows already created; rows whose outcome is unknown
+(sent, no answer) are listed, and sent again only with --resend-unknown.";
+
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Contact JSON: inline, @FILE, or - for stdin (flags override its fields)
+    #[arg(long, value_name = "JSON|@FILE|-")]
+    pub data: Option<String>,
+
+    /// Print the whole API response as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub fields: ContactFields,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The contact's HealthSherpa id (as printed by `contacts create`)
+    #[arg(value_name = "CONTACT_ID")]
+    pub contact_id: String,
+    #[command(flatten)]
+    pub fields: ContactFields,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Medicare number (searches by it alone)
+    #[arg(long, value_name = "NUMBER")]
+    pub medicare_number: Option<String>,
+    /// First name (with --birth-date, --email or --phone)
+    #[arg(long, value_name = "NAME")]
+    pub first_name: Option<String>,
+    /// Last name (with --birth-date, --email or --phone)
+    #[arg(long, value_name = "NAME")]
+    pub last_name: Option<String>,
+    /// Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD
+    #[arg(long, value_name = "DATE")]
+    pub birth_date: Option<String>,
+    /// Email address
+    #[arg(long, value_name = "EMAIL")]
+    pub email: Option<String>,
+    /// Phone number, 10 digits
+    #[arg(long, value_name = "DIGITS")]
+    pub phone: Option<String>,
+    /// Print the whole API response as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV (.csv, header row of field names) or JSON Lines (.jsonl) file, or - for stdin
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    /// Requests in flight at once
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// The report and journal (JSON Lines); default FILE.report.jsonl
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Validate every row and report, but send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send again the rows whose outcome is unknown (sent, no answer recorded)
+    #[arg(long)]
+    pub resend_unknown: bool,
+    /// Input format when it cannot be told from the file name
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"])]
+    pub format: Option<String>,
+}
+
+/// One flag per Contact field, generated from the schema table so the two never drift.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFields(pub Vec<(&'static str, String)>);
+
+impl clap::FromArgMatches for ContactFields {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let values = crate::contact::schema::FIELDS
+            .iter()
+            .filter_map(|f| {
+                let flag = f.flag?;
+                m.get_one::<String>(flag).map(|v| (f.name, v.clone()))
+            })
+            .collect();
+        Ok(ContactFields(values))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for ContactFields {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        crate::contact::schema::FIELDS
+            .iter()
+            .fold(cmd, |cmd, f| match f.flag {
+                Some(flag) => cmd.arg(
+                    clap::Arg::new(flag)
+                        .long(flag)
+                        .value_name("VALUE")
+                        .help(f.help)
+                        .help_heading("Contact fields"),
+                ),
+                None => cmd,
+            })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }

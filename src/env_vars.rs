@@ -23,3 +23,7 @@ pub const HSM_STATE_DIR: &str = "HSM_STATE_DIR";
 pub fn get(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
+/// Base URL of the sandbox for the built-in `sandbox` environment (default http://127.0.0.1:8787).
+pub const HSM_SANDBOX_URL: &str = "HSM_SANDBOX_URL";
+/// Seconds one HTTP request may take (default 30).
+pub const HSM_HTTP_TIMEOUT: &str = "HSM_HTTP_TIMEOUT";

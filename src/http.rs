@@ -16,6 +16,16 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// How long one request may take before its outcome is declared unknown:
+/// `HSM_HTTP_TIMEOUT` seconds, default 30.
+pub fn request_timeout() -> Duration {
+    crate::env_vars::get(crate::env_vars::HSM_HTTP_TIMEOUT)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(30))
+}
+
 /// A client for the token endpoint and the API: no redirects (a redirected token request is
 /// an SSRF risk and never legitimate here), explicit timeouts, proxies from the environment.
 pub fn client(timeout: Duration) -> Result<reqwest::Client> {

@@ -1,13 +1,21 @@
 //! hsm: a command-line client for the HealthSherpa for Medicare Partner API v2.
 
+pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod contact;
+pub mod credentials;
 pub mod env_vars;
 pub mod error;
 pub mod http;
+pub mod import;
+pub mod interrupt;
 pub mod output;
 pub mod sandbox;
+pub mod session;
+pub mod settings;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -24,7 +32,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { Exit::Usage.code() } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            });
         }
     };
     let printer = Printer {
@@ -37,11 +49,16 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            printer.error(&CliError::bug(format!("cannot start the async runtime: {e}")));
+            printer.error(&CliError::bug(format!(
+                "cannot start the async runtime: {e}"
+            )));
             return ExitCode::from(Exit::Bug.code());
         }
     };
-    match runtime.block_on(commands::dispatch(cli, printer)) {
+    let outcome = runtime.block_on(commands::dispatch(cli, printer));
+    // Threads left waiting on stdin or a socket must not keep the process alive.
+    runtime.shutdown_background();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             printer.error(&err);

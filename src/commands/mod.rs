@@ -1,12 +1,26 @@
 //! Dispatch: one `match`, one module per command.
 
-use crate::cli::{Cli, Command};
-use crate::error::{CliError, Result};
+mod contacts;
+mod login;
+mod logout;
+mod token;
+
+use crate::cli::{Cli, Command, ContactsCommand};
+use crate::error::Result;
 use crate::output::Printer;
 
 pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
+    let global = &cli.global;
     match cli.command {
+        Command::Login(args) => login::run(global, args, printer).await,
+        Command::Logout => logout::run(global, printer).await,
+        Command::Token(cmd) => token::run(global, cmd, printer).await,
+        Command::Contacts(cmd) => match cmd {
+            ContactsCommand::Create(args) => contacts::create(global, args, printer).await,
+            ContactsCommand::Update(args) => contacts::update(global, args, printer).await,
+            ContactsCommand::Search(args) => contacts::search(global, args, printer).await,
+            ContactsCommand::Import(args) => crate::import::run(global, args, printer).await,
+        },
         Command::Sandbox(args) => crate::sandbox::run(args, printer).await,
-        _ => Err(CliError::bug("not implemented yet")),
     }
 }

@@ -1,1 +1,5 @@
-//! The Contact schema of the Partner API v2 and its validation. Being written.
+//! The Contact of the Partner API v2: its fields and their validation, shared by the client
+//! commands and the sandbox.
+
+pub mod input;
+pub mod schema;

@@ -1,0 +1,92 @@
+//! The contact endpoints. Every wire detail that the documentation leaves uncertain (see
+//! `shared/api/API.md` §3) lives here and only here: the paths, the `{"contact": ...}`
+//! wrapper, and the search method, path and parameter names.
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::{Api, ApiError};
+
+/// `POST /contacts` (inferred from v1 and the seed's curl example).
+const CREATE_PATH: &str = "contacts";
+/// `POST /contacts/search` with a flat JSON body: an assumption, the docs do not show it.
+const SEARCH_PATH: &str = "contacts/search";
+
+/// `PATCH /contacts/{contact_id}` (documented).
+fn update_path(contact_id: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(contact_id.as_bytes()).collect();
+    format!("contacts/{encoded}")
+}
+
+/// The request body: the contact under a `contact` key (confirmed by the seed for create).
+fn wrap(contact: Map<String, Value>) -> Value {
+    json!({ "contact": contact })
+}
+
+/// Create a contact; returns the whole answer (`{"data": {"contact": ..., "redirect_url": ...}}`).
+pub async fn create(api: &Api, contact: Map<String, Value>) -> Result<Value, ApiError> {
+    let answer = api
+        .call(Method::POST, CREATE_PATH, Some(&wrap(contact)))
+        .await?;
+    Ok(answer.body.unwrap_or(Value::Null))
+}
+
+/// Update some fields; `None` when the API answered 204 (nothing changed).
+pub async fn update(
+    api: &Api,
+    contact_id: &str,
+    changes: Map<String, Value>,
+) -> Result<Option<Value>, ApiError> {
+    let answer = api
+        .call(
+            Method::PATCH,
+            &update_path(contact_id),
+            Some(&wrap(changes)),
+        )
+        .await?;
+    Ok(if answer.status == 204 {
+        None
+    } else {
+        answer.body
+    })
+}
+
+/// Search the agent's contacts; a miss is a success with `data.contact` null.
+pub async fn search(api: &Api, query: Map<String, Value>) -> Result<Value, ApiError> {
+    let answer = api
+        .call(Method::POST, SEARCH_PATH, Some(&Value::Object(query)))
+        .await?;
+    Ok(answer.body.unwrap_or(Value::Null))
+}
+
+pub fn contact(answer: &Value) -> Option<&Map<String, Value>> {
+    answer.pointer("/data/contact").and_then(Value::as_object)
+}
+
+pub fn contact_id(answer: &Value) -> Option<&str> {
+    contact(answer)?.get("id").and_then(Value::as_str)
+}
+
+pub fn redirect_url(answer: &Value) -> Option<&str> {
+    answer.pointer("/data/redirect_url").and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_escaped_into_the_path() {
+        assert_eq!(update_path("abc-123"), "contacts/abc-123");
+        assert_eq!(update_path("../x y"), "contacts/..%2Fx+y");
+    }
+
+    #[test]
+    fn reads_the_documented_envelope() {
+        let a = json!({"data": {"contact": {"id": "c1"}, "redirect_url": "https://q"}});
+        assert_eq!(contact_id(&a), Some("c1"));
+        assert_eq!(redirect_url(&a), Some("https://q"));
+        let miss = json!({"data": {"contact": null, "redirect_url": null}});
+        assert!(contact(&miss).is_none() && redirect_url(&miss).is_none());
+    }
+}

@@ -1,0 +1,92 @@
+//! Opening the login URL: `HSM_BROWSER`, then `BROWSER`, then the platform opener (the `open`
+//! crate, which ignores `BROWSER`). Never waits on the launcher: some do not return until the
+//! page has loaded, and the login must be listening by then.
+
+use std::process::{Command, Stdio};
+
+use crate::env_vars as ev;
+
+/// What happened when we tried to open the browser.
+pub enum Opened {
+    Launched(String),
+    Skipped(&'static str),
+    Failed(String),
+}
+
+pub fn open(url: &str) -> Opened {
+    for var in [ev::HSM_BROWSER, ev::BROWSER] {
+        if let Some(spec) = ev::get(var) {
+            return launch_command(&spec, url, var);
+        }
+    }
+    if !has_display() {
+        return Opened::Skipped("no display found");
+    }
+    match open::that_detached(url) {
+        Ok(()) => Opened::Launched("the system browser".to_string()),
+        Err(e) => Opened::Failed(format!("cannot open a browser: {e}")),
+    }
+}
+
+/// `BROWSER` may list several commands separated by `:`; each is split on whitespace, and a
+/// `%s` in it is replaced by the URL (otherwise the URL is appended), as xdg-utils does.
+fn launch_command(spec: &str, url: &str, var: &str) -> Opened {
+    let mut last_err = String::new();
+    for candidate in spec.split(':').filter(|c| !c.trim().is_empty()) {
+        let (program, args) = command_line(candidate, url);
+        let spawned = Command::new(&program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(mut child) => {
+                // Reap it in the background so it never becomes a zombie, without waiting.
+                std::thread::spawn(move || child.wait());
+                return Opened::Launched(format!("{program} (from {var})"));
+            }
+            Err(e) => last_err = format!("cannot run `{program}` from {var}: {e}"),
+        }
+    }
+    Opened::Failed(last_err)
+}
+
+fn command_line(candidate: &str, url: &str) -> (String, Vec<String>) {
+    let mut words: Vec<String> = candidate.split_whitespace().map(str::to_string).collect();
+    let program = words.remove(0);
+    if words.iter().any(|w| w.contains("%s")) {
+        words = words.into_iter().map(|w| w.replace("%s", url)).collect();
+    } else {
+        words.push(url.to_string());
+    }
+    (program, words)
+}
+
+/// On Linux and the BSDs a browser needs a display; elsewhere assume one.
+fn has_display() -> bool {
+    if cfg!(any(target_os = "macos", target_os = "windows")) {
+        return true;
+    }
+    ev::get("DISPLAY").is_some() || ev::get("WAYLAND_DISPLAY").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_line;
+
+    #[test]
+    fn url_is_appended_or_substituted() {
+        assert_eq!(
+            command_line("firefox --new-window", "http://x"),
+            (
+                "firefox".into(),
+                vec!["--new-window".into(), "http://x".into()]
+            )
+        );
+        assert_eq!(
+            command_line("w3m %s -dump", "http://x"),
+            ("w3m".into(), vec!["http://x".into(), "-dump".into()])
+        );
+    }
+}

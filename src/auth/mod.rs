@@ -1,0 +1,313 @@
+//! `hsm login`: the authorization-code flow with PKCE through the browser and a loopback
+//! listener, as one readable function.
+
+pub mod browser;
+pub mod loopback;
+pub mod oauth;
+pub mod pages;
+
+use std::io::{BufRead, IsTerminal};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use url::Url;
+
+use crate::credentials::{self, SecretStore};
+use crate::env_vars as ev;
+use crate::error::{CliError, Result};
+use crate::output::Printer;
+use crate::settings::EnvSettings;
+use loopback::Callback;
+use oauth::{ClientCredentials, TokenError};
+
+pub struct LoginOptions {
+    pub client_secret_stdin: bool,
+    pub no_browser: bool,
+    pub timeout: Duration,
+}
+
+pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer) -> Result<()> {
+    let client_id = settings.client_id.clone().ok_or_else(|| {
+        CliError::usage(format!("no client id for environment `{}`", settings.env)).with_hint(
+            format!(
+                "pass --client-id, set {}, or add client_id to [env.{}] in the config file",
+                ev::HSM_CLIENT_ID,
+                settings.env
+            ),
+        )
+    })?;
+    let mut stdin_lines = StdinLines::new(opts.client_secret_stdin || opts.no_browser);
+
+    // The store comes first: a login must never be thrown away for want of a place to keep it.
+    let store = credentials::open_store()?;
+    store.probe()?;
+    let secret = client_secret(settings, &client_id, store.as_ref(), opts, &mut stdin_lines)?;
+
+    let listener = loopback::bind(&settings.redirect_uri)?;
+    let creds = ClientCredentials {
+        client_id: &client_id,
+        client_secret: &secret.value,
+    };
+    let auth = oauth::authorization(
+        &creds,
+        &settings.authorize_url,
+        &settings.token_url,
+        &settings.redirect_uri,
+        &settings.scope,
+    );
+    let (callback_rx, _listening) = listener.start();
+    let interrupt = crate::interrupt::Interrupt::install();
+
+    printer.status(&format!(
+        "Open this URL in a browser to log in to {} (profile {}):\n\n  {}\n",
+        settings.env, settings.profile, auth.url
+    ));
+    if opts.no_browser {
+        printer.status("Waiting for the browser; or paste the URL it was redirected to here:");
+    } else {
+        match browser::open(auth.url.as_str()) {
+            browser::Opened::Launched(how) => {
+                printer.status(&format!("Opened {how}; waiting for the login to finish..."))
+            }
+            browser::Opened::Skipped(why) => printer.status(&format!(
+                "Not opening a browser ({why}); open the URL above and approve."
+            )),
+            browser::Opened::Failed(why) => {
+                printer.warn(&format!("{why}; open the URL above yourself"))
+            }
+        }
+    }
+    let pasted = stdin_lines.take_for_paste(opts.no_browser || std::io::stdin().is_terminal());
+
+    let callback = wait_for_redirect(callback_rx, pasted, interrupt, opts.timeout).await?;
+    let outcome = finish(
+        settings,
+        &creds,
+        &auth,
+        store.as_ref(),
+        &callback.params,
+        &secret,
+    )
+    .await;
+    match &outcome {
+        Ok(()) => callback.respond(200, pages::success(&settings.env, &settings.profile)),
+        Err(e) => callback.respond(400, pages::failure(&e.message)),
+    }
+    outcome?;
+    printer.status(&format!(
+        "Logged in to {} as profile {}; tokens stored in the {}.",
+        settings.env,
+        settings.profile,
+        store.location()
+    ));
+    Ok(())
+}
+
+/// Check the redirect, exchange the code, store the tokens.
+async fn finish(
+    settings: &EnvSettings,
+    creds: &ClientCredentials<'_>,
+    auth: &oauth::Authorization,
+    store: &dyn SecretStore,
+    params: &std::collections::HashMap<String, String>,
+    secret: &ClientSecret,
+) -> Result<()> {
+    let state_ok = params.get("state").map(String::as_str) == Some(auth.state.secret().as_str());
+    if let Some(error) = params.get("error") {
+        let desc = params
+            .get("error_description")
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        let what = if error == "access_denied" {
+            "the login was denied in the browser".to_string()
+        } else {
+            format!("the authorization server refused the login ({error})")
+        };
+        return Err(
+            CliError::auth(format!("{what}{desc}")).with_hint("run `hsm login` again to retry")
+        );
+    }
+    if !state_ok {
+        return Err(CliError::auth(
+            "the redirect carried a state that does not match this login; it was refused (possible cross-site request)",
+        )
+        .with_hint("run `hsm login` again, and use only the URL it prints"));
+    }
+    let code = params
+        .get("code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))?;
+    let http = crate::http::client(crate::http::request_timeout())?;
+    let verifier = oauth2::PkceCodeVerifier::new(auth.verifier.secret().clone());
+    let record = oauth::exchange_code(
+        &http,
+        creds,
+        &settings.token_url,
+        &settings.redirect_uri,
+        code,
+        verifier,
+    )
+    .await
+    .map_err(exchange_error)?;
+    credentials::save_record(store, &settings.account(), &record)?;
+    if secret.store_it {
+        store.set(
+            &credentials::client_secret_account(&settings.env, creds.client_id),
+            &secret.value,
+        )?;
+    }
+    Ok(())
+}
+
+fn exchange_error(e: TokenError) -> CliError {
+    let exit_auth = matches!(e, TokenError::Refused { .. });
+    let err = if exit_auth {
+        CliError::auth(e.to_string())
+    } else {
+        CliError::network(e.to_string())
+    };
+    match e {
+        TokenError::Refused { ref error, .. } if error == "invalid_client" => {
+            err.with_hint("check the client id and secret (HSM_CLIENT_SECRET, or re-enter it with --client-secret-stdin)")
+        }
+        _ => err.with_hint("nothing was stored; run `hsm login` again"),
+    }
+}
+
+/// Wait for the browser's redirect, a pasted redirect URL, Ctrl-C or the deadline.
+async fn wait_for_redirect(
+    mut from_browser: tokio::sync::oneshot::Receiver<Callback>,
+    mut pasted: Option<mpsc::Receiver<String>>,
+    mut interrupt: crate::interrupt::Interrupt,
+    timeout: Duration,
+) -> Result<Callback> {
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        let paste = async {
+            match pasted.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            cb = &mut from_browser => {
+                return cb.map_err(|_| CliError::network("the loopback listener stopped unexpectedly"));
+            }
+            line = paste => match line {
+                Some(line) => match Url::parse(line.trim()) {
+                    Ok(url) if url.query_pairs().any(|(k, _)| k == "code" || k == "error") => {
+                        return Ok(Callback::from_pasted(&url));
+                    }
+                    _ => continue,
+                },
+                None => pasted = None,
+            },
+            _ = interrupt.recv() => return Err(CliError::interrupted()),
+            _ = &mut deadline => {
+                return Err(CliError::network(format!(
+                    "timed out after {} s waiting for the browser to come back",
+                    timeout.as_secs()
+                ))
+                .with_hint("run `hsm login` again (--timeout SECS to wait longer), or --no-browser to paste the redirect URL"));
+            }
+        }
+    }
+}
+
+struct ClientSecret {
+    value: String,
+    /// True when the user just typed or piped it, so `login` keeps it for later refreshes.
+    store_it: bool,
+}
+
+/// The client secret: the sandbox's built-in one, `HSM_CLIENT_SECRET`, `--client-secret-stdin`,
+/// the store, or a prompt without echo when a terminal is attached. Never a flag value.
+fn client_secret(
+    settings: &EnvSettings,
+    client_id: &str,
+    store: &dyn SecretStore,
+    opts: &LoginOptions,
+    stdin: &mut StdinLines,
+) -> Result<ClientSecret> {
+    let keep = |value: String, store_it| Ok(ClientSecret { value, store_it });
+    if let Some(v) = ev::get(ev::HSM_CLIENT_SECRET) {
+        return keep(v, false);
+    }
+    if opts.client_secret_stdin {
+        let line = stdin
+            .next_line()
+            .filter(|l| !l.trim().is_empty())
+            .ok_or_else(|| CliError::usage("--client-secret-stdin: stdin held no secret"))?;
+        return keep(line.trim().to_string(), true);
+    }
+    if let Some(builtin) = settings.builtin_client_secret {
+        return keep(builtin.to_string(), false);
+    }
+    if let Some(v) = store.get(&credentials::client_secret_account(
+        &settings.env,
+        client_id,
+    ))? {
+        return keep(v, false);
+    }
+    if std::io::stdin().is_terminal() {
+        let v = rpassword::prompt_password(format!("Client secret for {client_id}: "))
+            .map_err(|e| CliError::usage(format!("cannot read the client secret: {e}")))?;
+        if v.trim().is_empty() {
+            return Err(CliError::usage("no client secret entered"));
+        }
+        return keep(v.trim().to_string(), true);
+    }
+    Err(CliError::usage(format!("no client secret for client `{client_id}`")).with_hint(format!(
+        "set {} or pipe it with --client-secret-stdin; it is kept in the credential store afterwards",
+        ev::HSM_CLIENT_SECRET
+    )))
+}
+
+/// Lines of stdin, read on a thread of their own so that waiting for a paste never blocks
+/// the redirect, Ctrl-C or the timeout.
+struct StdinLines {
+    rx: Option<std::sync::mpsc::Receiver<String>>,
+}
+
+impl StdinLines {
+    fn new(read: bool) -> StdinLines {
+        if !read {
+            return StdinLines { rx: None };
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        StdinLines { rx: Some(rx) }
+    }
+
+    fn next_line(&mut self) -> Option<String> {
+        self.rx.as_ref()?.recv().ok()
+    }
+
+    /// Hand the remaining lines to the async side, starting a reader if none runs yet.
+    fn take_for_paste(&mut self, wanted: bool) -> Option<mpsc::Receiver<String>> {
+        if !wanted {
+            return None;
+        }
+        if self.rx.is_none() {
+            *self = StdinLines::new(true);
+        }
+        let sync_rx = self.rx.take()?;
+        let (tx, rx) = mpsc::channel(4);
+        std::thread::spawn(move || {
+            while let Ok(line) = sync_rx.recv() {
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Some(rx)
+    }
+}

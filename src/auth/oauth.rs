@@ -1,0 +1,360 @@
+//! OAuth 2.0 protocol work through the `oauth2` crate: PKCE, state, the authorize URL, and
+//! token requests (client secret in the form body, as the Partner API documents). This file
+//! also classifies every way a token request can fail, because callers act differently on
+//! each: a refused grant means "log in again", a request that never left can be retried, and
+//! one whose answer was lost must not be retried with a rotated refresh token.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
+    Scope, TokenResponse, TokenUrl,
+};
+use url::Url;
+
+use crate::credentials::Record;
+use crate::credentials::record::now;
+
+type AuthClient =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type TokenClient =
+    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// An authorization request in flight: the URL to open and the secrets to check the answer.
+pub struct Authorization {
+    pub url: Url,
+    pub state: CsrfToken,
+    pub verifier: PkceCodeVerifier,
+}
+
+pub struct ClientCredentials<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+}
+
+/// Build the authorize URL with a random `state` and a PKCE S256 challenge.
+pub fn authorization(
+    creds: &ClientCredentials<'_>,
+    authorize_url: &Url,
+    token_url: &Url,
+    redirect_uri: &Url,
+    scope: &str,
+) -> Authorization {
+    let client: AuthClient = BasicClient::new(ClientId::new(creds.client_id.to_string()))
+        .set_client_secret(ClientSecret::new(creds.client_secret.to_string()))
+        .set_auth_uri(AuthUrl::from_url(authorize_url.clone()))
+        .set_token_uri(TokenUrl::from_url(token_url.clone()))
+        .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()))
+        .set_auth_type(AuthType::RequestBody);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new(scope.to_string()))
+        .set_pkce_challenge(challenge)
+        .url();
+    Authorization {
+        url,
+        state,
+        verifier,
+    }
+}
+
+/// Why a token request failed.
+#[derive(Debug)]
+pub enum TokenError {
+    /// The server answered with an RFC 6749 error (`invalid_grant`, `invalid_client`, ...).
+    Refused {
+        error: String,
+        description: Option<String>,
+    },
+    /// The request never reached the server (connection refused, DNS): safe to retry.
+    NotSent(String),
+    /// Sent, but no answer arrived in time: the server may have acted on it.
+    Unknown(String),
+    /// 5xx or 429: the server failed or asked us to slow down.
+    Server {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// An answer that is not OAuth JSON (an HTML error page, a proxy's login page, bad JSON).
+    Malformed(String),
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenError::Refused { error, description } => match description {
+                Some(d) => write!(f, "the token endpoint refused the request: {error} ({d})"),
+                None => write!(f, "the token endpoint refused the request: {error}"),
+            },
+            TokenError::NotSent(e) => write!(f, "cannot reach the token endpoint: {e}"),
+            TokenError::Unknown(e) => write!(
+                f,
+                "no answer from the token endpoint ({e}); it may or may not have acted on the request"
+            ),
+            TokenError::Server { status, .. } => {
+                write!(f, "the token endpoint failed with HTTP {status}")
+            }
+            TokenError::Malformed(e) => {
+                write!(f, "the token endpoint sent an unexpected response: {e}")
+            }
+        }
+    }
+}
+
+/// Exchange an authorization code (with its PKCE verifier) for tokens.
+pub async fn exchange_code(
+    http: &reqwest::Client,
+    creds: &ClientCredentials<'_>,
+    token_url: &Url,
+    redirect_uri: &Url,
+    code: &str,
+    verifier: PkceCodeVerifier,
+) -> Result<Record, TokenError> {
+    let client = token_client(creds, token_url)
+        .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
+    let response = client
+        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .set_pkce_verifier(verifier)
+        .request_async(&Adapter(http))
+        .await
+        .map_err(classify)?;
+    Ok(to_record(&response, None, creds.client_id, token_url))
+}
+
+/// Spend a refresh token. The caller must persist the returned record (with its rotated
+/// refresh token) before using the access token.
+pub async fn refresh(
+    http: &reqwest::Client,
+    creds: &ClientCredentials<'_>,
+    token_url: &Url,
+    refresh_token: &str,
+) -> Result<Record, TokenError> {
+    let token = RefreshToken::new(refresh_token.to_string());
+    let response = token_client(creds, token_url)
+        .exchange_refresh_token(&token)
+        .request_async(&Adapter(http))
+        .await
+        .map_err(classify)?;
+    Ok(to_record(
+        &response,
+        Some(refresh_token),
+        creds.client_id,
+        token_url,
+    ))
+}
+
+fn token_client(creds: &ClientCredentials<'_>, token_url: &Url) -> TokenClient {
+    BasicClient::new(ClientId::new(creds.client_id.to_string()))
+        .set_client_secret(ClientSecret::new(creds.client_secret.to_string()))
+        .set_token_uri(TokenUrl::from_url(token_url.clone()))
+        .set_auth_type(AuthType::RequestBody)
+}
+
+fn to_record(
+    response: &BasicTokenResponse,
+    previous_refresh: Option<&str>,
+    client_id: &str,
+    token_url: &Url,
+) -> Record {
+    let received = now();
+    Record {
+        access_token: response.access_token().secret().clone(),
+        // RFC 6749 §6: a server that does not rotate may omit it; keep the one we have.
+        refresh_token: response
+            .refresh_token()
+            .map(|t| t.secret().clone())
+            .or_else(|| previous_refresh.map(str::to_string)),
+        token_type: "Bearer".to_string(),
+        scope: response
+            .scopes()
+            .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
+        expires_at: response.expires_in().map(|d| received + d.as_secs()),
+        token_url: token_url.to_string(),
+        client_id: client_id.to_string(),
+        updated_at: received,
+    }
+}
+
+type OAuthError = RequestTokenError<HttpError, BasicErrorResponse>;
+
+fn classify(e: OAuthError) -> TokenError {
+    match e {
+        RequestTokenError::ServerResponse(r) => TokenError::Refused {
+            error: r.error().as_ref().to_string(),
+            description: r.error_description().cloned(),
+        },
+        RequestTokenError::Request(HttpError::NotSent(m)) => TokenError::NotSent(m),
+        RequestTokenError::Request(HttpError::Unknown(m)) => TokenError::Unknown(m),
+        RequestTokenError::Request(HttpError::Server {
+            status,
+            retry_after,
+        }) => TokenError::Server {
+            status,
+            retry_after,
+        },
+        RequestTokenError::Parse(err, body) => {
+            TokenError::Malformed(describe_body(&err.to_string(), &body))
+        }
+        RequestTokenError::Other(m) => TokenError::Malformed(m),
+    }
+}
+
+/// Name what came back without echoing it (it could hold a token).
+fn describe_body(err: &str, body: &[u8]) -> String {
+    let head = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
+    if head.trim_start().starts_with('<') {
+        "an HTML page instead of JSON".to_string()
+    } else {
+        format!("invalid JSON ({err})")
+    }
+}
+
+/// Transport failures, split by whether the request can have reached the server.
+#[derive(Debug)]
+pub enum HttpError {
+    NotSent(String),
+    Unknown(String),
+    Server {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::NotSent(m) | HttpError::Unknown(m) => f.write_str(m),
+            HttpError::Server { status, .. } => write!(f, "HTTP {status}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// oauth2 5 implements its HTTP trait only for reqwest 0.12; this adapter plugs in our 0.13
+/// client and turns 5xx/429 into errors before oauth2 tries to parse them as OAuth JSON.
+struct Adapter<'a>(&'a reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
+    type Error = HttpError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)
+                .map_err(|e| HttpError::NotSent(e.to_string()))?;
+            let response = self.0.execute(request).await.map_err(transport_error)?;
+            let status = response.status();
+            if status.is_server_error() || status.as_u16() == 429 {
+                return Err(HttpError::Server {
+                    status: status.as_u16(),
+                    retry_after: crate::api::retry_after(response.headers()),
+                });
+            }
+            let mut builder = oauth2::http::Response::builder().status(status);
+            for (k, v) in response.headers() {
+                builder = builder.header(k, v);
+            }
+            let body = response.bytes().await.map_err(transport_error)?;
+            builder
+                .body(body.to_vec())
+                .map_err(|e| HttpError::Unknown(e.to_string()))
+        })
+    }
+}
+
+pub fn transport_error(e: reqwest::Error) -> HttpError {
+    // A connect error means nothing was sent; anything later may have reached the server.
+    if e.is_connect() {
+        HttpError::NotSent(describe_reqwest(&e))
+    } else {
+        HttpError::Unknown(describe_reqwest(&e))
+    }
+}
+
+/// reqwest's Display hides the cause ("error sending request"); include the innermost one.
+pub fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut msg = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(cause) = last {
+        msg.push_str(": ");
+        msg.push_str(&cause);
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> ClientCredentials<'static> {
+        ClientCredentials {
+            client_id: "cid",
+            client_secret: "csecret",
+        }
+    }
+
+    #[test]
+    fn authorize_url_carries_pkce_state_and_the_documented_params() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let a = authorization(
+            &creds(),
+            &u("https://h.test/oauth/authorize"),
+            &u("https://h.test/oauth/token"),
+            &u("http://127.0.0.1:8765/callback"),
+            "partner_api_v2",
+        );
+        let q: std::collections::HashMap<_, _> = a.url.query_pairs().into_owned().collect();
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["client_id"], "cid");
+        assert_eq!(q["redirect_uri"], "http://127.0.0.1:8765/callback");
+        assert_eq!(q["scope"], "partner_api_v2");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["state"], *a.state.secret());
+        assert!(!q.contains_key("client_secret"));
+        // The challenge is the S256 of the verifier we keep.
+        let expected = PkceCodeChallenge::from_code_verifier_sha256(&a.verifier);
+        assert_eq!(q["code_challenge"], *expected.as_str());
+    }
+
+    #[test]
+    fn state_and_verifier_are_fresh_each_time() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let mk = || {
+            authorization(
+                &creds(),
+                &u("https://h/a"),
+                &u("https://h/t"),
+                &u("http://127.0.0.1:1/c"),
+                "s",
+            )
+        };
+        let (a, b) = (mk(), mk());
+        assert_ne!(a.state.secret(), b.state.secret());
+        assert_ne!(a.verifier.secret(), b.verifier.secret());
+        assert!(a.state.secret().len() >= 22 && a.verifier.secret().len() >= 43);
+    }
+
+    #[test]
+    fn html_bodies_are_named_not_echoed() {
+        let d = describe_body("x", b"<!DOCTYPE html><title>502 secret-ish</title>");
+        assert_eq!(d, "an HTML page instead of JSON");
+    }
+}

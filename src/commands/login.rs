@@ -1,0 +1,27 @@
+use std::time::Duration;
+
+use crate::auth::{self, LoginOptions};
+use crate::cli::{GlobalArgs, LoginArgs};
+use crate::error::{CliError, Result};
+use crate::output::Printer;
+use crate::settings::{self, Overrides};
+
+pub async fn run(global: &GlobalArgs, args: LoginArgs, printer: Printer) -> Result<()> {
+    if args.timeout == 0 {
+        return Err(CliError::usage("--timeout must be at least 1 second"));
+    }
+    let settings = settings::resolve(
+        global,
+        &Overrides {
+            client_id: args.client_id,
+            redirect_uri: args.redirect_uri,
+            scope: args.scope,
+        },
+    )?;
+    let opts = LoginOptions {
+        client_secret_stdin: args.client_secret_stdin,
+        no_browser: args.no_browser,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    auth::login(&settings, &opts, printer).await
+}

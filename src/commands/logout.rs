@@ -1,0 +1,27 @@
+use crate::cli::GlobalArgs;
+use crate::credentials;
+use crate::error::Result;
+use crate::output::Printer;
+use crate::settings::{self, Overrides};
+
+/// Remove this environment and profile's record, and nothing else (the client secret stays,
+/// so the next login does not ask for it again). Logging out twice is not an error.
+pub async fn run(global: &GlobalArgs, printer: Printer) -> Result<()> {
+    let settings = settings::resolve(global, &Overrides::default())?;
+    let store = credentials::open_store()?;
+    let account = settings.account();
+    if store.delete(&account)? {
+        printer.status(&format!(
+            "Logged out of {} (profile {}); removed the credentials from the {}.",
+            settings.env,
+            settings.profile,
+            store.location()
+        ));
+    } else {
+        printer.status(&format!(
+            "Not logged in to {} (profile {}); nothing to remove.",
+            settings.env, settings.profile
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, TokenCommand};
+use crate::credentials::record::{mask, now};
+use crate::credentials::{self, Record};
+use crate::env_vars as ev;
+use crate::error::{CliError, Result};
+use crate::output::Printer;
+use crate::settings::{self, EnvSettings, Overrides};
+
+pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Result<()> {
+    let settings = settings::resolve(global, &Overrides::default())?;
+    match cmd {
+        TokenCommand::Show(flag) => show(&settings, flag.json, printer),
+        TokenCommand::Refresh(flag) => refresh(&settings, flag.json, printer).await,
+        TokenCommand::Print => {
+            let token = crate::session::access_token(&settings, printer).await?;
+            printer.result(&token);
+            Ok(())
+        }
+    }
+}
+
+fn show(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
+    if let Some(token) = ev::get(ev::HSM_ACCESS_TOKEN) {
+        let report = json!({
+            "env": settings.env, "profile": settings.profile, "store": "environment",
+            "source": ev::HSM_ACCESS_TOKEN, "status": "provided",
+            "access_token": mask(&token), "refreshable": false,
+        });
+        return print_report(&report, json, printer);
+    }
+    let store = credentials::open_store()?;
+    let record = credentials::load_record(store.as_ref(), &settings.account())?
+        .ok_or_else(|| crate::session::not_logged_in(settings))?;
+    let report = describe(settings, store.kind().name(), &store.location(), &record);
+    print_report(&report, json, printer)
+}
+
+async fn refresh(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
+    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+        return Err(CliError::usage(format!(
+            "{} is set: that token is used as is and cannot be refreshed",
+            ev::HSM_ACCESS_TOKEN
+        )));
+    }
+    let (record, store) = crate::session::force_refresh(settings, printer).await?;
+    let report = describe(settings, store.kind().name(), &store.location(), &record);
+    if json {
+        return print_report(&report, true, printer);
+    }
+    printer.status(&format!(
+        "Refreshed the access token for {} (profile {}); the rotated refresh token is stored.",
+        settings.env, settings.profile
+    ));
+    printer.result(&format!(
+        "expires: {}",
+        report["expires"].as_str().unwrap_or("unknown")
+    ));
+    Ok(())
+}
+
+fn describe(settings: &EnvSettings, store: &str, location: &str, r: &Record) -> serde_json::Value {
+    let now = now();
+    let left = r.expires_in(now);
+    let refreshable = r.refresh_token.is_some();
+    let status = match left {
+        Some(s) if s <= 0 && refreshable => "expired (refreshes on next use)",
+        Some(s) if s <= 0 => "expired",
+        Some(s) if s <= crate::session::REFRESH_MARGIN as i64 => "expiring (refreshes on next use)",
+        _ => "valid",
+    };
+    json!({
+        "env": settings.env,
+        "profile": settings.profile,
+        "store": store,
+        "location": location,
+        "client_id": r.client_id,
+        "token_url": r.token_url,
+        "scope": r.scope,
+        "token_type": r.token_type,
+        "expires": r.expires_at.map(rfc3339),
+        "expires_in": left,
+        "status": status,
+        "refreshable": refreshable,
+        "access_token": mask(&r.access_token),
+        "refresh_token": r.refresh_token.as_deref().map(mask),
+        "updated": rfc3339(r.updated_at),
+    })
+}
+
+fn rfc3339(unix: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn relative(secs: i64) -> String {
+    let d = humantime::format_duration(std::time::Duration::from_secs(secs.unsigned_abs()));
+    if secs >= 0 {
+        format!("in {d}")
+    } else {
+        format!("{d} ago")
+    }
+}
+
+fn print_report(report: &serde_json::Value, json: bool, printer: Printer) -> Result<()> {
+    if json {
+        printer.result(&serde_json::to_string_pretty(report).unwrap_or_default());
+        return Ok(());
+    }
+    let Some(map) = report.as_object() else {
+        return Ok(());
+    };
+    for (key, value) in map {
+        let text = match (key.as_str(), value) {
+            (_, serde_json::Value::Null) => continue,
+            ("expires_in", v) => relative(v.as_i64().unwrap_or(0)),
+            (_, serde_json::Value::String(s)) => s.clone(),
+            (_, v) => v.to_string(),
+        };
+        printer.result(&format!("{key:<13} {text}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The TOML config file: `default_env` and `[env.NAME]` tables. Never holds a secret, and hsm
+//! never writes it (a corrupt file is reported, not overwritten).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{CliError, Result};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub default_env: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvConfig>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub api_url: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// The platform config path: `$XDG_CONFIG_HOME/hsm/config.toml` or `~/.config/hsm/config.toml`
+/// on Linux.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "hsm").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Load the config. A missing file at the default location is an empty config; a missing file
+/// the user named explicitly is an error, as is any file that cannot be read or parsed.
+pub fn load(explicit: Option<&Path>) -> Result<Config> {
+    let (path, must_exist) = match explicit {
+        Some(p) => (p.to_path_buf(), true),
+        None => match default_path() {
+            Some(p) => (p, false),
+            None => return Ok(Config::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            return Ok(Config::default());
+        }
+        Err(e) => {
+            return Err(CliError::usage(format!(
+                "cannot read config file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    parse(&text).map_err(|msg| {
+        CliError::usage(format!("invalid config file {}: {msg}", path.display())).with_hint(
+            "fix the file or point --config / HSM_CONFIG at another one; hsm never rewrites it",
+        )
+    })
+}
+
+/// Parse config text; the error names the line and column.
+pub fn parse(text: &str) -> std::result::Result<Config, String> {
+    toml::from_str::<Config>(text).map_err(|e| {
+        let msg = e.message().trim().to_string();
+        match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}: {msg}")
+            }
+            None => msg,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_envs_and_default() {
+        let c = parse(
+            "default_env = \"work\"\n[env.work]\nclient_id = \"abc\"\ntoken_url = \"https://x/t\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.default_env.as_deref(), Some("work"));
+        assert_eq!(c.env["work"].client_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let err = parse("default_env = \"a\"\n[env.x]\nclient_id = \n").unwrap_err();
+        assert!(err.starts_with("line 3:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_so_typos_surface() {
+        let err = parse("[env.x]\nclient_secret = \"s\"\n").unwrap_err();
+        assert!(err.contains("client_secret"), "{err}");
+    }
+}

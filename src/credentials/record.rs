@@ -1,0 +1,127 @@
+//! The credential record kept per (environment, profile): one small JSON document.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Tokens and what they belong to. Expiry is an absolute Unix time taken from the local clock
+/// when the token arrived, so a skewed server clock cannot confuse it.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default = "bearer")]
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Unix seconds; None when the server gave no `expires_in`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    pub token_url: String,
+    pub client_id: String,
+    /// Unix seconds of the last write, for `token show`.
+    #[serde(default)]
+    pub updated_at: u64,
+}
+
+fn bearer() -> String {
+    "Bearer".to_string()
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("access_token", &mask(&self.access_token))
+            .field("refresh_token", &self.refresh_token.as_deref().map(mask))
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .finish()
+    }
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Record {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<Record, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Seconds until the access token expires (negative once expired); None if unknown.
+    pub fn expires_in(&self, now: u64) -> Option<i64> {
+        self.expires_at.map(|at| at as i64 - now as i64)
+    }
+
+    /// True when the access token is expired or expires within `margin` seconds.
+    pub fn needs_refresh(&self, now: u64, margin: u64) -> bool {
+        matches!(self.expires_in(now), Some(left) if left <= margin as i64)
+    }
+}
+
+/// Show enough of a token to recognise it, never enough to use it.
+pub fn mask(token: &str) -> String {
+    let n = token.chars().count();
+    if n <= 12 {
+        return "****".to_string();
+    }
+    let tail: String = token.chars().skip(n - 4).collect();
+    format!("****{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            access_token: "at-secret-123456".into(),
+            refresh_token: Some("rt-secret-abcdef".into()),
+            token_type: "Bearer".into(),
+            scope: Some("partner_api_v2".into()),
+            expires_at: Some(1_000),
+            token_url: "http://127.0.0.1/t".into(),
+            client_id: "c".into(),
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let r = record();
+        assert_eq!(Record::from_json(&r.to_json()).unwrap(), r);
+    }
+
+    #[test]
+    fn debug_never_shows_tokens() {
+        let text = format!("{:?}", record());
+        assert!(
+            !text.contains("at-secret-123456") && !text.contains("rt-secret-abcdef"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn refresh_margin() {
+        let r = record();
+        assert!(!r.needs_refresh(900, 60));
+        assert!(r.needs_refresh(940, 60));
+        assert!(r.needs_refresh(2_000, 60));
+    }
+
+    #[test]
+    fn masks_keep_only_the_tail() {
+        assert_eq!(mask("sbx_at_abcdefghijkl"), "****ijkl");
+        assert_eq!(mask("short"), "****");
+    }
+}

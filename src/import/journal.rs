@@ -1,0 +1,205 @@
+//! The import report, which is also its write-ahead journal: one JSON line per event,
+//! appended and flushed (one write call each) before the next step. A row is recorded as
+//! `sent` before its request goes out and with its outcome after, so a re-run knows which
+//! rows are done, which failed, and which may or may not have reached the server.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CliError, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    pub row: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Written before the request: without a later outcome the row's fate is unknown.
+    Sent,
+    Created,
+    /// A resent unknown row that a search showed had been created after all.
+    Found,
+    Failed,
+    Invalid,
+    /// Sent, and no answer came back (timeout, connection lost).
+    Unknown,
+}
+
+impl Entry {
+    pub fn new(row: u64, external_id: Option<String>, status: Status) -> Entry {
+        Entry {
+            row,
+            external_id,
+            status,
+            contact_id: None,
+            http_status: None,
+            error: None,
+        }
+    }
+}
+
+/// What an earlier run left for a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prior {
+    Done,
+    /// Sent with no outcome, or recorded as unknown.
+    Unknown,
+    /// Failed or invalid: safe to try again.
+    Retry,
+}
+
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    prior: HashMap<u64, (Option<String>, Prior)>,
+}
+
+impl Journal {
+    /// Open (or create) the journal and read what earlier runs recorded.
+    pub fn open(path: &Path) -> Result<Journal> {
+        let err = |what: &str, e: std::io::Error| {
+            CliError::usage(format!("{what} report {}: {e}", path.display()))
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| err("cannot open", e))?;
+        let mut prior = HashMap::new();
+        for line in BufReader::new(&file).lines() {
+            let line = line.map_err(|e| err("cannot read", e))?;
+            // A line cut short by a crash is ignored: its request was never sent, because the
+            // request only goes out after the whole `sent` line is written.
+            let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+                continue;
+            };
+            let state = match entry.status {
+                Status::Created | Status::Found => Prior::Done,
+                Status::Sent | Status::Unknown => Prior::Unknown,
+                Status::Failed | Status::Invalid => Prior::Retry,
+            };
+            // Once done, a row stays done whatever a later line says.
+            let keep_done = matches!(prior.get(&entry.row), Some((_, Prior::Done)));
+            if !keep_done {
+                prior.insert(entry.row, (entry.external_id, state));
+            }
+        }
+        end_with_newline(&mut file).map_err(|e| err("cannot repair", e))?;
+        Ok(Journal {
+            file,
+            path: path.to_path_buf(),
+            prior,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What an earlier run recorded for this row; an error if the row's external id differs
+    /// (the report belongs to another file, and trusting it could skip or duplicate rows).
+    pub fn prior(&self, row: u64, external_id: Option<&str>) -> Result<Option<Prior>> {
+        match self.prior.get(&row) {
+            None => Ok(None),
+            Some((recorded, state)) => {
+                if recorded.as_deref() != external_id {
+                    return Err(CliError::usage(format!(
+                        "report {} does not match this input: row {row} was `{}` and is now `{}`",
+                        self.path.display(),
+                        recorded.as_deref().unwrap_or("?"),
+                        external_id.unwrap_or("?")
+                    ))
+                    .with_hint("use the report written for this file, or a new --report path"));
+                }
+                Ok(Some(state.clone()))
+            }
+        }
+    }
+
+    /// Append one line, in a single write, before returning.
+    pub fn record(&mut self, entry: &Entry) -> Result<()> {
+        let mut line = serde_json::to_vec(entry).unwrap_or_default();
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(|e| {
+            CliError::usage(format!("cannot write report {}: {e}", self.path.display()))
+        })
+    }
+}
+
+fn end_with_newline(file: &mut File) -> std::io::Result<()> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_survive_a_reopen_and_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        {
+            let mut j = Journal::open(&path).unwrap();
+            let id = |s: &str| Some(s.to_string());
+            j.record(&Entry::new(1, id("A"), Status::Sent)).unwrap();
+            j.record(&Entry {
+                contact_id: id("c1"),
+                ..Entry::new(1, id("A"), Status::Created)
+            })
+            .unwrap();
+            j.record(&Entry::new(2, id("B"), Status::Sent)).unwrap();
+            j.record(&Entry::new(3, id("C"), Status::Failed)).unwrap();
+        }
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"row\":4,\"exter")
+            .unwrap();
+        let mut j = Journal::open(&path).unwrap();
+        assert_eq!(j.prior(1, Some("A")).unwrap(), Some(Prior::Done));
+        assert_eq!(j.prior(2, Some("B")).unwrap(), Some(Prior::Unknown));
+        assert_eq!(j.prior(3, Some("C")).unwrap(), Some(Prior::Retry));
+        assert_eq!(j.prior(4, Some("D")).unwrap(), None);
+        assert!(
+            j.prior(1, Some("Z")).is_err(),
+            "a different input is refused"
+        );
+        j.record(&Entry::new(4, Some("D".into()), Status::Sent))
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .starts_with("{\"row\":4,\"external_id\":\"D\""),
+            "{text}"
+        );
+    }
+}

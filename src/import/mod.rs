@@ -1,0 +1,340 @@
+//! `hsm contacts import`: bulk create from CSV or JSON Lines with bounded concurrency, one
+//! shared token (so one refresh for the whole run), and a journal that makes re-runs skip
+//! what is done and never resend what may already have reached the server.
+
+mod journal;
+mod rows;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::task::JoinSet;
+
+use crate::api::{self, Api, ApiError, Failure};
+use crate::cli::{GlobalArgs, ImportArgs};
+use crate::error::{CliError, Exit, Result};
+use crate::output::Printer;
+use crate::settings::{self, Overrides};
+use journal::{Entry, Journal, Prior, Status};
+use rows::{Row, Rows};
+
+#[derive(Default, Debug)]
+struct Tally {
+    created: u64,
+    skipped: u64,
+    found: u64,
+    invalid: u64,
+    refused: u64,
+    failed: u64,
+    unknown: u64,
+    unknown_rows: Vec<u64>,
+    auth_error: Option<CliError>,
+}
+
+pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Result<()> {
+    let report = match (&args.report, args.file.as_str()) {
+        (Some(p), _) => p.clone(),
+        (None, "-") => {
+            return Err(CliError::usage(
+                "importing from stdin needs --report PATH (the journal that makes re-runs safe)",
+            ));
+        }
+        (None, file) => PathBuf::from(format!("{file}.report.jsonl")),
+    };
+    let format = rows::format_for(&args.file, args.format.as_deref())?;
+    let input = rows::open(&args.file)?;
+    let rows = Rows::new(input, format)?;
+    if args.dry_run {
+        return dry_run(rows, printer);
+    }
+    let settings = settings::resolve(global, &Overrides::default())?;
+    let mut journal = Journal::open(&report)?;
+    let api = Arc::new(Api::connect(&settings, printer).await?);
+    let progress = Progress::new(printer);
+    let mut tally = Tally::default();
+    let mut in_flight: JoinSet<(u64, Option<String>, std::result::Result<Value, ApiError>)> =
+        JoinSet::new();
+    let limit = usize::from(args.concurrency);
+    let mut interrupted = false;
+    let mut interrupt = crate::interrupt::Interrupt::install();
+
+    let mut rows = rows.peekable();
+    loop {
+        let stop = interrupted || tally.auth_error.is_some();
+        if !stop && in_flight.len() < limit && rows.peek().is_some() {
+            let row = rows.next().expect("peeked")?;
+            if let Some(contact) = prepare(&row, &mut journal, &mut tally, &args, &api).await? {
+                journal.record(&Entry::new(
+                    row.number,
+                    row.external_id.clone(),
+                    Status::Sent,
+                ))?;
+                let api = api.clone();
+                in_flight.spawn(async move {
+                    let result = api::contacts::create(&api, contact).await;
+                    (row.number, row.external_id, result)
+                });
+            }
+            progress.tick(&tally);
+            continue;
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            done = in_flight.join_next() => {
+                if let Some(Ok((number, external_id, result))) = done {
+                    settle(&mut journal, &mut tally, number, external_id, result)?;
+                    progress.tick(&tally);
+                }
+            }
+            _ = interrupt.recv(), if !interrupted => {
+                interrupted = true;
+                printer.status("Interrupted: finishing the requests in flight, sending no more...");
+            }
+        }
+    }
+    progress.finish();
+    summarize(&tally, journal.path(), printer);
+    if interrupted {
+        return Err(CliError::interrupted().with_hint(format!(
+            "run the same command again to resume from {}",
+            journal.path().display()
+        )));
+    }
+    exit_for(tally)
+}
+
+/// Decide what to do with a row: record it invalid, skip it as done, hold it as unknown, or
+/// return the contact to send.
+async fn prepare(
+    row: &Row,
+    journal: &mut Journal,
+    tally: &mut Tally,
+    args: &ImportArgs,
+    api: &Api,
+) -> Result<Option<Map<String, Value>>> {
+    let prior = journal.prior(row.number, row.external_id.as_deref())?;
+    if prior == Some(Prior::Done) {
+        tally.skipped += 1;
+        return Ok(None);
+    }
+    let contact = match &row.contact {
+        Ok(c) => c.clone(),
+        Err(problems) => {
+            tally.invalid += 1;
+            let entry = Entry {
+                error: Some(problems.clone()),
+                ..Entry::new(row.number, row.external_id.clone(), Status::Invalid)
+            };
+            journal.record(&entry)?;
+            return Ok(None);
+        }
+    };
+    if prior == Some(Prior::Unknown) {
+        if !args.resend_unknown {
+            tally.unknown += 1;
+            tally.unknown_rows.push(row.number);
+            return Ok(None);
+        }
+        // Before resending, look: the earlier request may have created it.
+        if let Some(id) = find_existing(api, &contact).await {
+            tally.found += 1;
+            let entry = Entry {
+                contact_id: Some(id),
+                ..Entry::new(row.number, row.external_id.clone(), Status::Found)
+            };
+            journal.record(&entry)?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(contact))
+}
+
+/// Search for a contact with this row's external id, where the row carries what the search
+/// rules need (a Medicare number, or a name with birth date, email or phone).
+async fn find_existing(api: &Api, contact: &Map<String, Value>) -> Option<String> {
+    let pick = |keys: &[&str]| -> Map<String, Value> {
+        keys.iter()
+            .filter_map(|k| contact.get(*k).map(|v| (k.to_string(), v.clone())))
+            .collect()
+    };
+    let query = if contact.contains_key("medicare_number") {
+        pick(&["medicare_number"])
+    } else {
+        let q = pick(&["first_name", "last_name", "birth_date", "email", "phone"]);
+        if q.len() < 3 {
+            return None;
+        }
+        q
+    };
+    let answer = api::contacts::search(api, query).await.ok()?;
+    let found = api::contacts::contact(&answer)?;
+    (found.get("external_id") == contact.get("external_id"))
+        .then(|| found.get("id").and_then(Value::as_str).map(str::to_string))
+        .flatten()
+}
+
+fn settle(
+    journal: &mut Journal,
+    tally: &mut Tally,
+    number: u64,
+    external_id: Option<String>,
+    result: std::result::Result<Value, ApiError>,
+) -> Result<()> {
+    let entry = match result {
+        Ok(answer) => {
+            tally.created += 1;
+            Entry {
+                contact_id: api::contacts::contact_id(&answer).map(str::to_string),
+                ..Entry::new(number, external_id, Status::Created)
+            }
+        }
+        Err(e) => {
+            let status = match e.failure {
+                Failure::Unknown => {
+                    tally.unknown += 1;
+                    tally.unknown_rows.push(number);
+                    Status::Unknown
+                }
+                Failure::Refused => {
+                    tally.refused += 1;
+                    Status::Failed
+                }
+                Failure::Auth | Failure::Store | Failure::Usage => {
+                    tally.failed += 1;
+                    if tally.auth_error.is_none() {
+                        tally.auth_error = Some(e.clone().into_cli());
+                    }
+                    Status::Failed
+                }
+                Failure::Network => {
+                    tally.failed += 1;
+                    Status::Failed
+                }
+            };
+            let mut error = e.message.clone();
+            if !e.fields.is_empty() {
+                error = format!("{error} ({})", e.fields.join("; "));
+            }
+            Entry {
+                http_status: e.status,
+                error: Some(error),
+                ..Entry::new(number, external_id, status)
+            }
+        }
+    };
+    journal.record(&entry)
+}
+
+fn dry_run(rows: Rows, printer: Printer) -> Result<()> {
+    let (mut valid, mut invalid) = (0u64, 0u64);
+    for row in rows {
+        let row = row?;
+        match row.contact {
+            Ok(_) => valid += 1,
+            Err(problems) => {
+                invalid += 1;
+                printer.status(&format!("row {}: {problems}", row.number));
+            }
+        }
+    }
+    printer.status(&format!(
+        "Dry run: {valid} valid, {invalid} invalid; nothing was sent."
+    ));
+    if invalid > 0 {
+        return Err(CliError::usage(format!("{invalid} invalid row(s)")));
+    }
+    Ok(())
+}
+
+fn summarize(t: &Tally, report: &std::path::Path, printer: Printer) {
+    printer.status(&format!(
+        "Import: {} created, {} already done (skipped), {} found already created, {} invalid, {} refused by the API, {} failed, {} unknown. Report: {}",
+        t.created, t.skipped, t.found, t.invalid, t.refused, t.failed, t.unknown, report.display()
+    ));
+    if !t.unknown_rows.is_empty() {
+        let mut rows = t.unknown_rows.clone();
+        rows.sort_unstable();
+        let shown: Vec<String> = rows.iter().take(20).map(u64::to_string).collect();
+        let more = if rows.len() > 20 {
+            format!(" and {} more", rows.len() - 20)
+        } else {
+            String::new()
+        };
+        printer.warn(&format!(
+            "rows {}{more} were sent but their outcome is unknown; check them (hsm contacts search), then re-run with --resend-unknown to send them again (rows that can be searched are looked up first)",
+            shown.join(", ")
+        ));
+    }
+}
+
+/// The worst outcome decides: lost session, then network/unknown, then API refusals, then
+/// invalid rows.
+fn exit_for(t: Tally) -> Result<()> {
+    if let Some(e) = t.auth_error {
+        return Err(e);
+    }
+    let (exit, what) = if t.failed + t.unknown > 0 {
+        (
+            Exit::Network,
+            format!(
+                "{} row(s) failed or have an unknown outcome",
+                t.failed + t.unknown
+            ),
+        )
+    } else if t.refused > 0 {
+        (
+            Exit::ApiRefused,
+            format!("{} row(s) refused by the API", t.refused),
+        )
+    } else if t.invalid > 0 {
+        (
+            Exit::Usage,
+            format!("{} invalid row(s) not sent", t.invalid),
+        )
+    } else {
+        return Ok(());
+    };
+    Err(CliError::new(exit, what).with_hint(
+        "see the report; fix the rows and re-run the same command to send only what is left",
+    ))
+}
+
+/// A spinner with counts on a terminal; nothing when stderr is piped or with `-q`.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(printer: Printer) -> Progress {
+        if printer.quiet || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    fn tick(&self, t: &Tally) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(format!(
+                "{} created, {} skipped, {} invalid, {} failed",
+                t.created,
+                t.skipped,
+                t.invalid,
+                t.refused + t.failed + t.unknown
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! A usable session: the stored tokens, refreshed when they expire. Each refresh is a
+//! transaction across processes: lock, re-read, spend the refresh token only if no sibling
+//! already did, persist the rotated pair, unlock. Stored credentials are never deleted
+//! because a refresh failed.
+
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::auth::oauth::{self, ClientCredentials, TokenError};
+use crate::credentials::record::now;
+use crate::credentials::{self, Record, SecretStore};
+use crate::env_vars as ev;
+use crate::error::{CliError, Result};
+use crate::output::Printer;
+use crate::settings::EnvSettings;
+
+/// Refresh when the access token expires within this many seconds.
+pub const REFRESH_MARGIN: u64 = 60;
+/// How long to wait for another process's refresh before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// Attempts at a refresh whose failures are known to be safe to retry (not sent, 5xx, 429).
+const REFRESH_ATTEMPTS: u32 = 4;
+
+pub fn not_logged_in(settings: &EnvSettings) -> CliError {
+    CliError::auth(format!(
+        "not logged in to {} (profile {})",
+        settings.env, settings.profile
+    ))
+    .with_hint(login_hint(settings))
+}
+
+fn login_hint(settings: &EnvSettings) -> String {
+    let env = if settings.env == crate::settings::DEFAULT_ENV {
+        String::new()
+    } else {
+        format!(" --env {}", settings.env)
+    };
+    let profile = if settings.profile == crate::settings::DEFAULT_PROFILE {
+        String::new()
+    } else {
+        format!(" --profile {}", settings.profile)
+    };
+    format!(
+        "run `hsm login{env}{profile}`; in CI, set {} or provide a credential store",
+        ev::HSM_ACCESS_TOKEN
+    )
+}
+
+/// The access token to call the API with: `HSM_ACCESS_TOKEN` as is, or the stored one,
+/// refreshed first when it expires within `REFRESH_MARGIN`.
+pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<String> {
+    if let Some(token) = ev::get(ev::HSM_ACCESS_TOKEN) {
+        return Ok(token);
+    }
+    let store = credentials::open_store()?;
+    let seen = credentials::load_record(store.as_ref(), &settings.account())?
+        .ok_or_else(|| not_logged_in(settings))?;
+    if !seen.needs_refresh(now(), REFRESH_MARGIN) {
+        return Ok(seen.access_token);
+    }
+    let record = refresh_locked(settings, store.as_ref(), &seen, false, printer).await?;
+    Ok(record.access_token)
+}
+
+/// After the API answered 401 `invalid_token` to `rejected`: refresh unless a sibling
+/// already replaced it.
+pub async fn refresh_after_rejection(
+    settings: &EnvSettings,
+    rejected: &str,
+    printer: Printer,
+) -> Result<String> {
+    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+        return Err(CliError::auth(format!(
+            "the API rejected the token in {} (invalid or expired)",
+            ev::HSM_ACCESS_TOKEN
+        )));
+    }
+    let store = credentials::open_store()?;
+    let seen = credentials::load_record(store.as_ref(), &settings.account())?
+        .ok_or_else(|| not_logged_in(settings))?;
+    if seen.access_token != rejected {
+        return Ok(seen.access_token);
+    }
+    let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
+    Ok(record.access_token)
+}
+
+/// `hsm token refresh`: refresh now, whatever the expiry.
+pub async fn force_refresh(
+    settings: &EnvSettings,
+    printer: Printer,
+) -> Result<(Record, Box<dyn SecretStore>)> {
+    let store = credentials::open_store()?;
+    let seen = credentials::load_record(store.as_ref(), &settings.account())?
+        .ok_or_else(|| not_logged_in(settings))?;
+    let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
+    Ok((record, store))
+}
+
+async fn refresh_locked(
+    settings: &EnvSettings,
+    store: &dyn SecretStore,
+    seen: &Record,
+    force: bool,
+    printer: Printer,
+) -> Result<Record> {
+    let account = settings.account();
+    let _lock = acquire_lock(settings, printer).await?;
+    let current =
+        credentials::load_record(store, &account)?.ok_or_else(|| not_logged_in(settings))?;
+    let sibling_rotated = current.refresh_token != seen.refresh_token;
+    if sibling_rotated && !current.needs_refresh(now(), REFRESH_MARGIN) {
+        printer.trace("another hsm process refreshed the session; using its tokens");
+        return Ok(current);
+    }
+    if !force && !current.needs_refresh(now(), REFRESH_MARGIN) {
+        return Ok(current);
+    }
+    let refresh_token = current.refresh_token.clone().ok_or_else(|| {
+        CliError::auth(format!(
+            "the session for {} (profile {}) has expired and holds no refresh token",
+            settings.env, settings.profile
+        ))
+        .with_hint(login_hint(settings))
+    })?;
+    let secret = client_secret(settings, store, &current.client_id)?;
+    let token_url = crate::settings::parse_endpoint(&current.token_url, "stored token URL")?;
+    let creds = ClientCredentials {
+        client_id: &current.client_id,
+        client_secret: &secret,
+    };
+    let http = crate::http::client(crate::http::request_timeout())?;
+    printer.trace(&format!("refreshing the access token at {token_url}"));
+    match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
+        Ok(new) => {
+            // Persist the rotated pair before anything uses it: the old refresh token is dead.
+            credentials::save_record(store, &account, &new).map_err(|e| {
+                CliError::store(format!(
+                    "the session was refreshed but the rotated tokens could not be stored: {}",
+                    e.message
+                ))
+                .with_hint(login_hint(settings))
+            })?;
+            Ok(new)
+        }
+        Err(TokenError::Refused { error, description }) => {
+            // A sibling may have rotated between our read and our request: look again.
+            let latest = credentials::load_record(store, &account)?;
+            if let Some(latest) = latest.filter(|l| l.refresh_token != current.refresh_token) {
+                return Ok(latest);
+            }
+            let desc = description.map(|d| format!(": {d}")).unwrap_or_default();
+            let hint = if error == "invalid_client" {
+                format!(
+                    "check the client secret ({} or `hsm login --client-secret-stdin`)",
+                    ev::HSM_CLIENT_SECRET
+                )
+            } else {
+                login_hint(settings)
+            };
+            Err(CliError::auth(format!(
+                "the session for {} (profile {}) can no longer be refreshed ({error}{desc}); the stored credentials were kept",
+                settings.env, settings.profile
+            ))
+            .with_hint(hint))
+        }
+        Err(e @ TokenError::Unknown(_)) => Err(CliError::network(format!(
+            "refresh outcome unknown: {e}"
+        ))
+        .with_hint(
+            "not retried, to avoid spending a possibly rotated refresh token twice; run `hsm token refresh` to try again, or `hsm login` if that reports the session is gone",
+        )),
+        Err(e) => Err(CliError::network(format!("cannot refresh the session: {e}"))
+            .with_hint("the stored credentials were kept; try again later")),
+    }
+}
+
+async fn refresh_with_retries(
+    http: &reqwest::Client,
+    creds: &ClientCredentials<'_>,
+    token_url: &url::Url,
+    refresh_token: &str,
+    printer: Printer,
+) -> std::result::Result<Record, TokenError> {
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match oauth::refresh(http, creds, token_url, refresh_token).await {
+            Err(TokenError::Server {
+                status,
+                retry_after,
+            }) if attempt < REFRESH_ATTEMPTS => {
+                let wait = retry_after.unwrap_or(delay).min(Duration::from_secs(10));
+                printer.trace(&format!(
+                    "token endpoint answered HTTP {status}; retrying in {} ms",
+                    wait.as_millis()
+                ));
+                tokio::time::sleep(wait).await;
+            }
+            Err(TokenError::NotSent(e)) if attempt < REFRESH_ATTEMPTS => {
+                printer.trace(&format!("token endpoint unreachable ({e}); retrying"));
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+        attempt += 1;
+        delay *= 2;
+    }
+}
+
+fn client_secret(
+    settings: &EnvSettings,
+    store: &dyn SecretStore,
+    client_id: &str,
+) -> Result<String> {
+    if let Some(v) = ev::get(ev::HSM_CLIENT_SECRET) {
+        return Ok(v);
+    }
+    if let Some(b) = settings
+        .builtin_client_secret
+        .filter(|_| settings.client_id.as_deref() == Some(client_id))
+    {
+        return Ok(b.to_string());
+    }
+    store
+        .get(&credentials::client_secret_account(&settings.env, client_id))?
+        .ok_or_else(|| {
+            CliError::auth(format!("no client secret stored for client `{client_id}`, so the session cannot be refreshed"))
+                .with_hint(format!("set {} or run `hsm login --client-secret-stdin`", ev::HSM_CLIENT_SECRET))
+        })
+}
+
+/// One lock per environment and profile, held by the OS (released if the process dies).
+async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> {
+    let dir = lock_dir()?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        CliError::store(format!(
+            "cannot create the lock directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let path = dir.join(format!(
+        "{}.{}.refresh.lock",
+        settings.env, settings.profile
+    ));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CliError::store(format!("cannot open the lock {}: {e}", path.display())))?;
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(CliError::store(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        if started.elapsed() >= LOCK_WAIT {
+            return Err(CliError::store(format!(
+                "another hsm process has been refreshing this session for over {} s",
+                LOCK_WAIT.as_secs()
+            ))
+            .with_hint(format!(
+                "if no hsm process is running, remove {}",
+                path.display()
+            )));
+        }
+        if !told && started.elapsed() >= Duration::from_secs(1) {
+            printer.status("Waiting for another hsm process to finish refreshing the session...");
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn lock_dir() -> Result<PathBuf> {
+    if let Some(dir) = ev::get(ev::HSM_STATE_DIR) {
+        return Ok(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "hsm")
+        .map(|d| d.cache_dir().join("locks"))
+        .ok_or_else(|| {
+            CliError::store("cannot find a cache directory for lock files")
+                .with_hint(format!("set {}", ev::HSM_STATE_DIR))
+        })
+}

@@ -1,0 +1,187 @@
+//! A headless Chromium driven through chromedriver over the W3C WebDriver HTTP protocol.
+//! Fails (never skips) when the browser is missing, so CI cannot silently lose these tests.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The W3C key under which an element reference comes back.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+impl Browser {
+    pub fn start() -> Browser {
+        for binary in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(binary).exists(),
+                "{binary} is missing: install the packages `chromium chromium-driver` to run the browser tests"
+            );
+        }
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .env("NO_PROXY", "*")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let client = super::sandbox::http_client();
+        let base = format!("http://127.0.0.1:{port}");
+        let profile = tempfile::tempdir().expect("temporary Chromium profile");
+        let mut browser = Browser {
+            driver,
+            base,
+            session: String::new(),
+            client,
+            _profile: profile,
+        };
+        browser.wait_ready();
+        browser.session = browser.new_session();
+        browser
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let ready = self
+                .client
+                .get(format!("{}/status", self.base))
+                .send()
+                .ok()
+                .and_then(|r| r.json::<Value>().ok())
+                .is_some_and(|v| v["value"]["ready"] == true);
+            if ready {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("chromedriver did not become ready within 20 s");
+    }
+
+    fn new_session(&self) -> String {
+        let profile = self._profile.path().display();
+        let args = [
+            "--headless".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            format!("--user-data-dir={profile}"),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}});
+        let value = self.command("POST", "/session", Some(caps));
+        value["sessionId"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no session id in {value}"))
+    }
+
+    /// One WebDriver command; returns its `value`, panicking with the driver's error otherwise.
+    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "GET" => self.client.get(url),
+            "DELETE" => self.client.delete(url),
+            _ => self
+                .client
+                .post(url)
+                .json(&body.unwrap_or_else(|| json!({}))),
+        };
+        let resp = request
+            .send()
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
+        let status = resp.status();
+        let value: Value = resp
+            .json()
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
+        assert!(
+            status.is_success(),
+            "WebDriver {method} {path}: HTTP {status}: {value}"
+        );
+        value["value"].clone()
+    }
+
+    fn session_path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.command(
+            "POST",
+            &self.session_path("/url"),
+            Some(json!({ "url": url })),
+        );
+    }
+
+    pub fn current_url(&self) -> String {
+        self.command("GET", &self.session_path("/url"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn page_source(&self) -> String {
+        self.command("GET", &self.session_path("/source"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn click(&self, css: &str) {
+        let found = self.command(
+            "POST",
+            &self.session_path("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = found[ELEMENT_KEY]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned();
+        self.command(
+            "POST",
+            &self.session_path(&format!("/element/{id}/click")),
+            Some(json!({})),
+        );
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self
+                .client
+                .delete(format!("{}/session/{}", self.base, self.session))
+                .send();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

@@ -1,0 +1,102 @@
+//! A private, real Secret Service for one test: its own D-Bus session bus and gnome-keyring
+//! daemon, in a temporary HOME, so no test ever touches the user's keychain.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use tempfile::TempDir;
+
+pub struct PrivateKeyring {
+    child: Child,
+    pub bus: String,
+    _dir: TempDir,
+}
+
+const SCRIPT: &str = r#"
+if [ "$UNLOCK" = 1 ]; then
+  printf %s test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+fi
+eval "$(gnome-keyring-daemon --start --components=secrets 2>/dev/null)"
+echo "$DBUS_SESSION_BUS_ADDRESS"
+exec sleep 600
+"#;
+
+impl PrivateKeyring {
+    /// An unlocked keyring with a default collection (as on a logged-in desktop).
+    pub fn unlocked() -> PrivateKeyring {
+        Self::start(true)
+    }
+
+    /// A keyring daemon with no unlocked default collection (locked, as after boot).
+    pub fn locked() -> PrivateKeyring {
+        Self::start(false)
+    }
+
+    fn start(unlock: bool) -> PrivateKeyring {
+        for tool in ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"] {
+            assert!(
+                which(tool),
+                "`{tool}` is missing: install the Debian packages dbus, gnome-keyring and libsecret-tools (.ci/run does)"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let mut child = Command::new("dbus-run-session")
+            .args(["--", "sh", "-c", SCRIPT])
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", &run)
+            .env("UNLOCK", if unlock { "1" } else { "0" })
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start dbus-run-session");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let bus = line.trim().to_string();
+        assert!(
+            bus.starts_with("unix:"),
+            "no bus address from the keyring session: {bus:?}"
+        );
+        PrivateKeyring {
+            child,
+            bus,
+            _dir: dir,
+        }
+    }
+
+    /// `secret-tool lookup service hsm username ACCOUNT` on this keyring (keyring-rs stores the
+    /// account as the `username` attribute).
+    pub fn lookup(&self, account: &str) -> Option<String> {
+        let out = Command::new("secret-tool")
+            .args(["lookup", "service", "hsm", "username", account])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    }
+}
+
+impl Drop for PrivateKeyring {
+    fn drop(&mut self) {
+        // The whole process group: dbus-run-session, the bus daemon, the keyring daemon.
+        // SAFETY: plain syscall; a negative pid names the process group we created.
+        // (Never shell out to `kill -KILL -PID`: some kill(1) builds read that as pid -1.)
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
+        .unwrap_or(false)
+}

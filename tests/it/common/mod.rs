@@ -1,0 +1,343 @@
+//! Shared test plumbing: a hermetic environment per test (its own HOME, config, data and
+//! cache dirs; no proxy; file store unless a test opts into a private keychain), a login
+//! driver that plays the browser, and helpers to read what hsm stored.
+
+#![allow(dead_code)]
+
+pub mod browser;
+pub mod keyring;
+pub mod sandbox;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub use sandbox::Sandbox;
+
+pub const HSM: &str = env!("CARGO_BIN_EXE_hsm");
+
+pub struct TestEnv {
+    pub dir: TempDir,
+    pub vars: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A fresh environment using the file store.
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |s: &str| dir.path().join(s).display().to_string();
+        let vars = vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("HOME".into(), p("home")),
+            ("XDG_CONFIG_HOME".into(), p("config")),
+            ("XDG_DATA_HOME".into(), p("data")),
+            ("XDG_CACHE_HOME".into(), p("cache")),
+            ("NO_PROXY".into(), "*".into()),
+            ("HSM_CREDENTIAL_STORE".into(), "file".into()),
+            // Point at a bus that does not exist, so nothing can reach a real keychain.
+            (
+                "DBUS_SESSION_BUS_ADDRESS".into(),
+                format!("unix:path={}", p("no-bus")),
+            ),
+        ];
+        TestEnv { dir, vars }
+    }
+
+    /// A fresh environment whose sandbox env points at `sb`.
+    pub fn with_sandbox(sb: &Sandbox) -> TestEnv {
+        let mut env = TestEnv::new();
+        env.set("HSM_SANDBOX_URL", &sb.base_url);
+        env
+    }
+
+    pub fn set(&mut self, k: &str, v: &str) -> &mut Self {
+        self.unset(k);
+        self.vars.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn unset(&mut self, k: &str) -> &mut Self {
+        self.vars.retain(|(key, _)| key != k);
+        self
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The default file-store location under this environment.
+    pub fn creds_file(&self) -> PathBuf {
+        self.path("data/hsm/credentials.json")
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(HSM);
+        c.env_clear();
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Run hsm to completion with a 60 s guard.
+    pub fn run(&self, args: &[&str]) -> Output {
+        run_with_timeout(self.cmd().args(args), Duration::from_secs(60))
+    }
+
+    /// The stored entries of the file store (account → raw value), empty when absent.
+    pub fn stored(&self) -> serde_json::Map<String, serde_json::Value> {
+        match std::fs::read_to_string(self.creds_file()) {
+            Ok(text) => {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                v["entries"].as_object().cloned().unwrap_or_default()
+            }
+            Err(_) => Default::default(),
+        }
+    }
+
+    pub fn stored_record(&self, account: &str) -> Option<serde_json::Value> {
+        self.stored()
+            .get(account)
+            .map(|v| serde_json::from_str(v.as_str().unwrap()).unwrap())
+    }
+}
+
+pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hsm");
+    wait_output(child, limit)
+}
+
+pub fn wait_output(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "hsm did not finish within {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "unexpected exit status\nstdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// True if the port can be bound again (the listener was released).
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// An `hsm login` in progress: its stderr is collected on a thread; the authorize URL it
+/// prints is extracted.
+pub struct LoginRun {
+    pub child: Child,
+    pub url: String,
+    pub redirect_port: u16,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl LoginRun {
+    pub fn start(env: &TestEnv, extra: &[&str]) -> LoginRun {
+        Self::start_with(env, extra, Stdio::null())
+    }
+
+    pub fn start_with(env: &TestEnv, extra: &[&str], stdin: Stdio) -> LoginRun {
+        let port = free_port();
+        let redirect = format!("http://127.0.0.1:{port}/callback");
+        let mut cmd = env.cmd();
+        cmd.args(["login", "--redirect-uri", &redirect])
+            .args(extra)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if !extra.contains(&"--env") {
+            cmd.args(["--env", "sandbox"]);
+        }
+        let mut child = cmd.spawn().expect("spawn hsm login");
+        let lines = spawn_line_reader(child.stderr.take().unwrap());
+        let mut run = LoginRun {
+            child,
+            url: String::new(),
+            redirect_port: port,
+            lines,
+            seen: Vec::new(),
+        };
+        run.url = run
+            .wait_for_line(|l| {
+                l.trim_start().starts_with("http") && l.contains("/oauth/authorize?")
+            })
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default();
+        run
+    }
+
+    /// Wait (up to 20 s) for a stderr line matching `pred`.
+    pub fn wait_for_line(&mut self, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return Some(line);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        None
+    }
+
+    /// Wait for exit; returns (exit code, all stderr, stdout).
+    pub fn finish(mut self) -> (Option<i32>, String, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "login did not finish; stderr so far:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(line);
+        }
+        let mut out = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        (status.code(), self.seen.join("\n"), out)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+fn spawn_line_reader(stderr: ChildStderr) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+pub fn http() -> reqwest::blocking::Client {
+    hsm::http::install_crypto_provider();
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Play the user at the sandbox's consent page: submit the form with `decision`, and return
+/// the URL the sandbox redirects the browser to (not followed).
+pub fn consent(authorize_url: &str, decision: &str) -> String {
+    let url = reqwest::Url::parse(authorize_url).unwrap();
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("decision".into(), decision.into()));
+    form.push(("agent_email".into(), "agent@sandbox.test".into()));
+    let page = http().get(authorize_url).send().unwrap();
+    assert_eq!(page.status(), 200, "consent page");
+    let action = format!("{}://{}{}", url.scheme(), url.authority(), url.path());
+    let resp = http().post(action).form(&form).send().unwrap();
+    assert!(
+        resp.status().is_redirection(),
+        "consent POST answered {}",
+        resp.status()
+    );
+    resp.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// Follow a redirect to hsm's loopback listener like a browser; returns (status, page).
+pub fn visit(url: &str) -> (u16, String) {
+    let r = http().get(url).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
+pub fn write_file(path: &Path, text: &str) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Log in to the sandbox env (which must run with --auto-approve) with extra args.
+pub fn login_auto(env: &TestEnv, extra: &[&str]) {
+    let run = LoginRun::start(env, extra);
+    let r = http().get(&run.url).send().unwrap();
+    assert!(
+        r.status().is_redirection(),
+        "sandbox must run with --auto-approve"
+    );
+    visit(r.headers()["location"].to_str().unwrap());
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(0), "login failed: {err}");
+}
+
+/// Rewrite the stored record of `account` in the file store.
+pub fn edit_record(env: &TestEnv, account: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = env.creds_file();
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut rec: serde_json::Value =
+        serde_json::from_str(file["entries"][account].as_str().unwrap()).unwrap();
+    edit(&mut rec);
+    file["entries"][account] = serde_json::Value::String(rec.to_string());
+    std::fs::write(&path, file.to_string()).unwrap();
+}

@@ -1,0 +1,192 @@
+//! Runs `hsm sandbox` as a child process for a test: a fresh emulator on a free port, killed
+//! when the handle drops. Shared by every test that needs a server.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+pub const CLIENT_ID: &str = "hsm-sandbox";
+pub const CLIENT_SECRET: &str = "hsm-sandbox-secret";
+const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Sandbox {
+    pub base_url: String,
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    client: Client,
+}
+
+/// A blocking client that never uses a proxy and never follows redirects, so tests see exactly
+/// what the sandbox sent.
+pub fn http_client() -> Client {
+    hsm::http::install_crypto_provider();
+    Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build the test HTTP client")
+}
+
+impl Sandbox {
+    /// Starts `hsm sandbox --port 0 EXTRA_ARGS` and waits for its URL line.
+    pub fn start(extra_args: &[&str]) -> Sandbox {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hsm"))
+            .args(["sandbox", "--port", "0"])
+            .args(extra_args)
+            .env("NO_PROXY", "*")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hsm sandbox");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        drain_into(child.stderr.take().expect("piped stderr"), stderr.clone());
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep reading so the sandbox never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let base_url = match rx.recv_timeout(STARTUP_DEADLINE) {
+            Ok(line) => line.trim().to_owned(),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+                panic!("hsm sandbox printed no URL within {STARTUP_DEADLINE:?}; stderr:\n{err}");
+            }
+        };
+        assert!(
+            base_url.starts_with("http://127.0.0.1:"),
+            "unexpected URL line {base_url:?}"
+        );
+        Sandbox {
+            base_url,
+            child,
+            stderr,
+            client: http_client(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the sandbox wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Waits for the sandbox to exit (after a signal) and returns its exit code.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn admin_json(&self, resp: reqwest::Result<reqwest::blocking::Response>, what: &str) -> Value {
+        let resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(resp.status().is_success(), "{what}: HTTP {}", resp.status());
+        resp.json().unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
+    pub fn stats(&self) -> Value {
+        self.admin_json(
+            self.client.get(self.url("/__sandbox/stats")).send(),
+            "GET /__sandbox/stats",
+        )
+    }
+
+    /// Replaces the pending faults with `specs` (ENDPOINT:KIND[=ARG][xCOUNT]).
+    pub fn set_faults(&self, specs: &[&str]) {
+        let body = json!({ "faults": specs });
+        self.admin_json(
+            self.client
+                .post(self.url("/__sandbox/faults"))
+                .json(&body)
+                .send(),
+            "POST /__sandbox/faults",
+        );
+    }
+
+    pub fn clear_faults(&self) {
+        self.admin_json(
+            self.client.delete(self.url("/__sandbox/faults")).send(),
+            "DELETE /__sandbox/faults",
+        );
+    }
+
+    /// Mints a token pair without the browser: `{"agent": .., "scope": .., "access_ttl": ..}`,
+    /// all optional (`json!({})` is a normal login as agent@sandbox.test).
+    pub fn mint(&self, body: Value) -> Value {
+        self.admin_json(
+            self.client
+                .post(self.url("/__sandbox/tokens"))
+                .json(&body)
+                .send(),
+            "POST /__sandbox/tokens",
+        )
+    }
+
+    /// Revokes the family of `refresh_token`, or every token when None.
+    pub fn revoke(&self, refresh_token: Option<&str>) -> Value {
+        let body = match refresh_token {
+            Some(token) => json!({ "refresh_token": token }),
+            None => json!({}),
+        };
+        self.admin_json(
+            self.client
+                .post(self.url("/__sandbox/revoke"))
+                .json(&body)
+                .send(),
+            "POST /__sandbox/revoke",
+        )
+    }
+}
+
+fn drain_into(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

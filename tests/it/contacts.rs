@@ -1,0 +1,456 @@
+//! `hsm contacts create | update | search` against the sandbox: field rules, status codes
+//! (through the sandbox's fault injection), refresh-and-retry, and unknown outcomes.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+fn logged_in(extra: &[&str]) -> (Sandbox, TestEnv) {
+    let mut args = vec!["--auto-approve"];
+    args.extend_from_slice(extra);
+    let sb = Sandbox::start(&args);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    (sb, env)
+}
+
+fn create(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["contacts", "create", "--env", "sandbox"];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
+
+const JOHN: [&str; 6] = [
+    "--external-id",
+    "CRM123",
+    "--first-name",
+    "John",
+    "--last-name",
+    "Doe",
+];
+
+#[test]
+fn create_prints_the_id_and_the_quote_page() {
+    let (sb, env) = logged_in(&[]);
+    let out = create(
+        &env,
+        &[
+            &JOHN[..],
+            &["--zip", "94103", "--birth-date", "01/15/1955", "--sex", "M"],
+        ]
+        .concat(),
+    );
+    assert_exit(&out, 0);
+    let id = stdout(&out).trim().to_string();
+    assert!(
+        !id.is_empty() && !id.contains(' '),
+        "only the id on stdout: {id}"
+    );
+    assert!(
+        stderr(&out).contains("quote page: http"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sb.stats()["contacts_created"], 1);
+
+    let out = create(
+        &env,
+        &[
+            "--external-id",
+            "CRM124",
+            "--first-name",
+            "Ann",
+            "--last-name",
+            "Lee",
+            "--json",
+        ],
+    );
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["data"]["contact"]["external_id"], "CRM124");
+    assert!(v["data"]["redirect_url"].is_string());
+}
+
+#[test]
+fn data_from_json_file_and_stdin_with_flags_overriding() {
+    let (_sb, env) = logged_in(&[]);
+    let file = env.path("c.json");
+    write_file(
+        &file,
+        r#"{"contact": {"external_id": "F1", "first_name": "From", "last_name": "File",
+            "drugs": [{"name": "metformin"}], "extra_help": true}}"#,
+    );
+    let out = create(
+        &env,
+        &[
+            "--data",
+            &format!("@{}", file.display()),
+            "--first-name",
+            "Flag",
+            "--json",
+        ],
+    );
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v["data"]["contact"]["first_name"], "Flag",
+        "flags override --data"
+    );
+    assert_eq!(
+        v["data"]["contact"]["drugs"][0]["name"], "metformin",
+        "nested lists pass through"
+    );
+
+    let mut child = env
+        .cmd()
+        .args(["contacts", "create", "--env", "sandbox", "--data", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"external_id": "S1", "first_name": "Std", "last_name": "In"}"#)
+        .unwrap();
+    let out = wait_output(child, std::time::Duration::from_secs(30));
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn every_field_rule_is_checked_before_anything_is_sent() {
+    let (sb, env) = logged_in(&[]);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--zip", "9410"], "zip"),
+        (&["--zip", "9410a"], "zip"),
+        (&["--phone", "555-123-4567"], "phone"),
+        (&["--phone", "123456789"], "phone"),
+        (&["--state", "XX"], "state"),
+        (&["--state", "California"], "state"),
+        (&["--sex", "x"], "sex"),
+        (&["--email", "not-an-email"], "email"),
+        (&["--email", "a b@c.com"], "email"),
+        (&["--birth-date", "1955-13-01"], "birth_date"),
+        (&["--birth-date", "02/30/1955"], "birth_date"),
+        (&["--birth-date", "15.01.1955"], "birth_date"),
+        (
+            &["--medicare-part-a-effective-date", "tomorrow"],
+            "medicare_part_a_effective_date",
+        ),
+        (&["--extra-help", "maybe"], "extra_help"),
+        (&["--city", ""], "city"),
+        (&["--address-1", &"x".repeat(101)], "address_1"),
+        (&["--medicare-number", &"9".repeat(101)], "medicare_number"),
+    ];
+    for (extra, field) in cases {
+        let out = create(&env, &[&JOHN[..], extra].concat());
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(field), "{extra:?}: error names {field}: {err}");
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{err}"
+        );
+    }
+    for (args, field) in [
+        (vec!["--first-name", "J", "--last-name", "D"], "external_id"),
+        (vec!["--external-id", "X", "--last-name", "D"], "first_name"),
+        (
+            vec![
+                "--external-id",
+                &*"e".repeat(101),
+                "--first-name",
+                "J",
+                "--last-name",
+                "D",
+            ],
+            "external_id",
+        ),
+    ] {
+        let out = create(&env, &args);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains(field), "{}", stderr(&out));
+    }
+    for data in [
+        r#"{"external_id":"A","first_name":"B","last_name":"C","favourite":1}"#,
+        r#"{"id":"x"}"#,
+        "[1,2]",
+        "{oops",
+    ] {
+        let out = create(&env, &["--data", data]);
+        assert_exit(&out, 2);
+    }
+    let stats = sb.stats();
+    assert_eq!(stats["api_requests"], 0, "nothing reached the API: {stats}");
+}
+
+#[test]
+fn valid_values_in_every_accepted_form_pass() {
+    let (sb, env) = logged_in(&[]);
+    for (i, date) in ["01/15/1955", "01-15-1955", "1955-01-15", "1955/01/15"]
+        .iter()
+        .enumerate()
+    {
+        let ext = format!("D{i}");
+        let out = create(
+            &env,
+            &[
+                "--external-id",
+                &ext,
+                "--first-name",
+                "A",
+                "--last-name",
+                "B",
+                "--birth-date",
+                date,
+                "--state",
+                "ca",
+                "--phone",
+                "5551234567",
+                "--email",
+                "a.b@example.com",
+                "--sex",
+                "female",
+                "--zip",
+                "02134",
+            ],
+        );
+        assert_exit(&out, 0);
+    }
+    assert_eq!(sb.stats()["contacts_created"], 4);
+}
+
+#[test]
+fn rate_limits_and_server_errors_are_retried_then_reported() {
+    let (sb, env) = logged_in(&[]);
+    sb.set_faults(&["create:429=1x2"]);
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 0);
+    assert_eq!(sb.stats()["contacts_created"], 1);
+
+    sb.set_faults(&["create:503x20"]);
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 5);
+    assert!(stderr(&out).contains("HTTP 503"), "{}", stderr(&out));
+    sb.clear_faults();
+
+    for (fault, text) in [("create:html", "HTML"), ("create:malformed", "not JSON")] {
+        sb.set_faults(&[fault]);
+        let out = create(&env, &JOHN);
+        assert_exit(&out, 5);
+        let err = stderr(&out);
+        assert!(err.contains(text), "{fault}: {err}");
+        assert!(
+            err.contains("may or may not have been created"),
+            "{fault}: {err}"
+        );
+        sb.clear_faults();
+    }
+}
+
+#[test]
+fn a_create_whose_answer_is_lost_is_not_retried() {
+    let (sb, mut env) = logged_in(&[]);
+    env.set("HSM_HTTP_TIMEOUT", "1");
+    sb.set_faults(&["create:lost=3000"]);
+    let before = sb.stats()["api_requests"].as_u64().unwrap();
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(
+        err.contains("may or may not have been created") && err.contains("hsm contacts search"),
+        "{err}"
+    );
+    let stats = sb.stats();
+    assert_eq!(
+        stats["api_requests"].as_u64().unwrap(),
+        before + 1,
+        "sent once: {stats}"
+    );
+    assert_eq!(stats["contacts_created"], 1, "the server did create it");
+}
+
+#[test]
+fn an_invalid_access_token_is_refreshed_once_and_the_call_retried() {
+    let (sb, env) = logged_in(&[]);
+    edit_record(&env, "sandbox/default", |r| {
+        r["access_token"] = json!("sbx_at_not_a_real_token_0000000000")
+    });
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["refreshes"], 1);
+    assert_eq!(stats["contacts_created"], 1);
+}
+
+#[test]
+fn auth_scope_and_agent_failures_map_to_their_exit_codes() {
+    let (sb, mut env) = logged_in(&[]);
+    // A revoked session: refresh fails with invalid_grant -> 4, record kept.
+    sb.revoke(None);
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 4);
+    assert!(stderr(&out).contains("hsm login"), "{}", stderr(&out));
+    assert!(env.stored_record("sandbox/default").is_some());
+
+    env.set("HSM_ACCESS_TOKEN", "sbx_at_bogus_token_from_ci_0000000000");
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 4);
+
+    let wrong_scope = sb.mint(json!({"scope": "something_else"}));
+    env.set(
+        "HSM_ACCESS_TOKEN",
+        wrong_scope["access_token"].as_str().unwrap(),
+    );
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
+
+    let no_agent = sb.mint(json!({"agent": null}));
+    env.set(
+        "HSM_ACCESS_TOKEN",
+        no_agent["access_token"].as_str().unwrap(),
+    );
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains("404") && stderr(&out).to_lowercase().contains("agent"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn update_sends_only_given_fields_and_maps_204_404_422() {
+    let (sb, mut env) = logged_in(&[]);
+    let out = create(&env, &[&JOHN[..], &["--city", "Reno"]].concat());
+    let id = stdout(&out).trim().to_string();
+
+    let out = env.run(&[
+        "contacts", "update", &id, "--env", "sandbox", "--zip", "89501", "--json",
+    ]);
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["data"]["contact"]["zip"], "89501");
+    assert_eq!(
+        v["data"]["contact"]["city"], "Reno",
+        "untouched fields kept"
+    );
+
+    let out = env.run(&[
+        "contacts", "update", &id, "--env", "sandbox", "--zip", "89501",
+    ]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("No changes"), "{}", stderr(&out));
+
+    let out = env.run(&[
+        "contacts",
+        "update",
+        &id,
+        "--env",
+        "sandbox",
+        "--external-id",
+        "OTHER",
+    ]);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("422"), "{}", stderr(&out));
+
+    let out = env.run(&[
+        "contacts",
+        "update",
+        "no-such-id",
+        "--env",
+        "sandbox",
+        "--zip",
+        "89501",
+    ]);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+
+    let out = env.run(&["contacts", "update", &id, "--env", "sandbox", "--zip", "1"]);
+    assert_exit(&out, 2);
+    let out = env.run(&["contacts", "update", &id, "--env", "sandbox"]);
+    assert_exit(&out, 2);
+
+    // Another agent's session cannot see this contact.
+    let other = sb.mint(json!({"agent": "someone.else@sandbox.test"}));
+    env.set("HSM_ACCESS_TOKEN", other["access_token"].as_str().unwrap());
+    let out = env.run(&[
+        "contacts", "update", &id, "--env", "sandbox", "--zip", "89502",
+    ]);
+    assert_exit(&out, 3);
+}
+
+#[test]
+fn search_checks_the_rules_and_treats_no_match_as_success() {
+    let (sb, env) = logged_in(&[]);
+    let out = create(
+        &env,
+        &[
+            &JOHN[..],
+            &[
+                "--birth-date",
+                "1955-01-15",
+                "--medicare-number",
+                "1EG4TE5MK73",
+            ],
+        ]
+        .concat(),
+    );
+    let id = stdout(&out).trim().to_string();
+    let search = |args: &[&str]| {
+        let mut all = vec!["contacts", "search", "--env", "sandbox"];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    let before = sb.stats()["api_requests"].as_u64().unwrap();
+    for bad in [
+        &["--first-name", "John"][..],
+        &["--birth-date", "1955-01-15"],
+        &["--medicare-number", "1", "--first-name", "J"],
+        &[],
+    ] {
+        assert_exit(&search(bad), 2);
+    }
+    assert_exit(&search(&["--first-name", "John", "--phone", "12"]), 2);
+    assert_eq!(
+        sb.stats()["api_requests"].as_u64().unwrap(),
+        before,
+        "rule violations send nothing"
+    );
+
+    let out = search(&["--medicare-number", "1EG4TE5MK73"]);
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out).trim(), id);
+    let out = search(&[
+        "--first-name",
+        "John",
+        "--birth-date",
+        "1955-01-15",
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["data"]["contact"]["id"], id.as_str());
+
+    let out = search(&["--medicare-number", "NOPE"]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).trim().is_empty());
+    assert!(stderr(&out).contains("No matching contact"));
+}
+
+#[test]
+fn contacts_commands_without_a_session_exit_4() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 4);
+    assert!(stderr(&out).contains("hsm login --env sandbox"));
+    assert_eq!(sb.stats()["requests"], 0);
+}

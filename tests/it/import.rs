@@ -1,0 +1,287 @@
+//! `hsm contacts import`: bulk creates that never duplicate or lose a row, across faults,
+//! Ctrl-C and SIGKILL, checked against the sandbox's own counters.
+
+use std::fmt::Write as _;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn logged_in(extra: &[&str]) -> (Sandbox, TestEnv) {
+    let mut args = vec!["--auto-approve"];
+    args.extend_from_slice(extra);
+    let sb = Sandbox::start(&args);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    (sb, env)
+}
+
+/// `n` JSON Lines rows, each searchable (name + birth date), with unique external ids.
+fn jsonl(n: usize) -> String {
+    let mut s = String::new();
+    for i in 1..=n {
+        writeln!(
+            s,
+            r#"{{"external_id":"CRM{i}","first_name":"First{i}","last_name":"Last","birth_date":"1950-01-{:02}","zip":"94103"}}"#,
+            i % 28 + 1
+        )
+        .unwrap();
+    }
+    s
+}
+
+fn import(env: &TestEnv, file: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["contacts", "import", file, "--env", "sandbox"];
+    args.extend_from_slice(extra);
+    run_with_timeout(env.cmd().args(&args), Duration::from_secs(300))
+}
+
+fn report_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn csv_import_creates_valid_rows_reports_each_and_a_rerun_duplicates_nothing() {
+    let (sb, env) = logged_in(&[]);
+    let csv = env.path("crm.csv");
+    write_file(
+        &csv,
+        "External ID,first-name,last_name,zip,phone\nA1,Ann,Lee,94103,5551234567\nA2,Bo,Li,941,\nA3,Cy,Ng,,\n\"A4\",\"Di, Jr\",Wu,02134,\n",
+    );
+    let out = import(&env, csv.to_str().unwrap(), &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("3 created") && stderr(&out).contains("1 invalid"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+    let report = env.path("crm.csv.report.jsonl");
+    let lines = report_lines(&report);
+    let created: Vec<&Value> = lines.iter().filter(|l| l["status"] == "created").collect();
+    assert_eq!(created.len(), 3);
+    assert!(created.iter().all(|l| l["contact_id"].is_string()));
+    let invalid: Vec<&Value> = lines.iter().filter(|l| l["status"] == "invalid").collect();
+    assert_eq!(invalid[0]["row"], 2);
+    assert!(invalid[0]["error"].as_str().unwrap().contains("zip"));
+    assert_eq!(sb.stats()["contacts_created"], 3);
+
+    let out = import(&env, csv.to_str().unwrap(), &[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("3 already done"), "{}", stderr(&out));
+    assert_eq!(sb.stats()["contacts_created"], 3, "nothing sent twice");
+}
+
+#[test]
+fn dry_run_validates_and_sends_nothing() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("c.jsonl");
+    write_file(
+        &file,
+        &format!(
+            "{}{{\"external_id\":\"X\",\"first_name\":\"\"}}\n",
+            jsonl(3)
+        ),
+    );
+    let out = import(&env, file.to_str().unwrap(), &["--dry-run"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("row 4:"), "{}", stderr(&out));
+    assert_eq!(sb.stats()["api_requests"], 0);
+    assert!(!env.path("c.jsonl.report.jsonl").exists());
+}
+
+#[test]
+fn bad_inputs_are_refused_before_anything_is_sent() {
+    let (sb, env) = logged_in(&[]);
+    let csv = env.path("bad.csv");
+    write_file(&csv, "external_id,shoe_size\nA,42\n");
+    let out = import(&env, csv.to_str().unwrap(), &[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("shoe_size"));
+    let out = import(&env, "-", &[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("--report"));
+    let out = import(&env, env.path("missing.csv").to_str().unwrap(), &[]);
+    assert_exit(&out, 2);
+    let txt = env.path("x.txt");
+    write_file(&txt, "a");
+    assert_exit(&import(&env, txt.to_str().unwrap(), &[]), 2);
+    // A report written for another file is refused rather than trusted.
+    let a = env.path("a.jsonl");
+    write_file(&a, &jsonl(2));
+    assert_exit(&import(&env, a.to_str().unwrap(), &[]), 0);
+    let b = env.path("b.jsonl");
+    write_file(&b, &jsonl(2).replace("CRM", "OTHER"));
+    let out = import(
+        &env,
+        b.to_str().unwrap(),
+        &[
+            "--report",
+            env.path("a.jsonl.report.jsonl").to_str().unwrap(),
+        ],
+    );
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("does not match"), "{}", stderr(&out));
+    assert_eq!(sb.stats()["contacts_created"], 2);
+}
+
+#[test]
+fn ten_thousand_rows_with_429s_and_5xx_are_each_created_exactly_once() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("big.jsonl");
+    write_file(&file, &jsonl(10_000));
+    sb.set_faults(&[
+        "create:429=1x5",
+        "create:503x5",
+        "create:html500x3",
+        "create:502x2",
+    ]);
+    let out = import(&env, file.to_str().unwrap(), &["--concurrency", "16"]);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 10_000, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+    assert!(stats["faults_injected"].as_u64().unwrap() >= 15, "{stats}");
+    let created = report_lines(&env.path("big.jsonl.report.jsonl"))
+        .iter()
+        .filter(|l| l["status"] == "created")
+        .count();
+    assert_eq!(created, 10_000);
+}
+
+/// Start an import of `n` rows, wait until `after` rows are recorded, then send `signal`.
+fn interrupt_import(
+    env: &TestEnv,
+    file: &std::path::Path,
+    after: usize,
+    signal: i32,
+) -> std::process::Output {
+    let report = std::path::PathBuf::from(format!("{}.report.jsonl", file.display()));
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "import",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while report_lines(&report)
+        .iter()
+        .filter(|l| l["status"] == "created")
+        .count()
+        < after
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "import made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    wait_output(child, Duration::from_secs(60))
+}
+
+#[test]
+fn ctrl_c_mid_import_finishes_in_flight_rows_and_a_rerun_completes_without_duplicates() {
+    let (sb, env) = logged_in(&["--latency-ms", "3"]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(3_000));
+    let out = interrupt_import(&env, &file, 300, libc::SIGINT);
+    assert_exit(&out, 130);
+    assert!(stderr(&out).contains("resume"), "{}", stderr(&out));
+    let first = sb.stats()["contacts_created"].as_u64().unwrap();
+    assert!(first < 3_000, "interrupted before the end");
+    let lines = report_lines(&env.path("rows.jsonl.report.jsonl"));
+    let sent = lines.iter().filter(|l| l["status"] == "sent").count();
+    let settled = lines.iter().filter(|l| l["status"] != "sent").count();
+    assert_eq!(
+        sent, settled,
+        "every row sent before Ctrl-C got its outcome recorded"
+    );
+
+    let out = import(&env, file.to_str().unwrap(), &[]);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 3_000, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+#[test]
+fn sigkill_mid_import_loses_nothing_and_unknown_rows_are_checked_before_resending() {
+    let (sb, env) = logged_in(&["--latency-ms", "3"]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(3_000));
+    let out = interrupt_import(&env, &file, 300, libc::SIGKILL);
+    assert_eq!(out.status.code(), None, "killed");
+
+    // Without --resend-unknown the rows in flight at the kill are listed, not resent.
+    let out = import(&env, file.to_str().unwrap(), &[]);
+    let err = stderr(&out);
+    let stats = sb.stats();
+    let unknown_rows = 3_000 - stats["contacts_created"].as_u64().unwrap();
+    if err.contains("outcome is unknown") {
+        assert_exit(&out, 5);
+        assert!(err.contains("--resend-unknown"), "{err}");
+    } else {
+        assert_exit(&out, 0);
+    }
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+
+    // With it, each unknown row is searched first and only sent if it is not there.
+    let out = import(&env, file.to_str().unwrap(), &["--resend-unknown"]);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(
+        stats["contacts_created"], 3_000,
+        "unknown rows were {unknown_rows}: {stats}"
+    );
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+#[test]
+fn one_refresh_serves_the_whole_run() {
+    let (sb, env) = logged_in(&[]);
+    edit_record(&env, "sandbox/default", |r| {
+        r["access_token"] = serde_json::json!("sbx_at_stale_token_000000000000000")
+    });
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(200));
+    let out = import(&env, file.to_str().unwrap(), &["--concurrency", "16"]);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["refreshes"], 1, "{stats}");
+    assert_eq!(stats["contacts_created"], 200);
+}
+
+#[test]
+fn api_refusals_are_recorded_per_row_and_the_exit_code_says_so() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(20));
+    sb.set_faults(&["create:422x3"]);
+    let out = import(&env, file.to_str().unwrap(), &["--concurrency", "1"]);
+    assert_exit(&out, 3);
+    let lines = report_lines(&env.path("rows.jsonl.report.jsonl"));
+    let failed: Vec<&Value> = lines.iter().filter(|l| l["status"] == "failed").collect();
+    assert_eq!(failed.len(), 3);
+    assert_eq!(failed[0]["http_status"], 422);
+    // A re-run retries only the failed rows.
+    let out = import(&env, file.to_str().unwrap(), &[]);
+    assert_exit(&out, 0);
+    assert_eq!(sb.stats()["contacts_created"], 20);
+}

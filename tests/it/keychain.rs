@@ -1,0 +1,63 @@
+//! The credential store against a real Secret Service (a private gnome-keyring per test).
+
+use crate::common::keyring::PrivateKeyring;
+use crate::common::*;
+
+fn keychain_env(sb: &Sandbox, keyring: &PrivateKeyring) -> TestEnv {
+    let mut env = TestEnv::with_sandbox(sb);
+    env.unset("HSM_CREDENTIAL_STORE");
+    env.set("DBUS_SESSION_BUS_ADDRESS", &keyring.bus);
+    env
+}
+
+#[test]
+fn login_stores_one_record_in_the_secret_service_and_logout_removes_it() {
+    let keyring = PrivateKeyring::unlocked();
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = keychain_env(&sb, &keyring);
+    for _ in 0..2 {
+        // A second login updates the record in place.
+        let run = LoginRun::start(&env, &[]);
+        let loc = http().get(&run.url).send().unwrap();
+        visit(loc.headers()["location"].to_str().unwrap());
+        let (code, err, _) = run.finish();
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.contains("keychain"), "{err}");
+    }
+    let raw = keyring
+        .lookup("sandbox/default")
+        .expect("record in the Secret Service");
+    let rec: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert!(rec["access_token"].as_str().unwrap().len() > 20);
+    assert!(rec["refresh_token"].is_string());
+    assert!(raw.len() < 2560, "under the Windows credential size limit");
+    assert!(!env.creds_file().exists(), "no plaintext fallback");
+    assert_eq!(
+        keyring.lookup(".probe"),
+        None,
+        "the probe entry is cleaned up"
+    );
+
+    let show = env.run(&["token", "show", "--env", "sandbox", "--json"]);
+    assert_exit(&show, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert_eq!(v["store"], "keychain");
+    assert_eq!(v["status"], "valid");
+
+    assert_exit(&env.run(&["logout", "--env", "sandbox"]), 0);
+    assert_eq!(keyring.lookup("sandbox/default"), None);
+    assert_exit(&env.run(&["token", "show", "--env", "sandbox"]), 4);
+}
+
+#[test]
+fn a_locked_keychain_exits_6_before_the_browser_opens() {
+    let keyring = PrivateKeyring::locked();
+    let sb = Sandbox::start(&[]);
+    let env = keychain_env(&sb, &keyring);
+    let out = env.run(&["login", "--env", "sandbox"]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(err.contains("locked") || err.contains("keychain"), "{err}");
+    assert!(err.contains("HSM_CREDENTIAL_STORE=file"), "{err}");
+    assert!(!err.contains("/oauth/authorize"), "{err}");
+}

@@ -1,0 +1,11 @@
+//! One integration-test binary (`cargo test --test it`): every test runs the real `hsm`
+//! binary against the bundled sandbox over loopback sockets.
+
+mod browser_login;
+mod common;
+mod contacts;
+mod import;
+mod keychain;
+mod login;
+mod refresh;
+mod sandbox;

@@ -1,0 +1,296 @@
+//! Automatic refresh and rotation, across processes, against a sandbox that rotates refresh
+//! tokens strictly and revokes a whole family when one is reused.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::common::keyring::PrivateKeyring;
+use crate::common::*;
+
+const ACCOUNT: &str = "sandbox/default";
+
+fn expire_now(env: &TestEnv) {
+    edit_record(env, ACCOUNT, |r| r["expires_at"] = serde_json::json!(1));
+}
+
+#[test]
+fn token_print_refreshes_an_expiring_token_and_persists_the_rotated_pair() {
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "1"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    let before = env.stored_record(ACCOUNT).unwrap();
+    let out = env.run(&["token", "print", "--env", "sandbox"]);
+    assert_exit(&out, 0);
+    let after = env.stored_record(ACCOUNT).unwrap();
+    assert_eq!(stdout(&out).trim(), after["access_token"].as_str().unwrap());
+    assert_ne!(
+        before["refresh_token"], after["refresh_token"],
+        "rotated and stored"
+    );
+    assert_eq!(sb.stats()["refreshes"], 1);
+    assert_eq!(sb.stats()["reuse_detected"], 0);
+}
+
+#[test]
+fn a_fresh_token_is_printed_without_any_network_call() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    let requests = sb.stats()["requests"].as_u64().unwrap();
+    let out = env.run(&["token", "print", "--env", "sandbox"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        stdout(&out).trim(),
+        env.stored_record(ACCOUNT).unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(sb.stats()["requests"].as_u64().unwrap(), requests);
+}
+
+#[test]
+fn token_refresh_json_reports_the_new_expiry() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    let before = env.stored_record(ACCOUNT).unwrap();
+    let out = env.run(&["token", "refresh", "--env", "sandbox", "--json"]);
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["status"], "valid");
+    assert!(v["expires_in"].as_i64().unwrap() > 3500);
+    let after = env.stored_record(ACCOUNT).unwrap();
+    assert_ne!(before["refresh_token"], after["refresh_token"]);
+    assert!(!stdout(&out).contains(after["refresh_token"].as_str().unwrap()));
+}
+
+fn spawn_many(env: &TestEnv, n: usize) -> Vec<Child> {
+    (0..n)
+        .map(|_| {
+            env.cmd()
+                .args(["token", "print", "--env", "sandbox"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn all_succeed(children: Vec<Child>) -> Vec<String> {
+    children
+        .into_iter()
+        .map(|c| {
+            let out = wait_output(c, Duration::from_secs(60));
+            assert_exit(&out, 0);
+            stdout(&out).trim().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn thirty_two_processes_needing_a_refresh_spend_the_refresh_token_once() {
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "600"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    expire_now(&env);
+    let tokens = all_succeed(spawn_many(&env, 32));
+    let stats = sb.stats();
+    assert_eq!(
+        stats["refreshes"], 1,
+        "one refresh; the others used its tokens: {stats}"
+    );
+    assert_eq!(stats["reuse_detected"], 0);
+    let stored = env.stored_record(ACCOUNT).unwrap();
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t == stored["access_token"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn thirty_two_processes_with_always_expiring_tokens_never_reuse_a_refresh_token() {
+    // A 2 s lifetime is inside the 60 s margin, so every process refreshes, in turn.
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "2"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    all_succeed(spawn_many(&env, 32));
+    let stats = sb.stats();
+    assert_eq!(stats["reuse_detected"], 0, "{stats}");
+    assert_eq!(stats["families_revoked"], 0, "{stats}");
+    assert_eq!(
+        stats["refreshes"], 32,
+        "exactly one refresh per rotation: {stats}"
+    );
+    // The session is still alive after all that.
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+}
+
+#[test]
+fn thirty_two_processes_share_the_real_keychain_safely() {
+    let keyring = PrivateKeyring::unlocked();
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "2"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    env.unset("HSM_CREDENTIAL_STORE");
+    env.set("DBUS_SESSION_BUS_ADDRESS", &keyring.bus);
+    login_auto(&env, &[]);
+    all_succeed(spawn_many(&env, 32));
+    let stats = sb.stats();
+    assert_eq!(stats["reuse_detected"], 0, "{stats}");
+    assert_eq!(stats["refreshes"], 32, "{stats}");
+    let rec: serde_json::Value = serde_json::from_str(&keyring.lookup(ACCOUNT).unwrap()).unwrap();
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    let newer: serde_json::Value = serde_json::from_str(&keyring.lookup(ACCOUNT).unwrap()).unwrap();
+    assert_ne!(rec["refresh_token"], newer["refresh_token"]);
+}
+
+#[test]
+fn a_revoked_session_exits_4_and_keeps_the_record() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    sb.revoke(None);
+    let before = env.stored_record(ACCOUNT).unwrap();
+    let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+    assert_exit(&out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid_grant") && err.contains("hsm login --env sandbox"),
+        "{err}"
+    );
+    assert_eq!(env.stored_record(ACCOUNT).unwrap(), before, "never deleted");
+}
+
+#[test]
+fn server_errors_are_retried_with_backoff_then_reported_with_the_store_intact() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    sb.set_faults(&["token:503x2"]);
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    assert_eq!(sb.stats()["refreshes"], 1);
+
+    let before = env.stored_record(ACCOUNT).unwrap();
+    for (fault, code, text) in [
+        ("token:502x20", 5, "HTTP 502"),
+        ("token:html", 5, "unexpected response"),
+        ("token:malformed", 5, "unexpected response"),
+    ] {
+        sb.set_faults(&[fault]);
+        let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+        assert_exit(&out, code);
+        assert!(stderr(&out).contains(text), "{fault}: {}", stderr(&out));
+        assert_eq!(
+            env.stored_record(ACCOUNT).unwrap(),
+            before,
+            "{fault}: store intact"
+        );
+        sb.clear_faults();
+    }
+}
+
+#[test]
+fn a_refresh_whose_answer_is_lost_is_reported_as_unknown_and_not_retried() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    env.set("HSM_HTTP_TIMEOUT", "1");
+    sb.set_faults(&["token:delay=3000"]);
+    let before = env.stored_record(ACCOUNT).unwrap();
+    let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+    assert_exit(&out, 5);
+    assert!(stderr(&out).contains("unknown"), "{}", stderr(&out));
+    assert_eq!(env.stored_record(ACCOUNT).unwrap(), before);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        sb.stats()["token_requests"].as_u64().unwrap(),
+        2,
+        "login + one attempt, no blind retry"
+    );
+}
+
+/// Start `hsm token print` on an expired session whose refresh hits `fault`, and SIGKILL it
+/// while it holds the refresh lock.
+fn kill_mid_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
+    expire_now(env);
+    sb.set_faults(&[fault]);
+    let mut victim = env
+        .cmd()
+        .args(["token", "print", "--env", "sandbox"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+}
+
+#[test]
+fn a_process_killed_before_the_server_answered_leaves_a_usable_store() {
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "600"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    // The server holds the request and never processes it once the client is gone.
+    kill_mid_refresh(&env, &sb, "token:delay=1500");
+    let before = env.stored_record(ACCOUNT).unwrap();
+    // The lock died with the process: the next one neither hangs nor loses the session.
+    let out = env.run(&["token", "print", "--env", "sandbox"]);
+    assert_exit(&out, 0);
+    let after = env.stored_record(ACCOUNT).unwrap();
+    assert_ne!(after["refresh_token"], before["refresh_token"]);
+    assert_eq!(sb.stats()["reuse_detected"], 0);
+}
+
+#[test]
+fn a_process_killed_after_the_server_rotated_is_reported_as_needing_login() {
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "600"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    // The server rotates, then the answer is lost and the client dies before storing it.
+    kill_mid_refresh(&env, &sb, "token:lost=3000");
+    let before = env.stored_record(ACCOUNT).unwrap();
+    assert_eq!(sb.stats()["refreshes"], 1, "the server did rotate");
+    let out = env.run(&["token", "print", "--env", "sandbox"]);
+    assert_exit(&out, 4);
+    assert!(
+        stderr(&out).contains("can no longer be refreshed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.stored_record(ACCOUNT).unwrap(),
+        before,
+        "kept, never deleted"
+    );
+}
+
+#[test]
+fn access_token_from_the_environment_is_used_as_is() {
+    let sb = Sandbox::start(&[]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    env.set("HSM_ACCESS_TOKEN", "ci-provided-token-123456");
+    let out = env.run(&["token", "print", "--env", "sandbox"]);
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out).trim(), "ci-provided-token-123456");
+    let out = env.run(&["token", "show", "--env", "sandbox", "--json"]);
+    assert_exit(&out, 0);
+    assert!(!stdout(&out).contains("ci-provided-token-123456"));
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 2);
+    assert_eq!(sb.stats()["requests"], 0);
+}
+
+#[test]
+fn not_logged_in_fails_fast_naming_login_and_the_ci_variable() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    let out = env.run(&["token", "print", "--env", "sandbox"]);
+    assert_exit(&out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains("hsm login --env sandbox") && err.contains("HSM_ACCESS_TOKEN"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+}
