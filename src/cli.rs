@@ -24,15 +24,15 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Environment to use: production, staging, sandbox, or one defined in the config file
-    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV)]
+    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true)]
     pub env: Option<String>,
 
     /// Credential profile within the environment
-    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_PROFILE)]
+    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_PROFILE, hide_env_values = true)]
     pub profile: Option<String>,
 
     /// Config file to read instead of the platform default
-    #[arg(long, global = true, value_name = "PATH", env = ev::HSM_CONFIG)]
+    #[arg(long, global = true, value_name = "PATH", env = ev::HSM_CONFIG, hide_env_values = true)]
     pub config: Option<PathBuf>,
 
     /// Trace each HTTP exchange on stderr, with secrets redacted
@@ -47,6 +47,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in through the browser and keep the tokens in the OS keychain
+    #[command(after_long_help = LOGIN_EXAMPLES)]
     Login(LoginArgs),
     /// Remove the stored credentials of this environment and profile
     Logout,
@@ -56,6 +57,13 @@ pub enum Command {
     /// Create, update, search and bulk-import contacts
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    #[command(after_long_help = COMPLETION_EXAMPLES)]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
     /// Run a local emulator of the Partner API v2 for trying hsm and testing scripts
     Sandbox(SandboxArgs),
 }
@@ -141,6 +149,22 @@ pub enum ContactsCommand {
     #[command(after_long_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
 }
+
+const LOGIN_EXAMPLES: &str = "Examples:
+  hsm login --env staging                      # opens the browser; approve; done
+  hsm login --env sandbox                      # against `hsm sandbox` in another terminal
+  hsm login --no-browser                       # open the URL elsewhere, paste the redirect URL back
+  printf '%s' \"$SECRET\" | hsm login --client-secret-stdin --client-id my-client
+  HSM_CREDENTIAL_STORE=file hsm login          # no keychain here: keep tokens in a 0600 file
+Tokens go to the OS keychain (service hsm, account ENV/PROFILE); the client secret is asked
+once, without echo, and kept there too.";
+
+const COMPLETION_EXAMPLES: &str = "Install:
+  bash:        hsm completions bash > ~/.local/share/bash-completion/completions/hsm
+  zsh:         hsm completions zsh > \"${fpath[1]}/_hsm\"
+  fish:        hsm completions fish > ~/.config/fish/completions/hsm.fish
+  powershell:  hsm completions powershell >> $PROFILE
+  elvish:      hsm completions elvish >> ~/.config/elvish/rc.elv";
 
 const CREATE_EXAMPLES: &str = "Examples:
   hsm contacts create --external-id CRM123 --first-name John --last-name Doe

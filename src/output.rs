@@ -25,6 +25,11 @@ impl Printer {
         }
     }
 
+    /// Something the user must see to go on (the login URL), even with `-q`.
+    pub fn prompt(&self, line: &str) {
+        let _ = writeln!(io::stderr().lock(), "{line}");
+    }
+
     /// A warning on stderr; shown even with `-q`, since it may change what the user does next.
     pub fn warn(&self, line: &str) {
         let _ = writeln!(io::stderr().lock(), "warning: {line}");
@@ -43,5 +48,25 @@ impl Printer {
         if let Some(hint) = &err.hint {
             let _ = writeln!(e, "hint: {hint}");
         }
+    }
+}
+
+/// A short, stable stand-in for a secret in traces: enough to tell two tokens apart, nothing
+/// that helps to use one.
+pub fn fingerprint(secret: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(secret.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("[redacted sha256:{hex}]")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprints_hide_the_secret_but_tell_tokens_apart() {
+        let a = super::fingerprint("sbx_at_secret_one");
+        assert!(!a.contains("secret_one"));
+        assert_ne!(a, super::fingerprint("sbx_at_secret_two"));
+        assert_eq!(a, super::fingerprint("sbx_at_secret_one"));
     }
 }

@@ -131,9 +131,19 @@ async fn refresh_locked(
         client_secret: &secret,
     };
     let http = crate::http::client(crate::http::request_timeout())?;
-    printer.trace(&format!("refreshing the access token at {token_url}"));
+    printer.trace(&format!(
+        "> POST {token_url} grant_type=refresh_token refresh_token={} client_id={} client_secret={}",
+        crate::output::fingerprint(&refresh_token),
+        current.client_id,
+        crate::output::fingerprint(&secret)
+    ));
     match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
         Ok(new) => {
+            printer.trace(&format!(
+                "< new access token {}, new refresh token {}",
+                crate::output::fingerprint(&new.access_token),
+                new.refresh_token.as_deref().map(crate::output::fingerprint).unwrap_or_default()
+            ));
             // Persist the rotated pair before anything uses it: the old refresh token is dead.
             credentials::save_record(store, &account, &new).map_err(|e| {
                 CliError::store(format!(

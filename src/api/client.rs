@@ -81,7 +81,19 @@ impl Api {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            self.printer.trace(&format!("{method} {url}"));
+            if self.printer.verbose {
+                self.printer.trace(&format!("> {method} {url}"));
+                self.printer.trace(&format!(
+                    "> authorization: Bearer {}",
+                    crate::output::fingerprint(&token)
+                ));
+                if body.is_some() {
+                    self.printer.trace(
+                        "> content-type: application/json (body not shown: it holds personal data)",
+                    );
+                }
+            }
+            let started = Instant::now();
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) if e.is_connect() && attempt < MAX_RETRIES => {
@@ -107,9 +119,10 @@ impl Api {
             };
             let status = response.status();
             self.printer.trace(&format!(
-                "{} {}",
+                "< {} {} ({} ms)",
                 status.as_u16(),
-                status.canonical_reason().unwrap_or("")
+                status.canonical_reason().unwrap_or(""),
+                started.elapsed().as_millis()
             ));
             let retry_after = super::retry_after(response.headers());
             let is_json = response

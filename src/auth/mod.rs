@@ -58,12 +58,12 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     let (callback_rx, _listening) = listener.start();
     let interrupt = crate::interrupt::Interrupt::install();
 
-    printer.status(&format!(
+    printer.prompt(&format!(
         "Open this URL in a browser to log in to {} (profile {}):\n\n  {}\n",
         settings.env, settings.profile, auth.url
     ));
     if opts.no_browser {
-        printer.status("Waiting for the browser; or paste the URL it was redirected to here:");
+        printer.prompt("Waiting for the browser; or paste the URL it was redirected to here:");
     } else {
         match browser::open(auth.url.as_str()) {
             browser::Opened::Launched(how) => {
@@ -87,6 +87,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
         store.as_ref(),
         &callback.params,
         &secret,
+        printer,
     )
     .await;
     match &outcome {
@@ -111,6 +112,7 @@ async fn finish(
     store: &dyn SecretStore,
     params: &std::collections::HashMap<String, String>,
     secret: &ClientSecret,
+    printer: Printer,
 ) -> Result<()> {
     let state_ok = params.get("state").map(String::as_str) == Some(auth.state.secret().as_str());
     if let Some(error) = params.get("error") {
@@ -138,6 +140,15 @@ async fn finish(
         .filter(|c| !c.is_empty())
         .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))?;
     let http = crate::http::client(crate::http::request_timeout())?;
+    printer.trace(&format!(
+        "> POST {} grant_type=authorization_code code={} code_verifier={} client_id={} client_secret={} state={}",
+        settings.token_url,
+        crate::output::fingerprint(code),
+        crate::output::fingerprint(auth.verifier.secret()),
+        creds.client_id,
+        crate::output::fingerprint(creds.client_secret),
+        crate::output::fingerprint(auth.state.secret()),
+    ));
     let verifier = oauth2::PkceCodeVerifier::new(auth.verifier.secret().clone());
     let record = oauth::exchange_code(
         &http,
@@ -149,6 +160,15 @@ async fn finish(
     )
     .await
     .map_err(exchange_error)?;
+    printer.trace(&format!(
+        "< access token {}, refresh token {}",
+        crate::output::fingerprint(&record.access_token),
+        record
+            .refresh_token
+            .as_deref()
+            .map(crate::output::fingerprint)
+            .unwrap_or_default()
+    ));
     credentials::save_record(store, &settings.account(), &record)?;
     if secret.store_it {
         store.set(

@@ -21,6 +21,19 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             ContactsCommand::Search(args) => contacts::search(global, args, printer).await,
             ContactsCommand::Import(args) => crate::import::run(global, args, printer).await,
         },
+        Command::Completions { shell } => {
+            completions(shell);
+            Ok(())
+        }
         Command::Sandbox(args) => crate::sandbox::run(args, printer).await,
     }
+}
+
+/// Completion scripts come from the same definitions as the parser, so they cannot drift;
+/// generating them touches no network and no keychain.
+pub fn completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "hsm", &mut out);
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &out);
 }

@@ -4,8 +4,10 @@
 mod browser_login;
 mod common;
 mod contacts;
+mod generated;
 mod import;
 mod keychain;
 mod login;
+mod output;
 mod refresh;
 mod sandbox;

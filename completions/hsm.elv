@@ -1,0 +1,360 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[hsm] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'hsm'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'hsm'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand login 'Log in through the browser and keep the tokens in the OS keychain'
+            cand logout 'Remove the stored credentials of this environment and profile'
+            cand token 'Inspect, refresh or print the access token'
+            cand contacts 'Create, update, search and bulk-import contacts'
+            cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+            cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;login'= {
+            cand --client-id 'OAuth client id (overrides the config file and HSM_CLIENT_ID)'
+            cand --redirect-uri 'Redirect URI registered for the client (a loopback http:// URL)'
+            cand --scope 'OAuth scope to request'
+            cand --timeout 'Seconds to wait for the browser to come back'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --client-secret-stdin 'Read the client secret from the first line of stdin and keep it in the credential store'
+            cand --no-browser 'Do not open a browser: print the URL and accept the pasted redirect URL on stdin'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;logout'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;token'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand show 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
+            cand refresh 'Refresh the access token now and store the rotated refresh token'
+            cand print 'Print the access token (refreshed if needed) to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;token;show'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'Print the result as JSON'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;token;refresh'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'Print the result as JSON'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;token;print'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;token;help'= {
+            cand show 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
+            cand refresh 'Refresh the access token now and store the rotated refresh token'
+            cand print 'Print the access token (refreshed if needed) to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;token;help;show'= {
+        }
+        &'hsm;token;help;refresh'= {
+        }
+        &'hsm;token;help;print'= {
+        }
+        &'hsm;token;help;help'= {
+        }
+        &'hsm;contacts'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand create 'Create a contact (POST /v2/contacts); prints its id'
+            cand update 'Update some fields of a contact (PATCH /v2/contacts/ID)'
+            cand search 'Find a contact by Medicare number, or by name plus birth date, email or phone'
+            cand import 'Create contacts from a CSV or JSON Lines file, resumably'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;contacts;create'= {
+            cand --external-id 'Your system''s unique ID for the contact (cannot change once set)'
+            cand --first-name 'First name'
+            cand --last-name 'Last name'
+            cand --address-1 'Primary address line'
+            cand --address-2 'Secondary address line'
+            cand --birth-date 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD'
+            cand --city 'City'
+            cand --state 'Two-letter state code, e.g. CA'
+            cand --zip 'ZIP code, 5 digits'
+            cand --phone 'Phone number, 10 digits without formatting'
+            cand --sex 'Sex: male, female, M, F, m or f'
+            cand --email 'Email address'
+            cand --medicare-number 'Medicare number'
+            cand --medicare-part-a-effective-date 'Medicare Part A effective date (same formats as the birth date)'
+            cand --medicare-part-b-effective-date 'Medicare Part B effective date (same formats as the birth date)'
+            cand --medicaid-number 'Medicaid number'
+            cand --extra-help 'Receives Extra Help: true or false'
+            cand --medicaid-eligible 'Eligible for Medicaid: true or false'
+            cand --data 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'Print the whole API response as JSON'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;contacts;update'= {
+            cand --external-id 'Your system''s unique ID for the contact (cannot change once set)'
+            cand --first-name 'First name'
+            cand --last-name 'Last name'
+            cand --address-1 'Primary address line'
+            cand --address-2 'Secondary address line'
+            cand --birth-date 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD'
+            cand --city 'City'
+            cand --state 'Two-letter state code, e.g. CA'
+            cand --zip 'ZIP code, 5 digits'
+            cand --phone 'Phone number, 10 digits without formatting'
+            cand --sex 'Sex: male, female, M, F, m or f'
+            cand --email 'Email address'
+            cand --medicare-number 'Medicare number'
+            cand --medicare-part-a-effective-date 'Medicare Part A effective date (same formats as the birth date)'
+            cand --medicare-part-b-effective-date 'Medicare Part B effective date (same formats as the birth date)'
+            cand --medicaid-number 'Medicaid number'
+            cand --extra-help 'Receives Extra Help: true or false'
+            cand --medicaid-eligible 'Eligible for Medicaid: true or false'
+            cand --data 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'Print the whole API response as JSON'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;contacts;search'= {
+            cand --medicare-number 'Medicare number (searches by it alone)'
+            cand --first-name 'First name (with --birth-date, --email or --phone)'
+            cand --last-name 'Last name (with --birth-date, --email or --phone)'
+            cand --birth-date 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD'
+            cand --email 'Email address'
+            cand --phone 'Phone number, 10 digits'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'Print the whole API response as JSON'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;contacts;import'= {
+            cand --concurrency 'Requests in flight at once'
+            cand --report 'The report and journal (JSON Lines); default FILE.report.jsonl'
+            cand --format 'Input format when it cannot be told from the file name'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --dry-run 'Validate every row and report, but send nothing'
+            cand --resend-unknown 'Send again the rows whose outcome is unknown (sent, no answer recorded)'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;contacts;help'= {
+            cand create 'Create a contact (POST /v2/contacts); prints its id'
+            cand update 'Update some fields of a contact (PATCH /v2/contacts/ID)'
+            cand search 'Find a contact by Medicare number, or by name plus birth date, email or phone'
+            cand import 'Create contacts from a CSV or JSON Lines file, resumably'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;contacts;help;create'= {
+        }
+        &'hsm;contacts;help;update'= {
+        }
+        &'hsm;contacts;help;search'= {
+        }
+        &'hsm;contacts;help;import'= {
+        }
+        &'hsm;contacts;help;help'= {
+        }
+        &'hsm;completions'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;sandbox'= {
+            cand --port 'Port to listen on at 127.0.0.1 (0 picks a free one)'
+            cand --access-ttl 'Lifetime of issued access tokens, in seconds'
+            cand --latency-ms 'Delay every API response by this many milliseconds (a realistic network latency)'
+            cand --fault 'Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`, `contacts:delay=2000x1`, `token:malformed` (repeatable)'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --auto-approve 'Approve every authorization request without showing the consent page'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;help'= {
+            cand login 'Log in through the browser and keep the tokens in the OS keychain'
+            cand logout 'Remove the stored credentials of this environment and profile'
+            cand token 'Inspect, refresh or print the access token'
+            cand contacts 'Create, update, search and bulk-import contacts'
+            cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+            cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;help;login'= {
+        }
+        &'hsm;help;logout'= {
+        }
+        &'hsm;help;token'= {
+            cand show 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
+            cand refresh 'Refresh the access token now and store the rotated refresh token'
+            cand print 'Print the access token (refreshed if needed) to stdout'
+        }
+        &'hsm;help;token;show'= {
+        }
+        &'hsm;help;token;refresh'= {
+        }
+        &'hsm;help;token;print'= {
+        }
+        &'hsm;help;contacts'= {
+            cand create 'Create a contact (POST /v2/contacts); prints its id'
+            cand update 'Update some fields of a contact (PATCH /v2/contacts/ID)'
+            cand search 'Find a contact by Medicare number, or by name plus birth date, email or phone'
+            cand import 'Create contacts from a CSV or JSON Lines file, resumably'
+        }
+        &'hsm;help;contacts;create'= {
+        }
+        &'hsm;help;contacts;update'= {
+        }
+        &'hsm;help;contacts;search'= {
+        }
+        &'hsm;help;contacts;import'= {
+        }
+        &'hsm;help;completions'= {
+        }
+        &'hsm;help;sandbox'= {
+        }
+        &'hsm;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

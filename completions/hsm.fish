@@ -1,0 +1,229 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_hsm_global_optspecs
+    string join \n env= profile= config= v/verbose q/quiet h/help V/version
+end
+
+function __fish_hsm_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_hsm_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_hsm_using_subcommand
+    set -l cmd (__fish_hsm_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c hsm -n "__fish_hsm_needs_command" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_needs_command" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_needs_command" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_needs_command" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_needs_command" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_needs_command" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_needs_command" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "token" -d 'Inspect, refresh or print the access token'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "contacts" -d 'Create, update, search and bulk-import contacts'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l client-id -d 'OAuth client id (overrides the config file and HSM_CLIENT_ID)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l redirect-uri -d 'Redirect URI registered for the client (a loopback http:// URL)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l scope -d 'OAuth scope to request' -r
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l timeout -d 'Seconds to wait for the browser to come back' -r
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l client-secret-stdin -d 'Read the client secret from the first line of stdin and keep it in the credential store'
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l no-browser -d 'Do not open a browser: print the URL and accept the pasted redirect URL on stdin'
+complete -c hsm -n "__fish_hsm_using_subcommand login" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand login" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand login" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "show" -d 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l json -d 'Print the result as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "create" -d 'Create a contact (POST /v2/contacts); prints its id'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "update" -d 'Update some fields of a contact (PATCH /v2/contacts/ID)'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l external-id -d 'Your system\'s unique ID for the contact (cannot change once set)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l first-name -d 'First name' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l last-name -d 'Last name' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l address-1 -d 'Primary address line' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l address-2 -d 'Secondary address line' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l birth-date -d 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l city -d 'City' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l state -d 'Two-letter state code, e.g. CA' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l zip -d 'ZIP code, 5 digits' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l phone -d 'Phone number, 10 digits without formatting' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l sex -d 'Sex: male, female, M, F, m or f' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l email -d 'Email address' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicare-number -d 'Medicare number' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicare-part-a-effective-date -d 'Medicare Part A effective date (same formats as the birth date)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicare-part-b-effective-date -d 'Medicare Part B effective date (same formats as the birth date)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicaid-number -d 'Medicaid number' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l extra-help -d 'Receives Extra Help: true or false' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicaid-eligible -d 'Eligible for Medicaid: true or false' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l data -d 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l json -d 'Print the whole API response as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l external-id -d 'Your system\'s unique ID for the contact (cannot change once set)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l first-name -d 'First name' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l last-name -d 'Last name' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l address-1 -d 'Primary address line' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l address-2 -d 'Secondary address line' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l birth-date -d 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l city -d 'City' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l state -d 'Two-letter state code, e.g. CA' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l zip -d 'ZIP code, 5 digits' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l phone -d 'Phone number, 10 digits without formatting' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l sex -d 'Sex: male, female, M, F, m or f' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l email -d 'Email address' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicare-number -d 'Medicare number' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicare-part-a-effective-date -d 'Medicare Part A effective date (same formats as the birth date)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicare-part-b-effective-date -d 'Medicare Part B effective date (same formats as the birth date)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicaid-number -d 'Medicaid number' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l extra-help -d 'Receives Extra Help: true or false' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicaid-eligible -d 'Eligible for Medicaid: true or false' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l data -d 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l json -d 'Print the whole API response as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l medicare-number -d 'Medicare number (searches by it alone)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l first-name -d 'First name (with --birth-date, --email or --phone)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l last-name -d 'Last name (with --birth-date, --email or --phone)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l birth-date -d 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l email -d 'Email address' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l phone -d 'Phone number, 10 digits' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l json -d 'Print the whole API response as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l concurrency -d 'Requests in flight at once' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l report -d 'The report and journal (JSON Lines); default FILE.report.jsonl' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l format -d 'Input format when it cannot be told from the file name' -r -f -a "csv\t''
+jsonl\t''"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l dry-run -d 'Validate every row and report, but send nothing'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l resend-unknown -d 'Send again the rows whose outcome is unknown (sent, no answer recorded)'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a contact (POST /v2/contacts); prints its id'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "update" -d 'Update some fields of a contact (PATCH /v2/contacts/ID)'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l port -d 'Port to listen on at 127.0.0.1 (0 picks a free one)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l access-ttl -d 'Lifetime of issued access tokens, in seconds' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l latency-ms -d 'Delay every API response by this many milliseconds (a realistic network latency)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l fault -d 'Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`, `contacts:delay=2000x1`, `token:malformed` (repeatable)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l auto-approve -d 'Approve every authorization request without showing the consent page'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "token" -d 'Inspect, refresh or print the access token'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "contacts" -d 'Create, update, search and bulk-import contacts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "show" -d 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "create" -d 'Create a contact (POST /v2/contacts); prints its id'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "update" -d 'Update some fields of a contact (PATCH /v2/contacts/ID)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'

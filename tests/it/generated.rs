@@ -1,0 +1,167 @@
+//! Checked-in generated files (completions, man pages, `--help` snapshots) must match what
+//! the current definitions produce. `UPDATE_GENERATED=1 cargo test --test it generated`
+//! rewrites them; review the diff and commit it.
+
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+
+use crate::common::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn updating() -> bool {
+    std::env::var_os("UPDATE_GENERATED").is_some()
+}
+
+/// Compare `actual` with the file, or rewrite it when updating. Returns a problem, if any.
+fn check(path: &Path, actual: &[u8]) -> Option<String> {
+    if updating() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, actual).unwrap();
+        return None;
+    }
+    match std::fs::read(path) {
+        Ok(expected) if expected == actual => None,
+        Ok(_) => Some(format!("{} is stale", path.display())),
+        Err(_) => Some(format!("{} is missing", path.display())),
+    }
+}
+
+fn assert_fresh(problems: Vec<String>) {
+    assert!(
+        problems.is_empty(),
+        "{}\nrun `UPDATE_GENERATED=1 cargo test --test it generated` and commit the result",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn completion_scripts_are_current() {
+    let env = TestEnv::new();
+    let mut problems = Vec::new();
+    for (shell, file) in [
+        ("bash", "hsm.bash"),
+        ("zsh", "_hsm"),
+        ("fish", "hsm.fish"),
+        ("powershell", "_hsm.ps1"),
+        ("elvish", "hsm.elv"),
+    ] {
+        let out = env.run(&["completions", shell]);
+        assert_exit(&out, 0);
+        assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{shell}");
+        problems.extend(check(&root().join("completions").join(file), &out.stdout));
+    }
+    assert_fresh(problems);
+}
+
+#[test]
+fn completions_need_no_keychain_or_network() {
+    // A bus that does not exist, a config that cannot be read: completions do not care.
+    let mut env = TestEnv::new();
+    env.unset("HSM_CREDENTIAL_STORE");
+    env.set("HSM_CONFIG", "/nonexistent/config.toml");
+    env.set("HTTPS_PROXY", "http://127.0.0.1:9");
+    assert_exit(&env.run(&["completions", "bash"]), 0);
+    assert_exit(&env.run(&["completions", "nushell"]), 2);
+}
+
+#[test]
+fn man_pages_are_current() {
+    let dir = tempfile::tempdir().unwrap();
+    clap_mangen::generate_to(hsm::cli::Cli::command(), dir.path()).unwrap();
+    let mut problems = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for name in &names {
+        let actual = std::fs::read(dir.path().join(name)).unwrap();
+        problems.extend(check(&root().join("man").join(name), &actual));
+    }
+    if !updating() {
+        for entry in std::fs::read_dir(root().join("man")).into_iter().flatten() {
+            let name = entry.unwrap().file_name();
+            if !names.contains(&name) {
+                problems.push(format!(
+                    "man/{} is no longer generated",
+                    name.to_string_lossy()
+                ));
+            }
+        }
+    }
+    assert_fresh(problems);
+}
+
+/// Every command path: `[]`, `["login"]`, `["token", "show"]`, ...
+fn command_paths(cmd: &clap::Command, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+    out.push(prefix.clone());
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        let mut p = prefix.clone();
+        p.push(sub.get_name().to_string());
+        command_paths(sub, p, out);
+    }
+}
+
+#[test]
+fn help_of_every_command_matches_its_snapshot() {
+    let env = TestEnv::new();
+    let mut paths = Vec::new();
+    command_paths(&hsm::cli::Cli::command(), Vec::new(), &mut paths);
+    let mut problems = Vec::new();
+    for path in paths {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = env.run(&args);
+        assert_exit(&out, 0);
+        let name = if path.is_empty() {
+            "hsm".to_string()
+        } else {
+            format!("hsm-{}", path.join("-"))
+        };
+        problems.extend(check(
+            &root()
+                .join("tests/snapshots/help")
+                .join(format!("{name}.txt")),
+            &out.stdout,
+        ));
+    }
+    assert_fresh(problems);
+}
+
+#[test]
+fn every_argument_has_help_and_the_long_help_teaches_by_example() {
+    fn walk(cmd: &clap::Command, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str()) {
+                missing.push(format!("{} --{}", cmd.get_name(), arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_about().is_none() {
+                missing.push(format!("{} (no about)", sub.get_name()));
+            }
+            walk(sub, missing);
+        }
+    }
+    let cmd = hsm::cli::Cli::command();
+    cmd.clone().debug_assert();
+    let mut missing = Vec::new();
+    walk(&cmd, &mut missing);
+    assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    let env = TestEnv::new();
+    for args in [
+        &["login", "--help"][..],
+        &["contacts", "create", "--help"],
+        &["contacts", "import", "--help"],
+    ] {
+        let out = env.run(args);
+        assert!(stdout(&out).contains("Examples:"), "{args:?} has examples");
+    }
+}

@@ -1,0 +1,252 @@
+//! What users and scripts see: secrets never in output or traces, no panic messages, quiet
+//! closed pipes, `-q`.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use crate::common::*;
+
+/// Run every command with -v against a sandbox and collect everything hsm showed, plus the
+/// secrets that existed along the way.
+#[test]
+fn verbose_traces_of_every_command_redact_every_secret() {
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "30"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    let client_secret = "hsm-sandbox-secret";
+    env.set("HSM_CLIENT_SECRET", client_secret);
+    let mut shown = String::new();
+    let mut secrets = vec![client_secret.to_string()];
+    let remember = |env: &TestEnv, secrets: &mut Vec<String>| {
+        if let Some(r) = env.stored_record("sandbox/default") {
+            secrets.push(r["access_token"].as_str().unwrap().to_string());
+            secrets.push(r["refresh_token"].as_str().unwrap().to_string());
+        }
+    };
+
+    // Login, playing the browser: the code passes through our hands, so we know it.
+    let run = LoginRun::start(&env, &["-v"]);
+    let r = http().get(&run.url).send().unwrap();
+    let redirect = r.headers()["location"].to_str().unwrap().to_string();
+    let code = reqwest::Url::parse(&redirect)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    secrets.push(code);
+    visit(&redirect);
+    let (status, err, out) = run.finish();
+    assert_eq!(status, Some(0), "{err}");
+    assert!(
+        err.contains("code=[redacted sha256:"),
+        "the exchange is traced: {err}"
+    );
+    shown += &err;
+    shown += &out;
+    remember(&env, &mut secrets);
+
+    let report = env.path("rows.jsonl.report.jsonl");
+    let rows = env.path("rows.jsonl");
+    write_file(
+        &rows,
+        "{\"external_id\":\"V1\",\"first_name\":\"A\",\"last_name\":\"B\"}\n",
+    );
+    let create = env.run(&[
+        "contacts",
+        "create",
+        "-v",
+        "--env",
+        "sandbox",
+        "--external-id",
+        "V0",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+    ]);
+    assert_exit(&create, 0);
+    let id = stdout(&create).trim().to_string();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["token", "show", "-v", "--env", "sandbox", "--json"],
+        vec!["token", "refresh", "-v", "--env", "sandbox"],
+        vec![
+            "contacts", "update", &id, "-v", "--env", "sandbox", "--zip", "94103",
+        ],
+        vec![
+            "contacts",
+            "search",
+            "-v",
+            "--env",
+            "sandbox",
+            "--first-name",
+            "A",
+            "--phone",
+            "5551234567",
+        ],
+        vec![
+            "contacts",
+            "import",
+            rows.to_str().unwrap(),
+            "-v",
+            "--env",
+            "sandbox",
+        ],
+        vec!["token", "refresh", "-v", "--env", "sandbox", "--json"],
+    ];
+    shown += &stderr(&create);
+    for args in &runs {
+        let out = env.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        shown += &stdout(&out);
+        shown += &stderr(&out);
+        remember(&env, &mut secrets);
+    }
+    assert!(
+        shown.contains("authorization: Bearer [redacted sha256:"),
+        "API calls are traced"
+    );
+    assert!(
+        shown.contains("refresh_token=[redacted sha256:"),
+        "refreshes are traced"
+    );
+    shown += &std::fs::read_to_string(&report).unwrap();
+    let logout = env.run(&["logout", "-v", "--env", "sandbox"]);
+    shown += &stderr(&logout);
+
+    secrets.sort();
+    secrets.dedup();
+    assert!(
+        secrets.len() >= 8,
+        "tokens were issued and rotated: {}",
+        secrets.len()
+    );
+    for secret in &secrets {
+        assert!(
+            !shown.contains(secret.as_str()),
+            "a secret leaked into output or the report"
+        );
+    }
+}
+
+#[test]
+fn failure_paths_print_one_error_line_and_never_a_panic() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    let bad_json = env.path("bad.json");
+    write_file(&bad_json, "{");
+    let at_bad = format!("@{}", bad_json.display());
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--no-such-flag"],
+        vec!["login", "--env", "nowhere"],
+        vec!["login", "--env", "sandbox", "--timeout", "0"],
+        vec!["token", "show", "--env", "sandbox"],
+        vec!["token", "print", "--env", "sandbox"],
+        vec!["token", "refresh", "--env", "sandbox"],
+        vec!["contacts", "create", "--env", "sandbox", "--data", &at_bad],
+        vec![
+            "contacts",
+            "create",
+            "--env",
+            "sandbox",
+            "--data",
+            "@/nonexistent",
+        ],
+        vec![
+            "contacts",
+            "create",
+            "--env",
+            "sandbox",
+            "--external-id",
+            "A",
+            "--first-name",
+            "B",
+            "--last-name",
+            "C",
+        ],
+        vec!["contacts", "search", "--env", "sandbox"],
+        vec!["contacts", "import", "/nonexistent.csv", "--env", "sandbox"],
+        vec!["contacts", "import", "-", "--env", "sandbox"],
+        vec!["sandbox", "--port", "1", "--fault", "nonsense"],
+    ];
+    for args in cases {
+        let out = env.run(&args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            stdout(&out).is_empty(),
+            "{args:?}: errors never go to stdout"
+        );
+        if args[0] != "--no-such-flag" {
+            assert!(err.starts_with("error: "), "{args:?}: {err}");
+            assert_eq!(
+                err.lines().filter(|l| l.starts_with("error:")).count(),
+                1,
+                "{args:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let env = TestEnv::new();
+    let mut child = env
+        .cmd()
+        .args(["completions", "zsh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let out = wait_output(child, std::time::Duration::from_secs(10));
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn quiet_keeps_results_and_errors_only() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    let out = env.run(&[
+        "contacts",
+        "create",
+        "-q",
+        "--env",
+        "sandbox",
+        "--external-id",
+        "Q1",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+    ]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert!(!stdout(&out).trim().is_empty());
+    let out = env.run(&["logout", "-q", "--env", "sandbox", "--profile", "none"]);
+    assert!(stderr(&out).is_empty());
+    let out = env.run(&[
+        "token",
+        "show",
+        "-q",
+        "--env",
+        "sandbox",
+        "--profile",
+        "none",
+    ]);
+    assert_exit(&out, 4);
+    assert!(stderr(&out).starts_with("error: "));
+}
