@@ -239,7 +239,7 @@ pub struct ImportArgs {
     #[arg(value_name = "FILE")]
     pub file: String,
     /// Requests in flight at once
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// The report and journal (JSON Lines); default FILE.report.jsonl
     #[arg(long, value_name = "PATH")]
