@@ -177,6 +177,7 @@ fn to_record(
         token_url: token_url.to_string(),
         client_id: client_id.to_string(),
         updated_at: received,
+        access_token_sha256: None,
     }
 }
 
@@ -350,6 +351,34 @@ mod tests {
         assert_ne!(a.state.secret(), b.state.secret());
         assert_ne!(a.verifier.secret(), b.verifier.secret());
         assert!(a.state.secret().len() >= 22 && a.verifier.secret().len() >= 43);
+    }
+
+    fn parse(json: &str) -> BasicTokenResponse {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn records_take_expiry_from_the_local_clock_and_keep_a_missing_refresh_token() {
+        let url = Url::parse("https://h/t").unwrap();
+        let full = parse(
+            r#"{"access_token":"a1","token_type":"bearer","expires_in":3600,"refresh_token":"r2","scope":"partner_api_v2"}"#,
+        );
+        let r = to_record(&full, Some("r1"), "cid", &url);
+        assert_eq!(
+            r.refresh_token.as_deref(),
+            Some("r2"),
+            "the rotated one wins"
+        );
+        let at = r.expires_at.unwrap();
+        assert!(at >= now() + 3599 && at <= now() + 3600);
+        assert_eq!(r.scope.as_deref(), Some("partner_api_v2"));
+
+        // A server that does not rotate, and omits the optional fields.
+        let bare = parse(r#"{"access_token":"a1","token_type":"Bearer"}"#);
+        let r = to_record(&bare, Some("r1"), "cid", &url);
+        assert_eq!(r.refresh_token.as_deref(), Some("r1"));
+        assert_eq!(r.expires_at, None);
+        assert_eq!(r.scope, None);
     }
 
     #[test]

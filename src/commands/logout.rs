@@ -10,7 +10,7 @@ pub async fn run(global: &GlobalArgs, printer: Printer) -> Result<()> {
     let settings = settings::resolve(global, &Overrides::default())?;
     let store = credentials::open_store()?;
     let account = settings.account();
-    if store.delete(&account)? {
+    if credentials::delete_record(store.as_ref(), &account)? {
         printer.status(&format!(
             "Logged out of {} (profile {}); removed the credentials from the {}.",
             settings.env,

@@ -67,29 +67,173 @@ fn credentials_file_path() -> Result<PathBuf> {
         })
 }
 
+/// Windows Credential Manager keeps at most 2,560 bytes, which `set_password` fills with
+/// UTF-16: 1,280 characters. A record longer than this keeps its access token in a second
+/// entry, so one session never needs more than the platform allows.
+const MAX_ENTRY_CHARS: usize = 1_200;
+
+fn access_token_account(account: &str) -> String {
+    format!("{account}/access-token")
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Load the record of an account. A record that does not parse is a store error: it is
 /// reported, never silently replaced.
 pub fn load_record(store: &dyn SecretStore, account: &str) -> Result<Option<Record>> {
-    match store.get(account)? {
-        None => Ok(None),
-        Some(text) => Record::from_json(&text).map(Some).map_err(|e| {
-            CliError::store(format!(
-                "the stored credentials for `{account}` in the {} are unreadable: {e}",
-                store.kind().name()
-            ))
-            .with_hint("run `hsm logout` and `hsm login` to replace them")
-        }),
+    let Some(text) = store.get(account)? else {
+        return Ok(None);
+    };
+    let mut record = Record::from_json(&text).map_err(|e| {
+        CliError::store(format!(
+            "the stored credentials for `{account}` in the {} are unreadable: {e}",
+            store.kind().name()
+        ))
+        .with_hint("run `hsm logout` and `hsm login` to replace them")
+    })?;
+    if let Some(expected) = record.access_token_sha256.take() {
+        match store.get(&access_token_account(account))? {
+            Some(token) if sha256_hex(&token) == expected => record.access_token = token,
+            // A write cut short between the two entries: the refresh token (written first)
+            // is good, so treat the access token as expired and refresh.
+            _ => {
+                record.access_token.clear();
+                record.expires_at = Some(0);
+            }
+        }
     }
+    Ok(Some(record))
 }
 
+/// Save a record. The entry holding the refresh token is always written first: once the
+/// server rotated it, the old one is dead, and nothing may come before keeping the new one.
 pub fn save_record(store: &dyn SecretStore, account: &str, record: &Record) -> Result<()> {
     let mut record = record.clone();
     record.updated_at = record::now();
-    store.set(account, &record.to_json())
+    record.access_token_sha256 = None;
+    let whole = record.to_json();
+    if whole.chars().count() <= MAX_ENTRY_CHARS {
+        return store.set(account, &whole);
+    }
+    let access_token = std::mem::take(&mut record.access_token);
+    record.access_token_sha256 = Some(sha256_hex(&access_token));
+    let main = record.to_json();
+    if main.chars().count() > MAX_ENTRY_CHARS {
+        return Err(CliError::store(format!(
+            "the refresh token is too large to keep in one credential entry ({} characters)",
+            main.chars().count()
+        ))
+        .with_hint(format!("use {}=file", ev::HSM_CREDENTIAL_STORE)));
+    }
+    store.set(account, &main)?;
+    store.set(&access_token_account(account), &access_token)
+}
+
+/// Remove a session's entries; true if there was one.
+pub fn delete_record(store: &dyn SecretStore, account: &str) -> Result<bool> {
+    let removed = store.delete(account)?;
+    store.delete(&access_token_account(account))?;
+    Ok(removed)
 }
 
 /// The account under which a client secret is kept: per environment and client id, so it
 /// survives `hsm logout` and is shared by profiles using the same client.
 pub fn client_secret_account(env: &str, client_id: &str) -> String {
     format!("client-secret/{env}/{client_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct MemoryStore(Mutex<HashMap<String, String>>);
+
+    impl SecretStore for MemoryStore {
+        fn kind(&self) -> StoreKind {
+            StoreKind::Keychain
+        }
+        fn location(&self) -> String {
+            "memory".into()
+        }
+        fn get(&self, account: &str) -> Result<Option<String>> {
+            Ok(self.0.lock().unwrap().get(account).cloned())
+        }
+        fn set(&self, account: &str, value: &str) -> Result<()> {
+            self.0.lock().unwrap().insert(account.into(), value.into());
+            Ok(())
+        }
+        fn delete(&self, account: &str) -> Result<bool> {
+            Ok(self.0.lock().unwrap().remove(account).is_some())
+        }
+        fn probe(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn record(access_len: usize, refresh_len: usize) -> Record {
+        Record {
+            access_token: "a".repeat(access_len),
+            refresh_token: Some("r".repeat(refresh_len)),
+            token_type: "Bearer".into(),
+            scope: Some("partner_api_v2".into()),
+            expires_at: Some(record::now() + 3600),
+            token_url: "https://medicare.healthsherpa.com/oauth/token".into(),
+            client_id: "client".into(),
+            updated_at: 0,
+            access_token_sha256: None,
+        }
+    }
+
+    #[test]
+    fn small_records_are_one_entry() {
+        let s = MemoryStore::default();
+        save_record(&s, "e/p", &record(40, 40)).unwrap();
+        assert_eq!(s.0.lock().unwrap().len(), 1);
+        assert_eq!(
+            load_record(&s, "e/p").unwrap().unwrap().access_token.len(),
+            40
+        );
+    }
+
+    #[test]
+    fn jwt_sized_records_split_under_the_windows_limit_and_load_whole() {
+        let s = MemoryStore::default();
+        let r = record(1_100, 700);
+        save_record(&s, "e/p", &r).unwrap();
+        let entries = s.0.lock().unwrap().clone();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.values().all(|v| v.chars().count() <= 1_280));
+        let loaded = load_record(&s, "e/p").unwrap().unwrap();
+        assert_eq!(loaded.access_token, r.access_token);
+        assert_eq!(loaded.refresh_token, r.refresh_token);
+        assert!(delete_record(&s, "e/p").unwrap());
+        assert!(s.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_torn_split_write_forces_a_refresh_and_keeps_the_refresh_token() {
+        let s = MemoryStore::default();
+        save_record(&s, "e/p", &record(1_100, 700)).unwrap();
+        s.set("e/p/access-token", "stale").unwrap();
+        let loaded = load_record(&s, "e/p").unwrap().unwrap();
+        assert!(loaded.needs_refresh(record::now(), 60));
+        assert_eq!(loaded.refresh_token.unwrap().len(), 700);
+    }
+
+    #[test]
+    fn refresh_tokens_too_large_for_one_entry_are_refused() {
+        let s = MemoryStore::default();
+        let err = save_record(&s, "e/p", &record(10, 2_000)).unwrap_err();
+        assert_eq!(err.exit, crate::error::Exit::Store);
+        assert!(s.0.lock().unwrap().is_empty(), "nothing half-written");
+    }
 }

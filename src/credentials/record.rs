@@ -23,6 +23,10 @@ pub struct Record {
     /// Unix seconds of the last write, for `token show`.
     #[serde(default)]
     pub updated_at: u64,
+    /// Set when the access token is kept in a second entry (records too large for one
+    /// Windows credential): the SHA-256 of that token, to detect a torn pair of writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_sha256: Option<String>,
 }
 
 fn bearer() -> String {
@@ -93,6 +97,7 @@ mod tests {
             token_url: "http://127.0.0.1/t".into(),
             client_id: "c".into(),
             updated_at: 1,
+            access_token_sha256: None,
         }
     }
 

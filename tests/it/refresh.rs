@@ -294,3 +294,42 @@ fn not_logged_in_fails_fast_naming_login_and_the_ci_variable() {
     );
     assert!(stdout(&out).is_empty());
 }
+
+#[test]
+fn a_refresh_waits_for_the_lock_holder_and_says_so() {
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "600"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    expire_now(&env);
+    let lock_path = env.path("cache/hsm/locks/sandbox.default.refresh.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    holder.lock().unwrap();
+    let mut waiter = env
+        .cmd()
+        .args(["token", "print", "--env", "sandbox"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1800));
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "waits while another process holds the lock"
+    );
+    assert_eq!(sb.stats()["refreshes"], 0);
+    holder.unlock().unwrap();
+    let out = wait_output(waiter, Duration::from_secs(30));
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("Waiting for another hsm process"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sb.stats()["refreshes"], 1);
+}
