@@ -25,6 +25,8 @@ pub struct EnvConfig {
     pub token_url: Option<String>,
     pub api_url: Option<String>,
     pub scope: Option<String>,
+    /// Extra CA certificates (PEM) to trust for this environment.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The platform config path: `$XDG_CONFIG_HOME/hsm/config.toml` or `~/.config/hsm/config.toml`

@@ -27,3 +27,5 @@ pub fn get(name: &str) -> Option<String> {
 pub const HSM_SANDBOX_URL: &str = "HSM_SANDBOX_URL";
 /// Seconds one HTTP request may take (default 30).
 pub const HSM_HTTP_TIMEOUT: &str = "HSM_HTTP_TIMEOUT";
+/// A PEM file of extra CA certificates to trust (a corporate TLS-inspecting proxy's CA).
+pub const HSM_CA_FILE: &str = "HSM_CA_FILE";

@@ -1,5 +1,6 @@
 //! The HTTP client, built in one place: timeouts, user agent, proxies, TLS provider.
 
+use std::path::Path;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -28,13 +29,33 @@ pub fn request_timeout() -> Duration {
 
 /// A client for the token endpoint and the API: no redirects (a redirected token request is
 /// an SSRF risk and never legitimate here), explicit timeouts, proxies from the environment.
-pub fn client(timeout: Duration) -> Result<reqwest::Client> {
+/// `extra_ca` (a PEM bundle) is trusted in addition to the platform's roots, for networks
+/// whose proxy inspects TLS with its own CA.
+pub fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwest::Client> {
     install_crypto_provider();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout)
+        .timeout(timeout);
+    if let Some(path) = extra_ca {
+        builder = builder.tls_certs_merge(load_ca(path)?);
+    }
+    builder
         .build()
         .map_err(|e| CliError::network(format!("cannot set up HTTP client: {e}")))
+}
+
+fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("cannot read CA file {}: {e}", path.display())))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| CliError::usage(format!("invalid CA file {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(CliError::usage(format!(
+            "CA file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
 }

@@ -130,7 +130,7 @@ async fn refresh_locked(
         client_id: &current.client_id,
         client_secret: &secret,
     };
-    let http = crate::http::client(crate::http::request_timeout())?;
+    let http = crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
     printer.trace(&format!(
         "> POST {token_url} grant_type=refresh_token refresh_token={} client_id={} client_secret={}",
         crate::output::fingerprint(&refresh_token),

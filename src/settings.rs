@@ -1,6 +1,8 @@
 //! Resolves flags, environment variables and the config file into one `EnvSettings`. The only
 //! place where precedence is decided: flag > variable > config file > built-in.
 
+use std::path::PathBuf;
+
 use url::Url;
 
 use crate::cli::GlobalArgs;
@@ -27,6 +29,8 @@ pub struct EnvSettings {
     pub builtin_client_secret: Option<&'static str>,
     pub redirect_uri: Url,
     pub scope: String,
+    /// Extra CA certificates to trust (`HSM_CA_FILE` or `ca_file`).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl EnvSettings {
@@ -128,6 +132,7 @@ fn resolve_with(global: &GlobalArgs, overrides: &Overrides, cfg: &Config) -> Res
         token_url: file_token,
         api_url: file_api,
         scope: file_scope,
+        ca_file: file_ca,
     } = file;
 
     let need = |what: &str, value: Option<String>, var: &str| -> Result<Url> {
@@ -184,6 +189,7 @@ fn resolve_with(global: &GlobalArgs, overrides: &Overrides, cfg: &Config) -> Res
         builtin_client_secret: secret,
         redirect_uri,
         scope,
+        ca_file: ev::get(ev::HSM_CA_FILE).map(PathBuf::from).or(file_ca),
     })
 }
 

@@ -139,7 +139,7 @@ async fn finish(
         .get("code")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))?;
-    let http = crate::http::client(crate::http::request_timeout())?;
+    let http = crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
     printer.trace(&format!(
         "> POST {} grant_type=authorization_code code={} code_verifier={} client_id={} client_secret={} state={}",
         settings.token_url,

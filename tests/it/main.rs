@@ -8,6 +8,7 @@ mod generated;
 mod import;
 mod keychain;
 mod login;
+mod network;
 mod output;
 mod refresh;
 mod sandbox;

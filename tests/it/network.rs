@@ -1,0 +1,205 @@
+//! Networks between hsm and the API: an HTTPS endpoint signed by a private CA (as behind a
+//! TLS-inspecting corporate proxy) and an HTTP CONNECT proxy, both on loopback.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use crate::common::*;
+
+/// A TLS front for the sandbox: `https://localhost:PORT` with a certificate from a fresh CA.
+struct TlsFront {
+    ca_pem: String,
+    port: u16,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn tls_front(upstream: SocketAddr) -> TlsFront {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "hsm test corporate CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    hsm::http::install_crypto_provider();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der());
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key.into())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await
+                    && let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                }
+            });
+        }
+    });
+    TlsFront {
+        ca_pem: ca.pem(),
+        port,
+        _runtime: runtime,
+    }
+}
+
+/// An HTTP CONNECT proxy that records the targets it tunnels to.
+struct Proxy {
+    port: u16,
+    targets: Arc<Mutex<Vec<String>>>,
+}
+
+fn connect_proxy() -> Proxy {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let targets = Arc::new(Mutex::new(Vec::new()));
+    let seen = targets.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || tunnel(client, &seen));
+        }
+    });
+    Proxy { port, targets }
+}
+
+fn tunnel(mut client: TcpStream, seen: &Mutex<Vec<String>>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut words = head.split_whitespace();
+    let (Some("CONNECT"), Some(target)) = (words.next(), words.next()) else {
+        let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n");
+        return;
+    };
+    seen.lock().unwrap().push(target.to_string());
+    let Ok(upstream) = TcpStream::connect(target) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+        return;
+    };
+    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let (mut client, mut upstream) = (client, upstream);
+    let t = std::thread::spawn(move || std::io::copy(&mut c2, &mut u2));
+    let _ = std::io::copy(&mut upstream, &mut client);
+    let _ = t.join();
+}
+
+fn create(env: &TestEnv, id: &str) -> std::process::Output {
+    env.run(&[
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--external-id",
+        id,
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+    ])
+}
+
+#[test]
+fn https_behind_a_private_ca_and_a_connect_proxy() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    let upstream: SocketAddr = sb.base_url.trim_start_matches("http://").parse().unwrap();
+    let front = tls_front(upstream);
+    env.set(
+        "HSM_API_URL",
+        &format!("https://localhost:{}/v2", front.port),
+    );
+
+    // Not trusted yet: a clear network error, nothing created.
+    let out = create(&env, "T0");
+    assert_exit(&out, 5);
+    assert!(
+        stderr(&out).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sb.stats()["contacts_created"], 0);
+
+    let ca = env.path("corporate-ca.pem");
+    write_file(&ca, &front.ca_pem);
+    env.set("HSM_CA_FILE", ca.to_str().unwrap());
+    assert_exit(&create(&env, "T1"), 0);
+
+    // Through HTTPS_PROXY: the proxy sees a CONNECT to the API host.
+    let proxy = connect_proxy();
+    env.unset("NO_PROXY");
+    env.set("HTTPS_PROXY", &format!("http://127.0.0.1:{}", proxy.port));
+    assert_exit(&create(&env, "T2"), 0);
+    let targets = proxy.targets.lock().unwrap().clone();
+    assert_eq!(targets, vec![format!("localhost:{}", front.port)]);
+
+    // NO_PROXY exempts the host.
+    env.set("NO_PROXY", "localhost");
+    assert_exit(&create(&env, "T3"), 0);
+    assert_eq!(
+        proxy.targets.lock().unwrap().len(),
+        1,
+        "NO_PROXY bypassed the proxy"
+    );
+    assert_eq!(sb.stats()["contacts_created"], 3);
+}
+
+#[test]
+fn the_ca_file_can_come_from_the_config_and_a_bad_one_is_a_usage_error() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    let upstream: SocketAddr = sb.base_url.trim_start_matches("http://").parse().unwrap();
+    let front = tls_front(upstream);
+    let ca = env.path("ca.pem");
+    write_file(&ca, &front.ca_pem);
+    write_file(
+        &env.path("config/hsm/config.toml"),
+        &format!(
+            "[env.sandbox]\napi_url = \"https://localhost:{}/v2\"\nca_file = \"{}\"\n",
+            front.port,
+            ca.display()
+        ),
+    );
+    env.unset("HSM_SANDBOX_URL");
+    env.set("HSM_TOKEN_URL", &format!("{}/oauth/token", sb.base_url));
+    env.set(
+        "HSM_AUTHORIZE_URL",
+        &format!("{}/oauth/authorize", sb.base_url),
+    );
+    assert_exit(&create(&env, "C1"), 0);
+
+    let bad = env.path("bad.pem");
+    write_file(&bad, "not a certificate");
+    env.set("HSM_CA_FILE", bad.to_str().unwrap());
+    let out = create(&env, "C2");
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("bad.pem"), "{}", stderr(&out));
+}
