@@ -404,7 +404,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__import)
-            opts="-v -q -h -V --concurrency --report --dry-run --resend-unknown --format --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --concurrency --report --dry-run --resend-unknown --format --json --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

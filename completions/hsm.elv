@@ -254,6 +254,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --config 'Config file to read instead of the platform default'
             cand --dry-run 'Validate every row and report, but send nothing'
             cand --resend-unknown 'Send again the rows whose outcome is unknown (sent, no answer recorded)'
+            cand --json 'Print the summary as JSON on stdout'
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand -q 'Print only results and errors'

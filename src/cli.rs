@@ -253,6 +253,9 @@ pub struct ImportArgs {
     /// Input format when it cannot be told from the file name
     #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"])]
     pub format: Option<String>,
+    /// Print the summary as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One flag per Contact field, generated from the schema table so the two never drift.

@@ -98,6 +98,9 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     }
     progress.finish();
     summarize(&tally, journal.path(), printer);
+    if args.json {
+        printer.result(&summary_json(&tally, journal.path(), interrupted).to_string());
+    }
     if interrupted {
         return Err(CliError::interrupted().with_hint(format!(
             "run the same command again to resume from {}",
@@ -269,6 +272,23 @@ fn summarize(t: &Tally, report: &std::path::Path, printer: Printer) {
             shown.join(", ")
         ));
     }
+}
+
+fn summary_json(t: &Tally, report: &std::path::Path, interrupted: bool) -> Value {
+    let mut unknown_rows = t.unknown_rows.clone();
+    unknown_rows.sort_unstable();
+    serde_json::json!({
+        "created": t.created,
+        "skipped": t.skipped,
+        "found": t.found,
+        "invalid": t.invalid,
+        "refused": t.refused,
+        "failed": t.failed,
+        "unknown": t.unknown,
+        "unknown_rows": unknown_rows,
+        "interrupted": interrupted,
+        "report": report.display().to_string(),
+    })
 }
 
 /// The worst outcome decides: lost session, then network/unknown, then API refusals, then

@@ -122,7 +122,7 @@ pub async fn run(args: SandboxArgs, printer: Printer) -> Result<()> {
 async fn bind(port: u16) -> Result<TcpListener> {
     TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
-            CliError::usage(format!("port {port} on 127.0.0.1 is already in use"))
+            CliError::network(format!("port {port} on 127.0.0.1 is already in use"))
                 .with_hint("choose another with --port PORT, or --port 0 for a free one")
         } else {
             CliError::network(format!("cannot listen on 127.0.0.1:{port}: {e}"))

@@ -8,15 +8,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn logged_in(extra: &[&str]) -> (Sandbox, TestEnv) {
-    let mut args = vec!["--auto-approve"];
-    args.extend_from_slice(extra);
-    let sb = Sandbox::start(&args);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
-    (sb, env)
-}
-
 fn create(env: &TestEnv, args: &[&str]) -> std::process::Output {
     let mut all = vec!["contacts", "create", "--env", "sandbox"];
     all.extend_from_slice(args);

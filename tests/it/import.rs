@@ -9,15 +9,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn logged_in(extra: &[&str]) -> (Sandbox, TestEnv) {
-    let mut args = vec!["--auto-approve"];
-    args.extend_from_slice(extra);
-    let sb = Sandbox::start(&args);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
-    (sb, env)
-}
-
 /// `n` JSON Lines rows, each searchable (name + birth date), with unique external ids.
 fn jsonl(n: usize) -> String {
     let mut s = String::new();
@@ -72,9 +63,13 @@ fn csv_import_creates_valid_rows_reports_each_and_a_rerun_duplicates_nothing() {
     assert!(invalid[0]["error"].as_str().unwrap().contains("zip"));
     assert_eq!(sb.stats()["contacts_created"], 3);
 
-    let out = import(&env, csv.to_str().unwrap(), &[]);
+    let out = import(&env, csv.to_str().unwrap(), &["--json"]);
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("3 already done"), "{}", stderr(&out));
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["skipped"], 3);
+    assert_eq!(summary["created"], 0);
+    assert_eq!(summary["invalid"], 1);
     assert_eq!(sb.stats()["contacts_created"], 3, "nothing sent twice");
 }
 

@@ -273,14 +273,14 @@ fn quiet_still_prints_the_url_but_nothing_on_stderr() {
 }
 
 #[test]
-fn port_in_use_is_a_usage_error_naming_the_port() {
+fn port_in_use_exits_5_naming_the_port_like_login_does() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hsm"))
         .args(["sandbox", "--port", &port])
         .output()
         .expect("run hsm");
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(5));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&port) && err.contains("--port"), "{err}");
     assert!(out.stdout.is_empty());

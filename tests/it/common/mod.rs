@@ -341,3 +341,13 @@ pub fn edit_record(env: &TestEnv, account: &str, edit: impl FnOnce(&mut serde_js
     file["entries"][account] = serde_json::Value::String(rec.to_string());
     std::fs::write(&path, file.to_string()).unwrap();
 }
+
+/// A sandbox (auto-approving, with `extra` flags) and an environment logged in to it.
+pub fn logged_in(extra: &[&str]) -> (Sandbox, TestEnv) {
+    let mut args = vec!["--auto-approve"];
+    args.extend_from_slice(extra);
+    let sb = Sandbox::start(&args);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    (sb, env)
+}
