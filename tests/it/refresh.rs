@@ -333,3 +333,72 @@ fn a_refresh_waits_for_the_lock_holder_and_says_so() {
     );
     assert_eq!(sb.stats()["refreshes"], 1);
 }
+
+/// The failure paths again, against a real Secret Service: the record must be left exactly
+/// as it was, whatever the server does.
+mod keychain_store {
+    use super::*;
+
+    fn session(extra: &[&str]) -> (Sandbox, TestEnv, PrivateKeyring) {
+        let keyring = PrivateKeyring::unlocked();
+        let mut args = vec!["--auto-approve"];
+        args.extend_from_slice(extra);
+        let sb = Sandbox::start(&args);
+        let mut env = TestEnv::with_sandbox(&sb);
+        env.unset("HSM_CREDENTIAL_STORE");
+        env.set("DBUS_SESSION_BUS_ADDRESS", &keyring.bus);
+        login_auto(&env, &[]);
+        (sb, env, keyring)
+    }
+
+    #[test]
+    fn invalid_grant_exits_4_and_keeps_the_keychain_record() {
+        let (sb, env, keyring) = session(&[]);
+        let before = keyring.lookup(ACCOUNT).unwrap();
+        sb.revoke(None);
+        let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+        assert_exit(&out, 4);
+        assert_eq!(keyring.lookup(ACCOUNT).unwrap(), before);
+    }
+
+    #[test]
+    fn server_errors_html_and_lost_answers_leave_the_keychain_record_intact() {
+        let (sb, mut env, keyring) = session(&[]);
+        env.set("HSM_HTTP_TIMEOUT", "1");
+        let before = keyring.lookup(ACCOUNT).unwrap();
+        for fault in [
+            "token:503x20",
+            "token:html",
+            "token:malformed",
+            "token:delay=3000",
+        ] {
+            sb.set_faults(&[fault]);
+            let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+            assert_exit(&out, 5);
+            assert_eq!(keyring.lookup(ACCOUNT).unwrap(), before, "{fault}");
+            sb.clear_faults();
+        }
+    }
+
+    #[test]
+    fn sigkill_after_the_server_rotated_is_reported_and_the_record_kept() {
+        // Every token expires within the refresh margin, so `token print` refreshes.
+        let (sb, env, keyring) = session(&["--access-ttl", "2"]);
+        let before = keyring.lookup(ACCOUNT).unwrap();
+        sb.set_faults(&["token:lost=3000"]);
+        let mut victim = env
+            .cmd()
+            .args(["token", "print", "--env", "sandbox"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+        assert_eq!(keyring.lookup(ACCOUNT).unwrap(), before);
+        let out = env.run(&["token", "print", "--env", "sandbox"]);
+        assert_exit(&out, 4);
+        assert_eq!(keyring.lookup(ACCOUNT).unwrap(), before);
+    }
+}
