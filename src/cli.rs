@@ -21,26 +21,28 @@ pub struct Cli {
     pub command: Command,
 }
 
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Environment to use: production, staging, sandbox, or one defined in the config file
-    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true)]
+    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true, help_heading = GLOBAL)]
     pub env: Option<String>,
 
     /// Credential profile within the environment
-    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_PROFILE, hide_env_values = true)]
+    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_PROFILE, hide_env_values = true, help_heading = GLOBAL)]
     pub profile: Option<String>,
 
     /// Config file to read instead of the platform default
-    #[arg(long, global = true, value_name = "PATH", env = ev::HSM_CONFIG, hide_env_values = true)]
+    #[arg(long, global = true, value_name = "PATH", env = ev::HSM_CONFIG, hide_env_values = true, help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// Trace each HTTP exchange on stderr, with secrets redacted
-    #[arg(short = 'v', long, global = true)]
+    #[arg(short = 'v', long, global = true, help_heading = GLOBAL)]
     pub verbose: bool,
 
     /// Print only results and errors
-    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
 }
 
