@@ -114,7 +114,19 @@ async fn finish(
     secret: &ClientSecret,
     printer: Printer,
 ) -> Result<()> {
-    let state_ok = params.get("state").map(String::as_str) == Some(auth.state.secret().as_str());
+    // A redirect with a foreign state is refused whatever it says; an error redirect may
+    // lack the state (some servers drop it), but a code never may.
+    let state = params.get("state").map(String::as_str);
+    let state_ok = state == Some(auth.state.secret().as_str());
+    let mismatch = || {
+        CliError::auth(
+            "the redirect carried a state that does not match this login; it was refused (possible cross-site request)",
+        )
+        .with_hint("run `hsm login` again, and use only the URL it prints")
+    };
+    if state.is_some() && !state_ok {
+        return Err(mismatch());
+    }
     if let Some(error) = params.get("error") {
         let desc = params
             .get("error_description")
@@ -130,10 +142,7 @@ async fn finish(
         );
     }
     if !state_ok {
-        return Err(CliError::auth(
-            "the redirect carried a state that does not match this login; it was refused (possible cross-site request)",
-        )
-        .with_hint("run `hsm login` again, and use only the URL it prints"));
+        return Err(mismatch());
     }
     let code = params
         .get("code")

@@ -427,3 +427,19 @@ fn missing_keychain_fails_fast_with_the_opt_in_hint() {
     );
     assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);
 }
+
+#[test]
+fn a_forged_error_redirect_is_a_state_mismatch_not_a_denial() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    let run = LoginRun::start(&env, &[]);
+    let forged = format!(
+        "http://127.0.0.1:{}/callback?error=access_denied&state=forged",
+        run.redirect_port
+    );
+    let (status, _) = visit(&forged);
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(4), "{err}");
+    assert_eq!(status, 400);
+    assert!(err.contains("state") && !err.contains("denied"), "{err}");
+}
