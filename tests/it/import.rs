@@ -195,12 +195,12 @@ fn interrupt_import(
 fn ctrl_c_mid_import_finishes_in_flight_rows_and_a_rerun_completes_without_duplicates() {
     let (sb, env) = logged_in(&["--latency-ms", "3"]);
     let file = env.path("rows.jsonl");
-    write_file(&file, &jsonl(3_000));
+    write_file(&file, &jsonl(10_000));
     let out = interrupt_import(&env, &file, 300, libc::SIGINT);
     assert_exit(&out, 130);
     assert!(stderr(&out).contains("resume"), "{}", stderr(&out));
     let first = sb.stats()["contacts_created"].as_u64().unwrap();
-    assert!(first < 3_000, "interrupted before the end");
+    assert!(first < 10_000, "interrupted before the end");
     let lines = report_lines(&env.path("rows.jsonl.report.jsonl"));
     let sent = lines.iter().filter(|l| l["status"] == "sent").count();
     let settled = lines.iter().filter(|l| l["status"] != "sent").count();
@@ -212,7 +212,7 @@ fn ctrl_c_mid_import_finishes_in_flight_rows_and_a_rerun_completes_without_dupli
     let out = import(&env, file.to_str().unwrap(), &[]);
     assert_exit(&out, 0);
     let stats = sb.stats();
-    assert_eq!(stats["contacts_created"], 3_000, "{stats}");
+    assert_eq!(stats["contacts_created"], 10_000, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
 
@@ -220,29 +220,47 @@ fn ctrl_c_mid_import_finishes_in_flight_rows_and_a_rerun_completes_without_dupli
 fn sigkill_mid_import_loses_nothing_and_unknown_rows_are_checked_before_resending() {
     let (sb, env) = logged_in(&["--latency-ms", "3"]);
     let file = env.path("rows.jsonl");
-    write_file(&file, &jsonl(3_000));
+    write_file(&file, &jsonl(10_000));
     let out = interrupt_import(&env, &file, 300, libc::SIGKILL);
     assert_eq!(out.status.code(), None, "killed");
 
     // Without --resend-unknown the rows in flight at the kill are listed, not resent.
-    let out = import(&env, file.to_str().unwrap(), &[]);
+    let report = env.path("rows.jsonl.report.jsonl");
+    let in_flight = {
+        let lines = report_lines(&report);
+        let sent = lines.iter().filter(|l| l["status"] == "sent").count();
+        sent - lines.iter().filter(|l| l["status"] != "sent").count()
+    };
+    assert!(in_flight > 0, "the kill left rows in flight");
+    let out = import(&env, file.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 5);
     let err = stderr(&out);
+    assert!(
+        err.contains("outcome is unknown") && err.contains("--resend-unknown"),
+        "{err}"
+    );
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["unknown"], in_flight as u64, "{summary}");
     let stats = sb.stats();
-    let unknown_rows = 3_000 - stats["contacts_created"].as_u64().unwrap();
-    if err.contains("outcome is unknown") {
-        assert_exit(&out, 5);
-        assert!(err.contains("--resend-unknown"), "{err}");
-    } else {
-        assert_exit(&out, 0);
-    }
+    let unknown_rows = 10_000 - stats["contacts_created"].as_u64().unwrap();
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 
     // With it, each unknown row is searched first and only sent if it is not there.
-    let out = import(&env, file.to_str().unwrap(), &["--resend-unknown"]);
+    let out = import(
+        &env,
+        file.to_str().unwrap(),
+        &["--resend-unknown", "--json"],
+    );
     assert_exit(&out, 0);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        summary["found"].as_u64().unwrap() + summary["created"].as_u64().unwrap(),
+        in_flight as u64,
+        "each unknown row was either found or sent: {summary}"
+    );
     let stats = sb.stats();
     assert_eq!(
-        stats["contacts_created"], 3_000,
+        stats["contacts_created"], 10_000,
         "unknown rows were {unknown_rows}: {stats}"
     );
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
