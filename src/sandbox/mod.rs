@@ -111,10 +111,12 @@ pub async fn run(args: SandboxArgs, printer: Printer) -> Result<()> {
         latency: Duration::from_millis(args.latency_ms),
         printer,
     });
+    // Catch Ctrl-C before telling anyone we are up, so an early one still stops us cleanly.
+    let mut interrupt = crate::interrupt::Interrupt::install();
     announce(&base_url, printer);
     tokio::select! {
         () = serve(listener, shared) => {}
-        () = interrupted() => printer.status("sandbox stopped"),
+        () = interrupt.recv() => printer.status("sandbox stopped"),
     }
     Ok(())
 }
@@ -141,13 +143,6 @@ fn announce(base_url: &str, printer: Printer) {
     printer.status(&format!("  API base:      {base_url}/v2"));
     printer.status("  log in with:   hsm login --env sandbox");
     printer.status("Press Ctrl-C to stop.");
-}
-
-async fn interrupted() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        // No signal handling available: run until killed.
-        std::future::pending::<()>().await;
-    }
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>) {
