@@ -214,7 +214,14 @@ fn a_refresh_whose_answer_is_lost_is_reported_as_unknown_and_not_retried() {
 /// while it holds the refresh lock.
 fn kill_mid_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
     expire_now(env);
+    spawn_and_kill_during_refresh(env, sb, fault);
+}
+
+/// Start `hsm token print`, wait until its refresh request has reached the sandbox (which
+/// `fault` holds there), and SIGKILL it while it waits for the answer, holding the lock.
+fn spawn_and_kill_during_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
     sb.set_faults(&[fault]);
+    let before = sb.stats()["token_requests"].as_u64().unwrap();
     let mut victim = env
         .cmd()
         .args(["token", "print", "--env", "sandbox"])
@@ -222,7 +229,15 @@ fn kill_mid_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sb.stats()["token_requests"].as_u64().unwrap() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never reached the sandbox"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     victim.kill().unwrap();
     victim.wait().unwrap();
 }
@@ -385,17 +400,7 @@ mod keychain_store {
         // Every token expires within the refresh margin, so `token print` refreshes.
         let (sb, env, keyring) = session(&["--access-ttl", "2"]);
         let before = keyring.lookup(ACCOUNT).unwrap();
-        sb.set_faults(&["token:lost=3000"]);
-        let mut victim = env
-            .cmd()
-            .args(["token", "print", "--env", "sandbox"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(700));
-        victim.kill().unwrap();
-        victim.wait().unwrap();
+        spawn_and_kill_during_refresh(&env, &sb, "token:lost=3000");
         assert_eq!(keyring.lookup(ACCOUNT).unwrap(), before);
         let out = env.run(&["token", "print", "--env", "sandbox"]);
         assert_exit(&out, 4);
