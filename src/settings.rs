@@ -76,14 +76,17 @@ pub fn resolve(global: &GlobalArgs, overrides: &Overrides) -> Result<EnvSettings
 }
 
 fn resolve_with(global: &GlobalArgs, overrides: &Overrides, cfg: &Config) -> Result<EnvSettings> {
+    // An empty HSM_ENV / HSM_PROFILE counts as unset, as for every other variable.
     let env = global
         .env
         .clone()
+        .filter(|e| !e.is_empty())
         .or_else(|| cfg.default_env.clone())
         .unwrap_or_else(|| DEFAULT_ENV.to_string());
     let profile = global
         .profile
         .clone()
+        .filter(|p| !p.is_empty())
         .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
     check_name("environment", &env)?;
     check_name("profile", &profile)?;
@@ -298,6 +301,14 @@ mod tests {
         let cfg = config::parse("[env.acme]\nauthorize_url = \"https://a/x\"\n").unwrap();
         let err = resolve_with(&global(Some("acme")), &Overrides::default(), &cfg).unwrap_err();
         assert!(err.message.contains("no token url"), "{}", err.message);
+    }
+
+    #[test]
+    fn empty_env_and_profile_count_as_unset() {
+        let mut g = global(Some(""));
+        g.profile = Some(String::new());
+        let s = resolve_with(&g, &Overrides::default(), &Config::default()).unwrap();
+        assert_eq!(s.account(), "production/default");
     }
 
     #[test]
