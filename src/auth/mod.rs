@@ -36,7 +36,9 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
             ),
         )
     })?;
-    let mut stdin_lines = StdinLines::new(opts.client_secret_stdin || opts.no_browser);
+    // Read stdin early only for a piped secret: a reader started now would steal the line
+    // typed at the no-echo prompt, which reads the same terminal.
+    let mut stdin_lines = StdinLines::new(opts.client_secret_stdin);
 
     // The store comes first: a login must never be thrown away for want of a place to keep it.
     let store = credentials::open_store()?;

@@ -16,3 +16,4 @@ mod network;
 mod output;
 mod refresh;
 mod sandbox;
+mod terminal;

@@ -1,0 +1,145 @@
+//! hsm at a real terminal (tmux): the client secret is asked without echo, and the redirect
+//! URL can be pasted back when the browser is on another machine.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn start(env: &TestEnv, script_body: &str) -> Tmux {
+        assert!(
+            Command::new("tmux").arg("-V").output().is_ok(),
+            "tmux is missing: install the Debian package tmux (.ci/run does)"
+        );
+        let script = env.path("term.sh");
+        let mut text = String::from("#!/bin/sh\n");
+        for (k, v) in &env.vars {
+            text.push_str(&format!("export {k}='{v}'\n"));
+        }
+        text.push_str(script_body);
+        text.push_str("\necho \"EXIT=$?\"\nsleep 60\n");
+        write_file(&script, &text);
+        let socket = env.path("tmux.sock");
+        let status = Command::new("tmux")
+            .args([
+                "-S",
+                socket.to_str().unwrap(),
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "400",
+                "-y",
+                "50",
+            ])
+            .arg(format!("sh {}", script.display()))
+            .env_remove("TMUX")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "-S",
+                self.socket.to_str().unwrap(),
+                "capture-pane",
+                "-p",
+                "-J",
+                "-t",
+                "t",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {what:?}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn type_line(&self, text: &str) {
+        let sock = self.socket.to_str().unwrap();
+        assert!(
+            Command::new("tmux")
+                .args(["-S", sock, "send-keys", "-t", "t", "-l", text])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            Command::new("tmux")
+                .args(["-S", sock, "send-keys", "-t", "t", "Enter"])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-S", self.socket.to_str().unwrap(), "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn secret_prompt_does_not_echo_and_a_pasted_redirect_completes_the_login() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    write_file(
+        &env.path("config/hsm/config.toml"),
+        &format!(
+            "[env.acme]\nclient_id = \"hsm-sandbox\"\nauthorize_url = \"{0}/oauth/authorize\"\ntoken_url = \"{0}/oauth/token\"\napi_url = \"{0}/v2\"\nredirect_uri = \"http://127.0.0.1:{1}/callback\"\n",
+            sb.base_url,
+            free_port()
+        ),
+    );
+    let term = Tmux::start(&env, &format!("{HSM} login --env acme --no-browser"));
+    term.wait_for("Client secret for hsm-sandbox:");
+    term.type_line("hsm-sandbox-secret");
+    let screen = term.wait_for("paste the URL");
+    let url = screen
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http") && l.contains("/oauth/authorize?"))
+        .expect("the URL is on screen")
+        .to_string();
+    // The browser is "elsewhere": take the redirect it would land on and paste it.
+    let r = http().get(&url).send().unwrap();
+    let redirect = r.headers()["location"].to_str().unwrap().to_string();
+    term.type_line(&redirect);
+    let screen = term.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        !screen.contains("hsm-sandbox-secret"),
+        "the secret was echoed:\n{screen}"
+    );
+    assert_eq!(
+        env.stored()["client-secret/acme/hsm-sandbox"],
+        "hsm-sandbox-secret"
+    );
+    assert!(env.stored_record("acme/default").is_some());
+}
