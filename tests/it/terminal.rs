@@ -143,3 +143,46 @@ fn secret_prompt_does_not_echo_and_a_pasted_redirect_completes_the_login() {
     );
     assert!(env.stored_record("acme/default").is_some());
 }
+
+#[test]
+fn import_shows_progress_on_a_terminal_and_none_when_piped() {
+    let (_sb, env) = logged_in(&["--latency-ms", "20"]);
+    let rows: String = (1..=400)
+        .map(|i| format!("{{\"external_id\":\"P{i}\",\"first_name\":\"A\",\"last_name\":\"B\"}}\n"))
+        .collect();
+    write_file(&env.path("t.jsonl"), &rows);
+    write_file(&env.path("p.jsonl"), &rows.replace("\"P", "\"Q"));
+    let file = env.path("t.jsonl");
+    let term = Tmux::start(
+        &env,
+        &format!(
+            "{HSM} contacts import {} --env sandbox --concurrency 2",
+            file.display()
+        ),
+    );
+    let live = term.wait_for(" created, ");
+    assert!(
+        !live.contains("EXIT="),
+        "progress is shown while the import runs:\n{live}"
+    );
+    let done = term.wait_for("EXIT=");
+    assert!(
+        done.contains("EXIT=0") && done.contains("400 created"),
+        "{done}"
+    );
+
+    let out = env.run(&[
+        "contacts",
+        "import",
+        env.path("p.jsonl").to_str().unwrap(),
+        "--env",
+        "sandbox",
+    ]);
+    assert_exit(&out, 0);
+    let err = stderr(&out);
+    assert!(
+        !err.contains('\r') && !err.contains(" created, 0 skipped"),
+        "no progress line when piped: {err:?}"
+    );
+    assert_eq!(err.lines().count(), 1, "only the summary: {err}");
+}
