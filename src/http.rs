@@ -59,3 +59,12 @@ fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>> {
     }
     Ok(certs)
 }
+
+/// What to do about a certificate the platform does not trust.
+pub const CA_HINT: &str = "if a proxy inspects TLS on this network, trust its CA with HSM_CA_FILE=/path/to/ca.pem (or ca_file in the config)";
+
+/// Whether a connection failed on the server's certificate (as opposed to the network).
+pub fn is_certificate_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("certificate") || m.contains("unknownissuer")
+}

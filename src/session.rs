@@ -181,8 +181,15 @@ async fn refresh_locked(
         .with_hint(
             "not retried, to avoid spending a possibly rotated refresh token twice; run `hsm token refresh` to try again, or `hsm login` if that reports the session is gone",
         )),
-        Err(e) => Err(CliError::network(format!("cannot refresh the session: {e}"))
-            .with_hint("the stored credentials were kept; try again later")),
+        Err(e) => {
+            let hint = match &e {
+                TokenError::NotSent(m) if crate::http::is_certificate_error(m) => {
+                    crate::http::CA_HINT
+                }
+                _ => "the stored credentials were kept; try again later",
+            };
+            Err(CliError::network(format!("cannot refresh the session: {e}")).with_hint(hint))
+        }
     }
 }
 

@@ -106,14 +106,15 @@ impl Api {
                     continue;
                 }
                 Err(e) if e.is_connect() => {
-                    return Err(ApiError::new(
+                    let why = describe_reqwest(&e);
+                    let mut err = ApiError::new(
                         Failure::Network,
-                        format!(
-                            "cannot reach {}: {}",
-                            url_origin(&url),
-                            describe_reqwest(&e)
-                        ),
-                    ));
+                        format!("cannot reach {}: {why}", url_origin(&url)),
+                    );
+                    if crate::http::is_certificate_error(&why) {
+                        err.hint = Some(crate::http::CA_HINT.to_string());
+                    }
+                    return Err(err);
                 }
                 // Sent, but no answer: the server may have acted on it. Never resend blindly.
                 Err(e) => return Err(ApiError::new(Failure::Unknown, describe_reqwest(&e))),

@@ -30,17 +30,25 @@ impl Callback {
 
     /// Answer the browser (once the real outcome is known).
     pub fn respond(self, status: u16, html: String) {
-        if let Some(request) = self.request {
-            let header = tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8")
-                .expect("static header is valid");
-            let no_store = tiny_http::Header::from_bytes("Cache-Control", "no-store")
-                .expect("static header is valid");
-            let response = tiny_http::Response::from_string(html)
-                .with_status_code(status)
-                .with_header(header)
-                .with_header(no_store);
-            let _ = request.respond(response);
+        let Some(request) = self.request else {
+            return;
+        };
+        let mut response = tiny_http::Response::from_string(html).with_status_code(status);
+        // The page is self-contained: no script, no external resource may load.
+        for (name, value) in [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Cache-Control", "no-store"),
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ),
+            ("Referrer-Policy", "no-referrer"),
+        ] {
+            if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
+                response.add_header(header);
+            }
         }
+        let _ = request.respond(response);
     }
 }
 
@@ -171,6 +179,10 @@ mod tests {
         cb.respond(200, "<p>done</p>".into());
         let page = browser.join().unwrap();
         assert!(page.starts_with("HTTP/1.1 200") && page.contains("<p>done</p>"));
+        assert!(
+            page.contains("Content-Security-Policy: default-src 'none'"),
+            "{page}"
+        );
     }
 
     #[test]

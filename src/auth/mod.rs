@@ -119,7 +119,7 @@ async fn finish(
     // A redirect with a foreign state is refused whatever it says; an error redirect may
     // lack the state (some servers drop it), but a code never may.
     let state = params.get("state").map(String::as_str);
-    let state_ok = state == Some(auth.state.secret().as_str());
+    let state_ok = state.is_some_and(|s| constant_time_eq(s, auth.state.secret()));
     let mismatch = || {
         CliError::auth(
             "the redirect carried a state that does not match this login; it was refused (possible cross-site request)",
@@ -190,6 +190,15 @@ async fn finish(
     Ok(())
 }
 
+/// Compare without an early exit, so timing says nothing about how much of a guess was right.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 fn exchange_error(e: TokenError) -> CliError {
     let exit_auth = matches!(e, TokenError::Refused { .. });
     let err = if exit_auth {
@@ -200,6 +209,9 @@ fn exchange_error(e: TokenError) -> CliError {
     match e {
         TokenError::Refused { ref error, .. } if error == "invalid_client" => {
             err.with_hint("check the client id and secret (HSM_CLIENT_SECRET, or re-enter it with --client-secret-stdin)")
+        }
+        TokenError::NotSent(ref m) if crate::http::is_certificate_error(m) => {
+            err.with_hint(crate::http::CA_HINT)
         }
         _ => err.with_hint("nothing was stored; run `hsm login` again"),
     }

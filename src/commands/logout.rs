@@ -17,6 +17,10 @@ pub async fn run(global: &GlobalArgs, printer: Printer) -> Result<()> {
             settings.profile,
             store.location()
         ));
+        // The Partner API documents no revocation endpoint (RFC 7009), so say what this did.
+        printer.status(
+            "Only the local copy was removed: the server documents no way to revoke a refresh token, so it stays valid until it expires.",
+        );
     } else {
         printer.status(&format!(
             "Not logged in to {} (profile {}); nothing to remove.",
