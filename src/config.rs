@@ -29,18 +29,12 @@ pub struct EnvConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-/// The platform config path: `$XDG_CONFIG_HOME/hsm/config.toml` or `~/.config/hsm/config.toml`
-/// on Linux.
-pub fn default_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "hsm").map(|d| d.config_dir().join("config.toml"))
-}
-
 /// Load the config. A missing file at the default location is an empty config; a missing file
 /// the user named explicitly is an error, as is any file that cannot be read or parsed.
 pub fn load(explicit: Option<&Path>) -> Result<Config> {
     let (path, must_exist) = match explicit {
         Some(p) => (p.to_path_buf(), true),
-        None => match default_path() {
+        None => match crate::paths::default_config_file() {
             Some(p) => (p, false),
             None => return Ok(Config::default()),
         },

@@ -13,6 +13,7 @@ pub mod http;
 pub mod import;
 pub mod interrupt;
 pub mod output;
+pub mod paths;
 pub mod sandbox;
 pub mod session;
 pub mod settings;

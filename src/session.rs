@@ -4,7 +4,6 @@
 //! because a refresh failed.
 
 use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::auth::oauth::{self, ClientCredentials, TokenError};
@@ -250,7 +249,7 @@ fn client_secret(
 
 /// One lock per environment and profile, held by the OS (released if the process dies).
 async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> {
-    let dir = lock_dir()?;
+    let dir = crate::paths::lock_dir()?;
     std::fs::create_dir_all(&dir).map_err(|e| {
         CliError::store(format!(
             "cannot create the lock directory {}: {e}",
@@ -296,16 +295,4 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn lock_dir() -> Result<PathBuf> {
-    if let Some(dir) = ev::get(ev::HSM_STATE_DIR) {
-        return Ok(PathBuf::from(dir));
-    }
-    directories::ProjectDirs::from("", "", "hsm")
-        .map(|d| d.cache_dir().join("locks"))
-        .ok_or_else(|| {
-            CliError::store("cannot find a cache directory for lock files")
-                .with_hint(format!("set {}", ev::HSM_STATE_DIR))
-        })
 }

@@ -5,8 +5,6 @@ mod file;
 mod keychain;
 pub mod record;
 
-use std::path::PathBuf;
-
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 pub use record::Record;
@@ -47,24 +45,14 @@ pub trait SecretStore: Send + Sync {
 pub fn open_store() -> Result<Box<dyn SecretStore>> {
     match ev::get(ev::HSM_CREDENTIAL_STORE).as_deref() {
         None | Some("keychain") => Ok(Box::new(keychain::Keychain::connect()?)),
-        Some("file") => Ok(Box::new(file::FileStore::new(credentials_file_path()?))),
+        Some("file") => Ok(Box::new(file::FileStore::new(
+            crate::paths::credentials_file()?,
+        ))),
         Some(other) => Err(CliError::usage(format!(
             "unknown {} value `{other}`: use `keychain` or `file`",
             ev::HSM_CREDENTIAL_STORE
         ))),
     }
-}
-
-fn credentials_file_path() -> Result<PathBuf> {
-    if let Some(p) = ev::get(ev::HSM_CREDENTIALS_FILE) {
-        return Ok(PathBuf::from(p));
-    }
-    directories::ProjectDirs::from("", "", "hsm")
-        .map(|d| d.data_dir().join("credentials.json"))
-        .ok_or_else(|| {
-            CliError::store("cannot find a data directory for the credentials file")
-                .with_hint(format!("set {}", ev::HSM_CREDENTIALS_FILE))
-        })
 }
 
 /// Windows Credential Manager keeps at most 2,560 bytes, which `set_password` fills with

@@ -1,0 +1,50 @@
+//! Where hsm keeps its files: the platform directories of `directories` (XDG on Linux), each
+//! overridable by an `HSM_*` variable so tests and unusual setups can point elsewhere.
+
+use std::path::{Path, PathBuf};
+
+use directories::ProjectDirs;
+
+use crate::env_vars as ev;
+use crate::error::{CliError, Result};
+
+fn project() -> Option<ProjectDirs> {
+    ProjectDirs::from("", "", "hsm")
+}
+
+/// `$var` if set, else `rel` under the platform directory `pick` chooses.
+fn resolve(var: &str, pick: fn(&ProjectDirs) -> &Path, rel: &str, what: &str) -> Result<PathBuf> {
+    if let Some(p) = ev::get(var) {
+        return Ok(PathBuf::from(p));
+    }
+    project().map(|d| pick(&d).join(rel)).ok_or_else(|| {
+        CliError::store(format!("cannot find a directory for {what}"))
+            .with_hint(format!("set {var}"))
+    })
+}
+
+/// The file store: `HSM_CREDENTIALS_FILE`, else `<data dir>/credentials.json`.
+pub fn credentials_file() -> Result<PathBuf> {
+    resolve(
+        ev::HSM_CREDENTIALS_FILE,
+        ProjectDirs::data_dir,
+        "credentials.json",
+        "the credentials file",
+    )
+}
+
+/// Refresh locks: `HSM_STATE_DIR`, else `<cache dir>/locks`.
+pub fn lock_dir() -> Result<PathBuf> {
+    resolve(
+        ev::HSM_STATE_DIR,
+        ProjectDirs::cache_dir,
+        "locks",
+        "lock files",
+    )
+}
+
+/// The config file's default location: `$XDG_CONFIG_HOME/hsm/config.toml` or
+/// `~/.config/hsm/config.toml` on Linux (`--config` / `HSM_CONFIG` are handled by the caller).
+pub fn default_config_file() -> Option<PathBuf> {
+    project().map(|d| d.config_dir().join("config.toml"))
+}
