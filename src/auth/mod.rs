@@ -98,10 +98,10 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     }
     outcome?;
     printer.status(&format!(
-        "Logged in to {} as profile {}; tokens stored in the {}.",
+        "Logged in to {} as profile {}; tokens stored in {}.",
         settings.env,
         settings.profile,
-        store.location()
+        store.in_words()
     ));
     Ok(())
 }

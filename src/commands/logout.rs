@@ -12,10 +12,10 @@ pub async fn run(global: &GlobalArgs, printer: Printer) -> Result<()> {
     let account = settings.account();
     if credentials::delete_record(store.as_ref(), &account)? {
         printer.status(&format!(
-            "Logged out of {} (profile {}); removed the credentials from the {}.",
+            "Logged out of {} (profile {}); removed the credentials from {}.",
             settings.env,
             settings.profile,
-            store.location()
+            store.in_words()
         ));
         // The Partner API documents no revocation endpoint (RFC 7009), so say what this did.
         printer.status(

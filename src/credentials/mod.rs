@@ -30,8 +30,15 @@ impl StoreKind {
 /// A place that keeps secrets by account name.
 pub trait SecretStore: Send + Sync {
     fn kind(&self) -> StoreKind;
-    /// Where, for messages: "OS keychain (Secret Service)" or the file path.
+    /// Where, for reports: "OS keychain" or the file path.
     fn location(&self) -> String;
+    /// Where, for a sentence: "the OS keychain" or "the file /path".
+    fn in_words(&self) -> String {
+        match self.kind() {
+            StoreKind::Keychain => format!("the {}", self.location()),
+            StoreKind::File => format!("the file {}", self.location()),
+        }
+    }
     fn get(&self, account: &str) -> Result<Option<String>>;
     fn set(&self, account: &str, value: &str) -> Result<()>;
     /// True if something was removed.
