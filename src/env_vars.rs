@@ -31,3 +31,5 @@ pub const HSM_SANDBOX_URL: &str = "HSM_SANDBOX_URL";
 pub const HSM_HTTP_TIMEOUT: &str = "HSM_HTTP_TIMEOUT";
 /// A PEM file of extra CA certificates to trust (a corporate TLS-inspecting proxy's CA).
 pub const HSM_CA_FILE: &str = "HSM_CA_FILE";
+/// Seconds a keychain call may take (default 120 at a terminal, 20 otherwise).
+pub const HSM_KEYCHAIN_TIMEOUT: &str = "HSM_KEYCHAIN_TIMEOUT";

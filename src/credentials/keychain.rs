@@ -1,7 +1,9 @@
 //! The OS keychain through keyring-core and the platform store crates: Secret Service on
 //! Linux and the BSDs, Keychain on macOS, Credential Manager on Windows.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
+use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry, Error as KError};
 
@@ -15,14 +17,56 @@ impl Keychain {
     /// Connect to the platform store and make it keyring-core's default. Fails fast (in
     /// milliseconds) on headless machines with no Secret Service.
     pub fn connect() -> Result<Keychain> {
-        let store = native_store().map_err(|e| unavailable(&e))?;
+        let store = with_deadline(native_store)?.map_err(|e| unavailable(&e))?;
         keyring_core::set_default_store(store);
         Ok(Keychain)
     }
 
-    fn entry(&self, account: &str) -> Result<Entry> {
-        Entry::new(SERVICE, account).map_err(|e| unavailable(&e))
+    /// Run one keychain operation on its entry, within the deadline.
+    fn on_entry<T: Send + 'static>(
+        &self,
+        account: &str,
+        op: impl FnOnce(&Entry) -> keyring_core::Result<T> + Send + 'static,
+    ) -> Result<keyring_core::Result<T>> {
+        let account = account.to_string();
+        with_deadline(move || Entry::new(SERVICE, &account).and_then(|e| op(&e)))
     }
+}
+
+/// How long a keychain call may take. A locked desktop keyring shows an unlock prompt and
+/// the call waits for it: long enough for a person at a terminal to answer, short when no
+/// one is there to (cron, CI, scripts). `HSM_KEYCHAIN_TIMEOUT` overrides it (seconds).
+fn deadline() -> Duration {
+    if let Some(secs) = ev::get(ev::HSM_KEYCHAIN_TIMEOUT).and_then(|v| v.parse::<f64>().ok()) {
+        return Duration::from_secs_f64(secs.max(0.1));
+    }
+    if std::io::stdin().is_terminal() {
+        Duration::from_secs(120)
+    } else {
+        Duration::from_secs(20)
+    }
+}
+
+/// The keychain APIs are blocking and have no timeout of their own, so each call runs on a
+/// thread of its own; one that does not answer in time is left behind, reported, and ends
+/// with the process.
+fn with_deadline<T: Send + 'static>(op: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(op());
+    });
+    let limit = deadline();
+    rx.recv_timeout(limit).map_err(|_| {
+        CliError::store(format!(
+            "the OS keychain did not answer within {} s (locked and waiting for an unlock prompt?)",
+            limit.as_secs_f64()
+        ))
+        .with_hint(format!(
+            "unlock the keyring and retry, set {} to wait longer, or use {}=file",
+            ev::HSM_KEYCHAIN_TIMEOUT,
+            ev::HSM_CREDENTIAL_STORE
+        ))
+    })
 }
 
 #[cfg(target_os = "macos")]
@@ -65,7 +109,7 @@ impl SecretStore for Keychain {
     }
 
     fn get(&self, account: &str) -> Result<Option<String>> {
-        match self.entry(account)?.get_password() {
+        match self.on_entry(account, |e| e.get_password())? {
             Ok(v) => Ok(Some(v)),
             Err(KError::NoEntry) => Ok(None),
             Err(e) => Err(unavailable(&e)),
@@ -73,8 +117,8 @@ impl SecretStore for Keychain {
     }
 
     fn set(&self, account: &str, value: &str) -> Result<()> {
-        self.entry(account)?
-            .set_password(value)
+        let value = value.to_string();
+        self.on_entry(account, move |e| e.set_password(&value))?
             .map_err(|e| match e {
                 KError::TooLong(..) => CliError::store(format!(
                     "the credentials are too large for this keychain ({e})"
@@ -84,7 +128,7 @@ impl SecretStore for Keychain {
     }
 
     fn delete(&self, account: &str) -> Result<bool> {
-        match self.entry(account)?.delete_credential() {
+        match self.on_entry(account, |e| e.delete_credential())? {
             Ok(()) => Ok(true),
             Err(KError::NoEntry) => Ok(false),
             Err(e) => Err(unavailable(&e)),

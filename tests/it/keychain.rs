@@ -61,3 +61,37 @@ fn a_locked_keychain_exits_6_before_the_browser_opens() {
     assert!(err.contains("HSM_CREDENTIAL_STORE=file"), "{err}");
     assert!(!err.contains("/oauth/authorize"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_keychain_that_never_answers_is_abandoned_after_the_deadline() {
+    // A "session bus" that accepts connections and never says a word, like a keyring
+    // daemon stuck behind an unlock prompt no one will answer.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("bus");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let sb = Sandbox::start(&[]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    env.unset("HSM_CREDENTIAL_STORE");
+    env.set(
+        "DBUS_SESSION_BUS_ADDRESS",
+        &format!("unix:path={}", socket.display()),
+    );
+    env.set("HSM_KEYCHAIN_TIMEOUT", "1");
+    let started = std::time::Instant::now();
+    let out = env.run(&["login", "--env", "sandbox"]);
+    assert_exit(&out, 6);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let err = stderr(&out);
+    assert!(
+        err.contains("did not answer within 1 s") && err.contains("HSM_KEYCHAIN_TIMEOUT"),
+        "{err}"
+    );
+    assert!(!err.contains("/oauth/authorize"), "{err}");
+}
