@@ -54,28 +54,28 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     let api = Arc::new(Api::connect(&settings, printer).await?);
     let progress = Progress::new(printer);
     let mut tally = Tally::default();
-    let mut in_flight: JoinSet<(u64, Option<String>, std::result::Result<Value, ApiError>)> =
-        JoinSet::new();
+    let mut in_flight: InFlight = JoinSet::new();
     let limit = usize::from(args.concurrency);
     let mut interrupted = false;
     let mut interrupt = crate::interrupt::Interrupt::install();
 
+    // A fatal error (unreadable input, a report for another file, a journal that cannot be
+    // written) stops the sending but not the waiting: requests in flight still get their
+    // outcome recorded, so nothing becomes "unknown" for want of a little patience.
+    let mut fatal: Option<CliError> = None;
     let mut rows = rows.peekable();
     loop {
-        let stop = interrupted || tally.auth_error.is_some();
+        let stop = interrupted || fatal.is_some() || tally.auth_error.is_some();
         if !stop && in_flight.len() < limit && rows.peek().is_some() {
-            let row = rows.next().expect("peeked")?;
-            if let Some(contact) = prepare(&row, &mut journal, &mut tally, &args, &api).await? {
-                journal.record(&Entry::new(
-                    row.number,
-                    row.external_id.clone(),
-                    Status::Sent,
-                ))?;
-                let api = api.clone();
-                in_flight.spawn(async move {
-                    let result = api::contacts::create(&api, contact).await;
-                    (row.number, row.external_id, result)
-                });
+            let sent = match rows.next() {
+                Some(Ok(row)) => {
+                    dispatch(row, &mut journal, &mut tally, &args, &api, &mut in_flight).await
+                }
+                Some(Err(e)) => Err(e),
+                None => Ok(()),
+            };
+            if let Err(e) = sent {
+                fatal = Some(e);
             }
             progress.tick(&tally);
             continue;
@@ -85,16 +85,22 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         }
         tokio::select! {
             done = in_flight.join_next() => {
-                if let Some(Ok((number, external_id, result))) = done {
-                    settle(&mut journal, &mut tally, number, external_id, result)?;
-                    progress.tick(&tally);
+                if let Some(Ok((number, external_id, result))) = done
+                    && let Err(e) = settle(&mut journal, &mut tally, number, external_id, result)
+                {
+                    fatal.get_or_insert(e);
                 }
+                progress.tick(&tally);
             }
             _ = interrupt.recv(), if !interrupted => {
                 interrupted = true;
                 printer.status("Interrupted: finishing the requests in flight, sending no more...");
             }
         }
+    }
+    if let Some(e) = fatal {
+        progress.finish();
+        return Err(e);
     }
     progress.finish();
     summarize(&tally, journal.path(), printer);
@@ -108,6 +114,35 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         )));
     }
     exit_for(tally)
+}
+
+type InFlight = JoinSet<(u64, Option<String>, std::result::Result<Value, ApiError>)>;
+
+/// Journal a row as sent, then send it (or record why it is not sent).
+async fn dispatch(
+    row: Row,
+    journal: &mut Journal,
+    tally: &mut Tally,
+    args: &ImportArgs,
+    api: &Arc<Api>,
+    in_flight: &mut InFlight,
+) -> Result<()> {
+    let Some(contact) = prepare(&row, journal, tally, args, api).await? else {
+        return Ok(());
+    };
+    // Written (one write call) before the request exists: a crash after this line leaves
+    // the row "unknown", never silently unsent or silently sent twice.
+    journal.record(&Entry::new(
+        row.number,
+        row.external_id.clone(),
+        Status::Sent,
+    ))?;
+    let api = api.clone();
+    in_flight.spawn(async move {
+        let result = api::contacts::create(&api, contact).await;
+        (row.number, row.external_id, result)
+    });
+    Ok(())
 }
 
 /// Decide what to do with a row: record it invalid, skip it as done, hold it as unknown, or

@@ -298,3 +298,33 @@ fn api_refusals_are_recorded_per_row_and_the_exit_code_says_so() {
     assert_exit(&out, 0);
     assert_eq!(sb.stats()["contacts_created"], 20);
 }
+
+#[test]
+fn a_report_mismatch_found_mid_run_stops_sending_but_settles_rows_in_flight() {
+    let (sb, env) = logged_in(&["--latency-ms", "20"]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(60));
+    // A report from another file that agrees on rows 1-5 and disagrees on row 50.
+    let report = env.path("rows.jsonl.report.jsonl");
+    let mut earlier: String = (1..=5)
+        .map(|i| format!("{{\"row\":{i},\"external_id\":\"CRM{i}\",\"status\":\"created\",\"contact_id\":\"c{i}\"}}\n"))
+        .collect();
+    earlier.push_str("{\"row\":50,\"external_id\":\"ELSEWHERE\",\"status\":\"failed\"}\n");
+    write_file(&report, &earlier);
+
+    let out = import(&env, file.to_str().unwrap(), &[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("does not match"), "{}", stderr(&out));
+    let lines = report_lines(&report);
+    let sent = lines.iter().filter(|l| l["status"] == "sent").count();
+    let created = lines.iter().filter(|l| l["status"] == "created").count() - 5;
+    assert!(sent > 0, "rows 6-49 were being sent");
+    assert_eq!(
+        created, sent,
+        "every row in flight got its outcome recorded"
+    );
+    assert_eq!(
+        sb.stats()["contacts_created"].as_u64().unwrap(),
+        sent as u64
+    );
+}
