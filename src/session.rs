@@ -144,7 +144,7 @@ async fn refresh_locked(
                 new.refresh_token.as_deref().map(crate::output::fingerprint).unwrap_or_default()
             ));
             // Persist the rotated pair before anything uses it: the old refresh token is dead.
-            credentials::save_record(store, &account, &new).map_err(|e| {
+            persist_rotated(store, &account, &new).await.map_err(|e| {
                 CliError::store(format!(
                     "the session was refreshed but the rotated tokens could not be stored: {}",
                     e.message
@@ -190,6 +190,20 @@ async fn refresh_locked(
             Err(CliError::network(format!("cannot refresh the session: {e}")).with_hint(hint))
         }
     }
+}
+
+/// Losing a rotated refresh token loses the session, so a failed write is tried again a few
+/// times (a keychain can be briefly busy) before giving up.
+async fn persist_rotated(store: &dyn SecretStore, account: &str, record: &Record) -> Result<()> {
+    let mut delay = Duration::from_millis(100);
+    for _ in 1..3 {
+        if credentials::save_record(store, account, record).is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    }
+    credentials::save_record(store, account, record)
 }
 
 async fn refresh_with_retries(

@@ -407,3 +407,27 @@ mod keychain_store {
         assert_eq!(keyring.lookup(ACCOUNT).unwrap(), before);
     }
 }
+
+#[test]
+fn a_rotated_pair_that_cannot_be_stored_is_reported_loudly() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    login_auto(&env, &[]);
+    // The store stays readable but can no longer be written (its lock path is a directory).
+    let lock = env.path("data/hsm/credentials.json.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(
+        err.contains("refreshed but the rotated tokens could not be stored"),
+        "{err}"
+    );
+    assert!(err.contains("hsm login --env sandbox"), "{err}");
+    assert_eq!(
+        sb.stats()["refreshes"],
+        1,
+        "spent once, not retried with the dead token"
+    );
+}
