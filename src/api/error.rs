@@ -111,8 +111,16 @@ impl ApiError {
     pub fn into_cli(self) -> CliError {
         let exit = self.exit();
         let mut message = self.message;
-        if !self.fields.is_empty() {
-            message = format!("{message}\n  {}", self.fields.join("\n  "));
+        // Field by field, on the one error line scripts read; unless the API's message already
+        // lists them.
+        let unlisted: Vec<&String> = self
+            .fields
+            .iter()
+            .filter(|f| !message.contains(f.as_str()))
+            .collect();
+        if !unlisted.is_empty() {
+            let joined: Vec<&str> = unlisted.iter().map(|f| f.as_str()).collect();
+            message = format!("{message} [{}]", joined.join("; "));
         }
         CliError {
             exit,
@@ -165,6 +173,11 @@ mod tests {
         assert_eq!(e.exit(), Exit::ApiRefused);
         assert_eq!(e.fields, vec!["zip: must be 5 digits"]);
         assert!(e.message.contains("zip must be 5 digits"));
+        let line = e.into_cli().message;
+        assert!(
+            !line.contains('\n') && line.ends_with("[zip: must be 5 digits]"),
+            "{line}"
+        );
     }
 
     #[test]
