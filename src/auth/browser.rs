@@ -63,12 +63,15 @@ fn command_line(candidate: &str, url: &str) -> (String, Vec<String>) {
     (program, words)
 }
 
-/// On Linux and the BSDs a browser needs a display; elsewhere assume one.
+/// On Linux and the BSDs a browser needs a display; elsewhere assume one. Under WSL the
+/// `open` crate hands the URL to the Windows browser, which needs no Linux display.
 fn has_display() -> bool {
     if cfg!(any(target_os = "macos", target_os = "windows")) {
         return true;
     }
-    ev::get("DISPLAY").is_some() || ev::get("WAYLAND_DISPLAY").is_some()
+    ["DISPLAY", "WAYLAND_DISPLAY", "WSL_DISTRO_NAME", "WSL_INTEROP"]
+        .iter()
+        .any(|v| ev::get(v).is_some())
 }
 
 #[cfg(test)]
