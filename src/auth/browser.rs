@@ -69,9 +69,14 @@ fn has_display() -> bool {
     if cfg!(any(target_os = "macos", target_os = "windows")) {
         return true;
     }
-    ["DISPLAY", "WAYLAND_DISPLAY", "WSL_DISTRO_NAME", "WSL_INTEROP"]
-        .iter()
-        .any(|v| ev::get(v).is_some())
+    [
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "WSL_DISTRO_NAME",
+        "WSL_INTEROP",
+    ]
+    .iter()
+    .any(|v| ev::get(v).is_some())
 }
 
 #[cfg(test)]
