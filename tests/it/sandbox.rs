@@ -1517,3 +1517,25 @@ fn browser_deny_delivers_access_denied() {
     assert!(!q.contains_key("code"));
     assert_eq!(sb.stats()["codes_issued"], 0);
 }
+
+#[test]
+fn connections_beyond_the_cap_wait_until_one_is_freed() {
+    let sb = Sandbox::start(&[]);
+    let addr = sb.base_url.trim_start_matches("http://").to_string();
+    // 256 clients that connect and say nothing hold every slot.
+    let mut idle: Vec<TcpStream> = (0..256)
+        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let quick = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(1500))
+        .build()
+        .expect("client");
+    assert!(
+        quick.get(sb.url("/__sandbox/health")).send().is_err(),
+        "the 257th connection waits instead of being served"
+    );
+    idle.truncate(200);
+    health_ok(&sb);
+}
