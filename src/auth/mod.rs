@@ -81,7 +81,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     }
     let pasted = stdin_lines.take_for_paste(opts.no_browser || std::io::stdin().is_terminal());
 
-    let callback = wait_for_redirect(callback_rx, pasted, interrupt, opts.timeout).await?;
+    let callback = wait_for_redirect(callback_rx, pasted, interrupt, opts.timeout, printer).await?;
     let outcome = finish(
         settings,
         &creds,
@@ -223,6 +223,7 @@ async fn wait_for_redirect(
     mut pasted: Option<mpsc::Receiver<String>>,
     mut interrupt: crate::interrupt::Interrupt,
     timeout: Duration,
+    printer: Printer,
 ) -> Result<Callback> {
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
@@ -242,7 +243,11 @@ async fn wait_for_redirect(
                     Ok(url) if url.query_pairs().any(|(k, _)| k == "code" || k == "error") => {
                         return Ok(Callback::from_pasted(&url));
                     }
-                    _ => continue,
+                    _ if line.trim().is_empty() => continue,
+                    _ => {
+                        printer.prompt("That is not the redirect URL (it has no code); paste the whole address from the browser's location bar:");
+                        continue;
+                    }
                 },
                 None => pasted = None,
             },

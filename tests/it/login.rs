@@ -262,6 +262,7 @@ fn pasted_redirect_url_completes_a_no_browser_login() {
     writeln!(stdin, "{redirect}").unwrap();
     let (code, err, _) = run.finish();
     assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("That is not the redirect URL"), "{err}");
     assert!(env.stored_record("sandbox/default").is_some());
 }
 
