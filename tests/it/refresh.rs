@@ -431,3 +431,40 @@ fn a_rotated_pair_that_cannot_be_stored_is_reported_loudly() {
         "spent once, not retried with the dead token"
     );
 }
+
+#[test]
+fn concurrent_refreshes_of_many_profiles_lose_no_update_in_the_file_store() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    let profiles: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+    for p in &profiles {
+        login_auto(&env, &["--profile", p]);
+    }
+    // Every profile refreshes three times, all at once: each refresh rewrites the one file.
+    let children: Vec<Child> = profiles
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p, 3))
+        .map(|p| {
+            env.cmd()
+                .args(["token", "refresh", "--env", "sandbox", "--profile", p])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        assert_exit(&wait_output(c, Duration::from_secs(60)), 0);
+    }
+    assert_eq!(sb.stats()["reuse_detected"], 0);
+    // Had one write overwritten another's, that profile would hold a dead refresh token.
+    for p in &profiles {
+        assert_exit(
+            &env.run(&["token", "refresh", "--env", "sandbox", "--profile", p]),
+            0,
+        );
+    }
+    // Concurrent `token refresh` of one profile may share one sibling's rotation.
+    let refreshes = sb.stats()["refreshes"].as_u64().unwrap();
+    assert!((16..=32).contains(&refreshes), "{refreshes}");
+}
