@@ -103,6 +103,12 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
         settings.profile,
         store.in_words()
     ));
+    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+        printer.warn(&format!(
+            "{} is set: other commands keep using that token instead of this login until it is unset",
+            ev::HSM_ACCESS_TOKEN
+        ));
+    }
     Ok(())
 }
 

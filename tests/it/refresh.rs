@@ -297,6 +297,19 @@ fn access_token_from_the_environment_is_used_as_is() {
 }
 
 #[test]
+fn login_warns_that_an_access_token_in_the_environment_still_wins() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    env.set("HSM_ACCESS_TOKEN", "ci-provided-token-123456");
+    let run = LoginRun::start(&env, &[]);
+    let r = http().get(&run.url).send().unwrap();
+    visit(r.headers()["location"].to_str().unwrap());
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("warning: HSM_ACCESS_TOKEN is set"), "{err}");
+}
+
+#[test]
 fn not_logged_in_fails_fast_naming_login_and_the_ci_variable() {
     let sb = Sandbox::start(&[]);
     let env = TestEnv::with_sandbox(&sb);
