@@ -36,7 +36,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(if e.use_stderr() {
                 Exit::Usage.code()
             } else {
-                0
+                Exit::Success.code()
             });
         }
     };

@@ -270,7 +270,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
     }
 }
 
-pub fn transport_error(e: reqwest::Error) -> HttpError {
+fn transport_error(e: reqwest::Error) -> HttpError {
     // A connect error means nothing was sent; anything later may have reached the server.
     if e.is_connect() {
         HttpError::NotSent(describe_reqwest(&e))

@@ -104,6 +104,19 @@ fn bad_inputs_are_refused_before_anything_is_sent() {
     assert!(stderr(&out).contains("--report"));
     let out = import(&env, env.path("missing.csv").to_str().unwrap(), &[]);
     assert_exit(&out, 2);
+    let rows = env.path("ok.jsonl");
+    write_file(&rows, &jsonl(1));
+    let out = import(
+        &env,
+        rows.to_str().unwrap(),
+        &["--report", "/nonexistent/dir/r.jsonl"],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("cannot open report"),
+        "{}",
+        stderr(&out)
+    );
     let txt = env.path("x.txt");
     write_file(&txt, "a");
     assert_exit(&import(&env, txt.to_str().unwrap(), &[]), 2);

@@ -127,9 +127,7 @@ fn create(env: &TestEnv, id: &str) -> std::process::Output {
 
 #[test]
 fn https_behind_a_private_ca_and_a_connect_proxy() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let mut env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, mut env) = logged_in(&[]);
     let upstream: SocketAddr = sb.base_url.trim_start_matches("http://").parse().unwrap();
     let front = tls_front(upstream);
     env.set(
@@ -173,9 +171,7 @@ fn https_behind_a_private_ca_and_a_connect_proxy() {
 
 #[test]
 fn the_ca_file_can_come_from_the_config_and_a_bad_one_is_a_usage_error() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let mut env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, mut env) = logged_in(&[]);
     let upstream: SocketAddr = sb.base_url.trim_start_matches("http://").parse().unwrap();
     let front = tls_front(upstream);
     let ca = env.path("ca.pem");

@@ -169,6 +169,15 @@ fn failure_paths_print_one_error_line_and_never_a_panic() {
         vec!["contacts", "import", "-", "--env", "sandbox"],
         vec!["sandbox", "--port", "1", "--fault", "nonsense"],
     ];
+    let mut bad_store = TestEnv::with_sandbox(&sb);
+    bad_store.set("HSM_CREDENTIAL_STORE", "vault");
+    let out = bad_store.run(&["token", "show", "--env", "sandbox"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("use `keychain` or `file`"),
+        "{}",
+        stderr(&out)
+    );
     for args in cases {
         let out = env.run(&args);
         let err = stderr(&out);
@@ -217,9 +226,7 @@ fn a_closed_stdout_ends_quietly() {
 
 #[test]
 fn quiet_keeps_results_and_errors_only() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (_sb, env) = logged_in(&[]);
     let out = env.run(&[
         "contacts",
         "create",

@@ -15,9 +15,7 @@ fn expire_now(env: &TestEnv) {
 
 #[test]
 fn token_print_refreshes_an_expiring_token_and_persists_the_rotated_pair() {
-    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "1"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&["--access-ttl", "1"]);
     let before = env.stored_record(ACCOUNT).unwrap();
     let out = env.run(&["token", "print", "--env", "sandbox"]);
     assert_exit(&out, 0);
@@ -33,9 +31,7 @@ fn token_print_refreshes_an_expiring_token_and_persists_the_rotated_pair() {
 
 #[test]
 fn a_fresh_token_is_printed_without_any_network_call() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&[]);
     let requests = sb.stats()["requests"].as_u64().unwrap();
     let out = env.run(&["token", "print", "--env", "sandbox"]);
     assert_exit(&out, 0);
@@ -50,9 +46,7 @@ fn a_fresh_token_is_printed_without_any_network_call() {
 
 #[test]
 fn token_refresh_json_reports_the_new_expiry() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (_sb, env) = logged_in(&[]);
     let before = env.stored_record(ACCOUNT).unwrap();
     let out = env.run(&["token", "refresh", "--env", "sandbox", "--json"]);
     assert_exit(&out, 0);
@@ -90,9 +84,7 @@ fn all_succeed(children: Vec<Child>) -> Vec<String> {
 
 #[test]
 fn thirty_two_processes_needing_a_refresh_spend_the_refresh_token_once() {
-    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "600"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&["--access-ttl", "600"]);
     expire_now(&env);
     let tokens = all_succeed(spawn_many(&env, 32));
     let stats = sb.stats();
@@ -112,9 +104,7 @@ fn thirty_two_processes_needing_a_refresh_spend_the_refresh_token_once() {
 #[test]
 fn thirty_two_processes_with_always_expiring_tokens_never_reuse_a_refresh_token() {
     // A 2 s lifetime is inside the 60 s margin, so every process refreshes, in turn.
-    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "2"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&["--access-ttl", "2"]);
     all_succeed(spawn_many(&env, 32));
     let stats = sb.stats();
     assert_eq!(stats["reuse_detected"], 0, "{stats}");
@@ -147,9 +137,7 @@ fn thirty_two_processes_share_the_real_keychain_safely() {
 
 #[test]
 fn a_revoked_session_exits_4_and_keeps_the_record() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&[]);
     sb.revoke(None);
     let before = env.stored_record(ACCOUNT).unwrap();
     let out = env.run(&["token", "refresh", "--env", "sandbox"]);
@@ -164,9 +152,7 @@ fn a_revoked_session_exits_4_and_keeps_the_record() {
 
 #[test]
 fn server_errors_are_retried_with_backoff_then_reported_with_the_store_intact() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&[]);
     sb.set_faults(&["token:503x2"]);
     assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
     assert_eq!(sb.stats()["refreshes"], 1);
@@ -192,9 +178,7 @@ fn server_errors_are_retried_with_backoff_then_reported_with_the_store_intact() 
 
 #[test]
 fn a_refresh_whose_answer_is_lost_is_reported_as_unknown_and_not_retried() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let mut env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, mut env) = logged_in(&[]);
     env.set("HSM_HTTP_TIMEOUT", "1");
     sb.set_faults(&["token:delay=3000"]);
     let before = env.stored_record(ACCOUNT).unwrap();
@@ -244,9 +228,7 @@ fn spawn_and_kill_during_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
 
 #[test]
 fn a_process_killed_before_the_server_answered_leaves_a_usable_store() {
-    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "600"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&["--access-ttl", "600"]);
     // The server holds the request and never processes it once the client is gone.
     kill_mid_refresh(&env, &sb, "token:delay=1500");
     let before = env.stored_record(ACCOUNT).unwrap();
@@ -260,9 +242,7 @@ fn a_process_killed_before_the_server_answered_leaves_a_usable_store() {
 
 #[test]
 fn a_process_killed_after_the_server_rotated_is_reported_as_needing_login() {
-    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "600"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&["--access-ttl", "600"]);
     // The server rotates, then the answer is lost and the client dies before storing it.
     kill_mid_refresh(&env, &sb, "token:lost=3000");
     let before = env.stored_record(ACCOUNT).unwrap();
@@ -325,9 +305,7 @@ fn not_logged_in_fails_fast_naming_login_and_the_ci_variable() {
 
 #[test]
 fn a_refresh_waits_for_the_lock_holder_and_says_so() {
-    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "600"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&["--access-ttl", "600"]);
     expire_now(&env);
     let lock_path = env.path("cache/hsm/locks/sandbox.default.refresh.lock");
     std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
@@ -423,9 +401,7 @@ mod keychain_store {
 
 #[test]
 fn a_rotated_pair_that_cannot_be_stored_is_reported_loudly() {
-    let sb = Sandbox::start(&["--auto-approve"]);
-    let env = TestEnv::with_sandbox(&sb);
-    login_auto(&env, &[]);
+    let (sb, env) = logged_in(&[]);
     // The store stays readable but can no longer be written (its lock path is a directory).
     let lock = env.path("data/hsm/credentials.json.lock");
     std::fs::remove_file(&lock).unwrap();
