@@ -10,6 +10,7 @@ use crate::env_vars as ev;
 #[command(
     name = "hsm",
     version,
+    long_version = LONG_VERSION,
     about = "Talk to the HealthSherpa for Medicare Partner API v2 from a terminal, scripts and CI",
     propagate_version = true
 )]
@@ -20,6 +21,16 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `hsm --version`: the version, the commit and its date, stamped by build.rs.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HSM_BUILD_COMMIT"),
+    " ",
+    env!("HSM_BUILD_DATE"),
+    ")"
+);
 
 const GLOBAL: &str = "Global options";
 

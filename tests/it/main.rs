@@ -14,6 +14,7 @@ mod keychain;
 mod login;
 mod network;
 mod output;
+mod package;
 mod refresh;
 mod sandbox;
 mod terminal;
