@@ -10,10 +10,17 @@ mod common;
 mod contacts;
 mod generated;
 mod import;
+// Against a private Secret Service (see common::keyring).
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
 mod keychain;
 mod login;
 mod network;
 mod output;
 mod refresh;
 mod sandbox;
+// tmux and sh scripts: Unix only.
+#[cfg(unix)]
 mod terminal;
