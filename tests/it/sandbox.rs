@@ -1522,11 +1522,12 @@ fn browser_deny_delivers_access_denied() {
 fn connections_beyond_the_cap_wait_until_one_is_freed() {
     let sb = Sandbox::start(&[]);
     let addr = sb.base_url.trim_start_matches("http://").to_string();
-    // 256 clients that connect and say nothing hold every slot.
+    // 256 clients that connect and say nothing hold every slot. No need to wait for the
+    // sandbox to accept them: each connect() has returned, so they sit in the listen queue,
+    // which the sandbox accepts from in order, ahead of the connection made below.
     let mut idle: Vec<TcpStream> = (0..256)
         .map(|_| TcpStream::connect(&addr).expect("connect"))
         .collect();
-    thread::sleep(Duration::from_millis(300));
     let quick = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(Duration::from_millis(1500))
