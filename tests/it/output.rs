@@ -1,7 +1,6 @@
 //! What users and scripts see: secrets never in output or traces, no panic messages, quiet
 //! closed pipes, `-q`.
 
-use std::io::Read;
 use std::process::Stdio;
 
 use crate::common::*;
@@ -235,6 +234,7 @@ fn a_closed_stdout_ends_quietly() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_stdout_closed_mid_output_ends_quietly() {
+    use std::io::Read;
     use std::os::fd::AsRawFd;
     let env = TestEnv::new();
     let full = env.run(&["completions", "zsh"]);
