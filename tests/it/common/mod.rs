@@ -191,9 +191,17 @@ pub fn note_port_taken(attempt: u32, port: u16) {
     );
 }
 
-/// True if the port can be bound again (the listener was released).
+/// True if hsm's listener on `port` is gone: the port can be bound again, or, when another
+/// process has meanwhile drawn it as the local port of an outgoing connection (the same
+/// race as in `free_port`, the other way round), nothing listens on it. A listener still
+/// there, hsm's or one a child inherited from it, accepts the connection and makes this false.
 pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
+        || std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(5),
+        )
+        .is_err()
 }
 
 /// What `hsm login` reads on stdin.
