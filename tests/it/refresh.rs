@@ -202,7 +202,6 @@ fn a_refresh_whose_answer_is_lost_is_reported_as_unknown_and_not_retried() {
         "login + one attempt, no blind retry: {stats}"
     );
     assert_eq!(stats["faults_injected"], 1, "{stats}");
-    assert_eq!(stats["refreshes"], 0, "nothing was rotated: {stats}");
 }
 
 /// Poll the sandbox's counters until `cond` holds (20 s at most); returns them.
