@@ -307,7 +307,13 @@ fn ctrl_c_stops_cleanly_with_exit_0() {
         .expect("run kill");
     assert!(status.success());
     assert_eq!(sb.wait_exit(Duration::from_secs(10)), Some(0));
-    assert!(sb.stderr().contains("stopped"));
+    // The process has exited, but its last words reach `sb.stderr()` through a reader
+    // thread, which may not have read them yet: wait for them (they are in the pipe).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sb.stderr().contains("stopped") {
+        assert!(Instant::now() < deadline, "stderr: {}", sb.stderr());
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 // ---------- authorize ----------
