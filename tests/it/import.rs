@@ -2,7 +2,6 @@
 //! Ctrl-C and SIGKILL, checked against the sandbox's own counters.
 
 use std::fmt::Write as _;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -164,6 +163,8 @@ fn ten_thousand_rows_with_429s_and_5xx_are_each_created_exactly_once() {
 }
 
 /// Start an import of `n` rows, wait until `after` rows are recorded, then send `signal`.
+/// (Unix signals: this and the tests using it are Unix only.)
+#[cfg(unix)]
 fn interrupt_import(
     env: &TestEnv,
     file: &std::path::Path,
@@ -180,8 +181,8 @@ fn interrupt_import(
             "--env",
             "sandbox",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -204,6 +205,7 @@ fn interrupt_import(
     wait_output(child, Duration::from_secs(60))
 }
 
+#[cfg(unix)]
 #[test]
 fn ctrl_c_mid_import_finishes_in_flight_rows_and_a_rerun_completes_without_duplicates() {
     let (sb, env) = logged_in(&["--latency-ms", "3"]);
@@ -229,6 +231,7 @@ fn ctrl_c_mid_import_finishes_in_flight_rows_and_a_rerun_completes_without_dupli
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
 
+#[cfg(unix)]
 #[test]
 fn sigkill_mid_import_loses_nothing_and_unknown_rows_are_checked_before_resending() {
     let (sb, env) = logged_in(&["--latency-ms", "3"]);

@@ -10,6 +10,11 @@ mod common;
 mod contacts;
 mod generated;
 mod import;
+// Against a private Secret Service (see common::keyring).
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
 mod keychain;
 mod login;
 mod network;
@@ -17,4 +22,6 @@ mod output;
 mod package;
 mod refresh;
 mod sandbox;
+// tmux and sh scripts: Unix only.
+#[cfg(unix)]
 mod terminal;

@@ -1,7 +1,6 @@
 //! What users and scripts see: secrets never in output or traces, no panic messages, quiet
 //! closed pipes, `-q`.
 
-use std::io::Read;
 use std::process::Stdio;
 
 use crate::common::*;
@@ -201,26 +200,72 @@ fn failure_paths_print_one_error_line_and_never_a_panic() {
     }
 }
 
+/// Every way hsm writes to stdout (a completion script written at once, clap's help,
+/// `Printer::result`) meets a pipe whose reader is already gone, so every write fails with
+/// EPIPE (`hsm ... | head -c0`). The user's side of the contract (src/output.rs): exit 0, not
+/// a word on stderr, no panic.
 #[test]
 fn a_closed_stdout_ends_quietly() {
+    let (_sb, env) = logged_in(&[]);
+    let cases: [&[&str]; 3] = [
+        &["completions", "zsh"],
+        &["--help"],
+        &["token", "print", "--env", "sandbox"],
+    ];
+    for args in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let child = env
+            .cmd()
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_output(child, std::time::Duration::from_secs(60));
+        assert_exit(&out, 0);
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// `hsm completions zsh | head -c16`: the reader goes away while hsm is still writing. The
+/// pipe is shrunk to one page, far less than the script, so hsm is necessarily blocked in a
+/// write when the reader closes, and that write fails with EPIPE. (F_SETPIPE_SZ is Linux's.)
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stdout_closed_mid_output_ends_quietly() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
     let env = TestEnv::new();
+    let full = env.run(&["completions", "zsh"]);
+    assert_exit(&full, 0);
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    // SAFETY: fcntl on a pipe we own; it returns the new capacity or -1.
+    let capacity = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(capacity > 0, "F_SETPIPE_SZ failed");
+    let capacity = capacity as usize;
+    assert!(
+        full.stdout.len() > 4 * capacity,
+        "the script ({} bytes) must be far larger than the pipe ({capacity} bytes)",
+        full.stdout.len()
+    );
     let mut child = env
         .cmd()
         .args(["completions", "zsh"])
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = [0u8; 16];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
-    drop(child.stdout.take());
+    reader.read_exact(&mut first).unwrap();
+    assert_eq!(&first[..], &full.stdout[..16]);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "hsm cannot have written the rest into a {capacity}-byte pipe"
+    );
+    drop(reader);
     let out = wait_output(child, std::time::Duration::from_secs(10));
-    assert!(out.status.success(), "{:?}", out.status);
+    assert_exit(&out, 0);
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
 

@@ -2,9 +2,8 @@
 //! tokens strictly and revokes a whole family when one is reused.
 
 use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::common::keyring::PrivateKeyring;
 use crate::common::*;
 
 const ACCOUNT: &str = "sandbox/default";
@@ -117,9 +116,13 @@ fn thirty_two_processes_with_always_expiring_tokens_never_reuse_a_refresh_token(
     assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
 }
 
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
 #[test]
 fn thirty_two_processes_share_the_real_keychain_safely() {
-    let keyring = PrivateKeyring::unlocked();
+    let keyring = crate::common::keyring::PrivateKeyring::unlocked();
     let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "2"]);
     let mut env = TestEnv::with_sandbox(&sb);
     env.unset("HSM_CREDENTIAL_STORE");
@@ -180,32 +183,76 @@ fn server_errors_are_retried_with_backoff_then_reported_with_the_store_intact() 
 fn a_refresh_whose_answer_is_lost_is_reported_as_unknown_and_not_retried() {
     let (sb, mut env) = logged_in(&[]);
     env.set("HSM_HTTP_TIMEOUT", "1");
+    // Only the first token request is held (past hsm's 1 s timeout). A retry would be
+    // answered at once with a rotated pair: hsm would store it and exit 0, so the exit
+    // code and the untouched store below catch any retry, whenever it was sent.
     sb.set_faults(&["token:delay=3000"]);
     let before = env.stored_record(ACCOUNT).unwrap();
     let out = env.run(&["token", "refresh", "--env", "sandbox"]);
     assert_exit(&out, 5);
     assert!(stderr(&out).contains("unknown"), "{}", stderr(&out));
     assert_eq!(env.stored_record(ACCOUNT).unwrap(), before);
-    std::thread::sleep(Duration::from_millis(2500));
+    // hsm has exited, so nothing more can come from it. The sandbox counts a request when
+    // it reads it, before any fault: the one attempt is counted, or about to be.
+    let stats = wait_for_stats(&sb, "the refresh attempt to be counted", |s| {
+        s["token_requests"].as_u64().unwrap() >= 2
+    });
     assert_eq!(
-        sb.stats()["token_requests"].as_u64().unwrap(),
-        2,
-        "login + one attempt, no blind retry"
+        stats["token_requests"], 2,
+        "login + one attempt, no blind retry: {stats}"
     );
+    assert_eq!(stats["faults_injected"], 1, "{stats}");
 }
 
-/// Start `hsm token print` on an expired session whose refresh hits `fault`, and SIGKILL it
-/// while it holds the refresh lock.
-fn kill_mid_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
+/// Poll the sandbox's counters until `cond` holds (20 s at most); returns them.
+#[track_caller]
+fn wait_for_stats(
+    sb: &Sandbox,
+    what: &str,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = sb.stats();
+        if cond(&stats) {
+            return stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited 20 s for {what}; sandbox counters: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Where in a refresh `hsm token print` is SIGKILLed. Either way it holds the refresh lock
+/// (taken before the request is sent) and is waiting for the answer.
+#[derive(Clone, Copy)]
+enum KillPoint {
+    /// The request reached the sandbox, which holds it unprocessed.
+    BeforeTheServerProcessed,
+    /// The sandbox rotated the refresh token and holds back the answer.
+    AfterTheServerRotated,
+}
+
+/// Expire the stored token, then kill `hsm token print` at `point` of its refresh.
+fn kill_mid_refresh(env: &TestEnv, sb: &Sandbox, point: KillPoint) {
     expire_now(env);
-    spawn_and_kill_during_refresh(env, sb, fault);
+    spawn_and_kill_during_refresh(env, sb, point);
 }
 
-/// Start `hsm token print`, wait until its refresh request has reached the sandbox (which
-/// `fault` holds there), and SIGKILL it while it waits for the answer, holding the lock.
-fn spawn_and_kill_during_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
+/// Start `hsm token print` (whose stored token must need a refresh), wait until the sandbox
+/// shows its refresh at `point`, and SIGKILL it there. The sandbox holds the request (or its
+/// answer) for 60 s, far longer than the test waits, so hsm cannot have finished first.
+fn spawn_and_kill_during_refresh(env: &TestEnv, sb: &Sandbox, point: KillPoint) {
+    let (fault, counter) = match point {
+        // Drawing the fault comes before any processing; the delay comes after drawing it.
+        KillPoint::BeforeTheServerProcessed => ("token:delay=60000", "faults_injected"),
+        // `lost` processes (rotates) first, then holds the answer back.
+        KillPoint::AfterTheServerRotated => ("token:lost=60000", "refreshes"),
+    };
     sb.set_faults(&[fault]);
-    let before = sb.stats()["token_requests"].as_u64().unwrap();
+    let before = sb.stats();
     let mut victim = env
         .cmd()
         .args(["token", "print", "--env", "sandbox"])
@@ -213,15 +260,18 @@ fn spawn_and_kill_during_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sb.stats()["token_requests"].as_u64().unwrap() == before {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the refresh never reached the sandbox"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(100));
+    let stats = wait_for_stats(sb, &format!("hsm's refresh to show in {counter}"), |s| {
+        s[counter].as_u64() > before[counter].as_u64()
+    });
+    assert_eq!(
+        stats["token_requests"].as_u64().unwrap(),
+        before["token_requests"].as_u64().unwrap() + 1,
+        "exactly one refresh request in flight: {stats}"
+    );
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "hsm must still be waiting for the answer when it is killed"
+    );
     victim.kill().unwrap();
     victim.wait().unwrap();
 }
@@ -229,8 +279,8 @@ fn spawn_and_kill_during_refresh(env: &TestEnv, sb: &Sandbox, fault: &str) {
 #[test]
 fn a_process_killed_before_the_server_answered_leaves_a_usable_store() {
     let (sb, env) = logged_in(&["--access-ttl", "600"]);
-    // The server holds the request and never processes it once the client is gone.
-    kill_mid_refresh(&env, &sb, "token:delay=1500");
+    // The server holds the request unprocessed (and drops it once the client is gone).
+    kill_mid_refresh(&env, &sb, KillPoint::BeforeTheServerProcessed);
     let before = env.stored_record(ACCOUNT).unwrap();
     // The lock died with the process: the next one neither hangs nor loses the session.
     let out = env.run(&["token", "print", "--env", "sandbox"]);
@@ -244,7 +294,7 @@ fn a_process_killed_before_the_server_answered_leaves_a_usable_store() {
 fn a_process_killed_after_the_server_rotated_is_reported_as_needing_login() {
     let (sb, env) = logged_in(&["--access-ttl", "600"]);
     // The server rotates, then the answer is lost and the client dies before storing it.
-    kill_mid_refresh(&env, &sb, "token:lost=3000");
+    kill_mid_refresh(&env, &sb, KillPoint::AfterTheServerRotated);
     let before = env.stored_record(ACCOUNT).unwrap();
     assert_eq!(sb.stats()["refreshes"], 1, "the server did rotate");
     let out = env.run(&["token", "print", "--env", "sandbox"]);
@@ -316,6 +366,7 @@ fn a_refresh_waits_for_the_lock_holder_and_says_so() {
         .open(&lock_path)
         .unwrap();
     holder.lock().unwrap();
+    let requests = sb.stats()["token_requests"].as_u64().unwrap();
     let mut waiter = env
         .cmd()
         .args(["token", "print", "--env", "sandbox"])
@@ -323,27 +374,59 @@ fn a_refresh_waits_for_the_lock_holder_and_says_so() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1800));
+    let lines = spawn_line_reader(waiter.stderr.take().unwrap());
+    // hsm says so only after it has found the lock taken for a second.
+    let mut err = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                let waiting = line.contains("Waiting for another hsm process");
+                err.push(line);
+                if waiting {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("hsm ended without waiting for the lock: {}", err.join("\n"))
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hsm never said it was waiting for the lock within 20 s: {}",
+            err.join("\n")
+        );
+    }
     assert!(
         waiter.try_wait().unwrap().is_none(),
         "waits while another process holds the lock"
     );
-    assert_eq!(sb.stats()["refreshes"], 0);
+    assert_eq!(
+        sb.stats()["token_requests"].as_u64().unwrap(),
+        requests,
+        "nothing sent while the lock is held"
+    );
     holder.unlock().unwrap();
     let out = wait_output(waiter, Duration::from_secs(30));
     assert_exit(&out, 0);
-    assert!(
-        stderr(&out).contains("Waiting for another hsm process"),
-        "{}",
-        stderr(&out)
+    let stored = env.stored_record(ACCOUNT).unwrap();
+    assert_eq!(
+        stdout(&out).trim(),
+        stored["access_token"].as_str().unwrap()
     );
     assert_eq!(sb.stats()["refreshes"], 1);
 }
 
 /// The failure paths again, against a real Secret Service: the record must be left exactly
-/// as it was, whatever the server does.
+/// as it was, whatever the server does. (A private Secret Service: see common::keyring.)
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
 mod keychain_store {
     use super::*;
+    use crate::common::keyring::PrivateKeyring;
 
     fn session(extra: &[&str]) -> (Sandbox, TestEnv, PrivateKeyring) {
         let keyring = PrivateKeyring::unlocked();
@@ -391,7 +474,7 @@ mod keychain_store {
         // Every token expires within the refresh margin, so `token print` refreshes.
         let (sb, env, keyring) = session(&["--access-ttl", "2"]);
         let before = keyring.lookup(ACCOUNT).unwrap();
-        spawn_and_kill_during_refresh(&env, &sb, "token:lost=3000");
+        spawn_and_kill_during_refresh(&env, &sb, KillPoint::AfterTheServerRotated);
         assert_eq!(keyring.lookup(ACCOUNT).unwrap(), before);
         let out = env.run(&["token", "print", "--env", "sandbox"]);
         assert_exit(&out, 4);

@@ -307,7 +307,13 @@ fn ctrl_c_stops_cleanly_with_exit_0() {
         .expect("run kill");
     assert!(status.success());
     assert_eq!(sb.wait_exit(Duration::from_secs(10)), Some(0));
-    assert!(sb.stderr().contains("stopped"));
+    // The process has exited, but its last words reach `sb.stderr()` through a reader
+    // thread, which may not have read them yet: wait for them (they are in the pipe).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sb.stderr().contains("stopped") {
+        assert!(Instant::now() < deadline, "stderr: {}", sb.stderr());
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 // ---------- authorize ----------
@@ -1522,11 +1528,12 @@ fn browser_deny_delivers_access_denied() {
 fn connections_beyond_the_cap_wait_until_one_is_freed() {
     let sb = Sandbox::start(&[]);
     let addr = sb.base_url.trim_start_matches("http://").to_string();
-    // 256 clients that connect and say nothing hold every slot.
+    // 256 clients that connect and say nothing hold every slot. No need to wait for the
+    // sandbox to accept them: each connect() has returned, so they sit in the listen queue,
+    // which the sandbox accepts from in order, ahead of the connection made below.
     let mut idle: Vec<TcpStream> = (0..256)
         .map(|_| TcpStream::connect(&addr).expect("connect"))
         .collect();
-    thread::sleep(Duration::from_millis(300));
     let quick = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(Duration::from_millis(1500))

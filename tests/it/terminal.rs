@@ -64,15 +64,20 @@ impl Tmux {
     }
 
     fn wait_for(&self, what: &str) -> String {
+        self.wait_until(&format!("{what:?}"), |screen| screen.contains(what))
+    }
+
+    /// The screen, once `ready` holds for it (20 s at most).
+    fn wait_until(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let screen = self.screen();
-            if screen.contains(what) {
+            if ready(&screen) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "never saw {what:?}; screen:\n{screen}"
+                "never saw {what}; screen:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -109,18 +114,32 @@ impl Drop for Tmux {
 fn secret_prompt_does_not_echo_and_a_pasted_redirect_completes_the_login() {
     let sb = Sandbox::start(&["--auto-approve"]);
     let env = TestEnv::with_sandbox(&sb);
-    write_file(
-        &env.path("config/hsm/config.toml"),
-        &format!(
-            "[env.acme]\nclient_id = \"hsm-sandbox\"\nauthorize_url = \"{0}/oauth/authorize\"\ntoken_url = \"{0}/oauth/token\"\napi_url = \"{0}/v2\"\nredirect_uri = \"http://127.0.0.1:{1}/callback\"\n",
-            sb.base_url,
-            free_port()
-        ),
-    );
-    let term = Tmux::start(&env, &format!("{HSM} login --env acme --no-browser"));
-    term.wait_for("Client secret for hsm-sandbox:");
-    term.type_line("hsm-sandbox-secret");
-    let screen = term.wait_for("paste the URL");
+    // hsm binds the configured redirect port itself; if another process took it after
+    // free_port released it, hsm says so naming it, and the scenario starts over.
+    let mut attempt = 0;
+    let (term, screen) = loop {
+        attempt += 1;
+        let port = free_port();
+        write_file(
+            &env.path("config/hsm/config.toml"),
+            &format!(
+                "[env.acme]\nclient_id = \"hsm-sandbox\"\nauthorize_url = \"{0}/oauth/authorize\"\ntoken_url = \"{0}/oauth/token\"\napi_url = \"{0}/v2\"\nredirect_uri = \"http://127.0.0.1:{port}/callback\"\n",
+                sb.base_url
+            ),
+        );
+        let term = Tmux::start(&env, &format!("{HSM} login --env acme --no-browser"));
+        term.wait_for("Client secret for hsm-sandbox:");
+        term.type_line("hsm-sandbox-secret");
+        let taken = port_taken_message(port);
+        let screen = term.wait_until("the URL prompt", |s| {
+            s.contains("paste the URL") || s.contains(&taken)
+        });
+        if !screen.contains(&taken) {
+            break (term, screen);
+        }
+        assert!(attempt < PORT_ATTEMPTS, "port taken every time:\n{screen}");
+        note_port_taken(attempt, port);
+    };
     let url = screen
         .lines()
         .map(str::trim)

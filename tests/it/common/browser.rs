@@ -3,9 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,11 +26,34 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port")
+/// The line chromedriver prints once it listens; with `--port=0` it names the port the OS
+/// gave it, so no port is picked in advance for someone else to take first.
+const STARTED: &str = "ChromeDriver was started successfully on port ";
+
+/// Reads chromedriver's stdout on a thread (and keeps draining it); returns the port from
+/// its start-up line.
+fn announced_port(mut driver: Child) -> (Child, u16) {
+    let stdout = driver.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut said = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix(STARTED) {
+                let _ = tx.send(Ok(rest.trim_end_matches('.').parse::<u16>()));
+            }
+            said.push(line);
+        }
+        let _ = tx.send(Err(said.join("\n")));
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Ok(Ok(port))) => (driver, port),
+        other => {
+            let _ = driver.kill();
+            let _ = driver.wait();
+            panic!("chromedriver --port=0 named no port within 20 s: {other:?}");
+        }
+    }
 }
 
 impl Browser {
@@ -40,15 +64,15 @@ impl Browser {
                 "{binary} is missing: install the packages `chromium chromium-driver` to run the browser tests"
             );
         }
-        let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+            .arg("--port=0")
             .env("NO_PROXY", "*")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
+        let (driver, port) = announced_port(driver);
         let client = super::sandbox::http_client();
         let base = format!("http://127.0.0.1:{port}");
         let profile = tempfile::tempdir().expect("temporary Chromium profile");

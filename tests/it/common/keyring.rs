@@ -1,5 +1,7 @@
 //! A private, real Secret Service for one test: its own D-Bus session bus and gnome-keyring
-//! daemon, in a temporary HOME, so no test ever touches the user's keychain.
+//! daemon, in a temporary HOME, so no test ever touches the user's keychain. Built only where
+//! hsm's keychain is the Secret Service (the `cfg` on `mod keyring` in common/mod.rs); it also
+//! relies on Unix process groups and signals.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;

@@ -5,6 +5,13 @@
 #![allow(dead_code)]
 
 pub mod browser;
+// A private D-Bus session and gnome-keyring: the Secret Service, which is hsm's keychain
+// where keyring-core uses zbus-secret-service-keyring-store (same cfg as in Cargo.toml).
+// macOS and Windows have their own keychains, which no test can sandbox this way.
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
 pub mod keyring;
 pub mod sandbox;
 
@@ -154,7 +161,10 @@ pub fn assert_exit(o: &Output, code: i32) {
     );
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago. It is released on return, so any process can
+/// take it before the caller binds it (a `connect()` anywhere on the machine draws its local
+/// port from the same range): whoever needs that exact port must treat "in use" as a
+/// collision and start again on a new one, as `LoginRun::start_with` does.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -163,9 +173,43 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// True if the port can be bound again (the listener was released).
+/// What hsm says when it cannot bind its redirect port because another socket holds it.
+pub fn port_taken_message(port: u16) -> String {
+    format!("port {port} on 127.0.0.1 is already in use")
+}
+
+/// How many times a login is started again because its redirect port was taken by another
+/// process between `free_port` and hsm's bind.
+pub const PORT_ATTEMPTS: u32 = 5;
+
+/// Tell (in the test's captured output) that `port` was taken by another process before hsm
+/// bound it, so the scenario starts again on a new port.
+#[allow(clippy::print_stderr)]
+pub fn note_port_taken(attempt: u32, port: u16) {
+    eprintln!(
+        "attempt {attempt}: another process took port {port} before hsm bound it; starting again on a new port"
+    );
+}
+
+/// True if hsm's listener on `port` is gone: the port can be bound again, or, when another
+/// process has meanwhile drawn it as the local port of an outgoing connection (the same
+/// race as in `free_port`, the other way round), nothing listens on it. A listener still
+/// there, hsm's or one a child inherited from it, accepts the connection and makes this false.
 pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
+        || std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(5),
+        )
+        .is_err()
+}
+
+/// What `hsm login` reads on stdin.
+pub enum LoginStdin<'a> {
+    /// Nothing: stdin is the null device.
+    Null,
+    /// A pipe with this text already written; the writing end stays open in `child.stdin`.
+    Pipe(&'a str),
 }
 
 /// An `hsm login` in progress: its stderr is collected on a thread; the authorize URL it
@@ -178,39 +222,76 @@ pub struct LoginRun {
     seen: Vec<String>,
 }
 
+fn is_authorize_url(line: &str) -> bool {
+    line.trim_start().starts_with("http") && line.contains("/oauth/authorize?")
+}
+
 impl LoginRun {
     pub fn start(env: &TestEnv, extra: &[&str]) -> LoginRun {
-        Self::start_with(env, extra, Stdio::null())
+        Self::start_with(env, extra, LoginStdin::Null)
     }
 
-    pub fn start_with(env: &TestEnv, extra: &[&str], stdin: Stdio) -> LoginRun {
-        let port = free_port();
+    /// Start `hsm login --redirect-uri http://127.0.0.1:PORT/callback` and wait for the
+    /// authorize URL (`url` stays empty if none comes).
+    ///
+    /// hsm must bind exactly PORT, which `free_port` could not keep for it. If another
+    /// process took PORT in between, hsm exits 5 saying so, before it has printed a URL or
+    /// sent anything. That is proof of a collision (we hold no socket on PORT, and hsm binds
+    /// it once), not a failure of the test, so the start is made again on a new port. Any
+    /// other outcome is handed to the test as it is.
+    pub fn start_with(env: &TestEnv, extra: &[&str], stdin: LoginStdin) -> LoginRun {
+        for attempt in 1..=PORT_ATTEMPTS {
+            let port = free_port();
+            let mut run = Self::spawn(env, extra, &stdin, port);
+            let taken = port_taken_message(port);
+            match run.wait_for_line(|l| is_authorize_url(l) || l.contains(&taken)) {
+                Some(line) if is_authorize_url(&line) => {
+                    run.url = line.trim().to_string();
+                    return run;
+                }
+                Some(_) => {
+                    let (code, err, _) = run.finish();
+                    assert_eq!(code, Some(5), "{err}");
+                    note_port_taken(attempt, port);
+                }
+                None => return run,
+            }
+        }
+        panic!("hsm found its redirect port taken {PORT_ATTEMPTS} times in a row");
+    }
+
+    fn spawn(env: &TestEnv, extra: &[&str], stdin: &LoginStdin, port: u16) -> LoginRun {
         let redirect = format!("http://127.0.0.1:{port}/callback");
         let mut cmd = env.cmd();
         cmd.args(["login", "--redirect-uri", &redirect])
             .args(extra)
-            .stdin(stdin)
+            .stdin(match stdin {
+                LoginStdin::Null => Stdio::null(),
+                LoginStdin::Pipe(_) => Stdio::piped(),
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if !extra.contains(&"--env") {
             cmd.args(["--env", "sandbox"]);
         }
         let mut child = cmd.spawn().expect("spawn hsm login");
+        if let LoginStdin::Pipe(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .as_mut()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
         let lines = spawn_line_reader(child.stderr.take().unwrap());
-        let mut run = LoginRun {
+        LoginRun {
             child,
             url: String::new(),
             redirect_port: port,
             lines,
             seen: Vec::new(),
-        };
-        run.url = run
-            .wait_for_line(|l| {
-                l.trim_start().starts_with("http") && l.contains("/oauth/authorize?")
-            })
-            .map(|l| l.trim().to_string())
-            .unwrap_or_default();
-        run
+        }
     }
 
     /// Wait (up to 20 s) for a stderr line matching `pred`.
@@ -262,7 +343,8 @@ impl LoginRun {
     }
 }
 
-fn spawn_line_reader(stderr: ChildStderr) -> mpsc::Receiver<String> {
+/// The lines of a child's stderr as they come, read on a thread.
+pub fn spawn_line_reader(stderr: ChildStderr) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
