@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::error::{ApiError, Failure};
-use crate::auth::oauth::describe_reqwest;
+use crate::http::{describe_reqwest, looks_like_html};
 use crate::output::Printer;
 use crate::session;
 use crate::settings::EnvSettings;
@@ -126,7 +126,7 @@ impl Api {
                 status.canonical_reason().unwrap_or(""),
                 started.elapsed().as_millis()
             ));
-            let retry_after = super::retry_after(response.headers());
+            let retry_after = crate::http::retry_after(response.headers());
             let is_json = response
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
@@ -233,13 +233,6 @@ impl Api {
 
 fn url_origin(url: &Url) -> String {
     url.origin().ascii_serialization()
-}
-
-fn looks_like_html(bytes: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)])
-        .trim_start()
-        .to_ascii_lowercase();
-    head.starts_with('<')
 }
 
 /// Both documented 401 shapes: `{"error": {"code": "invalid_token"}}` and the OAuth layer's

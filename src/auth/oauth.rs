@@ -207,8 +207,7 @@ fn classify(e: OAuthError) -> TokenError {
 
 /// Name what came back without echoing it (it could hold a token).
 fn describe_body(err: &str, body: &[u8]) -> String {
-    let head = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
-    if head.trim_start().starts_with('<') {
+    if crate::http::looks_like_html(body) {
         "an HTML page instead of JSON".to_string()
     } else {
         format!("invalid JSON ({err})")
@@ -255,7 +254,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
             if status.is_server_error() || status.as_u16() == 429 {
                 return Err(HttpError::Server {
                     status: status.as_u16(),
-                    retry_after: crate::api::retry_after(response.headers()),
+                    retry_after: crate::http::retry_after(response.headers()),
                 });
             }
             let mut builder = oauth2::http::Response::builder().status(status);
@@ -273,32 +272,10 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
 fn transport_error(e: reqwest::Error) -> HttpError {
     // A connect error means nothing was sent; anything later may have reached the server.
     if e.is_connect() {
-        HttpError::NotSent(describe_reqwest(&e))
+        HttpError::NotSent(crate::http::describe_reqwest(&e))
     } else {
-        HttpError::Unknown(describe_reqwest(&e))
+        HttpError::Unknown(crate::http::describe_reqwest(&e))
     }
-}
-
-/// reqwest's Display hides the cause ("error sending request"); include the innermost one.
-pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut msg = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    let mut last = None;
-    while let Some(s) = source {
-        last = Some(s.to_string());
-        source = s.source();
-    }
-    if let Some(cause) = last {
-        msg.push_str(": ");
-        msg.push_str(&cause);
-    }
-    msg
 }
 
 #[cfg(test)]
