@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod output;
 pub mod paths;
 pub mod sandbox;
+pub mod secret;
 pub mod session;
 pub mod settings;
 

@@ -12,6 +12,7 @@ use crate::credentials::{self, Record, SecretStore};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
+use crate::secret::Secret;
 use crate::settings::EnvSettings;
 
 /// Refresh when the access token expires within this many seconds.
@@ -48,9 +49,9 @@ fn login_hint(settings: &EnvSettings) -> String {
 
 /// The access token to call the API with: `HSM_ACCESS_TOKEN` as is, or the stored one,
 /// refreshed first when it expires within `REFRESH_MARGIN`.
-pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<String> {
+pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<Secret> {
     if let Some(token) = ev::get(ev::HSM_ACCESS_TOKEN) {
-        return Ok(token);
+        return Ok(Secret::new(token));
     }
     let store = credentials::open_store()?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
@@ -66,9 +67,9 @@ pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<St
 /// already replaced it.
 pub async fn refresh_after_rejection(
     settings: &EnvSettings,
-    rejected: &str,
+    rejected: &Secret,
     printer: Printer,
-) -> Result<String> {
+) -> Result<Secret> {
     if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
         return Err(CliError::auth(format!(
             "the API rejected the token in {} (invalid or expired)",
@@ -78,7 +79,7 @@ pub async fn refresh_after_rejection(
     let store = credentials::open_store()?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
-    if seen.access_token != rejected {
+    if seen.access_token != *rejected {
         return Ok(seen.access_token);
     }
     let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
@@ -132,16 +133,16 @@ async fn refresh_locked(
     let http = crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
     printer.trace(&format!(
         "> POST {token_url} grant_type=refresh_token refresh_token={} client_id={} client_secret={}",
-        crate::output::fingerprint(&refresh_token),
+        refresh_token.fingerprint(),
         current.client_id,
-        crate::output::fingerprint(&secret)
+        secret.fingerprint()
     ));
     match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
         Ok(new) => {
             printer.trace(&format!(
                 "< new access token {}, new refresh token {}",
-                crate::output::fingerprint(&new.access_token),
-                new.refresh_token.as_deref().map(crate::output::fingerprint).unwrap_or_default()
+                new.access_token.fingerprint(),
+                new.refresh_token.as_ref().map(Secret::fingerprint).unwrap_or_default()
             ));
             // Persist the rotated pair before anything uses it: the old refresh token is dead.
             persist_rotated(store, &account, &new).await.map_err(|e| {
@@ -210,7 +211,7 @@ async fn refresh_with_retries(
     http: &reqwest::Client,
     creds: &ClientCredentials<'_>,
     token_url: &url::Url,
-    refresh_token: &str,
+    refresh_token: &Secret,
     printer: Printer,
 ) -> std::result::Result<Record, TokenError> {
     let mut delay = Duration::from_millis(250);
@@ -243,18 +244,19 @@ fn client_secret(
     settings: &EnvSettings,
     store: &dyn SecretStore,
     client_id: &str,
-) -> Result<String> {
+) -> Result<Secret> {
     if let Some(v) = ev::get(ev::HSM_CLIENT_SECRET) {
-        return Ok(v);
+        return Ok(Secret::new(v));
     }
     if let Some(b) = settings
         .builtin_client_secret
         .filter(|_| settings.client_id.as_deref() == Some(client_id))
     {
-        return Ok(b.to_string());
+        return Ok(Secret::new(b));
     }
     store
         .get(&credentials::client_secret_account(&settings.env, client_id))?
+        .map(Secret::new)
         .ok_or_else(|| {
             CliError::auth(format!("no client secret stored for client `{client_id}`, so the session cannot be refreshed"))
                 .with_hint(format!("set {} or run `hsm login --client-secret-stdin`", ev::HSM_CLIENT_SECRET))

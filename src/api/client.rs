@@ -12,6 +12,7 @@ use url::Url;
 use super::error::{ApiError, Failure};
 use crate::http::{describe_reqwest, looks_like_html};
 use crate::output::Printer;
+use crate::secret::Secret;
 use crate::session;
 use crate::settings::EnvSettings;
 
@@ -31,7 +32,7 @@ pub struct Api {
     http: reqwest::Client,
     base: Url,
     settings: EnvSettings,
-    token: Mutex<String>,
+    token: Mutex<Secret>,
     /// When the server last asked everyone to slow down: shared by concurrent calls.
     paused_until: Mutex<Option<Instant>>,
     printer: Printer,
@@ -78,16 +79,14 @@ impl Api {
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
-                .bearer_auth(&token);
+                .bearer_auth(token.expose());
             if let Some(b) = body {
                 request = request.json(b);
             }
             if self.printer.verbose {
                 self.printer.trace(&format!("> {method} {url}"));
-                self.printer.trace(&format!(
-                    "> authorization: Bearer {}",
-                    crate::output::fingerprint(&token)
-                ));
+                self.printer
+                    .trace(&format!("> authorization: Bearer {}", token.fingerprint()));
                 if body.is_some() {
                     self.printer.trace(
                         "> content-type: application/json (body not shown: it holds personal data)",
@@ -200,9 +199,9 @@ impl Api {
 
     /// One refresh for everyone: concurrent calls that hit 401 with the same token wait for
     /// the first one's refresh and then use its result.
-    async fn refresh_after(&self, rejected: &str) -> Result<(), ApiError> {
+    async fn refresh_after(&self, rejected: &Secret) -> Result<(), ApiError> {
         let mut token = self.token.lock().await;
-        if *token != rejected {
+        if *token != *rejected {
             return Ok(());
         }
         let fresh = session::refresh_after_rejection(&self.settings, rejected, self.printer)

@@ -16,6 +16,7 @@ use crate::credentials::{self, SecretStore};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
+use crate::secret::{self, Secret};
 use crate::settings::EnvSettings;
 use loopback::Callback;
 use oauth::{ClientCredentials, TokenError};
@@ -155,16 +156,17 @@ async fn finish(
     let code = params
         .get("code")
         .filter(|c| !c.is_empty())
+        .map(|c| Secret::new(c.as_str()))
         .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))?;
     let http = crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
     printer.trace(&format!(
         "> POST {} grant_type=authorization_code code={} code_verifier={} client_id={} client_secret={} state={}",
         settings.token_url,
-        crate::output::fingerprint(code),
-        crate::output::fingerprint(auth.verifier.secret()),
+        code.fingerprint(),
+        secret::fingerprint(auth.verifier.secret()),
         creds.client_id,
-        crate::output::fingerprint(creds.client_secret),
-        crate::output::fingerprint(auth.state.secret()),
+        creds.client_secret.fingerprint(),
+        secret::fingerprint(auth.state.secret()),
     ));
     let verifier = oauth2::PkceCodeVerifier::new(auth.verifier.secret().clone());
     let record = oauth::exchange_code(
@@ -172,25 +174,25 @@ async fn finish(
         creds,
         &settings.token_url,
         &settings.redirect_uri,
-        code,
+        &code,
         verifier,
     )
     .await
     .map_err(exchange_error)?;
     printer.trace(&format!(
         "< access token {}, refresh token {}",
-        crate::output::fingerprint(&record.access_token),
+        record.access_token.fingerprint(),
         record
             .refresh_token
-            .as_deref()
-            .map(crate::output::fingerprint)
+            .as_ref()
+            .map(Secret::fingerprint)
             .unwrap_or_default()
     ));
     credentials::save_record(store, &settings.account(), &record)?;
     if secret.store_it {
         store.set(
             &credentials::client_secret_account(&settings.env, creds.client_id),
-            &secret.value,
+            secret.value.expose(),
         )?;
     }
     Ok(())
@@ -270,7 +272,7 @@ async fn wait_for_redirect(
 }
 
 struct ClientSecret {
-    value: String,
+    value: Secret,
     /// True when the user just typed or piped it, so `login` keeps it for later refreshes.
     store_it: bool,
 }
@@ -284,7 +286,12 @@ fn client_secret(
     opts: &LoginOptions,
     stdin: &mut StdinLines,
 ) -> Result<ClientSecret> {
-    let keep = |value: String, store_it| Ok(ClientSecret { value, store_it });
+    let keep = |value: String, store_it| {
+        Ok(ClientSecret {
+            value: Secret::new(value),
+            store_it,
+        })
+    };
     if let Some(v) = ev::get(ev::HSM_CLIENT_SECRET) {
         return keep(v, false);
     }

@@ -1,11 +1,12 @@
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, TokenCommand};
-use crate::credentials::record::{mask, now};
+use crate::credentials::record::now;
 use crate::credentials::{self, Record};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
+use crate::secret::Secret;
 use crate::settings::{self, EnvSettings, Overrides};
 
 pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Result<()> {
@@ -15,7 +16,7 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Re
         TokenCommand::Refresh(flag) => refresh(&settings, flag.json, printer).await,
         TokenCommand::Print => {
             let token = crate::session::access_token(&settings, printer).await?;
-            printer.result(&token);
+            printer.result(token.expose());
             Ok(())
         }
     }
@@ -26,7 +27,7 @@ fn show(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
         let report = json!({
             "env": settings.env, "profile": settings.profile, "store": "environment",
             "source": ev::HSM_ACCESS_TOKEN, "status": "provided",
-            "access_token": mask(&token), "refreshable": false,
+            "access_token": Secret::new(token).masked(), "refreshable": false,
         });
         return print_report(&report, json, printer);
     }
@@ -83,8 +84,8 @@ fn describe(settings: &EnvSettings, store: &str, location: &str, r: &Record) -> 
         "expires_in": left,
         "status": status,
         "refreshable": refreshable,
-        "access_token": mask(&r.access_token),
-        "refresh_token": r.refresh_token.as_deref().map(mask),
+        "access_token": r.access_token.masked(),
+        "refresh_token": r.refresh_token.as_ref().map(Secret::masked),
         "updated": rfc3339(r.updated_at),
     })
 }

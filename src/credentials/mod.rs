@@ -9,6 +9,8 @@ use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 pub use record::Record;
 
+use crate::secret::Secret;
+
 /// The keychain service name (SPEC: service `hsm`, account `ENV/PROFILE`).
 pub const SERVICE: &str = "hsm";
 
@@ -94,11 +96,13 @@ pub fn load_record(store: &dyn SecretStore, account: &str) -> Result<Option<Reco
     })?;
     if let Some(expected) = record.access_token_sha256.take() {
         match store.get(&access_token_account(account))? {
-            Some(token) if sha256_hex(&token) == expected => record.access_token = token,
+            Some(token) if sha256_hex(&token) == expected => {
+                record.access_token = Secret::new(token)
+            }
             // A write cut short between the two entries: the refresh token (written first)
             // is good, so treat the access token as expired and refresh.
             _ => {
-                record.access_token.clear();
+                record.access_token = Secret::default();
                 record.expires_at = Some(0);
             }
         }
@@ -117,7 +121,7 @@ pub fn save_record(store: &dyn SecretStore, account: &str, record: &Record) -> R
         return store.set(account, &whole);
     }
     let access_token = std::mem::take(&mut record.access_token);
-    record.access_token_sha256 = Some(sha256_hex(&access_token));
+    record.access_token_sha256 = Some(sha256_hex(access_token.expose()));
     let main = record.to_json();
     if main.chars().count() > MAX_ENTRY_CHARS {
         return Err(CliError::store(format!(
@@ -127,7 +131,7 @@ pub fn save_record(store: &dyn SecretStore, account: &str, record: &Record) -> R
         .with_hint(format!("use {}=file", ev::HSM_CREDENTIAL_STORE)));
     }
     store.set(account, &main)?;
-    store.set(&access_token_account(account), &access_token)
+    store.set(&access_token_account(account), access_token.expose())
 }
 
 /// Remove a session's entries; true if there was one.
@@ -176,8 +180,8 @@ mod tests {
 
     fn record(access_len: usize, refresh_len: usize) -> Record {
         Record {
-            access_token: "a".repeat(access_len),
-            refresh_token: Some("r".repeat(refresh_len)),
+            access_token: Secret::new("a".repeat(access_len)),
+            refresh_token: Some(Secret::new("r".repeat(refresh_len))),
             token_type: "Bearer".into(),
             scope: Some("partner_api_v2".into()),
             expires_at: Some(record::now() + 3600),
@@ -194,7 +198,12 @@ mod tests {
         save_record(&s, "e/p", &record(40, 40)).unwrap();
         assert_eq!(s.0.lock().unwrap().len(), 1);
         assert_eq!(
-            load_record(&s, "e/p").unwrap().unwrap().access_token.len(),
+            load_record(&s, "e/p")
+                .unwrap()
+                .unwrap()
+                .access_token
+                .expose()
+                .len(),
             40
         );
     }
@@ -221,7 +230,7 @@ mod tests {
         s.set("e/p/access-token", "stale").unwrap();
         let loaded = load_record(&s, "e/p").unwrap().unwrap();
         assert!(loaded.needs_refresh(record::now(), 60));
-        assert_eq!(loaded.refresh_token.unwrap().len(), 700);
+        assert_eq!(loaded.refresh_token.unwrap().expose().len(), 700);
     }
 
     #[test]
