@@ -21,17 +21,8 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// How long one request may take before its outcome is declared unknown:
-/// `HSM_HTTP_TIMEOUT` seconds, default 30.
-pub fn request_timeout() -> Duration {
-    crate::env_vars::get(crate::env_vars::HSM_HTTP_TIMEOUT)
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or(Duration::from_secs(30))
-}
-
-/// A client for the token endpoint and the API: no redirects (a redirected token request is
+/// A client for the token endpoint and the API: `timeout` per request (after it, the outcome
+/// of a request is unknown), no redirects (a redirected token request is
 /// an SSRF risk and never legitimate here), explicit timeouts, proxies from the environment.
 /// `extra_ca` (a PEM bundle) is trusted in addition to the platform's roots, for networks
 /// whose proxy inspects TLS with its own CA.

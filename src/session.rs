@@ -13,7 +13,7 @@ use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
 use crate::secret::Secret;
-use crate::settings::EnvSettings;
+use crate::settings::{EnvSettings, TokenSource};
 
 /// Refresh when the access token expires within this many seconds.
 pub const REFRESH_MARGIN: u64 = 60;
@@ -50,10 +50,10 @@ fn login_hint(settings: &EnvSettings) -> String {
 /// The access token to call the API with: `HSM_ACCESS_TOKEN` as is, or the stored one,
 /// refreshed first when it expires within `REFRESH_MARGIN`.
 pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<Secret> {
-    if let Some(token) = ev::get(ev::HSM_ACCESS_TOKEN) {
-        return Ok(Secret::new(token));
+    if let TokenSource::Variable(token) = &settings.token {
+        return Ok(token.clone());
     }
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
     if !seen.needs_refresh(now(), REFRESH_MARGIN) {
@@ -70,13 +70,13 @@ pub async fn refresh_after_rejection(
     rejected: &Secret,
     printer: Printer,
 ) -> Result<Secret> {
-    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+    if let TokenSource::Variable(_) = settings.token {
         return Err(CliError::auth(format!(
             "the API rejected the token in {} (invalid or expired)",
             ev::HSM_ACCESS_TOKEN
         )));
     }
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
     if seen.access_token != *rejected {
@@ -91,7 +91,7 @@ pub async fn force_refresh(
     settings: &EnvSettings,
     printer: Printer,
 ) -> Result<(Record, Box<dyn SecretStore>)> {
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
     let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
@@ -124,13 +124,24 @@ async fn refresh_locked(
         ))
         .with_hint(login_hint(settings))
     })?;
-    let secret = client_secret(settings, store, &current.client_id)?;
+    let secret = credentials::client_secret(settings, &current.client_id, store, || Ok(None))?
+        .ok_or_else(|| {
+            CliError::auth(format!(
+                "no client secret stored for client `{}`, so the session cannot be refreshed",
+                current.client_id
+            ))
+            .with_hint(format!(
+                "set {} or run `hsm login --client-secret-stdin`",
+                ev::HSM_CLIENT_SECRET
+            ))
+        })?
+        .value;
     let token_url = crate::settings::parse_endpoint(&current.token_url, "stored token URL")?;
     let creds = ClientCredentials {
         client_id: &current.client_id,
         client_secret: &secret,
     };
-    let http = crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
+    let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
     printer.trace(&format!(
         "> POST {token_url} grant_type=refresh_token refresh_token={} client_id={} client_secret={}",
         refresh_token.fingerprint(),
@@ -240,32 +251,9 @@ async fn refresh_with_retries(
     }
 }
 
-fn client_secret(
-    settings: &EnvSettings,
-    store: &dyn SecretStore,
-    client_id: &str,
-) -> Result<Secret> {
-    if let Some(v) = ev::get(ev::HSM_CLIENT_SECRET) {
-        return Ok(Secret::new(v));
-    }
-    if let Some(b) = settings
-        .builtin_client_secret
-        .filter(|_| settings.client_id.as_deref() == Some(client_id))
-    {
-        return Ok(Secret::new(b));
-    }
-    store
-        .get(&credentials::client_secret_account(&settings.env, client_id))?
-        .map(Secret::new)
-        .ok_or_else(|| {
-            CliError::auth(format!("no client secret stored for client `{client_id}`, so the session cannot be refreshed"))
-                .with_hint(format!("set {} or run `hsm login --client-secret-stdin`", ev::HSM_CLIENT_SECRET))
-        })
-}
-
 /// One lock per environment and profile, held by the OS (released if the process dies).
 async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> {
-    let dir = crate::paths::lock_dir()?;
+    let dir = crate::paths::lock_dir(settings.state_dir.as_deref())?;
     std::fs::create_dir_all(&dir).map_err(|e| {
         CliError::store(format!(
             "cannot create the lock directory {}: {e}",

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::env_vars as ev;
+use crate::settings::BrowserChoice;
 
 /// What happened when we tried to open the browser.
 pub enum Opened {
@@ -13,13 +13,11 @@ pub enum Opened {
     Failed(String),
 }
 
-pub fn open(url: &str) -> Opened {
-    for var in [ev::HSM_BROWSER, ev::BROWSER] {
-        if let Some(spec) = ev::get(var) {
-            return launch_command(&spec, url, var);
-        }
+pub fn open(url: &str, choice: &BrowserChoice) -> Opened {
+    if let Some((spec, var)) = &choice.command {
+        return launch_command(spec, url, var);
     }
-    if !has_display() {
+    if !choice.has_display {
         return Opened::Skipped("no display found");
     }
     match open::that_detached(url) {
@@ -61,22 +59,6 @@ fn command_line(candidate: &str, url: &str) -> (String, Vec<String>) {
         words.push(url.to_string());
     }
     (program, words)
-}
-
-/// On Linux and the BSDs a browser needs a display; elsewhere assume one. Under WSL the
-/// `open` crate hands the URL to the Windows browser, which needs no Linux display.
-fn has_display() -> bool {
-    if cfg!(any(target_os = "macos", target_os = "windows")) {
-        return true;
-    }
-    [
-        "DISPLAY",
-        "WAYLAND_DISPLAY",
-        "WSL_DISTRO_NAME",
-        "WSL_INTEROP",
-    ]
-    .iter()
-    .any(|v| ev::get(v).is_some())
 }
 
 #[cfg(test)]

@@ -12,12 +12,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use url::Url;
 
-use crate::credentials::{self, SecretStore};
+use crate::credentials::{self, ClientSecret, SecretStore};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
 use crate::secret::{self, Secret};
-use crate::settings::EnvSettings;
+use crate::settings::{EnvSettings, TokenSource};
 use loopback::Callback;
 use oauth::{ClientCredentials, TokenError};
 
@@ -42,7 +42,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     let mut stdin_lines = StdinLines::new(opts.client_secret_stdin);
 
     // The store comes first: a login must never be thrown away for want of a place to keep it.
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     store.probe()?;
     let secret = client_secret(settings, &client_id, store.as_ref(), opts, &mut stdin_lines)?;
 
@@ -68,7 +68,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     if opts.no_browser {
         printer.prompt("Waiting for the browser; or paste the URL it was redirected to here:");
     } else {
-        match browser::open(auth.url.as_str()) {
+        match browser::open(auth.url.as_str(), &settings.browser) {
             browser::Opened::Launched(how) => {
                 printer.status(&format!("Opened {how}; waiting for the login to finish..."))
             }
@@ -104,7 +104,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
         settings.profile,
         store.in_words()
     ));
-    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+    if matches!(settings.token, TokenSource::Variable(_)) {
         printer.warn(&format!(
             "{} is set: other commands keep using that token instead of this login until it is unset",
             ev::HSM_ACCESS_TOKEN
@@ -158,7 +158,7 @@ async fn finish(
         .filter(|c| !c.is_empty())
         .map(|c| Secret::new(c.as_str()))
         .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))?;
-    let http = crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
+    let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
     printer.trace(&format!(
         "> POST {} grant_type=authorization_code code={} code_verifier={} client_id={} client_secret={} state={}",
         settings.token_url,
@@ -271,14 +271,8 @@ async fn wait_for_redirect(
     }
 }
 
-struct ClientSecret {
-    value: Secret,
-    /// True when the user just typed or piped it, so `login` keeps it for later refreshes.
-    store_it: bool,
-}
-
-/// The client secret: the sandbox's built-in one, `HSM_CLIENT_SECRET`, `--client-secret-stdin`,
-/// the store, or a prompt without echo when a terminal is attached. Never a flag value.
+/// The client secret (see `credentials::client_secret` for the order), else a prompt without
+/// echo when a terminal is attached. Never a flag value.
 fn client_secret(
     settings: &EnvSettings,
     client_id: &str,
@@ -286,30 +280,18 @@ fn client_secret(
     opts: &LoginOptions,
     stdin: &mut StdinLines,
 ) -> Result<ClientSecret> {
-    let keep = |value: String, store_it| {
-        Ok(ClientSecret {
-            value: Secret::new(value),
-            store_it,
-        })
-    };
-    if let Some(v) = ev::get(ev::HSM_CLIENT_SECRET) {
-        return keep(v, false);
-    }
-    if opts.client_secret_stdin {
+    let piped = || {
+        if !opts.client_secret_stdin {
+            return Ok(None);
+        }
         let line = stdin
             .next_line()
             .filter(|l| !l.trim().is_empty())
             .ok_or_else(|| CliError::usage("--client-secret-stdin: stdin held no secret"))?;
-        return keep(line.trim().to_string(), true);
-    }
-    if let Some(builtin) = settings.builtin_client_secret {
-        return keep(builtin.to_string(), false);
-    }
-    if let Some(v) = store.get(&credentials::client_secret_account(
-        &settings.env,
-        client_id,
-    ))? {
-        return keep(v, false);
+        Ok(Some(Secret::new(line.trim())))
+    };
+    if let Some(known) = credentials::client_secret(settings, client_id, store, piped)? {
+        return Ok(known);
     }
     if std::io::stdin().is_terminal() {
         let v = rpassword::prompt_password(format!("Client secret for {client_id}: "))
@@ -317,7 +299,10 @@ fn client_secret(
         if v.trim().is_empty() {
             return Err(CliError::usage("no client secret entered"));
         }
-        return keep(v.trim().to_string(), true);
+        return Ok(ClientSecret {
+            value: Secret::new(v.trim()),
+            store_it: true,
+        });
     }
     Err(CliError::usage(format!("no client secret for client `{client_id}`")).with_hint(format!(
         "set {} or pipe it with --client-secret-stdin; it is kept in the credential store afterwards",

@@ -7,7 +7,7 @@ use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
 use crate::secret::Secret;
-use crate::settings::{self, EnvSettings, Overrides};
+use crate::settings::{self, EnvSettings, Overrides, TokenSource};
 
 pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Result<()> {
     let settings = settings::resolve(global, &Overrides::default())?;
@@ -23,15 +23,15 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Re
 }
 
 fn show(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
-    if let Some(token) = ev::get(ev::HSM_ACCESS_TOKEN) {
+    if let TokenSource::Variable(token) = &settings.token {
         let report = json!({
             "env": settings.env, "profile": settings.profile, "store": "environment",
             "source": ev::HSM_ACCESS_TOKEN, "status": "provided",
-            "access_token": Secret::new(token).masked(), "refreshable": false,
+            "access_token": token.masked(), "refreshable": false,
         });
         return print_report(&report, json, printer);
     }
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let record = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| crate::session::not_logged_in(settings))?;
     let report = describe(settings, store.kind().name(), &store.location(), &record);
@@ -39,7 +39,7 @@ fn show(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
 }
 
 async fn refresh(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
-    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+    if let TokenSource::Variable(_) = settings.token {
         return Err(CliError::usage(format!(
             "{} is set: that token is used as is and cannot be refreshed",
             ev::HSM_ACCESS_TOKEN

@@ -10,6 +10,7 @@ use crate::error::{CliError, Result};
 pub use record::Record;
 
 use crate::secret::Secret;
+use crate::settings::{EnvSettings, StoreChoice};
 
 /// The keychain service name (SPEC: service `hsm`, account `ENV/PROFILE`).
 pub const SERVICE: &str = "hsm";
@@ -51,13 +52,13 @@ pub trait SecretStore: Send + Sync {
 }
 
 /// The store chosen by `HSM_CREDENTIAL_STORE` (keychain unless `file`).
-pub fn open_store() -> Result<Box<dyn SecretStore>> {
-    match ev::get(ev::HSM_CREDENTIAL_STORE).as_deref() {
-        None | Some("keychain") => Ok(Box::new(keychain::Keychain::connect()?)),
-        Some("file") => Ok(Box::new(file::FileStore::new(
-            crate::paths::credentials_file()?,
+pub fn open_store(choice: &StoreChoice) -> Result<Box<dyn SecretStore>> {
+    match choice {
+        StoreChoice::Keychain { timeout } => Ok(Box::new(keychain::Keychain::connect(*timeout)?)),
+        StoreChoice::File { path } => Ok(Box::new(file::FileStore::new(
+            crate::paths::credentials_file(path.as_deref())?,
         ))),
-        Some(other) => Err(CliError::usage(format!(
+        StoreChoice::Unknown(other) => Err(CliError::usage(format!(
             "unknown {} value `{other}`: use `keychain` or `file`",
             ev::HSM_CREDENTIAL_STORE
         ))),
@@ -145,6 +146,41 @@ pub fn delete_record(store: &dyn SecretStore, account: &str) -> Result<bool> {
 /// survives `hsm logout` and is shared by profiles using the same client.
 pub fn client_secret_account(env: &str, client_id: &str) -> String {
     format!("client-secret/{env}/{client_id}")
+}
+
+/// A client secret, and whether it was just given (piped or typed) so `login` keeps it.
+pub struct ClientSecret {
+    pub value: Secret,
+    pub store_it: bool,
+}
+
+/// The client secret, in one order for login and refresh: `HSM_CLIENT_SECRET`, then one piped
+/// to `hsm login --client-secret-stdin` (`piped` is asked only when the variable is unset),
+/// then the sandbox's built-in one (for its own client), then the one kept in `store`.
+pub fn client_secret(
+    settings: &EnvSettings,
+    client_id: &str,
+    store: &dyn SecretStore,
+    piped: impl FnOnce() -> Result<Option<Secret>>,
+) -> Result<Option<ClientSecret>> {
+    let found = |value, store_it| Ok(Some(ClientSecret { value, store_it }));
+    if let Some(v) = &settings.client_secret {
+        return found(v.clone(), false);
+    }
+    if let Some(v) = piped()? {
+        return found(v, true);
+    }
+    if let Some(b) = settings
+        .builtin_client_secret
+        .as_ref()
+        .filter(|_| settings.client_id.as_deref() == Some(client_id))
+    {
+        return found(b.clone(), false);
+    }
+    match store.get(&client_secret_account(&settings.env, client_id))? {
+        Some(v) => found(Secret::new(v), false),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

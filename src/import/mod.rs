@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         }
         (None, file) => PathBuf::from(format!("{file}.report.jsonl")),
     };
-    let format = rows::format_for(&args.file, args.format.as_deref())?;
+    let format = rows::format_for(&args.file, args.format)?;
     let input = rows::open(&args.file)?;
     let rows = Rows::new(input, format)?;
     if args.dry_run {
