@@ -14,6 +14,7 @@ pub mod import;
 pub mod interrupt;
 pub mod output;
 pub mod paths;
+pub mod retry;
 pub mod sandbox;
 pub mod secret;
 pub mod session;

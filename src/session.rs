@@ -12,6 +12,7 @@ use crate::credentials::{self, Record, SecretStore};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
+use crate::retry::Policy;
 use crate::secret::Secret;
 use crate::settings::{EnvSettings, TokenSource};
 
@@ -19,8 +20,8 @@ use crate::settings::{EnvSettings, TokenSource};
 pub const REFRESH_MARGIN: u64 = 60;
 /// How long to wait for another process's refresh before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
-/// Attempts at a refresh whose failures are known to be safe to retry (not sent, 5xx, 429).
-const REFRESH_ATTEMPTS: u32 = 4;
+/// The longest wait between two refresh attempts, whatever the server's `Retry-After`.
+const MAX_REFRESH_WAIT: Duration = Duration::from_secs(10);
 
 pub fn not_logged_in(settings: &EnvSettings) -> CliError {
     CliError::auth(format!(
@@ -105,10 +106,9 @@ async fn refresh_locked(
     force: bool,
     printer: Printer,
 ) -> Result<Record> {
-    let account = settings.account();
     let _lock = acquire_lock(settings, printer).await?;
-    let current =
-        credentials::load_record(store, &account)?.ok_or_else(|| not_logged_in(settings))?;
+    let current = credentials::load_record(store, &settings.account())?
+        .ok_or_else(|| not_logged_in(settings))?;
     let sibling_rotated = current.refresh_token != seen.refresh_token;
     if sibling_rotated && !current.needs_refresh(now(), REFRESH_MARGIN) {
         printer.trace("another hsm process refreshed the session; using its tokens");
@@ -117,6 +117,17 @@ async fn refresh_locked(
     if !force && !current.needs_refresh(now(), REFRESH_MARGIN) {
         return Ok(current);
     }
+    spend_refresh_token(settings, store, &current, printer).await
+}
+
+/// Under the lock: spend the refresh token of `current`, and keep the rotated pair before
+/// anything uses it (the old refresh token is dead from now on).
+async fn spend_refresh_token(
+    settings: &EnvSettings,
+    store: &dyn SecretStore,
+    current: &Record,
+    printer: Printer,
+) -> Result<Record> {
     let refresh_token = current.refresh_token.clone().ok_or_else(|| {
         CliError::auth(format!(
             "the session for {} (profile {}) has expired and holds no refresh token",
@@ -148,26 +159,41 @@ async fn refresh_locked(
         current.client_id,
         secret.fingerprint()
     ));
-    match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
-        Ok(new) => {
-            printer.trace(&format!(
-                "< new access token {}, new refresh token {}",
-                new.access_token.fingerprint(),
-                new.refresh_token.as_ref().map(Secret::fingerprint).unwrap_or_default()
-            ));
-            // Persist the rotated pair before anything uses it: the old refresh token is dead.
-            persist_rotated(store, &account, &new).await.map_err(|e| {
-                CliError::store(format!(
-                    "the session was refreshed but the rotated tokens could not be stored: {}",
-                    e.message
-                ))
-                .with_hint(login_hint(settings))
-            })?;
-            Ok(new)
-        }
-        Err(TokenError::Refused { error, description }) => {
-            // A sibling may have rotated between our read and our request: look again.
-            let latest = credentials::load_record(store, &account)?;
+    let new = match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
+        Ok(new) => new,
+        Err(e) => return refresh_failed(settings, store, current, e),
+    };
+    printer.trace(&format!(
+        "< new access token {}, new refresh token {}",
+        new.access_token.fingerprint(),
+        new.refresh_token
+            .as_ref()
+            .map(Secret::fingerprint)
+            .unwrap_or_default()
+    ));
+    persist_rotated(store, &settings.account(), &new)
+        .await
+        .map_err(|e| {
+            CliError::store(format!(
+                "the session was refreshed but the rotated tokens could not be stored: {}",
+                e.message
+            ))
+            .with_hint(login_hint(settings))
+        })?;
+    Ok(new)
+}
+
+/// What a failed refresh means for the user. A refused grant is looked at once more: a
+/// sibling may have rotated between our read and our request.
+fn refresh_failed(
+    settings: &EnvSettings,
+    store: &dyn SecretStore,
+    current: &Record,
+    e: TokenError,
+) -> Result<Record> {
+    match e {
+        TokenError::Refused { error, description } => {
+            let latest = credentials::load_record(store, &settings.account())?;
             if let Some(latest) = latest.filter(|l| l.refresh_token != current.refresh_token) {
                 return Ok(latest);
             }
@@ -186,13 +212,13 @@ async fn refresh_locked(
             ))
             .with_hint(hint))
         }
-        Err(e @ TokenError::Unknown(_)) => Err(CliError::network(format!(
+        e @ TokenError::Unknown(_) => Err(CliError::network(format!(
             "refresh outcome unknown: {e}"
         ))
         .with_hint(
             "not retried, to avoid spending a possibly rotated refresh token twice; run `hsm token refresh` to try again, or `hsm login` if that reports the session is gone",
         )),
-        Err(e) => {
+        e => {
             let hint = match &e {
                 TokenError::NotSent(m) if crate::http::is_certificate_error(m) => {
                     crate::http::CA_HINT
@@ -207,17 +233,18 @@ async fn refresh_locked(
 /// Losing a rotated refresh token loses the session, so a failed write is tried again a few
 /// times (a keychain can be briefly busy) before giving up.
 async fn persist_rotated(store: &dyn SecretStore, account: &str, record: &Record) -> Result<()> {
-    let mut delay = Duration::from_millis(100);
-    for _ in 1..3 {
-        if credentials::save_record(store, account, record).is_ok() {
-            return Ok(());
+    let mut backoff = Policy::STORE_WRITE.backoff();
+    loop {
+        let saved = credentials::save_record(store, account, record);
+        match backoff.next() {
+            Some(pause) if saved.is_err() => tokio::time::sleep(pause).await,
+            _ => return saved,
         }
-        tokio::time::sleep(delay).await;
-        delay *= 2;
     }
-    credentials::save_record(store, account, record)
 }
 
+/// Spend the refresh token, retrying what is known to be safe to retry: a request that never
+/// left (not sent) and the server's 5xx / 429 (it did not act). A lost answer is not retried.
 async fn refresh_with_retries(
     http: &reqwest::Client,
     creds: &ClientCredentials<'_>,
@@ -225,29 +252,35 @@ async fn refresh_with_retries(
     refresh_token: &Secret,
     printer: Printer,
 ) -> std::result::Result<Record, TokenError> {
-    let mut delay = Duration::from_millis(250);
-    let mut attempt = 1;
+    let mut backoff = Policy::TOKEN_REFRESH.backoff();
     loop {
-        match oauth::refresh(http, creds, token_url, refresh_token).await {
+        let result = oauth::refresh(http, creds, token_url, refresh_token).await;
+        let retryable = matches!(
+            result,
+            Err(TokenError::Server { .. } | TokenError::NotSent(_))
+        );
+        let Some(pause) = backoff.next().filter(|_| retryable) else {
+            return result;
+        };
+        let wait = match &result {
             Err(TokenError::Server {
                 status,
                 retry_after,
-            }) if attempt < REFRESH_ATTEMPTS => {
-                let wait = retry_after.unwrap_or(delay).min(Duration::from_secs(10));
+            }) => {
+                let wait = retry_after.unwrap_or(pause).min(MAX_REFRESH_WAIT);
                 printer.trace(&format!(
                     "token endpoint answered HTTP {status}; retrying in {} ms",
                     wait.as_millis()
                 ));
-                tokio::time::sleep(wait).await;
+                wait
             }
-            Err(TokenError::NotSent(e)) if attempt < REFRESH_ATTEMPTS => {
+            Err(TokenError::NotSent(e)) => {
                 printer.trace(&format!("token endpoint unreachable ({e}); retrying"));
-                tokio::time::sleep(delay).await;
+                pause
             }
-            other => return other,
-        }
-        attempt += 1;
-        delay *= 2;
+            _ => pause,
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -26,12 +26,15 @@ pub fn open(url: &str, choice: &BrowserChoice) -> Opened {
     }
 }
 
-/// `BROWSER` may list several commands separated by `:`; each is split on whitespace, and a
-/// `%s` in it is replaced by the URL (otherwise the URL is appended), as xdg-utils does.
+/// `BROWSER` may list several commands separated like `PATH` entries (`:`, or `;` on Windows,
+/// where `:` is part of `C:\...`: `std::env::split_paths` knows which); each is split on
+/// whitespace, and a `%s` in it is replaced by the URL (otherwise the URL is appended), as
+/// xdg-utils does.
 fn launch_command(spec: &str, url: &str, var: &str) -> Opened {
     let mut last_err = String::new();
-    for candidate in spec.split(':').filter(|c| !c.trim().is_empty()) {
-        let (program, args) = command_line(candidate, url);
+    let candidates = std::env::split_paths(spec).map(|c| c.to_string_lossy().into_owned());
+    for candidate in candidates.filter(|c| !c.trim().is_empty()) {
+        let (program, args) = command_line(&candidate, url);
         let spawned = Command::new(&program)
             .args(&args)
             .stdin(Stdio::null())

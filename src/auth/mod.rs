@@ -6,6 +6,7 @@ pub mod loopback;
 pub mod oauth;
 pub mod pages;
 
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
@@ -61,25 +62,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     let (callback_rx, _listening) = listener.start();
     let interrupt = crate::interrupt::Interrupt::install();
 
-    printer.prompt(&format!(
-        "Open this URL in a browser to log in to {} (profile {}):\n\n  {}\n",
-        settings.env, settings.profile, auth.url
-    ));
-    if opts.no_browser {
-        printer.prompt("Waiting for the browser; or paste the URL it was redirected to here:");
-    } else {
-        match browser::open(auth.url.as_str(), &settings.browser) {
-            browser::Opened::Launched(how) => {
-                printer.status(&format!("Opened {how}; waiting for the login to finish..."))
-            }
-            browser::Opened::Skipped(why) => printer.status(&format!(
-                "Not opening a browser ({why}); open the URL above and approve."
-            )),
-            browser::Opened::Failed(why) => {
-                printer.warn(&format!("{why}; open the URL above yourself"))
-            }
-        }
-    }
+    show_login_url(settings, &auth.url, opts.no_browser, printer);
     let pasted = stdin_lines.take_for_paste(opts.no_browser || std::io::stdin().is_terminal());
 
     let callback = wait_for_redirect(callback_rx, pasted, interrupt, opts.timeout, printer).await?;
@@ -113,51 +96,40 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     Ok(())
 }
 
+/// Print the login URL, and open it in a browser unless told not to.
+fn show_login_url(settings: &EnvSettings, url: &Url, no_browser: bool, printer: Printer) {
+    printer.prompt(&format!(
+        "Open this URL in a browser to log in to {} (profile {}):\n\n  {}\n",
+        settings.env, settings.profile, url
+    ));
+    if no_browser {
+        printer.prompt("Waiting for the browser; or paste the URL it was redirected to here:");
+        return;
+    }
+    match browser::open(url.as_str(), &settings.browser) {
+        browser::Opened::Launched(how) => {
+            printer.status(&format!("Opened {how}; waiting for the login to finish..."))
+        }
+        browser::Opened::Skipped(why) => printer.status(&format!(
+            "Not opening a browser ({why}); open the URL above and approve."
+        )),
+        browser::Opened::Failed(why) => {
+            printer.warn(&format!("{why}; open the URL above yourself"))
+        }
+    }
+}
+
 /// Check the redirect, exchange the code, store the tokens.
 async fn finish(
     settings: &EnvSettings,
     creds: &ClientCredentials<'_>,
     auth: &oauth::Authorization,
     store: &dyn SecretStore,
-    params: &std::collections::HashMap<String, String>,
+    params: &HashMap<String, String>,
     secret: &ClientSecret,
     printer: Printer,
 ) -> Result<()> {
-    // A redirect with a foreign state is refused whatever it says; an error redirect may
-    // lack the state (some servers drop it), but a code never may.
-    let state = params.get("state").map(String::as_str);
-    let state_ok = state.is_some_and(|s| constant_time_eq(s, auth.state.secret()));
-    let mismatch = || {
-        CliError::auth(
-            "the redirect carried a state that does not match this login; it was refused (possible cross-site request)",
-        )
-        .with_hint("run `hsm login` again, and use only the URL it prints")
-    };
-    if state.is_some() && !state_ok {
-        return Err(mismatch());
-    }
-    if let Some(error) = params.get("error") {
-        let desc = params
-            .get("error_description")
-            .map(|d| format!(": {d}"))
-            .unwrap_or_default();
-        let what = if error == "access_denied" {
-            "the login was denied in the browser".to_string()
-        } else {
-            format!("the authorization server refused the login ({error})")
-        };
-        return Err(
-            CliError::auth(format!("{what}{desc}")).with_hint("run `hsm login` again to retry")
-        );
-    }
-    if !state_ok {
-        return Err(mismatch());
-    }
-    let code = params
-        .get("code")
-        .filter(|c| !c.is_empty())
-        .map(|c| Secret::new(c.as_str()))
-        .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))?;
+    let code = authorization_code(params, auth)?;
     let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
     printer.trace(&format!(
         "> POST {} grant_type=authorization_code code={} code_verifier={} client_id={} client_secret={} state={}",
@@ -196,6 +168,48 @@ async fn finish(
         )?;
     }
     Ok(())
+}
+
+/// The code of a redirect that belongs to this login, or why there is none.
+fn authorization_code(
+    params: &HashMap<String, String>,
+    auth: &oauth::Authorization,
+) -> Result<Secret> {
+    // A redirect with a foreign state is refused whatever it says; an error redirect may
+    // lack the state (some servers drop it), but a code never may.
+    let state = params.get("state").map(String::as_str);
+    let state_ok = state.is_some_and(|s| constant_time_eq(s, auth.state.secret()));
+    let mismatch = || {
+        CliError::auth(
+            "the redirect carried a state that does not match this login; it was refused (possible cross-site request)",
+        )
+        .with_hint("run `hsm login` again, and use only the URL it prints")
+    };
+    if state.is_some() && !state_ok {
+        return Err(mismatch());
+    }
+    if let Some(error) = params.get("error") {
+        let desc = params
+            .get("error_description")
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        let what = if error == "access_denied" {
+            "the login was denied in the browser".to_string()
+        } else {
+            format!("the authorization server refused the login ({error})")
+        };
+        return Err(
+            CliError::auth(format!("{what}{desc}")).with_hint("run `hsm login` again to retry")
+        );
+    }
+    if !state_ok {
+        return Err(mismatch());
+    }
+    params
+        .get("code")
+        .filter(|c| !c.is_empty())
+        .map(|c| Secret::new(c.as_str()))
+        .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))
 }
 
 /// Compare without an early exit, so timing says nothing about how much of a guess was right.
