@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::error::{CliError, Result};
 
-pub const USER_AGENT: &str = concat!("hsm/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("hsm/", env!("CARGO_PKG_VERSION"));
 
 /// rustls needs a process-wide crypto provider; we ship `ring` (smaller and quicker to build
 /// than aws-lc). Call before building any reqwest client; later calls do nothing.
@@ -26,7 +26,7 @@ pub fn install_crypto_provider() {
 /// an SSRF risk and never legitimate here), explicit timeouts, proxies from the environment.
 /// `extra_ca` (a PEM bundle) is trusted in addition to the platform's roots, for networks
 /// whose proxy inspects TLS with its own CA.
-pub fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwest::Client> {
+pub(crate) fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwest::Client> {
     install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
@@ -56,10 +56,10 @@ fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>> {
 }
 
 /// What to do about a certificate the platform does not trust.
-pub const CA_HINT: &str = "if a proxy inspects TLS on this network, trust its CA with HSM_CA_FILE=/path/to/ca.pem (or ca_file in the config)";
+pub(crate) const CA_HINT: &str = "if a proxy inspects TLS on this network, trust its CA with HSM_CA_FILE=/path/to/ca.pem (or ca_file in the config)";
 
 /// Whether a connection failed on the server's certificate (as opposed to the network).
-pub fn is_certificate_error(message: &str) -> bool {
+pub(crate) fn is_certificate_error(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("certificate") || m.contains("unknownissuer")
 }
@@ -67,7 +67,7 @@ pub fn is_certificate_error(message: &str) -> bool {
 /// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3: IMF-fixdate, and the obsolete
 /// RFC 850 and asctime forms, all three through `httpdate`). An RFC 3339 date is tolerated too,
 /// as hsm always has.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -79,7 +79,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// reqwest's Display hides the cause ("error sending request"); include the innermost one.
-pub fn describe_reqwest(e: &reqwest::Error) -> String {
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut msg = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {
@@ -102,7 +102,7 @@ pub fn describe_reqwest(e: &reqwest::Error) -> String {
 
 /// Whether a body is an HTML page (an error page, a proxy's login page) rather than the JSON
 /// that was asked for. Only the first bytes are looked at, and nothing of it is echoed.
-pub fn looks_like_html(body: &[u8]) -> bool {
+pub(crate) fn looks_like_html(body: &[u8]) -> bool {
     let head = String::from_utf8_lossy(&body[..body.len().min(64)]);
     head.trim_start().starts_with('<')
 }
