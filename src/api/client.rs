@@ -80,14 +80,15 @@ impl Api {
                         self.printer.trace(&format!("not sent ({why}); retrying"));
                         pause
                     }
-                    None => return Err(unreachable(&url, why)),
+                    None => return Err(unreachable_error(&url, why)),
                 },
                 Reply::Lost(why) => match backoff.next().filter(|_| rules.resend_lost_answer) {
                     Some(pause) => {
                         self.printer.trace(&format!("no answer ({why}); retrying"));
                         pause
                     }
-                    // Sent, but no answer: the server may have acted on it. Never resend blindly.
+                    // Sent, but no answer: the server may have acted on it. Not resent (unless
+                    // the method is safe).
                     None => return Err(ApiError::new(Failure::Unknown, why)),
                 },
                 Reply::Answer(answer) => match classify(answer) {
@@ -315,7 +316,7 @@ fn classify(raw: RawAnswer) -> Verdict {
 }
 
 /// The retries could not reach the server.
-fn unreachable(url: &Url, why: String) -> ApiError {
+fn unreachable_error(url: &Url, why: String) -> ApiError {
     let mut err = ApiError::new(
         Failure::Network,
         format!("cannot reach {}: {why}", url.origin().ascii_serialization()),

@@ -89,6 +89,15 @@ mod tests {
     }
 
     #[test]
+    fn a_record_stored_before_secrets_were_typed_loads_and_is_written_back_byte_for_byte() {
+        let stored = r#"{"access_token":"at-1","refresh_token":"rt-1","token_type":"Bearer","scope":"partner_api_v2","expires_at":1000,"token_url":"http://127.0.0.1/t","client_id":"c","updated_at":1}"#;
+        let r = Record::from_json(stored).unwrap();
+        assert_eq!(r.access_token.expose(), "at-1");
+        assert_eq!(r.refresh_token.as_ref().map(Secret::expose), Some("rt-1"));
+        assert_eq!(r.to_json(), stored);
+    }
+
+    #[test]
     fn debug_never_shows_tokens() {
         let text = format!("{:?}", record());
         assert!(
