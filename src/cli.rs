@@ -1,8 +1,9 @@
 //! Command-line definitions: plain clap data, no I/O.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env_vars as ev;
 
@@ -104,8 +105,8 @@ pub struct LoginArgs {
     pub no_browser: bool,
 
     /// Seconds to wait for the browser to come back
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub timeout: u64,
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,11 +265,25 @@ pub struct ImportArgs {
     #[arg(long)]
     pub resend_unknown: bool,
     /// Input format when it cannot be told from the file name
-    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl"])]
-    pub format: Option<String>,
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<InputFormat>,
     /// Print the summary as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+/// Whole seconds, as `--timeout` takes them (0 is refused by the command, with its own message).
+fn seconds(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse::<u64>().map(Duration::from_secs)
+}
+
+/// The input format of `contacts import`. (No doc comments on the variants: clap would show
+/// them, and the help lists only the names.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    Csv,
+    #[value(name = "jsonl")]
+    JsonLines,
 }
 
 /// One flag per Contact field, generated from the schema table so the two never drift.

@@ -1,4 +1,5 @@
-//! Every environment variable hsm reads, in one place (copied into the README table).
+//! Every environment variable hsm reads, in one place (copied into the README table). They
+//! are read by the settings layer (`settings.rs`) and by clap's `env` attributes, nowhere else.
 
 pub const HSM_ENV: &str = "HSM_ENV";
 pub const HSM_PROFILE: &str = "HSM_PROFILE";
@@ -19,12 +20,6 @@ pub const BROWSER: &str = "BROWSER";
 /// Overrides the directory for lock files (default: the platform cache dir).
 pub const HSM_STATE_DIR: &str = "HSM_STATE_DIR";
 
-/// Read a variable; empty counts as unset, as most CLIs treat it. The one place hsm reads
-/// the environment (clippy.toml forbids `std::env::var` elsewhere).
-#[allow(clippy::disallowed_methods)]
-pub fn get(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
 /// Base URL of the sandbox for the built-in `sandbox` environment (default http://127.0.0.1:8787).
 pub const HSM_SANDBOX_URL: &str = "HSM_SANDBOX_URL";
 /// Seconds one HTTP request may take (default 30).
@@ -33,3 +28,11 @@ pub const HSM_HTTP_TIMEOUT: &str = "HSM_HTTP_TIMEOUT";
 pub const HSM_CA_FILE: &str = "HSM_CA_FILE";
 /// Seconds a keychain call may take (default 120 at a terminal, 20 otherwise).
 pub const HSM_KEYCHAIN_TIMEOUT: &str = "HSM_KEYCHAIN_TIMEOUT";
+/// Any of these tells that a browser can be shown (an X or Wayland display, or WSL, where the
+/// platform opener hands the URL to the Windows browser).
+pub const DISPLAY_VARS: [&str; 4] = [
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "WSL_DISTRO_NAME",
+    "WSL_INTEROP",
+];

@@ -1,12 +1,16 @@
-//! The HTTP client, built in one place: timeouts, user agent, proxies, TLS provider.
+//! The HTTP client, built in one place (timeouts, user agent, proxies, TLS provider), and the
+//! helpers every caller of it shares: `Retry-After`, reqwest's error text, HTML detection. It
+//! sits below `api`, `auth` and `session`, and depends on none of them.
 
 use std::path::Path;
 use std::sync::Once;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::error::{CliError, Result};
 
-pub const USER_AGENT: &str = concat!("hsm/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("hsm/", env!("CARGO_PKG_VERSION"));
 
 /// rustls needs a process-wide crypto provider; we ship `ring` (smaller and quicker to build
 /// than aws-lc). Call before building any reqwest client; later calls do nothing.
@@ -17,21 +21,12 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// How long one request may take before its outcome is declared unknown:
-/// `HSM_HTTP_TIMEOUT` seconds, default 30.
-pub fn request_timeout() -> Duration {
-    crate::env_vars::get(crate::env_vars::HSM_HTTP_TIMEOUT)
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or(Duration::from_secs(30))
-}
-
-/// A client for the token endpoint and the API: no redirects (a redirected token request is
+/// A client for the token endpoint and the API: `timeout` per request (after it, the outcome
+/// of a request is unknown), no redirects (a redirected token request is
 /// an SSRF risk and never legitimate here), explicit timeouts, proxies from the environment.
 /// `extra_ca` (a PEM bundle) is trusted in addition to the platform's roots, for networks
 /// whose proxy inspects TLS with its own CA.
-pub fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwest::Client> {
+pub(crate) fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwest::Client> {
     install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
@@ -61,10 +56,87 @@ fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>> {
 }
 
 /// What to do about a certificate the platform does not trust.
-pub const CA_HINT: &str = "if a proxy inspects TLS on this network, trust its CA with HSM_CA_FILE=/path/to/ca.pem (or ca_file in the config)";
+pub(crate) const CA_HINT: &str = "if a proxy inspects TLS on this network, trust its CA with HSM_CA_FILE=/path/to/ca.pem (or ca_file in the config)";
 
 /// Whether a connection failed on the server's certificate (as opposed to the network).
-pub fn is_certificate_error(message: &str) -> bool {
+pub(crate) fn is_certificate_error(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("certificate") || m.contains("unknownissuer")
+}
+
+/// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3: IMF-fixdate, and the obsolete
+/// RFC 850 and asctime forms, all three through `httpdate`). An RFC 3339 date is tolerated too,
+/// as hsm always has.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value)
+        .ok()
+        .or_else(|| humantime::parse_rfc3339_weak(value).ok())?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// reqwest's Display hides the cause ("error sending request"); include the innermost one.
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut msg = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(cause) = last {
+        msg.push_str(": ");
+        msg.push_str(&cause);
+    }
+    msg
+}
+
+/// Whether a body is an HTML page (an error page, a proxy's login page) rather than the JSON
+/// that was asked for. Only the first bytes are looked at, and nothing of it is echoed.
+pub(crate) fn looks_like_html(body: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&body[..body.len().min(64)]);
+    head.trim_start().starts_with('<')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        for past in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "1994-11-06 08:49:37",
+        ] {
+            h.insert(RETRY_AFTER, HeaderValue::from_static(past));
+            assert_eq!(retry_after(&h), Some(Duration::ZERO), "{past}");
+        }
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        let wait = retry_after(&h).unwrap();
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn html_is_told_from_json() {
+        assert!(looks_like_html(b"  <!DOCTYPE html><title>502</title>"));
+        assert!(!looks_like_html(b"{\"error\": \"x\"}"));
+    }
 }

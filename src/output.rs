@@ -50,23 +50,3 @@ impl Printer {
         }
     }
 }
-
-/// A short, stable stand-in for a secret in traces: enough to tell two tokens apart, nothing
-/// that helps to use one.
-pub fn fingerprint(secret: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(secret.as_bytes());
-    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("[redacted sha256:{hex}]")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fingerprints_hide_the_secret_but_tell_tokens_apart() {
-        let a = super::fingerprint("sbx_at_secret_one");
-        assert!(!a.contains("secret_one"));
-        assert_ne!(a, super::fingerprint("sbx_at_secret_two"));
-        assert_eq!(a, super::fingerprint("sbx_at_secret_one"));
-    }
-}

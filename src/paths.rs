@@ -12,10 +12,17 @@ fn project() -> Option<ProjectDirs> {
     ProjectDirs::from("", "", "hsm")
 }
 
-/// `$var` if set, else `rel` under the platform directory `pick` chooses.
-fn resolve(var: &str, pick: fn(&ProjectDirs) -> &Path, rel: &str, what: &str) -> Result<PathBuf> {
-    if let Some(p) = ev::get(var) {
-        return Ok(PathBuf::from(p));
+/// `explicit` (the variable `var`, resolved by the settings) if set, else `rel` under the
+/// platform directory `pick` chooses.
+fn resolve(
+    explicit: Option<&Path>,
+    var: &str,
+    pick: fn(&ProjectDirs) -> &Path,
+    rel: &str,
+    what: &str,
+) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
     }
     project().map(|d| pick(&d).join(rel)).ok_or_else(|| {
         CliError::store(format!("cannot find a directory for {what}"))
@@ -24,8 +31,9 @@ fn resolve(var: &str, pick: fn(&ProjectDirs) -> &Path, rel: &str, what: &str) ->
 }
 
 /// The file store: `HSM_CREDENTIALS_FILE`, else `<data dir>/credentials.json`.
-pub fn credentials_file() -> Result<PathBuf> {
+pub fn credentials_file(explicit: Option<&Path>) -> Result<PathBuf> {
     resolve(
+        explicit,
         ev::HSM_CREDENTIALS_FILE,
         ProjectDirs::data_dir,
         "credentials.json",
@@ -34,8 +42,9 @@ pub fn credentials_file() -> Result<PathBuf> {
 }
 
 /// Refresh locks: `HSM_STATE_DIR`, else `<cache dir>/locks`.
-pub fn lock_dir() -> Result<PathBuf> {
+pub fn lock_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     resolve(
+        explicit,
         ev::HSM_STATE_DIR,
         ProjectDirs::cache_dir,
         "locks",

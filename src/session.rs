@@ -12,14 +12,16 @@ use crate::credentials::{self, Record, SecretStore};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::EnvSettings;
+use crate::retry::Policy;
+use crate::secret::Secret;
+use crate::settings::{EnvSettings, TokenSource};
 
 /// Refresh when the access token expires within this many seconds.
 pub const REFRESH_MARGIN: u64 = 60;
 /// How long to wait for another process's refresh before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
-/// Attempts at a refresh whose failures are known to be safe to retry (not sent, 5xx, 429).
-const REFRESH_ATTEMPTS: u32 = 4;
+/// The longest wait between two refresh attempts, whatever the server's `Retry-After`.
+const MAX_REFRESH_WAIT: Duration = Duration::from_secs(10);
 
 pub fn not_logged_in(settings: &EnvSettings) -> CliError {
     CliError::auth(format!(
@@ -48,11 +50,11 @@ fn login_hint(settings: &EnvSettings) -> String {
 
 /// The access token to call the API with: `HSM_ACCESS_TOKEN` as is, or the stored one,
 /// refreshed first when it expires within `REFRESH_MARGIN`.
-pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<String> {
-    if let Some(token) = ev::get(ev::HSM_ACCESS_TOKEN) {
-        return Ok(token);
+pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<Secret> {
+    if let TokenSource::Variable(token) = &settings.token {
+        return Ok(token.clone());
     }
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
     if !seen.needs_refresh(now(), REFRESH_MARGIN) {
@@ -66,19 +68,19 @@ pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<St
 /// already replaced it.
 pub async fn refresh_after_rejection(
     settings: &EnvSettings,
-    rejected: &str,
+    rejected: &Secret,
     printer: Printer,
-) -> Result<String> {
-    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+) -> Result<Secret> {
+    if let TokenSource::Variable(_) = settings.token {
         return Err(CliError::auth(format!(
             "the API rejected the token in {} (invalid or expired)",
             ev::HSM_ACCESS_TOKEN
         )));
     }
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
-    if seen.access_token != rejected {
+    if seen.access_token != *rejected {
         return Ok(seen.access_token);
     }
     let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
@@ -90,7 +92,7 @@ pub async fn force_refresh(
     settings: &EnvSettings,
     printer: Printer,
 ) -> Result<(Record, Box<dyn SecretStore>)> {
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
     let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
@@ -104,10 +106,9 @@ async fn refresh_locked(
     force: bool,
     printer: Printer,
 ) -> Result<Record> {
-    let account = settings.account();
     let _lock = acquire_lock(settings, printer).await?;
-    let current =
-        credentials::load_record(store, &account)?.ok_or_else(|| not_logged_in(settings))?;
+    let current = credentials::load_record(store, &settings.account())?
+        .ok_or_else(|| not_logged_in(settings))?;
     let sibling_rotated = current.refresh_token != seen.refresh_token;
     if sibling_rotated && !current.needs_refresh(now(), REFRESH_MARGIN) {
         printer.trace("another hsm process refreshed the session; using its tokens");
@@ -116,6 +117,17 @@ async fn refresh_locked(
     if !force && !current.needs_refresh(now(), REFRESH_MARGIN) {
         return Ok(current);
     }
+    spend_refresh_token(settings, store, &current, printer).await
+}
+
+/// Under the lock: spend the refresh token of `current`, and keep the rotated pair before
+/// anything uses it (the old refresh token is dead from now on).
+async fn spend_refresh_token(
+    settings: &EnvSettings,
+    store: &dyn SecretStore,
+    current: &Record,
+    printer: Printer,
+) -> Result<Record> {
     let refresh_token = current.refresh_token.clone().ok_or_else(|| {
         CliError::auth(format!(
             "the session for {} (profile {}) has expired and holds no refresh token",
@@ -123,39 +135,65 @@ async fn refresh_locked(
         ))
         .with_hint(login_hint(settings))
     })?;
-    let secret = client_secret(settings, store, &current.client_id)?;
+    let secret = credentials::client_secret(settings, &current.client_id, store, || Ok(None))?
+        .ok_or_else(|| {
+            CliError::auth(format!(
+                "no client secret stored for client `{}`, so the session cannot be refreshed",
+                current.client_id
+            ))
+            .with_hint(format!(
+                "set {} or run `hsm login --client-secret-stdin`",
+                ev::HSM_CLIENT_SECRET
+            ))
+        })?
+        .value;
     let token_url = crate::settings::parse_endpoint(&current.token_url, "stored token URL")?;
     let creds = ClientCredentials {
         client_id: &current.client_id,
         client_secret: &secret,
     };
-    let http = crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
+    let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
     printer.trace(&format!(
         "> POST {token_url} grant_type=refresh_token refresh_token={} client_id={} client_secret={}",
-        crate::output::fingerprint(&refresh_token),
+        refresh_token.fingerprint(),
         current.client_id,
-        crate::output::fingerprint(&secret)
+        secret.fingerprint()
     ));
-    match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
-        Ok(new) => {
-            printer.trace(&format!(
-                "< new access token {}, new refresh token {}",
-                crate::output::fingerprint(&new.access_token),
-                new.refresh_token.as_deref().map(crate::output::fingerprint).unwrap_or_default()
-            ));
-            // Persist the rotated pair before anything uses it: the old refresh token is dead.
-            persist_rotated(store, &account, &new).await.map_err(|e| {
-                CliError::store(format!(
-                    "the session was refreshed but the rotated tokens could not be stored: {}",
-                    e.message
-                ))
-                .with_hint(login_hint(settings))
-            })?;
-            Ok(new)
-        }
-        Err(TokenError::Refused { error, description }) => {
-            // A sibling may have rotated between our read and our request: look again.
-            let latest = credentials::load_record(store, &account)?;
+    let new = match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
+        Ok(new) => new,
+        Err(e) => return refresh_failed(settings, store, current, e),
+    };
+    printer.trace(&format!(
+        "< new access token {}, new refresh token {}",
+        new.access_token.fingerprint(),
+        new.refresh_token
+            .as_ref()
+            .map(Secret::fingerprint)
+            .unwrap_or_default()
+    ));
+    persist_rotated(store, &settings.account(), &new)
+        .await
+        .map_err(|e| {
+            CliError::store(format!(
+                "the session was refreshed but the rotated tokens could not be stored: {}",
+                e.message
+            ))
+            .with_hint(login_hint(settings))
+        })?;
+    Ok(new)
+}
+
+/// What a failed refresh means for the user. A refused grant is looked at once more: a
+/// sibling may have rotated between our read and our request.
+fn refresh_failed(
+    settings: &EnvSettings,
+    store: &dyn SecretStore,
+    current: &Record,
+    e: TokenError,
+) -> Result<Record> {
+    match e {
+        TokenError::Refused { error, description } => {
+            let latest = credentials::load_record(store, &settings.account())?;
             if let Some(latest) = latest.filter(|l| l.refresh_token != current.refresh_token) {
                 return Ok(latest);
             }
@@ -174,13 +212,13 @@ async fn refresh_locked(
             ))
             .with_hint(hint))
         }
-        Err(e @ TokenError::Unknown(_)) => Err(CliError::network(format!(
+        e @ TokenError::Unknown(_) => Err(CliError::network(format!(
             "refresh outcome unknown: {e}"
         ))
         .with_hint(
             "not retried, to avoid spending a possibly rotated refresh token twice; run `hsm token refresh` to try again, or `hsm login` if that reports the session is gone",
         )),
-        Err(e) => {
+        e => {
             let hint = match &e {
                 TokenError::NotSent(m) if crate::http::is_certificate_error(m) => {
                     crate::http::CA_HINT
@@ -195,75 +233,60 @@ async fn refresh_locked(
 /// Losing a rotated refresh token loses the session, so a failed write is tried again a few
 /// times (a keychain can be briefly busy) before giving up.
 async fn persist_rotated(store: &dyn SecretStore, account: &str, record: &Record) -> Result<()> {
-    let mut delay = Duration::from_millis(100);
-    for _ in 1..3 {
-        if credentials::save_record(store, account, record).is_ok() {
-            return Ok(());
+    let mut backoff = Policy::STORE_WRITE.backoff();
+    loop {
+        let saved = credentials::save_record(store, account, record);
+        match backoff.next() {
+            Some(pause) if saved.is_err() => tokio::time::sleep(pause).await,
+            _ => return saved,
         }
-        tokio::time::sleep(delay).await;
-        delay *= 2;
     }
-    credentials::save_record(store, account, record)
 }
 
+/// Spend the refresh token, retrying what is known to be safe to retry: a request that never
+/// left (not sent) and the server's 5xx / 429 (it did not act). A lost answer is not retried.
 async fn refresh_with_retries(
     http: &reqwest::Client,
     creds: &ClientCredentials<'_>,
     token_url: &url::Url,
-    refresh_token: &str,
+    refresh_token: &Secret,
     printer: Printer,
 ) -> std::result::Result<Record, TokenError> {
-    let mut delay = Duration::from_millis(250);
-    let mut attempt = 1;
+    let mut backoff = Policy::TOKEN_REFRESH.backoff();
     loop {
-        match oauth::refresh(http, creds, token_url, refresh_token).await {
+        let result = oauth::refresh(http, creds, token_url, refresh_token).await;
+        let retryable = matches!(
+            result,
+            Err(TokenError::Server { .. } | TokenError::NotSent(_))
+        );
+        let Some(pause) = backoff.next().filter(|_| retryable) else {
+            return result;
+        };
+        let wait = match &result {
             Err(TokenError::Server {
                 status,
                 retry_after,
-            }) if attempt < REFRESH_ATTEMPTS => {
-                let wait = retry_after.unwrap_or(delay).min(Duration::from_secs(10));
+            }) => {
+                let wait = retry_after.unwrap_or(pause).min(MAX_REFRESH_WAIT);
                 printer.trace(&format!(
                     "token endpoint answered HTTP {status}; retrying in {} ms",
                     wait.as_millis()
                 ));
-                tokio::time::sleep(wait).await;
+                wait
             }
-            Err(TokenError::NotSent(e)) if attempt < REFRESH_ATTEMPTS => {
+            Err(TokenError::NotSent(e)) => {
                 printer.trace(&format!("token endpoint unreachable ({e}); retrying"));
-                tokio::time::sleep(delay).await;
+                pause
             }
-            other => return other,
-        }
-        attempt += 1;
-        delay *= 2;
+            _ => pause,
+        };
+        tokio::time::sleep(wait).await;
     }
-}
-
-fn client_secret(
-    settings: &EnvSettings,
-    store: &dyn SecretStore,
-    client_id: &str,
-) -> Result<String> {
-    if let Some(v) = ev::get(ev::HSM_CLIENT_SECRET) {
-        return Ok(v);
-    }
-    if let Some(b) = settings
-        .builtin_client_secret
-        .filter(|_| settings.client_id.as_deref() == Some(client_id))
-    {
-        return Ok(b.to_string());
-    }
-    store
-        .get(&credentials::client_secret_account(&settings.env, client_id))?
-        .ok_or_else(|| {
-            CliError::auth(format!("no client secret stored for client `{client_id}`, so the session cannot be refreshed"))
-                .with_hint(format!("set {} or run `hsm login --client-secret-stdin`", ev::HSM_CLIENT_SECRET))
-        })
 }
 
 /// One lock per environment and profile, held by the OS (released if the process dies).
 async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> {
-    let dir = crate::paths::lock_dir()?;
+    let dir = crate::paths::lock_dir(settings.state_dir.as_deref())?;
     std::fs::create_dir_all(&dir).map_err(|e| {
         CliError::store(format!(
             "cannot create the lock directory {}: {e}",

@@ -1,7 +1,15 @@
 //! Resolves flags, environment variables and the config file into one `EnvSettings`. The only
-//! place where precedence is decided: flag > variable > config file > built-in.
+//! place where precedence is decided (flag > variable > config file > built-in), and the only
+//! place that reads the environment: clippy.toml forbids `std::env::var` elsewhere, and clap
+//! reads `HSM_ENV`, `HSM_PROFILE` and `HSM_CONFIG` through its `env` attributes. The rest of
+//! the program gets typed values: URLs, durations, the store choice, the token source, secrets.
+//! A variable that is invalid but used only by some commands (`HSM_CREDENTIAL_STORE`) is
+//! carried as a value that reports the problem where it is used, so that commands which never
+//! use it do not start failing.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use url::Url;
 
@@ -9,11 +17,14 @@ use crate::cli::GlobalArgs;
 use crate::config::{self, Config, EnvConfig};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
+use crate::secret::Secret;
 
 pub const DEFAULT_SCOPE: &str = "partner_api_v2";
 pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
 pub const DEFAULT_PROFILE: &str = "default";
 pub const DEFAULT_ENV: &str = "production";
+/// How long one HTTP request may take unless `HSM_HTTP_TIMEOUT` says otherwise.
+const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything hsm needs to talk to one environment.
 #[derive(Debug, Clone)]
@@ -26,11 +37,21 @@ pub struct EnvSettings {
     /// None when neither flag, variable nor config gives one (login then asks for it).
     pub client_id: Option<String>,
     /// Only the sandbox has a built-in secret; real ones come from the variable or the store.
-    pub builtin_client_secret: Option<&'static str>,
+    pub builtin_client_secret: Option<Secret>,
+    /// `HSM_CLIENT_SECRET`.
+    pub client_secret: Option<Secret>,
     pub redirect_uri: Url,
     pub scope: String,
     /// Extra CA certificates to trust (`HSM_CA_FILE` or `ca_file`).
     pub ca_file: Option<PathBuf>,
+    /// Where the access token comes from.
+    pub token: TokenSource,
+    pub store: StoreChoice,
+    /// How long one HTTP request may take (`HSM_HTTP_TIMEOUT`, default 30 s).
+    pub http_timeout: Duration,
+    /// Where the refresh locks live: `HSM_STATE_DIR`, else (None) the platform cache dir.
+    pub state_dir: Option<PathBuf>,
+    pub browser: BrowserChoice,
 }
 
 impl EnvSettings {
@@ -40,12 +61,95 @@ impl EnvSettings {
     }
 }
 
+/// Where the access token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `HSM_ACCESS_TOKEN`: used as is, never stored nor refreshed.
+    Variable(Secret),
+    /// The credential store's record of this environment and profile.
+    Store,
+}
+
+/// The credential store `HSM_CREDENTIAL_STORE` chooses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreChoice {
+    /// The OS keychain (the default); one call may take up to `timeout`, e.g. waiting for an
+    /// unlock prompt (`HSM_KEYCHAIN_TIMEOUT`; 120 s at a terminal, 20 s otherwise).
+    Keychain { timeout: Duration },
+    /// The opt-in 0600 file: `HSM_CREDENTIALS_FILE`, else (None) the platform data dir.
+    File { path: Option<PathBuf> },
+    /// A value that is neither: an error when a store is opened, not before.
+    Unknown(String),
+}
+
+/// How to open the login URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserChoice {
+    /// `HSM_BROWSER`, else `BROWSER`: the command, and the variable it came from.
+    pub command: Option<(String, &'static str)>,
+    /// On Linux and the BSDs a browser needs a display; elsewhere one is assumed. Under WSL
+    /// the platform opener hands the URL to the Windows browser, which needs no Linux display.
+    pub has_display: bool,
+}
+
 /// Flags of `hsm login` that override the environment's values.
 #[derive(Debug, Default)]
 pub struct Overrides {
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
     pub scope: Option<String>,
+}
+
+/// Read a variable; empty counts as unset, as most CLIs treat it.
+#[allow(clippy::disallowed_methods)]
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Every variable hsm reads besides clap's, read once, as text.
+#[derive(Debug, Default)]
+struct Variables {
+    sandbox_url: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    api_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    redirect_uri: Option<String>,
+    access_token: Option<String>,
+    credential_store: Option<String>,
+    credentials_file: Option<String>,
+    state_dir: Option<String>,
+    ca_file: Option<String>,
+    http_timeout: Option<String>,
+    keychain_timeout: Option<String>,
+    browser: Option<(String, &'static str)>,
+    display: bool,
+}
+
+impl Variables {
+    fn from_env() -> Variables {
+        Variables {
+            sandbox_url: var(ev::HSM_SANDBOX_URL),
+            authorize_url: var(ev::HSM_AUTHORIZE_URL),
+            token_url: var(ev::HSM_TOKEN_URL),
+            api_url: var(ev::HSM_API_URL),
+            client_id: var(ev::HSM_CLIENT_ID),
+            client_secret: var(ev::HSM_CLIENT_SECRET),
+            redirect_uri: var(ev::HSM_REDIRECT_URI),
+            access_token: var(ev::HSM_ACCESS_TOKEN),
+            credential_store: var(ev::HSM_CREDENTIAL_STORE),
+            credentials_file: var(ev::HSM_CREDENTIALS_FILE),
+            state_dir: var(ev::HSM_STATE_DIR),
+            ca_file: var(ev::HSM_CA_FILE),
+            http_timeout: var(ev::HSM_HTTP_TIMEOUT),
+            keychain_timeout: var(ev::HSM_KEYCHAIN_TIMEOUT),
+            browser: [ev::HSM_BROWSER, ev::BROWSER]
+                .into_iter()
+                .find_map(|name| var(name).map(|spec| (spec, name))),
+            display: ev::DISPLAY_VARS.iter().any(|name| var(name).is_some()),
+        }
+    }
 }
 
 struct Builtin {
@@ -72,11 +176,89 @@ fn builtin(name: &str) -> Option<Builtin> {
 
 pub fn resolve(global: &GlobalArgs, overrides: &Overrides) -> Result<EnvSettings> {
     let cfg = config::load(global.config.as_deref())?;
-    resolve_with(global, overrides, &cfg)
+    resolve_with(global, overrides, &cfg, &Variables::from_env())
 }
 
-fn resolve_with(global: &GlobalArgs, overrides: &Overrides, cfg: &Config) -> Result<EnvSettings> {
-    // An empty HSM_ENV / HSM_PROFILE counts as unset, as for every other variable.
+fn resolve_with(
+    global: &GlobalArgs,
+    overrides: &Overrides,
+    cfg: &Config,
+    vars: &Variables,
+) -> Result<EnvSettings> {
+    let (env, profile) = env_and_profile(global, cfg)?;
+    let base = Defaults::of(&env, cfg, vars)?;
+    let file = cfg.env.get(&env).cloned().unwrap_or_default();
+    let endpoint = |what: &str, var: &str, value: Option<String>| -> Result<Url> {
+        let value = value.ok_or_else(|| {
+            CliError::usage(format!("environment `{env}` has no {what}")).with_hint(format!(
+                "set `{}` in [env.{env}] of the config file, or {var}",
+                what.replace(' ', "_")
+            ))
+        })?;
+        parse_endpoint(&value, var)
+    };
+    let authorize_url = endpoint(
+        "authorize url",
+        ev::HSM_AUTHORIZE_URL,
+        pick(
+            None,
+            &vars.authorize_url,
+            &file.authorize_url,
+            base.authorize,
+        ),
+    )?;
+    let token_url = endpoint(
+        "token url",
+        ev::HSM_TOKEN_URL,
+        pick(None, &vars.token_url, &file.token_url, base.token),
+    )?;
+    let api_url = endpoint(
+        "api url",
+        ev::HSM_API_URL,
+        pick(None, &vars.api_url, &file.api_url, base.api),
+    )?;
+    let redirect = pick(
+        overrides.redirect_uri.as_ref(),
+        &vars.redirect_uri,
+        &file.redirect_uri,
+        Some(DEFAULT_REDIRECT_URI.to_string()),
+    );
+    let redirect_uri = parse_redirect_uri(&redirect.unwrap_or_default())?;
+    let EnvConfig {
+        client_id: file_client_id,
+        scope: file_scope,
+        ca_file: file_ca,
+        ..
+    } = file;
+    let local = FromVariables::of(vars);
+    Ok(EnvSettings {
+        client_id: pick(
+            overrides.client_id.as_ref(),
+            &vars.client_id,
+            &file_client_id,
+            base.client_id,
+        ),
+        scope: (overrides.scope.clone().or(file_scope)).unwrap_or_else(|| DEFAULT_SCOPE.into()),
+        ca_file: vars.ca_file.as_ref().map(PathBuf::from).or(file_ca),
+        builtin_client_secret: base.client_secret,
+        env,
+        profile,
+        authorize_url,
+        token_url,
+        api_url,
+        redirect_uri,
+        client_secret: local.client_secret,
+        token: local.token,
+        store: local.store,
+        http_timeout: local.http_timeout,
+        state_dir: local.state_dir,
+        browser: local.browser,
+    })
+}
+
+/// The environment (`--env`/`HSM_ENV`, else `default_env`, else production) and the profile.
+/// An empty `HSM_ENV` / `HSM_PROFILE` counts as unset, as for every other variable.
+fn env_and_profile(global: &GlobalArgs, cfg: &Config) -> Result<(String, String)> {
     let env = global
         .env
         .clone()
@@ -90,110 +272,131 @@ fn resolve_with(global: &GlobalArgs, overrides: &Overrides, cfg: &Config) -> Res
         .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
     check_name("environment", &env)?;
     check_name("profile", &profile)?;
+    Ok((env, profile))
+}
 
-    let file = cfg.env.get(&env).cloned().unwrap_or_default();
-    let (authorize, token, api, client_id, secret) = if env == "sandbox" {
-        let base = ev::get(ev::HSM_SANDBOX_URL)
-            .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::sandbox::DEFAULT_PORT));
-        let base = base.trim_end_matches('/');
-        (
-            Some(format!("{base}/oauth/authorize")),
-            Some(format!("{base}/oauth/token")),
-            Some(format!("{base}/v2")),
-            Some(crate::sandbox::CLIENT_ID.to_string()),
-            Some(crate::sandbox::CLIENT_SECRET),
-        )
-    } else if let Some(b) = builtin(&env) {
-        (
-            Some(b.authorize.to_string()),
-            Some(b.token.to_string()),
-            Some(b.api.to_string()),
-            None,
-            None,
-        )
-    } else if cfg.env.contains_key(&env) {
-        (None, None, None, None, None)
-    } else {
-        return Err(
+/// What an environment brings before the variables and the config file are applied.
+#[derive(Default)]
+struct Defaults {
+    authorize: Option<String>,
+    token: Option<String>,
+    api: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+}
+
+impl Defaults {
+    fn of(env: &str, cfg: &Config, vars: &Variables) -> Result<Defaults> {
+        if env == "sandbox" {
+            let base = vars
+                .sandbox_url
+                .clone()
+                .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::sandbox::DEFAULT_PORT));
+            let base = base.trim_end_matches('/');
+            return Ok(Defaults {
+                authorize: Some(format!("{base}/oauth/authorize")),
+                token: Some(format!("{base}/oauth/token")),
+                api: Some(format!("{base}/v2")),
+                client_id: Some(crate::sandbox::CLIENT_ID.to_string()),
+                client_secret: Some(Secret::new(crate::sandbox::CLIENT_SECRET)),
+            });
+        }
+        if let Some(b) = builtin(env) {
+            return Ok(Defaults {
+                authorize: Some(b.authorize.to_string()),
+                token: Some(b.token.to_string()),
+                api: Some(b.api.to_string()),
+                ..Defaults::default()
+            });
+        }
+        if cfg.env.contains_key(env) {
+            return Ok(Defaults::default());
+        }
+        Err(
             CliError::usage(format!("unknown environment `{env}`")).with_hint(
                 "use production, staging or sandbox, or define [env.NAME] in the config file",
             ),
-        );
-    };
+        )
+    }
+}
 
-    let pick =
-        |flag: Option<&String>, var: &str, from_file: &Option<String>, base: Option<String>| {
-            flag.cloned()
-                .or_else(|| ev::get(var))
-                .or_else(|| from_file.clone())
-                .or(base)
-        };
-    let EnvConfig {
-        client_id: file_client_id,
-        redirect_uri: file_redirect,
-        authorize_url: file_authorize,
-        token_url: file_token,
-        api_url: file_api,
-        scope: file_scope,
-        ca_file: file_ca,
-    } = file;
+/// Flag, else variable, else config file, else built-in.
+fn pick(
+    flag: Option<&String>,
+    var: &Option<String>,
+    from_file: &Option<String>,
+    base: Option<String>,
+) -> Option<String> {
+    flag.cloned()
+        .or_else(|| var.clone())
+        .or_else(|| from_file.clone())
+        .or(base)
+}
 
-    let need = |what: &str, value: Option<String>, var: &str| -> Result<Url> {
-        let value = value.ok_or_else(|| {
-            CliError::usage(format!("environment `{env}` has no {what}")).with_hint(format!(
-                "set `{}` in [env.{env}] of the config file, or {var}",
-                what.replace(' ', "_")
-            ))
-        })?;
-        parse_endpoint(&value, var)
-    };
-    let authorize_url = need(
-        "authorize url",
-        pick(None, ev::HSM_AUTHORIZE_URL, &file_authorize, authorize),
-        ev::HSM_AUTHORIZE_URL,
-    )?;
-    let token_url = need(
-        "token url",
-        pick(None, ev::HSM_TOKEN_URL, &file_token, token),
-        ev::HSM_TOKEN_URL,
-    )?;
-    let api_url = need(
-        "api url",
-        pick(None, ev::HSM_API_URL, &file_api, api),
-        ev::HSM_API_URL,
-    )?;
-    let redirect = pick(
-        overrides.redirect_uri.as_ref(),
-        ev::HSM_REDIRECT_URI,
-        &file_redirect,
-        Some(DEFAULT_REDIRECT_URI.to_string()),
-    )
-    .unwrap_or_default();
-    let redirect_uri = parse_redirect_uri(&redirect)?;
-    let client_id = pick(
-        overrides.client_id.as_ref(),
-        ev::HSM_CLIENT_ID,
-        &file_client_id,
-        client_id,
-    );
-    let scope = overrides
-        .scope
-        .clone()
-        .or(file_scope)
-        .unwrap_or_else(|| DEFAULT_SCOPE.to_string());
+/// The settings that come from variables alone. None of them fails here: an unusable value
+/// is either ignored, as it always was (the timeouts), or carried to where it is used (the
+/// store).
+struct FromVariables {
+    client_secret: Option<Secret>,
+    token: TokenSource,
+    store: StoreChoice,
+    http_timeout: Duration,
+    state_dir: Option<PathBuf>,
+    browser: BrowserChoice,
+}
 
-    Ok(EnvSettings {
-        env,
-        profile,
-        authorize_url,
-        token_url,
-        api_url,
-        client_id,
-        builtin_client_secret: secret,
-        redirect_uri,
-        scope,
-        ca_file: ev::get(ev::HSM_CA_FILE).map(PathBuf::from).or(file_ca),
-    })
+impl FromVariables {
+    fn of(vars: &Variables) -> FromVariables {
+        FromVariables {
+            client_secret: vars.client_secret.as_deref().map(Secret::new),
+            token: match &vars.access_token {
+                Some(token) => TokenSource::Variable(Secret::new(token.as_str())),
+                None => TokenSource::Store,
+            },
+            store: store_choice(vars),
+            http_timeout: seconds(vars.http_timeout.as_deref())
+                .filter(|s| *s > 0.0)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .unwrap_or(DEFAULT_HTTP_TIMEOUT),
+            state_dir: vars.state_dir.as_ref().map(PathBuf::from),
+            browser: BrowserChoice {
+                command: vars.browser.clone(),
+                has_display: cfg!(any(target_os = "macos", target_os = "windows")) || vars.display,
+            },
+        }
+    }
+}
+
+/// A number of seconds as the timeout variables take it ("30", "0.5"); None if not a number.
+fn seconds(text: Option<&str>) -> Option<f64> {
+    text?.parse::<f64>().ok()
+}
+
+fn store_choice(vars: &Variables) -> StoreChoice {
+    match vars.credential_store.as_deref() {
+        None | Some("keychain") => StoreChoice::Keychain {
+            timeout: keychain_timeout(vars.keychain_timeout.as_deref()),
+        },
+        Some("file") => StoreChoice::File {
+            path: vars.credentials_file.as_ref().map(PathBuf::from),
+        },
+        Some(other) => StoreChoice::Unknown(other.to_string()),
+    }
+}
+
+/// A locked desktop keyring shows an unlock prompt and the call waits for it: long enough for
+/// a person at a terminal to answer, short when no one is there to (cron, CI, scripts).
+fn keychain_timeout(variable: Option<&str>) -> Duration {
+    if let Some(secs) = seconds(variable)
+        && let Ok(d) = Duration::try_from_secs_f64(secs.max(0.1))
+    {
+        return d;
+    }
+    if std::io::stdin().is_terminal() {
+        Duration::from_secs(120)
+    } else {
+        Duration::from_secs(20)
+    }
 }
 
 /// Names become keychain accounts and file keys: keep them to a safe alphabet.
@@ -266,9 +469,19 @@ mod tests {
         }
     }
 
+    fn vars() -> Variables {
+        Variables::default()
+    }
+
     #[test]
     fn production_is_the_default() {
-        let s = resolve_with(&global(None), &Overrides::default(), &Config::default()).unwrap();
+        let s = resolve_with(
+            &global(None),
+            &Overrides::default(),
+            &Config::default(),
+            &vars(),
+        )
+        .unwrap();
         assert_eq!(s.env, "production");
         assert_eq!(
             s.token_url.as_str(),
@@ -284,7 +497,7 @@ mod tests {
             "default_env = \"staging\"\n[env.staging]\nclient_id = \"from-file\"\nscope = \"s1\"\n",
         )
         .unwrap();
-        let s = resolve_with(&global(None), &Overrides::default(), &cfg).unwrap();
+        let s = resolve_with(&global(None), &Overrides::default(), &cfg, &vars()).unwrap();
         assert_eq!(s.env, "staging");
         assert_eq!(s.client_id.as_deref(), Some("from-file"));
         assert_eq!(s.scope, "s1");
@@ -292,14 +505,15 @@ mod tests {
             client_id: Some("from-flag".into()),
             ..Default::default()
         };
-        let s = resolve_with(&global(Some("staging")), &o, &cfg).unwrap();
+        let s = resolve_with(&global(Some("staging")), &o, &cfg, &vars()).unwrap();
         assert_eq!(s.client_id.as_deref(), Some("from-flag"));
     }
 
     #[test]
     fn custom_env_needs_all_urls() {
         let cfg = config::parse("[env.acme]\nauthorize_url = \"https://a/x\"\n").unwrap();
-        let err = resolve_with(&global(Some("acme")), &Overrides::default(), &cfg).unwrap_err();
+        let err =
+            resolve_with(&global(Some("acme")), &Overrides::default(), &cfg, &vars()).unwrap_err();
         assert!(err.message.contains("no token url"), "{}", err.message);
     }
 
@@ -307,7 +521,7 @@ mod tests {
     fn empty_env_and_profile_count_as_unset() {
         let mut g = global(Some(""));
         g.profile = Some(String::new());
-        let s = resolve_with(&g, &Overrides::default(), &Config::default()).unwrap();
+        let s = resolve_with(&g, &Overrides::default(), &Config::default(), &vars()).unwrap();
         assert_eq!(s.account(), "production/default");
     }
 
@@ -317,6 +531,7 @@ mod tests {
             &global(Some("nope")),
             &Overrides::default(),
             &Config::default(),
+            &vars(),
         )
         .unwrap_err();
         assert_eq!(err.exit, crate::error::Exit::Usage);
@@ -338,6 +553,35 @@ mod tests {
         assert!(parse_redirect_uri("https://127.0.0.1:8765/callback").is_err());
         assert!(parse_redirect_uri("http://10.0.0.1:8765/callback").is_err());
         assert!(parse_redirect_uri("http://127.0.0.1/callback").is_err());
+    }
+
+    #[test]
+    fn variables_become_typed_values_and_bad_ones_fail_only_where_used() {
+        let v = Variables {
+            access_token: Some("at".into()),
+            credential_store: Some("vault".into()),
+            http_timeout: Some("0.5".into()),
+            browser: Some(("firefox".into(), ev::BROWSER)),
+            ..vars()
+        };
+        let s = resolve_with(&global(None), &Overrides::default(), &Config::default(), &v).unwrap();
+        assert_eq!(s.token, TokenSource::Variable(Secret::new("at")));
+        assert_eq!(s.store, StoreChoice::Unknown("vault".into()));
+        assert_eq!(s.http_timeout, Duration::from_millis(500));
+        assert_eq!(s.browser.command, Some(("firefox".into(), ev::BROWSER)));
+        for bad in ["soon", "0", "-3", "inf", "NaN"] {
+            let v = Variables {
+                http_timeout: Some(bad.into()),
+                credential_store: Some("file".into()),
+                ..vars()
+            };
+            let s =
+                resolve_with(&global(None), &Overrides::default(), &Config::default(), &v).unwrap();
+            assert_eq!(s.http_timeout, DEFAULT_HTTP_TIMEOUT, "{bad}");
+            assert_eq!(s.store, StoreChoice::File { path: None });
+        }
+        assert_eq!(keychain_timeout(Some("1")), Duration::from_secs(1));
+        assert_eq!(keychain_timeout(Some("0")), Duration::from_millis(100));
     }
 
     #[test]

@@ -10,13 +10,13 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::error::{ApiError, Failure};
-use crate::auth::oauth::describe_reqwest;
+use crate::http::{describe_reqwest, looks_like_html};
 use crate::output::Printer;
+use crate::retry::{Backoff, Policy};
+use crate::secret::Secret;
 use crate::session;
 use crate::settings::EnvSettings;
 
-/// Retries after 429 / 5xx / connection failures, per call.
-const MAX_RETRIES: u32 = 4;
 /// The longest `Retry-After` we honour; a longer one is reported instead of waited out.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -31,7 +31,7 @@ pub struct Api {
     http: reqwest::Client,
     base: Url,
     settings: EnvSettings,
-    token: Mutex<String>,
+    token: Mutex<Secret>,
     /// When the server last asked everyone to slow down: shared by concurrent calls.
     paused_until: Mutex<Option<Instant>>,
     printer: Printer,
@@ -42,8 +42,7 @@ impl Api {
     /// a session fails here, before reading any input or sending anything.
     pub async fn connect(settings: &EnvSettings, printer: Printer) -> crate::error::Result<Api> {
         let token = session::access_token(settings, printer).await?;
-        let http =
-            crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
+        let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
         let mut base = settings.api_url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -69,140 +68,131 @@ impl Api {
             .base
             .join(path)
             .map_err(|e| ApiError::new(Failure::Usage, format!("bad API path `{path}`: {e}")))?;
+        let rules = Rules::for_method(&method);
+        let mut backoff = rules.policy.backoff();
         let mut refreshed = false;
-        let mut attempt = 0;
-        let mut backoff = Duration::from_millis(200);
         loop {
             self.wait_if_paused().await;
             let token = self.token.lock().await.clone();
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(&token);
-            if let Some(b) = body {
-                request = request.json(b);
-            }
-            if self.printer.verbose {
-                self.printer.trace(&format!("> {method} {url}"));
-                self.printer.trace(&format!(
-                    "> authorization: Bearer {}",
-                    crate::output::fingerprint(&token)
-                ));
-                if body.is_some() {
-                    self.printer.trace(
-                        "> content-type: application/json (body not shown: it holds personal data)",
-                    );
-                }
-            }
-            let started = Instant::now();
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) if e.is_connect() && attempt < MAX_RETRIES => {
-                    self.printer
-                        .trace(&format!("not sent ({}); retrying", describe_reqwest(&e)));
-                    attempt += 1;
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-                Err(e) if e.is_connect() => {
-                    let why = describe_reqwest(&e);
-                    let mut err = ApiError::new(
-                        Failure::Network,
-                        format!("cannot reach {}: {why}", url_origin(&url)),
-                    );
-                    if crate::http::is_certificate_error(&why) {
-                        err.hint = Some(crate::http::CA_HINT.to_string());
+            let pause = match self.send(&method, &url, body, &token).await {
+                Reply::NotSent(why) => match backoff.next() {
+                    Some(pause) => {
+                        self.printer.trace(&format!("not sent ({why}); retrying"));
+                        pause
                     }
-                    return Err(err);
-                }
-                // Sent, but no answer: the server may have acted on it. Never resend blindly.
-                Err(e) => return Err(ApiError::new(Failure::Unknown, describe_reqwest(&e))),
+                    None => return Err(unreachable_error(&url, why)),
+                },
+                Reply::Lost(why) => match backoff.next().filter(|_| rules.resend_lost_answer) {
+                    Some(pause) => {
+                        self.printer.trace(&format!("no answer ({why}); retrying"));
+                        pause
+                    }
+                    // Sent, but no answer: the server may have acted on it. Not resent (unless
+                    // the method is safe).
+                    None => return Err(ApiError::new(Failure::Unknown, why)),
+                },
+                Reply::Answer(answer) => match classify(answer) {
+                    Verdict::Success(answer) => return Ok(answer),
+                    Verdict::InvalidToken(_) if !refreshed => {
+                        refreshed = true;
+                        self.refresh_after(&token).await?;
+                        continue;
+                    }
+                    Verdict::Retryable(failed) => {
+                        self.pause_before_retry(failed, &mut backoff).await?
+                    }
+                    Verdict::InvalidToken(error) | Verdict::Failed(error) => return Err(error),
+                },
             };
-            let status = response.status();
-            self.printer.trace(&format!(
-                "< {} {} ({} ms)",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or(""),
-                started.elapsed().as_millis()
-            ));
-            let retry_after = super::retry_after(response.headers());
-            let is_json = response
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
-            let bytes = match response.bytes().await {
-                Ok(b) => b,
-                Err(e) => return Err(ApiError::new(Failure::Unknown, describe_reqwest(&e))),
-            };
-            let parsed: Option<Value> = if bytes.is_empty() {
-                None
-            } else {
-                serde_json::from_slice(&bytes).ok()
-            };
-
-            if status.is_success() {
-                if !bytes.is_empty() && (parsed.is_none() || !is_json) {
-                    let what = if looks_like_html(&bytes) {
-                        "an HTML page"
-                    } else {
-                        "a body that is not JSON"
-                    };
-                    return Err(ApiError::new(
-                        Failure::Unknown,
-                        format!("the API answered HTTP {} with {what}", status.as_u16()),
-                    ));
-                }
-                return Ok(Answer {
-                    status: status.as_u16(),
-                    body: parsed,
-                });
-            }
-            if status == StatusCode::UNAUTHORIZED && !refreshed && is_invalid_token(parsed.as_ref())
-            {
-                refreshed = true;
-                self.refresh_after(&token).await?;
-                continue;
-            }
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            if retryable && attempt < MAX_RETRIES {
-                let wait = retry_after.unwrap_or(backoff);
-                if wait > MAX_RETRY_AFTER {
-                    return Err(ApiError::from_status(
-                        status.as_u16(),
-                        parsed.as_ref(),
-                        &bytes,
-                        retry_after,
-                    ));
-                }
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    self.pause_for(wait).await;
-                }
-                self.printer.trace(&format!(
-                    "HTTP {}; retrying in {} ms",
-                    status.as_u16(),
-                    wait.as_millis()
-                ));
-                attempt += 1;
-                tokio::time::sleep(wait).await;
-                backoff *= 2;
-                continue;
-            }
-            return Err(ApiError::from_status(
-                status.as_u16(),
-                parsed.as_ref(),
-                &bytes,
-                retry_after,
-            ));
+            tokio::time::sleep(pause).await;
         }
+    }
+
+    /// Send one attempt and read its answer whole.
+    async fn send(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&Value>,
+        token: &Secret,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(token.expose());
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        if self.printer.verbose {
+            self.printer.trace(&format!("> {method} {url}"));
+            self.printer
+                .trace(&format!("> authorization: Bearer {}", token.fingerprint()));
+            if body.is_some() {
+                self.printer.trace(
+                    "> content-type: application/json (body not shown: it holds personal data)",
+                );
+            }
+        }
+        let started = Instant::now();
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Reply::NotSent(describe_reqwest(&e)),
+            Err(e) => return Reply::Lost(describe_reqwest(&e)),
+        };
+        let status = response.status();
+        self.printer.trace(&format!(
+            "< {} {} ({} ms)",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            started.elapsed().as_millis()
+        ));
+        let retry_after = crate::http::retry_after(response.headers());
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+        match response.bytes().await {
+            Ok(bytes) => Reply::Answer(RawAnswer {
+                status,
+                retry_after,
+                is_json,
+                bytes,
+            }),
+            Err(e) => Reply::Lost(describe_reqwest(&e)),
+        }
+    }
+
+    /// The pause before retrying a 429 or 5xx: the server's `Retry-After`, else the backoff.
+    /// A 429 pauses every call in flight; a wait longer than we honour is reported instead.
+    async fn pause_before_retry(
+        &self,
+        failed: Retryable,
+        backoff: &mut Backoff,
+    ) -> Result<Duration, ApiError> {
+        let Some(pause) = backoff.next() else {
+            return Err(failed.error);
+        };
+        let wait = failed.retry_after.unwrap_or(pause);
+        if wait > MAX_RETRY_AFTER {
+            return Err(failed.error);
+        }
+        if failed.status == StatusCode::TOO_MANY_REQUESTS {
+            self.pause_for(wait).await;
+        }
+        self.printer.trace(&format!(
+            "HTTP {}; retrying in {} ms",
+            failed.status.as_u16(),
+            wait.as_millis()
+        ));
+        Ok(wait)
     }
 
     /// One refresh for everyone: concurrent calls that hit 401 with the same token wait for
     /// the first one's refresh and then use its result.
-    async fn refresh_after(&self, rejected: &str) -> Result<(), ApiError> {
+    async fn refresh_after(&self, rejected: &Secret) -> Result<(), ApiError> {
         let mut token = self.token.lock().await;
-        if *token != rejected {
+        if *token != *rejected {
             return Ok(());
         }
         let fresh = session::refresh_after_rejection(&self.settings, rejected, self.printer)
@@ -231,15 +221,110 @@ impl Api {
     }
 }
 
-fn url_origin(url: &Url) -> String {
-    url.origin().ascii_serialization()
+/// Which failures a call may retry, chosen by its method. Every method is retried when
+/// nothing was sent (the connection failed) and on 429 or 5xx (the server's answer that it did
+/// not act). An answer lost after sending is retried only for safe methods (GET, HEAD), which
+/// change nothing on the server: hsm sends only POST and PATCH, so it never resends one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rules {
+    policy: Policy,
+    resend_lost_answer: bool,
 }
 
-fn looks_like_html(bytes: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)])
-        .trim_start()
-        .to_ascii_lowercase();
-    head.starts_with('<')
+impl Rules {
+    fn for_method(method: &Method) -> Rules {
+        Rules {
+            policy: Policy::API,
+            resend_lost_answer: method.is_safe(),
+        }
+    }
+}
+
+/// What one attempt came to.
+enum Reply {
+    /// The connection failed: nothing was sent.
+    NotSent(String),
+    /// Sent, but the answer was lost (a timeout, a reset): the server may have acted on it.
+    Lost(String),
+    Answer(RawAnswer),
+}
+
+struct RawAnswer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    is_json: bool,
+    bytes: bytes::Bytes,
+}
+
+/// An answer, classified.
+enum Verdict {
+    Success(Answer),
+    /// 401 `invalid_token`: worth one refresh and a resend; the error if it was refreshed.
+    InvalidToken(ApiError),
+    /// 429 or 5xx.
+    Retryable(Retryable),
+    Failed(ApiError),
+}
+
+struct Retryable {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    error: ApiError,
+}
+
+fn classify(raw: RawAnswer) -> Verdict {
+    let RawAnswer {
+        status,
+        retry_after,
+        is_json,
+        bytes,
+    } = raw;
+    let parsed: Option<Value> = if bytes.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
+    if status.is_success() {
+        if !bytes.is_empty() && (parsed.is_none() || !is_json) {
+            let what = if looks_like_html(&bytes) {
+                "an HTML page"
+            } else {
+                "a body that is not JSON"
+            };
+            return Verdict::Failed(ApiError::new(
+                Failure::Unknown,
+                format!("the API answered HTTP {} with {what}", status.as_u16()),
+            ));
+        }
+        return Verdict::Success(Answer {
+            status: status.as_u16(),
+            body: parsed,
+        });
+    }
+    let error = ApiError::from_status(status.as_u16(), parsed.as_ref(), &bytes, retry_after);
+    if status == StatusCode::UNAUTHORIZED && is_invalid_token(parsed.as_ref()) {
+        Verdict::InvalidToken(error)
+    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        Verdict::Retryable(Retryable {
+            status,
+            retry_after,
+            error,
+        })
+    } else {
+        Verdict::Failed(error)
+    }
+}
+
+/// The retries could not reach the server.
+fn unreachable_error(url: &Url, why: String) -> ApiError {
+    let mut err = ApiError::new(
+        Failure::Network,
+        format!("cannot reach {}: {why}", url.origin().ascii_serialization()),
+    );
+    if crate::http::is_certificate_error(&why) {
+        err.hint = Some(crate::http::CA_HINT.to_string());
+    }
+    err
 }
 
 /// Both documented 401 shapes: `{"error": {"code": "invalid_token"}}` and the OAuth layer's
@@ -259,6 +344,14 @@ fn is_invalid_token(body: Option<&Value>) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_safe_methods_resend_a_request_whose_answer_was_lost() {
+        assert!(!Rules::for_method(&Method::POST).resend_lost_answer);
+        assert!(!Rules::for_method(&Method::PATCH).resend_lost_answer);
+        assert!(Rules::for_method(&Method::GET).resend_lost_answer);
+        assert_eq!(Rules::for_method(&Method::POST).policy, Policy::API);
+    }
 
     #[test]
     fn recognises_both_invalid_token_shapes() {

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::env_vars as ev;
+use crate::settings::BrowserChoice;
 
 /// What happened when we tried to open the browser.
 pub enum Opened {
@@ -13,13 +13,11 @@ pub enum Opened {
     Failed(String),
 }
 
-pub fn open(url: &str) -> Opened {
-    for var in [ev::HSM_BROWSER, ev::BROWSER] {
-        if let Some(spec) = ev::get(var) {
-            return launch_command(&spec, url, var);
-        }
+pub fn open(url: &str, choice: &BrowserChoice) -> Opened {
+    if let Some((spec, var)) = &choice.command {
+        return launch_command(spec, url, var);
     }
-    if !has_display() {
+    if !choice.has_display {
         return Opened::Skipped("no display found");
     }
     match open::that_detached(url) {
@@ -28,12 +26,15 @@ pub fn open(url: &str) -> Opened {
     }
 }
 
-/// `BROWSER` may list several commands separated by `:`; each is split on whitespace, and a
-/// `%s` in it is replaced by the URL (otherwise the URL is appended), as xdg-utils does.
+/// `BROWSER` may list several commands separated like `PATH` entries (`:`, or `;` on Windows,
+/// where `:` is part of `C:\...`: `std::env::split_paths` knows which); each is split on
+/// whitespace, and a `%s` in it is replaced by the URL (otherwise the URL is appended), as
+/// xdg-utils does.
 fn launch_command(spec: &str, url: &str, var: &str) -> Opened {
     let mut last_err = String::new();
-    for candidate in spec.split(':').filter(|c| !c.trim().is_empty()) {
-        let (program, args) = command_line(candidate, url);
+    let candidates = std::env::split_paths(spec).map(|c| c.to_string_lossy().into_owned());
+    for candidate in candidates.filter(|c| !c.trim().is_empty()) {
+        let (program, args) = command_line(&candidate, url);
         let spawned = Command::new(&program)
             .args(&args)
             .stdin(Stdio::null())
@@ -61,22 +62,6 @@ fn command_line(candidate: &str, url: &str) -> (String, Vec<String>) {
         words.push(url.to_string());
     }
     (program, words)
-}
-
-/// On Linux and the BSDs a browser needs a display; elsewhere assume one. Under WSL the
-/// `open` crate hands the URL to the Windows browser, which needs no Linux display.
-fn has_display() -> bool {
-    if cfg!(any(target_os = "macos", target_os = "windows")) {
-        return true;
-    }
-    [
-        "DISPLAY",
-        "WAYLAND_DISPLAY",
-        "WSL_DISTRO_NAME",
-        "WSL_INTEROP",
-    ]
-    .iter()
-    .any(|v| ev::get(v).is_some())
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ impl Callback {
 pub struct Listener {
     server: Arc<tiny_http::Server>,
     path: String,
+    /// The address actually bound (port 0 picks one); only the tests need it.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub addr: SocketAddr,
 }
 

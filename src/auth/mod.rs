@@ -6,17 +6,19 @@ pub mod loopback;
 pub mod oauth;
 pub mod pages;
 
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use url::Url;
 
-use crate::credentials::{self, SecretStore};
+use crate::credentials::{self, ClientSecret, SecretStore};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::EnvSettings;
+use crate::secret::{self, Secret};
+use crate::settings::{EnvSettings, TokenSource};
 use loopback::Callback;
 use oauth::{ClientCredentials, TokenError};
 
@@ -41,7 +43,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     let mut stdin_lines = StdinLines::new(opts.client_secret_stdin);
 
     // The store comes first: a login must never be thrown away for want of a place to keep it.
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     store.probe()?;
     let secret = client_secret(settings, &client_id, store.as_ref(), opts, &mut stdin_lines)?;
 
@@ -60,25 +62,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     let (callback_rx, _listening) = listener.start();
     let interrupt = crate::interrupt::Interrupt::install();
 
-    printer.prompt(&format!(
-        "Open this URL in a browser to log in to {} (profile {}):\n\n  {}\n",
-        settings.env, settings.profile, auth.url
-    ));
-    if opts.no_browser {
-        printer.prompt("Waiting for the browser; or paste the URL it was redirected to here:");
-    } else {
-        match browser::open(auth.url.as_str()) {
-            browser::Opened::Launched(how) => {
-                printer.status(&format!("Opened {how}; waiting for the login to finish..."))
-            }
-            browser::Opened::Skipped(why) => printer.status(&format!(
-                "Not opening a browser ({why}); open the URL above and approve."
-            )),
-            browser::Opened::Failed(why) => {
-                printer.warn(&format!("{why}; open the URL above yourself"))
-            }
-        }
-    }
+    show_login_url(settings, &auth.url, opts.no_browser, printer);
     let pasted = stdin_lines.take_for_paste(opts.no_browser || std::io::stdin().is_terminal());
 
     let callback = wait_for_redirect(callback_rx, pasted, interrupt, opts.timeout, printer).await?;
@@ -103,7 +87,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
         settings.profile,
         store.in_words()
     ));
-    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+    if matches!(settings.token, TokenSource::Variable(_)) {
         printer.warn(&format!(
             "{} is set: other commands keep using that token instead of this login until it is unset",
             ev::HSM_ACCESS_TOKEN
@@ -112,16 +96,85 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     Ok(())
 }
 
+/// Print the login URL, and open it in a browser unless told not to.
+fn show_login_url(settings: &EnvSettings, url: &Url, no_browser: bool, printer: Printer) {
+    printer.prompt(&format!(
+        "Open this URL in a browser to log in to {} (profile {}):\n\n  {}\n",
+        settings.env, settings.profile, url
+    ));
+    if no_browser {
+        printer.prompt("Waiting for the browser; or paste the URL it was redirected to here:");
+        return;
+    }
+    match browser::open(url.as_str(), &settings.browser) {
+        browser::Opened::Launched(how) => {
+            printer.status(&format!("Opened {how}; waiting for the login to finish..."))
+        }
+        browser::Opened::Skipped(why) => printer.status(&format!(
+            "Not opening a browser ({why}); open the URL above and approve."
+        )),
+        browser::Opened::Failed(why) => {
+            printer.warn(&format!("{why}; open the URL above yourself"))
+        }
+    }
+}
+
 /// Check the redirect, exchange the code, store the tokens.
 async fn finish(
     settings: &EnvSettings,
     creds: &ClientCredentials<'_>,
     auth: &oauth::Authorization,
     store: &dyn SecretStore,
-    params: &std::collections::HashMap<String, String>,
+    params: &HashMap<String, String>,
     secret: &ClientSecret,
     printer: Printer,
 ) -> Result<()> {
+    let code = authorization_code(params, auth)?;
+    let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
+    printer.trace(&format!(
+        "> POST {} grant_type=authorization_code code={} code_verifier={} client_id={} client_secret={} state={}",
+        settings.token_url,
+        code.fingerprint(),
+        secret::fingerprint(auth.verifier.secret()),
+        creds.client_id,
+        creds.client_secret.fingerprint(),
+        secret::fingerprint(auth.state.secret()),
+    ));
+    let verifier = oauth2::PkceCodeVerifier::new(auth.verifier.secret().clone());
+    let record = oauth::exchange_code(
+        &http,
+        creds,
+        &settings.token_url,
+        &settings.redirect_uri,
+        &code,
+        verifier,
+    )
+    .await
+    .map_err(exchange_error)?;
+    printer.trace(&format!(
+        "< access token {}, refresh token {}",
+        record.access_token.fingerprint(),
+        record
+            .refresh_token
+            .as_ref()
+            .map(Secret::fingerprint)
+            .unwrap_or_default()
+    ));
+    credentials::save_record(store, &settings.account(), &record)?;
+    if secret.store_it {
+        store.set(
+            &credentials::client_secret_account(&settings.env, creds.client_id),
+            secret.value.expose(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The code of a redirect that belongs to this login, or why there is none.
+fn authorization_code(
+    params: &HashMap<String, String>,
+    auth: &oauth::Authorization,
+) -> Result<Secret> {
     // A redirect with a foreign state is refused whatever it says; an error redirect may
     // lack the state (some servers drop it), but a code never may.
     let state = params.get("state").map(String::as_str);
@@ -152,48 +205,11 @@ async fn finish(
     if !state_ok {
         return Err(mismatch());
     }
-    let code = params
+    params
         .get("code")
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))?;
-    let http = crate::http::client(crate::http::request_timeout(), settings.ca_file.as_deref())?;
-    printer.trace(&format!(
-        "> POST {} grant_type=authorization_code code={} code_verifier={} client_id={} client_secret={} state={}",
-        settings.token_url,
-        crate::output::fingerprint(code),
-        crate::output::fingerprint(auth.verifier.secret()),
-        creds.client_id,
-        crate::output::fingerprint(creds.client_secret),
-        crate::output::fingerprint(auth.state.secret()),
-    ));
-    let verifier = oauth2::PkceCodeVerifier::new(auth.verifier.secret().clone());
-    let record = oauth::exchange_code(
-        &http,
-        creds,
-        &settings.token_url,
-        &settings.redirect_uri,
-        code,
-        verifier,
-    )
-    .await
-    .map_err(exchange_error)?;
-    printer.trace(&format!(
-        "< access token {}, refresh token {}",
-        crate::output::fingerprint(&record.access_token),
-        record
-            .refresh_token
-            .as_deref()
-            .map(crate::output::fingerprint)
-            .unwrap_or_default()
-    ));
-    credentials::save_record(store, &settings.account(), &record)?;
-    if secret.store_it {
-        store.set(
-            &credentials::client_secret_account(&settings.env, creds.client_id),
-            &secret.value,
-        )?;
-    }
-    Ok(())
+        .map(|c| Secret::new(c.as_str()))
+        .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))
 }
 
 /// Compare without an early exit, so timing says nothing about how much of a guess was right.
@@ -269,14 +285,8 @@ async fn wait_for_redirect(
     }
 }
 
-struct ClientSecret {
-    value: String,
-    /// True when the user just typed or piped it, so `login` keeps it for later refreshes.
-    store_it: bool,
-}
-
-/// The client secret: the sandbox's built-in one, `HSM_CLIENT_SECRET`, `--client-secret-stdin`,
-/// the store, or a prompt without echo when a terminal is attached. Never a flag value.
+/// The client secret (see `credentials::client_secret` for the order), else a prompt without
+/// echo when a terminal is attached. Never a flag value.
 fn client_secret(
     settings: &EnvSettings,
     client_id: &str,
@@ -284,25 +294,18 @@ fn client_secret(
     opts: &LoginOptions,
     stdin: &mut StdinLines,
 ) -> Result<ClientSecret> {
-    let keep = |value: String, store_it| Ok(ClientSecret { value, store_it });
-    if let Some(v) = ev::get(ev::HSM_CLIENT_SECRET) {
-        return keep(v, false);
-    }
-    if opts.client_secret_stdin {
+    let piped = || {
+        if !opts.client_secret_stdin {
+            return Ok(None);
+        }
         let line = stdin
             .next_line()
             .filter(|l| !l.trim().is_empty())
             .ok_or_else(|| CliError::usage("--client-secret-stdin: stdin held no secret"))?;
-        return keep(line.trim().to_string(), true);
-    }
-    if let Some(builtin) = settings.builtin_client_secret {
-        return keep(builtin.to_string(), false);
-    }
-    if let Some(v) = store.get(&credentials::client_secret_account(
-        &settings.env,
-        client_id,
-    ))? {
-        return keep(v, false);
+        Ok(Some(Secret::new(line.trim())))
+    };
+    if let Some(known) = credentials::client_secret(settings, client_id, store, piped)? {
+        return Ok(known);
     }
     if std::io::stdin().is_terminal() {
         let v = rpassword::prompt_password(format!("Client secret for {client_id}: "))
@@ -310,7 +313,10 @@ fn client_secret(
         if v.trim().is_empty() {
             return Err(CliError::usage("no client secret entered"));
         }
-        return keep(v.trim().to_string(), true);
+        return Ok(ClientSecret {
+            value: Secret::new(v.trim()),
+            store_it: true,
+        });
     }
     Err(CliError::usage(format!("no client secret for client `{client_id}`")).with_hint(format!(
         "set {} or pipe it with --client-secret-stdin; it is kept in the credential store afterwards",

@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::credentials::Record;
 use crate::credentials::record::now;
+use crate::secret::Secret;
 
 type AuthClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
@@ -33,7 +34,7 @@ pub struct Authorization {
 
 pub struct ClientCredentials<'a> {
     pub client_id: &'a str,
-    pub client_secret: &'a str,
+    pub client_secret: &'a Secret,
 }
 
 /// Build the authorize URL with a random `state` and a PKCE S256 challenge.
@@ -45,7 +46,7 @@ pub fn authorization(
     scope: &str,
 ) -> Authorization {
     let client: AuthClient = BasicClient::new(ClientId::new(creds.client_id.to_string()))
-        .set_client_secret(ClientSecret::new(creds.client_secret.to_string()))
+        .set_client_secret(ClientSecret::new(creds.client_secret.expose().to_string()))
         .set_auth_uri(AuthUrl::from_url(authorize_url.clone()))
         .set_token_uri(TokenUrl::from_url(token_url.clone()))
         .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()))
@@ -112,13 +113,13 @@ pub async fn exchange_code(
     creds: &ClientCredentials<'_>,
     token_url: &Url,
     redirect_uri: &Url,
-    code: &str,
+    code: &Secret,
     verifier: PkceCodeVerifier,
 ) -> Result<Record, TokenError> {
     let client = token_client(creds, token_url)
         .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
     let response = client
-        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .exchange_code(AuthorizationCode::new(code.expose().to_string()))
         .set_pkce_verifier(verifier)
         .request_async(&Adapter(http))
         .await
@@ -132,9 +133,9 @@ pub async fn refresh(
     http: &reqwest::Client,
     creds: &ClientCredentials<'_>,
     token_url: &Url,
-    refresh_token: &str,
+    refresh_token: &Secret,
 ) -> Result<Record, TokenError> {
-    let token = RefreshToken::new(refresh_token.to_string());
+    let token = RefreshToken::new(refresh_token.expose().to_string());
     let response = token_client(creds, token_url)
         .exchange_refresh_token(&token)
         .request_async(&Adapter(http))
@@ -150,25 +151,26 @@ pub async fn refresh(
 
 fn token_client(creds: &ClientCredentials<'_>, token_url: &Url) -> TokenClient {
     BasicClient::new(ClientId::new(creds.client_id.to_string()))
-        .set_client_secret(ClientSecret::new(creds.client_secret.to_string()))
+        .set_client_secret(ClientSecret::new(creds.client_secret.expose().to_string()))
         .set_token_uri(TokenUrl::from_url(token_url.clone()))
         .set_auth_type(AuthType::RequestBody)
 }
 
 fn to_record(
     response: &BasicTokenResponse,
-    previous_refresh: Option<&str>,
+    previous_refresh: Option<&Secret>,
     client_id: &str,
     token_url: &Url,
 ) -> Record {
     let received = now();
     Record {
-        access_token: response.access_token().secret().clone(),
+        // From oauth2's redacting types straight into ours.
+        access_token: Secret::new(response.access_token().secret().as_str()),
         // RFC 6749 §6: a server that does not rotate may omit it; keep the one we have.
         refresh_token: response
             .refresh_token()
-            .map(|t| t.secret().clone())
-            .or_else(|| previous_refresh.map(str::to_string)),
+            .map(|t| Secret::new(t.secret().as_str()))
+            .or_else(|| previous_refresh.cloned()),
         token_type: "Bearer".to_string(),
         scope: response
             .scopes()
@@ -207,8 +209,7 @@ fn classify(e: OAuthError) -> TokenError {
 
 /// Name what came back without echoing it (it could hold a token).
 fn describe_body(err: &str, body: &[u8]) -> String {
-    let head = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
-    if head.trim_start().starts_with('<') {
+    if crate::http::looks_like_html(body) {
         "an HTML page instead of JSON".to_string()
     } else {
         format!("invalid JSON ({err})")
@@ -255,7 +256,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
             if status.is_server_error() || status.as_u16() == 429 {
                 return Err(HttpError::Server {
                     status: status.as_u16(),
-                    retry_after: crate::api::retry_after(response.headers()),
+                    retry_after: crate::http::retry_after(response.headers()),
                 });
             }
             let mut builder = oauth2::http::Response::builder().status(status);
@@ -273,32 +274,10 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
 fn transport_error(e: reqwest::Error) -> HttpError {
     // A connect error means nothing was sent; anything later may have reached the server.
     if e.is_connect() {
-        HttpError::NotSent(describe_reqwest(&e))
+        HttpError::NotSent(crate::http::describe_reqwest(&e))
     } else {
-        HttpError::Unknown(describe_reqwest(&e))
+        HttpError::Unknown(crate::http::describe_reqwest(&e))
     }
-}
-
-/// reqwest's Display hides the cause ("error sending request"); include the innermost one.
-pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut msg = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    let mut last = None;
-    while let Some(s) = source {
-        last = Some(s.to_string());
-        source = s.source();
-    }
-    if let Some(cause) = last {
-        msg.push_str(": ");
-        msg.push_str(&cause);
-    }
-    msg
 }
 
 #[cfg(test)]
@@ -306,9 +285,11 @@ mod tests {
     use super::*;
 
     fn creds() -> ClientCredentials<'static> {
+        static SECRET: std::sync::LazyLock<Secret> =
+            std::sync::LazyLock::new(|| Secret::new("csecret"));
         ClientCredentials {
             client_id: "cid",
-            client_secret: "csecret",
+            client_secret: &SECRET,
         }
     }
 
@@ -363,9 +344,10 @@ mod tests {
         let full = parse(
             r#"{"access_token":"a1","token_type":"bearer","expires_in":3600,"refresh_token":"r2","scope":"partner_api_v2"}"#,
         );
-        let r = to_record(&full, Some("r1"), "cid", &url);
+        let r1 = Secret::new("r1");
+        let r = to_record(&full, Some(&r1), "cid", &url);
         assert_eq!(
-            r.refresh_token.as_deref(),
+            r.refresh_token.as_ref().map(Secret::expose),
             Some("r2"),
             "the rotated one wins"
         );
@@ -375,8 +357,8 @@ mod tests {
 
         // A server that does not rotate, and omits the optional fields.
         let bare = parse(r#"{"access_token":"a1","token_type":"Bearer"}"#);
-        let r = to_record(&bare, Some("r1"), "cid", &url);
-        assert_eq!(r.refresh_token.as_deref(), Some("r1"));
+        let r = to_record(&bare, Some(&r1), "cid", &url);
+        assert_eq!(r.refresh_token, Some(r1));
         assert_eq!(r.expires_at, None);
         assert_eq!(r.scope, None);
     }

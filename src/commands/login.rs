@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use crate::auth::{self, LoginOptions};
 use crate::cli::{GlobalArgs, LoginArgs};
 use crate::error::{CliError, Result};
@@ -7,7 +5,7 @@ use crate::output::Printer;
 use crate::settings::{self, Overrides};
 
 pub async fn run(global: &GlobalArgs, args: LoginArgs, printer: Printer) -> Result<()> {
-    if args.timeout == 0 {
+    if args.timeout.is_zero() {
         return Err(CliError::usage("--timeout must be at least 1 second"));
     }
     let settings = settings::resolve(
@@ -21,7 +19,7 @@ pub async fn run(global: &GlobalArgs, args: LoginArgs, printer: Printer) -> Resu
     let opts = LoginOptions {
         client_secret_stdin: args.client_secret_stdin,
         no_browser: args.no_browser,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: args.timeout,
     };
     auth::login(&settings, &opts, printer).await
 }

@@ -8,7 +8,7 @@ use crate::settings::{self, Overrides};
 /// so the next login does not ask for it again). Logging out twice is not an error.
 pub async fn run(global: &GlobalArgs, printer: Printer) -> Result<()> {
     let settings = settings::resolve(global, &Overrides::default())?;
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let account = settings.account();
     if credentials::delete_record(store.as_ref(), &account)? {
         printer.status(&format!(

@@ -1,12 +1,13 @@
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, TokenCommand};
-use crate::credentials::record::{mask, now};
+use crate::credentials::record::now;
 use crate::credentials::{self, Record};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::{self, EnvSettings, Overrides};
+use crate::secret::Secret;
+use crate::settings::{self, EnvSettings, Overrides, TokenSource};
 
 pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Result<()> {
     let settings = settings::resolve(global, &Overrides::default())?;
@@ -15,22 +16,22 @@ pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Re
         TokenCommand::Refresh(flag) => refresh(&settings, flag.json, printer).await,
         TokenCommand::Print => {
             let token = crate::session::access_token(&settings, printer).await?;
-            printer.result(&token);
+            printer.result(token.expose());
             Ok(())
         }
     }
 }
 
 fn show(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
-    if let Some(token) = ev::get(ev::HSM_ACCESS_TOKEN) {
+    if let TokenSource::Variable(token) = &settings.token {
         let report = json!({
             "env": settings.env, "profile": settings.profile, "store": "environment",
             "source": ev::HSM_ACCESS_TOKEN, "status": "provided",
-            "access_token": mask(&token), "refreshable": false,
+            "access_token": token.masked(), "refreshable": false,
         });
         return print_report(&report, json, printer);
     }
-    let store = credentials::open_store()?;
+    let store = credentials::open_store(&settings.store)?;
     let record = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| crate::session::not_logged_in(settings))?;
     let report = describe(settings, store.kind().name(), &store.location(), &record);
@@ -38,7 +39,7 @@ fn show(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
 }
 
 async fn refresh(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
-    if ev::get(ev::HSM_ACCESS_TOKEN).is_some() {
+    if let TokenSource::Variable(_) = settings.token {
         return Err(CliError::usage(format!(
             "{} is set: that token is used as is and cannot be refreshed",
             ev::HSM_ACCESS_TOKEN
@@ -83,8 +84,8 @@ fn describe(settings: &EnvSettings, store: &str, location: &str, r: &Record) -> 
         "expires_in": left,
         "status": status,
         "refreshable": refreshable,
-        "access_token": mask(&r.access_token),
-        "refresh_token": r.refresh_token.as_deref().map(mask),
+        "access_token": r.access_token.masked(),
+        "refresh_token": r.refresh_token.as_ref().map(Secret::masked),
         "updated": rfc3339(r.updated_at),
     })
 }

@@ -1,7 +1,6 @@
 //! The OS keychain through keyring-core and the platform store crates: Secret Service on
 //! Linux and the BSDs, Keychain on macOS, Credential Manager on Windows.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,15 +10,19 @@ use super::{SERVICE, SecretStore, StoreKind};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 
-pub struct Keychain;
+/// Each call may take up to `timeout` (`HSM_KEYCHAIN_TIMEOUT`, resolved by the settings): a
+/// locked desktop keyring shows an unlock prompt and the call waits for it.
+pub struct Keychain {
+    timeout: Duration,
+}
 
 impl Keychain {
     /// Connect to the platform store and make it keyring-core's default. Fails fast (in
     /// milliseconds) on headless machines with no Secret Service.
-    pub fn connect() -> Result<Keychain> {
-        let store = with_deadline(native_store)?.map_err(|e| unavailable(&e))?;
+    pub fn connect(timeout: Duration) -> Result<Keychain> {
+        let store = with_deadline(timeout, native_store)?.map_err(|e| unavailable(&e))?;
         keyring_core::set_default_store(store);
-        Ok(Keychain)
+        Ok(Keychain { timeout })
     }
 
     /// Run one keychain operation on its entry, within the deadline.
@@ -29,33 +32,23 @@ impl Keychain {
         op: impl FnOnce(&Entry) -> keyring_core::Result<T> + Send + 'static,
     ) -> Result<keyring_core::Result<T>> {
         let account = account.to_string();
-        with_deadline(move || Entry::new(SERVICE, &account).and_then(|e| op(&e)))
-    }
-}
-
-/// How long a keychain call may take. A locked desktop keyring shows an unlock prompt and
-/// the call waits for it: long enough for a person at a terminal to answer, short when no
-/// one is there to (cron, CI, scripts). `HSM_KEYCHAIN_TIMEOUT` overrides it (seconds).
-fn deadline() -> Duration {
-    if let Some(secs) = ev::get(ev::HSM_KEYCHAIN_TIMEOUT).and_then(|v| v.parse::<f64>().ok()) {
-        return Duration::from_secs_f64(secs.max(0.1));
-    }
-    if std::io::stdin().is_terminal() {
-        Duration::from_secs(120)
-    } else {
-        Duration::from_secs(20)
+        with_deadline(self.timeout, move || {
+            Entry::new(SERVICE, &account).and_then(|e| op(&e))
+        })
     }
 }
 
 /// The keychain APIs are blocking and have no timeout of their own, so each call runs on a
 /// thread of its own; one that does not answer in time is left behind, reported, and ends
 /// with the process.
-fn with_deadline<T: Send + 'static>(op: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+fn with_deadline<T: Send + 'static>(
+    limit: Duration,
+    op: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(op());
     });
-    let limit = deadline();
     rx.recv_timeout(limit).map_err(|_| {
         CliError::store(format!(
             "the OS keychain did not answer within {} s (locked and waiting for an unlock prompt?)",

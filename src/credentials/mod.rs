@@ -9,6 +9,9 @@ use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 pub use record::Record;
 
+use crate::secret::Secret;
+use crate::settings::{EnvSettings, StoreChoice};
+
 /// The keychain service name (SPEC: service `hsm`, account `ENV/PROFILE`).
 pub const SERVICE: &str = "hsm";
 
@@ -49,13 +52,13 @@ pub trait SecretStore: Send + Sync {
 }
 
 /// The store chosen by `HSM_CREDENTIAL_STORE` (keychain unless `file`).
-pub fn open_store() -> Result<Box<dyn SecretStore>> {
-    match ev::get(ev::HSM_CREDENTIAL_STORE).as_deref() {
-        None | Some("keychain") => Ok(Box::new(keychain::Keychain::connect()?)),
-        Some("file") => Ok(Box::new(file::FileStore::new(
-            crate::paths::credentials_file()?,
+pub fn open_store(choice: &StoreChoice) -> Result<Box<dyn SecretStore>> {
+    match choice {
+        StoreChoice::Keychain { timeout } => Ok(Box::new(keychain::Keychain::connect(*timeout)?)),
+        StoreChoice::File { path } => Ok(Box::new(file::FileStore::new(
+            crate::paths::credentials_file(path.as_deref())?,
         ))),
-        Some(other) => Err(CliError::usage(format!(
+        StoreChoice::Unknown(other) => Err(CliError::usage(format!(
             "unknown {} value `{other}`: use `keychain` or `file`",
             ev::HSM_CREDENTIAL_STORE
         ))),
@@ -94,11 +97,13 @@ pub fn load_record(store: &dyn SecretStore, account: &str) -> Result<Option<Reco
     })?;
     if let Some(expected) = record.access_token_sha256.take() {
         match store.get(&access_token_account(account))? {
-            Some(token) if sha256_hex(&token) == expected => record.access_token = token,
+            Some(token) if sha256_hex(&token) == expected => {
+                record.access_token = Secret::new(token)
+            }
             // A write cut short between the two entries: the refresh token (written first)
             // is good, so treat the access token as expired and refresh.
             _ => {
-                record.access_token.clear();
+                record.access_token = Secret::default();
                 record.expires_at = Some(0);
             }
         }
@@ -117,7 +122,7 @@ pub fn save_record(store: &dyn SecretStore, account: &str, record: &Record) -> R
         return store.set(account, &whole);
     }
     let access_token = std::mem::take(&mut record.access_token);
-    record.access_token_sha256 = Some(sha256_hex(&access_token));
+    record.access_token_sha256 = Some(sha256_hex(access_token.expose()));
     let main = record.to_json();
     if main.chars().count() > MAX_ENTRY_CHARS {
         return Err(CliError::store(format!(
@@ -127,7 +132,7 @@ pub fn save_record(store: &dyn SecretStore, account: &str, record: &Record) -> R
         .with_hint(format!("use {}=file", ev::HSM_CREDENTIAL_STORE)));
     }
     store.set(account, &main)?;
-    store.set(&access_token_account(account), &access_token)
+    store.set(&access_token_account(account), access_token.expose())
 }
 
 /// Remove a session's entries; true if there was one.
@@ -141,6 +146,41 @@ pub fn delete_record(store: &dyn SecretStore, account: &str) -> Result<bool> {
 /// survives `hsm logout` and is shared by profiles using the same client.
 pub fn client_secret_account(env: &str, client_id: &str) -> String {
     format!("client-secret/{env}/{client_id}")
+}
+
+/// A client secret, and whether it was just given (piped or typed) so `login` keeps it.
+pub struct ClientSecret {
+    pub value: Secret,
+    pub store_it: bool,
+}
+
+/// The client secret, in one order for login and refresh: `HSM_CLIENT_SECRET`, then one piped
+/// to `hsm login --client-secret-stdin` (`piped` is asked only when the variable is unset),
+/// then the sandbox's built-in one (for its own client), then the one kept in `store`.
+pub fn client_secret(
+    settings: &EnvSettings,
+    client_id: &str,
+    store: &dyn SecretStore,
+    piped: impl FnOnce() -> Result<Option<Secret>>,
+) -> Result<Option<ClientSecret>> {
+    let found = |value, store_it| Ok(Some(ClientSecret { value, store_it }));
+    if let Some(v) = &settings.client_secret {
+        return found(v.clone(), false);
+    }
+    if let Some(v) = piped()? {
+        return found(v, true);
+    }
+    if let Some(b) = settings
+        .builtin_client_secret
+        .as_ref()
+        .filter(|_| settings.client_id.as_deref() == Some(client_id))
+    {
+        return found(b.clone(), false);
+    }
+    match store.get(&client_secret_account(&settings.env, client_id))? {
+        Some(v) => found(Secret::new(v), false),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -176,8 +216,8 @@ mod tests {
 
     fn record(access_len: usize, refresh_len: usize) -> Record {
         Record {
-            access_token: "a".repeat(access_len),
-            refresh_token: Some("r".repeat(refresh_len)),
+            access_token: Secret::new("a".repeat(access_len)),
+            refresh_token: Some(Secret::new("r".repeat(refresh_len))),
             token_type: "Bearer".into(),
             scope: Some("partner_api_v2".into()),
             expires_at: Some(record::now() + 3600),
@@ -194,7 +234,12 @@ mod tests {
         save_record(&s, "e/p", &record(40, 40)).unwrap();
         assert_eq!(s.0.lock().unwrap().len(), 1);
         assert_eq!(
-            load_record(&s, "e/p").unwrap().unwrap().access_token.len(),
+            load_record(&s, "e/p")
+                .unwrap()
+                .unwrap()
+                .access_token
+                .expose()
+                .len(),
             40
         );
     }
@@ -221,7 +266,7 @@ mod tests {
         s.set("e/p/access-token", "stale").unwrap();
         let loaded = load_record(&s, "e/p").unwrap().unwrap();
         assert!(loaded.needs_refresh(record::now(), 60));
-        assert_eq!(loaded.refresh_token.unwrap().len(), 700);
+        assert_eq!(loaded.refresh_token.unwrap().expose().len(), 700);
     }
 
     #[test]

@@ -4,13 +4,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 /// Tokens and what they belong to. Expiry is an absolute Unix time taken from the local clock
 /// when the token arrived, so a skewed server clock cannot confuse it.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Its serde form is what the stores hold: keep it byte-compatible (a `Secret` is a plain
+/// JSON string).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Record {
-    pub access_token: String,
+    pub access_token: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     #[serde(default = "bearer")]
     pub token_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,19 +35,6 @@ pub struct Record {
 
 fn bearer() -> String {
     "Bearer".to_string()
-}
-
-impl std::fmt::Debug for Record {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Record")
-            .field("access_token", &mask(&self.access_token))
-            .field("refresh_token", &self.refresh_token.as_deref().map(mask))
-            .field("scope", &self.scope)
-            .field("expires_at", &self.expires_at)
-            .field("token_url", &self.token_url)
-            .field("client_id", &self.client_id)
-            .finish()
-    }
 }
 
 pub fn now() -> u64 {
@@ -73,24 +64,14 @@ impl Record {
     }
 }
 
-/// Show enough of a token to recognise it, never enough to use it.
-pub fn mask(token: &str) -> String {
-    let n = token.chars().count();
-    if n <= 12 {
-        return "****".to_string();
-    }
-    let tail: String = token.chars().skip(n - 4).collect();
-    format!("****{tail}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record() -> Record {
         Record {
-            access_token: "at-secret-123456".into(),
-            refresh_token: Some("rt-secret-abcdef".into()),
+            access_token: Secret::new("at-secret-123456"),
+            refresh_token: Some(Secret::new("rt-secret-abcdef")),
             token_type: "Bearer".into(),
             scope: Some("partner_api_v2".into()),
             expires_at: Some(1_000),
@@ -108,6 +89,15 @@ mod tests {
     }
 
     #[test]
+    fn a_record_stored_before_secrets_were_typed_loads_and_is_written_back_byte_for_byte() {
+        let stored = r#"{"access_token":"at-1","refresh_token":"rt-1","token_type":"Bearer","scope":"partner_api_v2","expires_at":1000,"token_url":"http://127.0.0.1/t","client_id":"c","updated_at":1}"#;
+        let r = Record::from_json(stored).unwrap();
+        assert_eq!(r.access_token.expose(), "at-1");
+        assert_eq!(r.refresh_token.as_ref().map(Secret::expose), Some("rt-1"));
+        assert_eq!(r.to_json(), stored);
+    }
+
+    #[test]
     fn debug_never_shows_tokens() {
         let text = format!("{:?}", record());
         assert!(
@@ -122,11 +112,5 @@ mod tests {
         assert!(!r.needs_refresh(900, 60));
         assert!(r.needs_refresh(940, 60));
         assert!(r.needs_refresh(2_000, 60));
-    }
-
-    #[test]
-    fn masks_keep_only_the_tail() {
-        assert_eq!(mask("sbx_at_abcdefghijkl"), "****ijkl");
-        assert_eq!(mask("short"), "****");
     }
 }

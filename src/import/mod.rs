@@ -33,17 +33,20 @@ struct Tally {
     auth_error: Option<CliError>,
 }
 
+/// `--report`, else `FILE.report.jsonl`; stdin has no name to derive one from.
+fn report_path(args: &ImportArgs) -> Result<PathBuf> {
+    match (&args.report, args.file.as_str()) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, "-") => Err(CliError::usage(
+            "importing from stdin needs --report PATH (the journal that makes re-runs safe)",
+        )),
+        (None, file) => Ok(PathBuf::from(format!("{file}.report.jsonl"))),
+    }
+}
+
 pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Result<()> {
-    let report = match (&args.report, args.file.as_str()) {
-        (Some(p), _) => p.clone(),
-        (None, "-") => {
-            return Err(CliError::usage(
-                "importing from stdin needs --report PATH (the journal that makes re-runs safe)",
-            ));
-        }
-        (None, file) => PathBuf::from(format!("{file}.report.jsonl")),
-    };
-    let format = rows::format_for(&args.file, args.format.as_deref())?;
+    let report = report_path(&args)?;
+    let format = rows::format_for(&args.file, args.format)?;
     let input = rows::open(&args.file)?;
     let rows = Rows::new(input, format)?;
     if args.dry_run {
@@ -98,19 +101,29 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
             }
         }
     }
+    progress.finish();
     if let Some(e) = fatal {
-        progress.finish();
         return Err(e);
     }
-    progress.finish();
-    summarize(&tally, journal.path(), printer);
-    if args.json {
-        printer.result(&summary_json(&tally, journal.path(), interrupted).to_string());
+    conclude(tally, journal.path(), interrupted, args.json, printer)
+}
+
+/// The summary (stderr, and stdout with `--json`) and the exit code of a finished run.
+fn conclude(
+    tally: Tally,
+    report: &std::path::Path,
+    interrupted: bool,
+    json: bool,
+    printer: Printer,
+) -> Result<()> {
+    summarize(&tally, report, printer);
+    if json {
+        printer.result(&summary_json(&tally, report, interrupted).to_string());
     }
     if interrupted {
         return Err(CliError::interrupted().with_hint(format!(
             "run the same command again to resume from {}",
-            journal.path().display()
+            report.display()
         )));
     }
     exit_for(tally)

@@ -17,17 +17,12 @@ pub struct Row {
     pub contact: std::result::Result<Map<String, Value>, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Csv,
-    JsonLines,
-}
+pub use crate::cli::InputFormat as Format;
 
-pub fn format_for(path: &str, explicit: Option<&str>) -> Result<Format> {
-    match explicit {
-        Some("csv") => return Ok(Format::Csv),
-        Some("jsonl") => return Ok(Format::JsonLines),
-        _ => {}
+/// `--format`, else the file name's extension.
+pub fn format_for(path: &str, explicit: Option<Format>) -> Result<Format> {
+    if let Some(format) = explicit {
+        return Ok(format);
     }
     let lower = path.to_ascii_lowercase();
     if lower.ends_with(".csv") {
