@@ -14,7 +14,7 @@ pub mod import;
 pub mod interrupt;
 pub mod output;
 pub mod paths;
-pub mod sandbox;
+pub mod sandbox_env;
 pub mod session;
 pub mod settings;
 

@@ -94,14 +94,14 @@ fn resolve_with(global: &GlobalArgs, overrides: &Overrides, cfg: &Config) -> Res
     let file = cfg.env.get(&env).cloned().unwrap_or_default();
     let (authorize, token, api, client_id, secret) = if env == "sandbox" {
         let base = ev::get(ev::HSM_SANDBOX_URL)
-            .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::sandbox::DEFAULT_PORT));
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::sandbox_env::DEFAULT_PORT));
         let base = base.trim_end_matches('/');
         (
             Some(format!("{base}/oauth/authorize")),
             Some(format!("{base}/oauth/token")),
             Some(format!("{base}/v2")),
-            Some(crate::sandbox::CLIENT_ID.to_string()),
-            Some(crate::sandbox::CLIENT_SECRET),
+            Some(crate::sandbox_env::CLIENT_ID.to_string()),
+            Some(crate::sandbox_env::CLIENT_SECRET),
         )
     } else if let Some(b) = builtin(&env) {
         (
