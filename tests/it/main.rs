@@ -16,4 +16,5 @@ mod network;
 mod output;
 mod refresh;
 mod sandbox;
+mod schema_agreement;
 mod terminal;

@@ -306,7 +306,8 @@ fn is_host_name(text: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
+        // RFC 3696 §2: a top-level domain is never all-numeric.
         && labels
             .last()
-            .is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
 }
