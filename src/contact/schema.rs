@@ -1,7 +1,8 @@
 //! The Contact schema of the Partner API v2 and its validation.
 //!
-//! One static table (`FIELDS`) drives everything: the client builds one flag per field from it,
-//! and both the client (before sending) and the sandbox (on receipt) validate with `validate`.
+//! One static table (`FIELDS`) drives everything: the client builds one flag per field from it
+//! and validates with `validate` before sending. The sandbox has rules of its own, written from
+//! the API documentation; `tests/it/schema_agreement.rs` requires the two to agree.
 
 use std::fmt;
 

@@ -279,6 +279,38 @@ fn the_clients_sandbox_environment_matches_the_sandbox() {
 }
 
 #[test]
+fn the_command_applies_its_flags() {
+    let sb = Sandbox::spawn(&[
+        "--auto-approve",
+        "--access-ttl",
+        "7",
+        "--fault",
+        "create:503",
+    ]);
+    let resp = get_authorize(&sb, &[("state", "flags")]);
+    assert_eq!(resp.status(), StatusCode::FOUND, "auto-approved at once");
+    assert_eq!(sb.mint(json!({}))["expires_in"], 7);
+    let at = access_token(&sb, json!({}));
+    assert_eq!(
+        create(&sb, &at, ann()).status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(create(&sb, &at, ann()).status(), StatusCode::CREATED);
+}
+
+#[test]
+fn the_verbose_log_traces_paths_but_never_codes_or_tokens() {
+    let sb = Sandbox::start(&["-v"]);
+    let tokens = login(&sb);
+    let log = sb.stderr();
+    assert!(log.contains("hsm login --env sandbox"), "{log}");
+    assert!(log.contains("* POST /oauth/token -> 200"), "{log}");
+    assert!(log.contains("/oauth/authorize -> 302"), "{log}");
+    assert!(!log.contains(s(&tokens["access_token"])));
+    assert!(!log.contains("sbx_") && !log.contains("code="), "{log}");
+}
+
+#[test]
 fn quiet_still_prints_the_url_but_nothing_on_stderr() {
     let sb = Sandbox::spawn(&["-q"]);
     health_ok(&sb);
@@ -991,6 +1023,13 @@ fn create_validates_every_field_rule() {
         );
         assert_eq!(body["error"]["message"], format!("{field}: {message}"));
     }
+    assert_eq!(sb.stats()["contacts_created"], 0);
+}
+
+#[test]
+fn create_accepts_every_valid_form_and_lists_every_violation() {
+    let sb = Sandbox::start(&[]);
+    let at = access_token(&sb, json!({}));
     let goods: Vec<(&str, Value)> = vec![
         ("birth_date", json!("1955/01/15")),
         ("birth_date", json!("02-29-2000")),
