@@ -311,3 +311,74 @@ fn is_host_name(text: &str) -> bool {
             .last()
             .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn violations(value: Value, mode: Mode) -> Vec<String> {
+        let Value::Object(contact) = value else {
+            panic!("a contact is an object")
+        };
+        contact_violations(&contact, mode)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn unknown_keys_then_properties_in_documentation_order() {
+        assert_eq!(
+            violations(
+                json!({"zip": "1", "nickname": "x", "alias": "y", "email": "a@b"}),
+                Mode::Create
+            ),
+            [
+                "alias: unknown field",
+                "nickname: unknown field",
+                "external_id: is required",
+                "first_name: is required",
+                "last_name: is required",
+                "zip: must be 5 digits",
+                "email: must be a valid email address",
+            ]
+        );
+        assert!(violations(json!({}), Mode::Update).is_empty());
+    }
+
+    #[test]
+    fn dates_in_each_layout_that_exist() {
+        assert_eq!(calendar_date("01/15/1955"), Some((1955, 1, 15)));
+        assert_eq!(calendar_date("01-15-1955"), Some((1955, 1, 15)));
+        assert_eq!(calendar_date("1955-01-15"), Some((1955, 1, 15)));
+        assert_eq!(calendar_date("1955/01/15"), Some((1955, 1, 15)));
+        assert_eq!(calendar_date("2000-02-29"), Some((2000, 2, 29)));
+        for bad in [
+            "1900-02-29",
+            "0000-01-01",
+            "1955/01-15",
+            "1955-1-15",
+            "1955-01-15 ",
+        ] {
+            assert_eq!(calendar_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails_as_rfc_5321_mailboxes() {
+        for ok in ["a@b.co", "o'neil+x@mail.example.org", "a@b.xn--p1ai"] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "a@b",
+            "a..b@c.co",
+            "a@b_c.co",
+            "a@-b.co",
+            "a@b.123",
+            "é@b.co",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+}
