@@ -256,9 +256,11 @@ fn health_ok(sb: &Sandbox) {
 
 #[test]
 fn announces_url_and_login_hint_but_never_issued_secrets() {
-    let sb = Sandbox::spawn(&[]);
+    let mut sb = Sandbox::spawn(&[]);
     let tokens = login(&sb);
-    let err = sb.stderr();
+    // The banner follows the URL line; read the whole stderr once the sandbox has stopped.
+    let (code, err) = sb.interrupt();
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("hsm-sandbox") && err.contains("hsm login --env sandbox"),
         "{err}"
@@ -312,9 +314,9 @@ fn the_verbose_log_traces_paths_but_never_codes_or_tokens() {
 
 #[test]
 fn quiet_still_prints_the_url_but_nothing_on_stderr() {
-    let sb = Sandbox::spawn(&["-q"]);
+    let mut sb = Sandbox::spawn(&["-q"]);
     health_ok(&sb);
-    assert_eq!(sb.stderr(), "");
+    assert_eq!(sb.interrupt(), (Some(0), String::new()));
 }
 
 #[test]
@@ -352,7 +354,7 @@ fn ctrl_c_stops_cleanly_with_exit_0() {
         .expect("run kill");
     assert!(status.success());
     assert_eq!(sb.wait_exit(Duration::from_secs(10)), Some(0));
-    assert!(sb.stderr().contains("stopped"));
+    assert!(sb.stderr_at_exit().contains("stopped"));
 }
 
 // ---------- authorize ----------

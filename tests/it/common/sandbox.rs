@@ -31,6 +31,8 @@ enum Server {
     Process {
         child: Child,
         stderr: Arc<Mutex<String>>,
+        /// The thread copying stderr; it ends at the process's exit.
+        drain: Option<thread::JoinHandle<()>>,
     },
 }
 
@@ -95,7 +97,7 @@ impl Sandbox {
             .spawn()
             .expect("spawn hsm sandbox");
         let stderr = Arc::new(Mutex::new(String::new()));
-        drain_into(child.stderr.take().expect("piped stderr"), stderr.clone());
+        let drain = drain_into(child.stderr.take().expect("piped stderr"), stderr.clone());
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         thread::spawn(move || {
@@ -121,7 +123,11 @@ impl Sandbox {
         );
         Sandbox {
             base_url,
-            server: Server::Process { child, stderr },
+            server: Server::Process {
+                child,
+                stderr,
+                drain: Some(drain),
+            },
             client: http_client(),
         }
     }
@@ -153,6 +159,25 @@ impl Sandbox {
             Server::InProcess(running) => running.log(),
             Server::Process { stderr, .. } => stderr.lock().map(|s| s.clone()).unwrap_or_default(),
         }
+    }
+
+    /// Ctrl-C to the `hsm sandbox` process; its exit code and its whole stderr once it exited.
+    pub fn interrupt(&mut self) -> (Option<i32>, String) {
+        let pid = self.pid() as i32;
+        // SAFETY: a plain syscall on our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let code = self.wait_exit(Duration::from_secs(10));
+        (code, self.stderr_at_exit())
+    }
+
+    /// The process's whole stderr, once it has exited (the copy is complete at its end).
+    pub fn stderr_at_exit(&mut self) -> String {
+        if let Server::Process { drain, .. } = &mut self.server
+            && let Some(drain) = drain.take()
+        {
+            let _ = drain.join();
+        }
+        self.stderr()
     }
 
     /// Waits for the `hsm sandbox` process to exit (after a signal) and returns its exit code.
@@ -227,7 +252,10 @@ impl Sandbox {
     }
 }
 
-fn drain_into(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
+fn drain_into(
+    mut pipe: impl Read + Send + 'static,
+    sink: Arc<Mutex<String>>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
@@ -238,7 +266,7 @@ fn drain_into(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
                 s.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         }
-    });
+    })
 }
 
 impl Drop for Sandbox {
