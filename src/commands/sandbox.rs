@@ -24,7 +24,7 @@ pub fn config(args: SandboxArgs, printer: Printer) -> Config {
     }
 }
 
-pub async fn run(args: SandboxArgs, printer: Printer) -> Result<()> {
+pub(crate) async fn run(args: SandboxArgs, printer: Printer) -> Result<()> {
     let server = Server::bind(config(args, printer))
         .await
         .map_err(start_error)?;
