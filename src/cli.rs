@@ -146,8 +146,8 @@ pub struct SandboxArgs {
 
     /// Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`,
     /// `contacts:delay=2000x1`, `token:malformed` (repeatable)
-    #[arg(long = "fault", value_name = "SPEC")]
-    pub faults: Vec<String>,
+    #[arg(long = "fault", value_name = "SPEC", value_parser = hsm_sandbox::Fault::parse)]
+    pub faults: Vec<hsm_sandbox::Fault>,
 }
 
 #[derive(Debug, Subcommand)]

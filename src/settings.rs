@@ -288,17 +288,16 @@ struct Defaults {
 impl Defaults {
     fn of(env: &str, cfg: &Config, vars: &Variables) -> Result<Defaults> {
         if env == "sandbox" {
-            let base = vars
-                .sandbox_url
-                .clone()
-                .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::sandbox::DEFAULT_PORT));
+            let base = vars.sandbox_url.clone().unwrap_or_else(|| {
+                format!("http://127.0.0.1:{}", crate::sandbox_env::DEFAULT_PORT)
+            });
             let base = base.trim_end_matches('/');
             return Ok(Defaults {
                 authorize: Some(format!("{base}/oauth/authorize")),
                 token: Some(format!("{base}/oauth/token")),
                 api: Some(format!("{base}/v2")),
-                client_id: Some(crate::sandbox::CLIENT_ID.to_string()),
-                client_secret: Some(Secret::new(crate::sandbox::CLIENT_SECRET)),
+                client_id: Some(crate::sandbox_env::CLIENT_ID.to_string()),
+                client_secret: Some(Secret::new(crate::sandbox_env::CLIENT_SECRET)),
             });
         }
         if let Some(b) = builtin(env) {

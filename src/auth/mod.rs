@@ -212,13 +212,10 @@ fn authorization_code(
         .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))
 }
 
-/// Compare without an early exit, so timing says nothing about how much of a guess was right.
+/// Whether the redirect's `state` is ours, in time that does not depend on where they differ.
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 fn exchange_error(e: TokenError) -> CliError {

@@ -3,6 +3,7 @@
 mod contacts;
 mod login;
 mod logout;
+pub mod sandbox;
 mod token;
 
 use crate::cli::{Cli, Command, ContactsCommand};
@@ -25,7 +26,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             completions(shell);
             Ok(())
         }
-        Command::Sandbox(args) => crate::sandbox::run(args, printer).await,
+        Command::Sandbox(args) => sandbox::run(args, printer).await,
     }
 }
 

@@ -22,6 +22,7 @@ mod output;
 mod package;
 mod refresh;
 mod sandbox;
+mod schema_agreement;
 // tmux and sh scripts: Unix only.
 #[cfg(unix)]
 mod terminal;
