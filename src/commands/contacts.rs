@@ -117,6 +117,7 @@ fn search_query(args: &SearchArgs) -> Result<Map<String, Value>> {
             "search needs --medicare-number, or --first-name/--last-name with --birth-date, --email or --phone",
         ));
     }
+    crate::contact::input::normalise(&mut query);
     let errors = schema::validate(&query, Mode::Update);
     if !errors.is_empty() {
         return Err(invalid_fields(&errors));
@@ -142,6 +143,7 @@ pub fn build_contact(
             value_from_text(spec, text).map_err(|e| CliError::usage(format!("invalid {e}")))?;
         contact.insert(name.to_string(), value);
     }
+    crate::contact::input::normalise(&mut contact);
     let errors = schema::validate(&contact, mode);
     if !errors.is_empty() {
         return Err(invalid_fields(&errors));
