@@ -35,7 +35,7 @@ const LONG_VERSION: &str = concat!(
 
 const GLOBAL: &str = "Global options";
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Environment to use: production, staging, sandbox, or one defined in the config file
     #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true, help_heading = GLOBAL)]
@@ -65,6 +65,9 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove the stored credentials of this environment and profile
     Logout,
+    /// List every stored session: environment, profile, store, expiry, whether it refreshes
+    #[command(after_long_help = STATUS_NOTE)]
+    Status(JsonFlag),
     /// Inspect, refresh or print the access token
     #[command(subcommand)]
     Token(TokenCommand),
@@ -112,11 +115,22 @@ pub struct LoginArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)
-    Show(JsonFlag),
+    Show(ShowArgs),
     /// Refresh the access token now and store the rotated refresh token
     Refresh(JsonFlag),
     /// Print the access token (refreshed if needed) to stdout
     Print,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Check the session with the server (one read-only API call; refreshes first if needed);
+    /// without it, "valid" means only "not expired" by the stored expiry
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +187,12 @@ const LOGIN_EXAMPLES: &str = "Examples:
   HSM_CREDENTIAL_STORE=file hsm login          # no keychain here: keep tokens in a 0600 file
 Tokens go to the OS keychain (service hsm, account ENV/PROFILE); the client secret is asked
 once, without echo, and kept there too.";
+
+const STATUS_NOTE: &str = "Exit status: 0 when at least one listed session is usable (valid, or
+refreshable), 4 when none is, 6 when the credential store cannot be read.
+Commands that need a session use, when no environment is chosen (--env, HSM_ENV,
+default_env), the only environment with a stored session for the profile; with several,
+they ask you to choose.";
 
 const COMPLETION_EXAMPLES: &str = "Install:
   bash:        hsm completions bash > ~/.local/share/bash-completion/completions/hsm

@@ -128,6 +128,29 @@ impl SecretStore for Keychain {
         }
     }
 
+    /// Every account of service `hsm`: a search by attribute (the Secret Service keeps the
+    /// service and the account as the `service` and `username` attributes), then each item's
+    /// specifiers. Keychains that cannot search say so, as a store error.
+    fn accounts(&self) -> Result<Vec<String>> {
+        let found = with_deadline(self.timeout, || {
+            let spec = std::collections::HashMap::from([("service", SERVICE)]);
+            Entry::search(&spec).map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(Entry::get_specifiers)
+                    .filter(|(service, _)| service == SERVICE)
+                    .map(|(_, account)| account)
+                    .collect::<Vec<String>>()
+            })
+        })?;
+        found.map_err(|e| match e {
+            KError::NotSupportedByStore(_) => CliError::store(
+                "this OS keychain cannot list its entries; name the environment with --env",
+            ),
+            other => unavailable(&other),
+        })
+    }
+
     fn probe(&self) -> Result<()> {
         let account = ".probe";
         self.set(account, "probe")?;

@@ -17,7 +17,6 @@ use crate::api::{self, Api, ApiError, Failure};
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{CliError, Exit, Result};
 use crate::output::Printer;
-use crate::settings::{self, Overrides};
 use journal::{Entry, Journal, Prior, Status};
 use rows::{Row, Rows};
 
@@ -82,7 +81,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     if args.dry_run {
         return dry_run(rows, printer);
     }
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = crate::commands::select::settings_for_session(global, printer)?;
     let mut journal = Journal::open(&report)?;
     let api = Arc::new(Api::connect(&settings, printer).await?);
     let progress = Progress::new(printer);

@@ -43,6 +43,7 @@ fn login_stores_one_record_in_the_secret_service_and_logout_removes_it() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
     assert_eq!(v["store"], "keychain");
     assert_eq!(v["status"], "valid");
+    assert_eq!(v["checked"], false);
 
     assert_exit(&env.run(&["logout", "--env", "sandbox"]), 0);
     assert_eq!(keyring.lookup("sandbox/default"), None);
@@ -94,4 +95,43 @@ fn a_keychain_that_never_answers_is_abandoned_after_the_deadline() {
         "{err}"
     );
     assert!(!err.contains("/oauth/authorize"), "{err}");
+}
+
+#[test]
+fn status_and_the_sticky_environment_find_keychain_sessions_by_attribute_search() {
+    let keyring = PrivateKeyring::unlocked();
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = keychain_env(&sb, &keyring);
+    let out = env.run(&["status"]);
+    assert_exit(&out, 4);
+    assert!(
+        stderr(&out).contains("no stored session in the OS keychain"),
+        "{}",
+        stderr(&out)
+    );
+    login_auto(&env, &[]);
+    login_auto(&env, &["--profile", "ci"]);
+
+    let out = env.run(&["status", "--json"]);
+    assert_exit(&out, 0);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let who: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{} {}",
+                r["env"].as_str().unwrap(),
+                r["profile"].as_str().unwrap(),
+                r["store"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(who, ["sandbox/ci keychain", "sandbox/default keychain"]);
+    assert!(rows.iter().all(|r| r["usable"] == true));
+
+    // No --env: the keychain's only environment is used.
+    let out = env.run(&["token", "show", "--json"]);
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["env"], "sandbox");
 }
