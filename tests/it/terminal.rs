@@ -128,7 +128,12 @@ fn secret_prompt_does_not_echo_and_a_pasted_redirect_completes_the_login() {
             ),
         );
         let term = Tmux::start(&env, &format!("{HSM} login --env acme --no-browser"));
-        term.wait_for("Client secret for hsm-sandbox:");
+        let asked = term.wait_for("Client secret for hsm-sandbox:");
+        assert!(
+            asked.contains("It is asked once: hsm keeps it in the file")
+                && asked.contains("issued by HealthSherpa"),
+            "the prompt says what the secret is and where it goes:\n{asked}"
+        );
         term.type_line("hsm-sandbox-secret");
         let taken = port_taken_message(port);
         let screen = term.wait_until("the URL prompt", |s| {
@@ -204,4 +209,55 @@ fn import_shows_progress_on_a_terminal_and_none_when_piped() {
         "no progress line when piped: {err:?}"
     );
     assert_eq!(err.lines().count(), 1, "only the summary: {err}");
+}
+
+#[test]
+fn over_ssh_with_no_display_hsm_says_how_to_paste_the_redirect_and_the_paste_logs_in() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    // As in an SSH session: no DISPLAY, no BROWSER, and no --no-browser flag.
+    env.unset("DISPLAY")
+        .unset("WAYLAND_DISPLAY")
+        .unset("BROWSER");
+    let mut attempt = 0;
+    let (term, screen) = loop {
+        attempt += 1;
+        let port = free_port();
+        env.set(
+            "HSM_REDIRECT_URI",
+            &format!("http://127.0.0.1:{port}/callback"),
+        );
+        let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+        let taken = port_taken_message(port);
+        let screen = term.wait_until("the paste instructions", |s| {
+            s.contains("press Enter") || s.contains(&taken)
+        });
+        if !screen.contains(&taken) {
+            assert!(screen.contains("No browser here?"), "{screen}");
+            assert!(
+                screen.contains(&format!("http://127.0.0.1:{port}/callback?code=")),
+                "says where the browser lands:\n{screen}"
+            );
+            assert!(
+                screen.contains(&format!("ssh -L {port}:127.0.0.1:{port}")),
+                "names the tunnel alternative:\n{screen}"
+            );
+            break (term, screen);
+        }
+        assert!(attempt < PORT_ATTEMPTS, "port taken every time:\n{screen}");
+        note_port_taken(attempt, port);
+    };
+    let url = screen
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http") && l.contains("/oauth/authorize?"))
+        .expect("the URL is on screen")
+        .to_string();
+    let r = http().get(&url).send().unwrap();
+    let redirect = r.headers()["location"].to_str().unwrap().to_string();
+    term.type_line(&redirect);
+    let screen = term.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(screen.contains("Logged in to sandbox"), "{screen}");
+    assert!(env.stored_record("sandbox/default").is_some());
 }
