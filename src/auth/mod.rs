@@ -6,6 +6,7 @@ pub mod loopback;
 pub mod oauth;
 pub mod pages;
 mod preflight;
+mod store;
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal};
@@ -41,7 +42,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     let mut stdin_lines = StdinLines::new(opts.client_secret_stdin);
 
     // The store comes first: a login must never be thrown away for want of a place to keep it.
-    let store = credentials::open_store(&settings.store)?;
+    let (store, chose_file) = store::open(settings, !opts.client_secret_stdin, printer)?;
     store.probe()?;
     // A network or proxy problem fails now, in seconds, not after the wait for the browser.
     preflight::token_endpoint_reachable(settings).await?;
@@ -95,6 +96,9 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
         settings.profile,
         store.in_words()
     ));
+    if chose_file {
+        store::say_how_to_keep_it(printer);
+    }
     if matches!(settings.token, TokenSource::Variable(_)) {
         printer.warn(&format!(
             "{} is set: other commands keep using that token instead of this login until it is unset",

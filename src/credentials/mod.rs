@@ -72,6 +72,24 @@ pub fn open_store(choice: &StoreChoice) -> Result<Box<dyn SecretStore>> {
     }
 }
 
+/// The store for `hsm login`: as `open_store`, except that a machine with no keychain at all
+/// (not a locked one) is reported as `Err(inner)` inside `Ok`, so that login can offer the
+/// file store at a terminal instead.
+pub fn open_store_for_login(choice: &StoreChoice) -> Result<Result<Box<dyn SecretStore>>> {
+    match choice {
+        StoreChoice::Keychain { timeout } => {
+            Ok(keychain::Keychain::try_connect(*timeout)?
+                .map(|k| Box::new(k) as Box<dyn SecretStore>))
+        }
+        other => open_store(other).map(Ok),
+    }
+}
+
+/// The file store at `HSM_CREDENTIALS_FILE`'s default place, for a login that chose it.
+pub fn default_file_store() -> Result<Box<dyn SecretStore>> {
+    open_store(&StoreChoice::File { path: None })
+}
+
 /// Windows Credential Manager keeps at most 2,560 bytes, which `set_password` fills with
 /// UTF-16: 1,280 characters. A record longer than this keeps its access token in a second
 /// entry, so one session never needs more than the platform allows.

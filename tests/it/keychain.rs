@@ -58,7 +58,12 @@ fn a_locked_keychain_exits_6_before_the_browser_opens() {
     let out = env.run(&["login", "--env", "sandbox"]);
     assert_exit(&out, 6);
     let err = stderr(&out);
-    assert!(err.contains("locked") || err.contains("keychain"), "{err}");
+    assert!(err.contains("the OS keychain is locked"), "{err}");
+    assert!(err.contains("unlock"), "{err}");
+    assert!(
+        !err.contains("no OS keychain on this machine"),
+        "locked, not missing: {err}"
+    );
     assert!(err.contains("HSM_CREDENTIAL_STORE=file"), "{err}");
     assert!(!err.contains("/oauth/authorize"), "{err}");
 }
@@ -134,4 +139,46 @@ fn status_and_the_sticky_environment_find_keychain_sessions_by_attribute_search(
     assert_exit(&out, 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["env"], "sandbox");
+}
+
+/// As on a fresh server or over SSH: no D-Bus session bus at all (no variable, and an empty
+/// runtime dir, so no default bus either).
+fn without_any_dbus(env: &mut TestEnv) {
+    env.unset("HSM_CREDENTIAL_STORE");
+    env.unset("DBUS_SESSION_BUS_ADDRESS");
+    let run = env.path("run");
+    std::fs::create_dir_all(&run).unwrap();
+    env.set("XDG_RUNTIME_DIR", run.to_str().unwrap());
+}
+
+#[test]
+fn with_no_dbus_session_at_all_hsm_says_there_is_no_keychain_not_that_it_is_locked() {
+    let sb = Sandbox::start(&[]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    without_any_dbus(&mut env);
+    for args in [
+        &["login", "--env", "sandbox"][..],
+        &["token", "show", "--env", "sandbox"],
+    ] {
+        let started = std::time::Instant::now();
+        let out = env.run(args);
+        assert_exit(&out, 6);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let err = stderr(&out);
+        assert!(
+            err.contains("no OS keychain on this machine: no D-Bus session"),
+            "{err}"
+        );
+        assert!(!err.contains("locked") && !err.contains("zbus"), "{err}");
+        assert!(
+            err.contains("HSM_CREDENTIAL_STORE=file"),
+            "without a terminal the hint names the variable: {err}"
+        );
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(!err.contains("/oauth/authorize"), "{err}");
+    }
+    assert!(!env.creds_file().exists(), "never a silent fallback");
+    // The hint works.
+    env.set("HSM_CREDENTIAL_STORE", "file");
+    assert_exit(&env.run(&["token", "show", "--env", "sandbox"]), 4);
 }

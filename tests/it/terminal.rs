@@ -261,3 +261,64 @@ fn over_ssh_with_no_display_hsm_says_how_to_paste_the_redirect_and_the_paste_log
     assert!(screen.contains("Logged in to sandbox"), "{screen}");
     assert!(env.stored_record("sandbox/default").is_some());
 }
+
+// Where the OS keychain is the Secret Service: elsewhere there is always a keychain.
+#[cfg(not(target_os = "macos"))]
+#[test]
+fn with_no_keychain_at_a_terminal_login_asks_before_using_the_file_store() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    env.unset("HSM_CREDENTIAL_STORE")
+        .unset("DBUS_SESSION_BUS_ADDRESS");
+    let run = env.path("run");
+    std::fs::create_dir_all(&run).unwrap();
+    env.set("XDG_RUNTIME_DIR", run.to_str().unwrap());
+    // The "browser" follows the auto-approved redirect back to hsm's listener.
+    env.set("BROWSER", "curl -s -o /dev/null -L");
+
+    // No: nothing is stored, exit 6, and the variable is named.
+    let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+    let asked = term.wait_for("Keep the tokens in this file? [y/N]");
+    assert!(asked.contains("no OS keychain on this machine"), "{asked}");
+    assert!(asked.contains("mode 0600"), "{asked}");
+    term.type_line("n");
+    let screen = term.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=6"), "{screen}");
+    assert!(screen.contains("HSM_CREDENTIAL_STORE=file"), "{screen}");
+    assert!(!env.creds_file().exists(), "nothing stored on a no");
+    drop(term);
+
+    // Yes: this login goes to the file, and hsm says how to keep using it.
+    let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+    term.wait_for("Keep the tokens in this file? [y/N]");
+    term.type_line("y");
+    let screen = term.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        screen.contains("export HSM_CREDENTIAL_STORE=file"),
+        "{screen}"
+    );
+    assert!(env.stored_record("sandbox/default").is_some());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.creds_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Nothing else changed: the next command still looks in the keychain unless told.
+    let out = env.run(&["token", "show", "--env", "sandbox"]);
+    assert_exit(&out, 6);
+    let out = env.run(&["status"]);
+    assert_exit(&out, 4);
+    assert!(
+        stdout(&out).contains("needs HSM_CREDENTIAL_STORE=file"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("no OS keychain"), "{}", stderr(&out));
+    env.set("HSM_CREDENTIAL_STORE", "file");
+    assert_exit(&env.run(&["token", "show", "--env", "sandbox"]), 0);
+}
