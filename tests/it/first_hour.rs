@@ -193,3 +193,31 @@ fn token_show_says_it_did_not_check_and_check_asks_the_server() {
     assert_exit(&out, 4);
     assert!(stderr(&out).contains("hsm login"), "{}", stderr(&out));
 }
+
+#[test]
+fn quickstart_shows_cargo_at_work_and_runs_end_to_end() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::path::PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(dir) = cargo.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        path = std::env::join_paths(dirs).unwrap();
+    }
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(root.join("scripts/quickstart.sh"))
+        .env("PATH", path);
+    let out = run_with_timeout(&mut cmd, std::time::Duration::from_secs(600));
+    let err = stderr(&out);
+    assert_exit(&out, 0);
+    assert!(err.contains("Building hsm with cargo"), "{err}");
+    assert!(
+        err.contains("Finished"),
+        "cargo's own progress is shown: {err}"
+    );
+    assert!(
+        stdout(&out).contains("sandbox/default"),
+        "ends with hsm status: {}",
+        stdout(&out)
+    );
+}
