@@ -108,7 +108,7 @@ fn print_table(rows: &[Value], printer: Printer) {
         return;
     }
     printer.result(&format!(
-        "{:<22} {:<9} {:<26} {:<10} STATUS",
+        "{:<22} {:<9} {:<36} {:<10} STATUS",
         "ENV/PROFILE", "STORE", "EXPIRES", "REFRESHES"
     ));
     for r in rows {
@@ -119,7 +119,7 @@ fn print_table(rows: &[Value], printer: Printer) {
         };
         let expires = expires.split('T').collect::<Vec<_>>().join(" ");
         printer.result(&format!(
-            "{:<22} {:<9} {:<26} {:<10} {}",
+            "{:<22} {:<9} {:<36} {:<10} {}",
             format!("{}/{}", text("env"), text("profile")),
             text("store"),
             expires,
