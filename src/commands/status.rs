@@ -48,7 +48,8 @@ fn store_name(settings: &EnvSettings) -> &'static str {
     match settings.store {
         StoreChoice::Keychain { .. } => "OS keychain",
         StoreChoice::File { .. } => "file store",
-        StoreChoice::Unknown(_) => "credential store",
+        // Any other store (and an unknown HSM_CREDENTIAL_STORE value).
+        _ => "credential store",
     }
 }
 
