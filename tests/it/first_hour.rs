@@ -196,24 +196,47 @@ fn token_show_says_it_did_not_check_and_check_asks_the_server() {
 
 #[test]
 fn quickstart_shows_cargo_at_work_and_runs_end_to_end() {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let cargo = std::path::PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    let mut path = std::env::var_os("PATH").unwrap_or_default();
-    if let Some(dir) = cargo.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let mut dirs = vec![dir.to_path_buf()];
-        dirs.extend(std::env::split_paths(&path));
-        path = std::env::join_paths(dirs).unwrap();
+    // A stand-in `cargo` on PATH: the real one would rebuild with other features than the test
+    // build (feature unification) and relink the binary other tests are running. It records
+    // its arguments and prints a progress line, as cargo does on stderr; the binary it would
+    // build is the one this test run built.
+    let env = TestEnv::new();
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let args = env.path("cargo-args");
+    write_file(
+        &bin.join("cargo"),
+        &format!(
+            "#!/bin/sh\necho \"$@\" > '{}'\necho '   Compiling hsm v0.1.0 (stand-in)' >&2\n",
+            args.display()
+        ),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("cargo"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
     }
+    let mut dirs = vec![bin];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = std::process::Command::new("bash");
     cmd.arg(root.join("scripts/quickstart.sh"))
-        .env("PATH", path);
-    let out = run_with_timeout(&mut cmd, std::time::Duration::from_secs(600));
+        .env("PATH", std::env::join_paths(dirs).unwrap());
+    let out = run_with_timeout(&mut cmd, std::time::Duration::from_secs(120));
     let err = stderr(&out);
     assert_exit(&out, 0);
+    assert_eq!(
+        std::fs::read_to_string(&args).unwrap().trim(),
+        "build",
+        "no --quiet"
+    );
     assert!(err.contains("Building hsm with cargo"), "{err}");
     assert!(
-        err.contains("Finished"),
-        "cargo's own progress is shown: {err}"
+        err.contains("Compiling hsm v0.1.0 (stand-in)"),
+        "cargo's progress reaches the user: {err}"
     );
     assert!(
         stdout(&out).contains("sandbox/default"),
