@@ -50,6 +50,9 @@ pub struct EnvSettings {
     /// Where the access token comes from.
     pub token: TokenSource,
     pub store: StoreChoice,
+    /// `HSM_CREDENTIALS_FILE`, whatever the store: where the file store is when `hsm login`
+    /// offers it on a machine without a keychain, and where `hsm status` looks.
+    pub credentials_file: Option<PathBuf>,
     /// How long one HTTP request may take (`HSM_HTTP_TIMEOUT`, default 30 s).
     pub http_timeout: Duration,
     /// Where the refresh locks live: `HSM_STATE_DIR`, else (None) the platform cache dir.
@@ -256,6 +259,7 @@ fn resolve_with(
         client_secret: local.client_secret,
         token: local.token,
         store: local.store,
+        credentials_file: vars.credentials_file.as_ref().map(PathBuf::from),
         http_timeout: local.http_timeout,
         state_dir: local.state_dir,
         browser: local.browser,

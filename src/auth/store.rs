@@ -26,7 +26,7 @@ pub fn open(
     if !may_ask || !std::io::stdin().is_terminal() {
         return Err(missing);
     }
-    let file = credentials::default_file_store()?;
+    let file = credentials::file_store(settings)?;
     printer.prompt(&format!(
         "{}.\n\
          hsm can keep this login's tokens (and the client secret, if it asks for one) in a file instead:\n  {}\n\

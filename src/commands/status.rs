@@ -60,10 +60,9 @@ fn other_file_store(settings: &EnvSettings) -> Option<Box<dyn SecretStore>> {
     if !matches!(settings.store, StoreChoice::Keychain { .. }) {
         return None;
     }
-    let choice = StoreChoice::File { path: None };
-    let path = crate::paths::credentials_file(None).ok()?;
+    let path = crate::paths::credentials_file(settings.credentials_file.as_deref()).ok()?;
     path.exists()
-        .then(|| credentials::open_store(&choice).ok())
+        .then(|| credentials::file_store(settings).ok())
         .flatten()
 }
 

@@ -85,9 +85,12 @@ pub fn open_store_for_login(choice: &StoreChoice) -> Result<Result<Box<dyn Secre
     }
 }
 
-/// The file store at `HSM_CREDENTIALS_FILE`'s default place, for a login that chose it.
-pub fn default_file_store() -> Result<Box<dyn SecretStore>> {
-    open_store(&StoreChoice::File { path: None })
+/// The file store (at `HSM_CREDENTIALS_FILE`, else its default place), for a login that chose
+/// it and for `hsm status`.
+pub fn file_store(settings: &EnvSettings) -> Result<Box<dyn SecretStore>> {
+    open_store(&StoreChoice::File {
+        path: settings.credentials_file.clone(),
+    })
 }
 
 /// Windows Credential Manager keeps at most 2,560 bytes, which `set_password` fills with
