@@ -17,6 +17,8 @@ mod error;
 pub mod http;
 mod import;
 mod interrupt;
+// The man page sections clap cannot derive; the test generator renders them.
+pub mod manual;
 mod output;
 mod paths;
 mod retry;

@@ -4,6 +4,8 @@ mod contacts;
 mod login;
 mod logout;
 pub mod sandbox;
+pub(crate) mod select;
+mod status;
 mod token;
 
 use crate::cli::{Cli, Command, ContactsCommand};
@@ -15,6 +17,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
     match cli.command {
         Command::Login(args) => login::run(global, args, printer).await,
         Command::Logout => logout::run(global, printer).await,
+        Command::Status(flag) => status::run(global, flag.json, printer).await,
         Command::Token(cmd) => token::run(global, cmd, printer).await,
         Command::Contacts(cmd) => match cmd {
             ContactsCommand::Create(args) => contacts::create(global, args, printer).await,

@@ -156,14 +156,19 @@ pub static FIELDS: &[FieldSpec] = &[
     field(
         "state",
         Some("state"),
-        "Two-letter state code, e.g. CA",
+        "Two-letter state code, e.g. CA (upper-cased before sending)",
         Kind::State,
     ),
-    field("zip", Some("zip"), "ZIP code, 5 digits", Kind::Zip),
+    field(
+        "zip",
+        Some("zip"),
+        "ZIP code, 5 digits (a ZIP+4 such as 94103-1234 is sent as 94103)",
+        Kind::Zip,
+    ),
     field(
         "phone",
         Some("phone"),
-        "Phone number, 10 digits without formatting",
+        "Phone number, 10 digits (816-555-0166, (816) 555-0166 and +1 816 555 0166 are sent as 8165550166)",
         Kind::Phone,
     ),
     field(

@@ -8,6 +8,7 @@
 mod browser_login;
 mod common;
 mod contacts;
+mod first_hour;
 mod generated;
 mod import;
 // Against a private Secret Service (see common::keyring).
