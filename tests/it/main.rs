@@ -5,6 +5,8 @@
 // variables only through `env_vars` is for the product.
 #![allow(clippy::disallowed_methods)]
 
+// Chromium from /usr/bin, launched through a shell script: Unix only.
+#[cfg(unix)]
 mod browser_login;
 mod common;
 mod contacts;

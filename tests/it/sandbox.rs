@@ -254,6 +254,8 @@ fn health_ok(sb: &Sandbox) {
 
 // ---------- start-up ----------
 
+// Ctrl-C is a signal: Unix only.
+#[cfg(unix)]
 #[test]
 fn announces_url_and_login_hint_but_never_issued_secrets() {
     let mut sb = Sandbox::spawn(&[]);
@@ -312,6 +314,8 @@ fn the_verbose_log_traces_paths_but_never_codes_or_tokens() {
     assert!(!log.contains("sbx_") && !log.contains("code="), "{log}");
 }
 
+// Ctrl-C is a signal: Unix only.
+#[cfg(unix)]
 #[test]
 fn quiet_still_prints_the_url_but_nothing_on_stderr() {
     let mut sb = Sandbox::spawn(&["-q"]);
