@@ -315,7 +315,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --port 'Port to listen on at 127.0.0.1 (0 picks a free one)'
             cand --access-ttl 'Lifetime of issued access tokens, in seconds'
             cand --latency-ms 'Delay every API response by this many milliseconds (a realistic network latency)'
-            cand --fault 'Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`, `contacts:delay=2000x1`, `token:malformed` (repeatable)'
+            cand --fault 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`'
             cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
             cand --profile 'Credential profile within the environment'
             cand --config 'Config file to read instead of the platform default'
