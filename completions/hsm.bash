@@ -16,6 +16,9 @@ _hsm() {
             ",$1")
                 cmd="hsm"
                 ;;
+            hsm,api)
+                cmd="hsm__subcmd__api"
+                ;;
             hsm,completions)
                 cmd="hsm__subcmd__completions"
                 ;;
@@ -69,6 +72,9 @@ _hsm() {
                 ;;
             hsm__subcmd__contacts__subcmd__help,update)
                 cmd="hsm__subcmd__contacts__subcmd__help__subcmd__update"
+                ;;
+            hsm__subcmd__help,api)
+                cmd="hsm__subcmd__help__subcmd__api"
                 ;;
             hsm__subcmd__help,completions)
                 cmd="hsm__subcmd__help__subcmd__completions"
@@ -146,12 +152,66 @@ _hsm() {
 
     case "${cmd}" in
         hsm)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts completions sandbox help"
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts completions sandbox api help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__api)
+            opts="-X -f -H -i -v -q -h -V --method --input --raw-field --header --include --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -X)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --raw-field)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --env)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -600,8 +660,22 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help)
-            opts="login logout status token contacts completions sandbox help"
+            opts="login logout status token contacts completions sandbox api help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__api)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

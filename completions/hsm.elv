@@ -36,6 +36,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand contacts 'Create, update, search and bulk-import contacts'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
             cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+            cand api 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;login'= {
@@ -329,6 +330,28 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'hsm;api'= {
+            cand -X 'HTTP method (default GET, or POST when -f or --input gives a body)'
+            cand --method 'HTTP method (default GET, or POST when -f or --input gives a body)'
+            cand --input 'Send this file as the body, or - for stdin'
+            cand -f 'A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John, arrays as key[]=value (repeatable; with GET, query parameters instead)'
+            cand --raw-field 'A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John, arrays as key[]=value (repeatable; with GET, query parameters instead)'
+            cand -H 'A request header, ''Name: value'' (repeatable)'
+            cand --header 'A request header, ''Name: value'' (repeatable)'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -i 'Print the status line and the response headers before the body'
+            cand --include 'Print the status line and the response headers before the body'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'hsm;help'= {
             cand login 'Log in through the browser and keep the tokens in the OS keychain'
             cand logout 'Remove the stored credentials of this environment and profile'
@@ -337,6 +360,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand contacts 'Create, update, search and bulk-import contacts'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
             cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+            cand api 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;help;login'= {
@@ -373,6 +397,8 @@ set edit:completion:arg-completer[hsm] = {|@words|
         &'hsm;help;completions'= {
         }
         &'hsm;help;sandbox'= {
+        }
+        &'hsm;help;api'= {
         }
         &'hsm;help;help'= {
         }

@@ -38,6 +38,7 @@ complete -c hsm -n "__fish_hsm_needs_command" -f -a "token" -d 'Inspect, refresh
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "contacts" -d 'Create, update, search and bulk-import contacts'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "api" -d 'Call any API endpoint with the session (like `gh api`); the answer\'s body on stdout'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l client-id -d 'OAuth client id (overrides the config file and HSM_CLIENT_ID)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l redirect-uri -d 'Redirect URI registered for the client (a loopback http:// URL)' -r
@@ -225,14 +226,27 @@ complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s v -l verbose -d 'Tra
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "token" -d 'Inspect, refresh or print the access token'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "contacts" -d 'Create, update, search and bulk-import contacts'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand api" -s X -l method -d 'HTTP method (default GET, or POST when -f or --input gives a body)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l input -d 'Send this file as the body, or - for stdin' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -s f -l raw-field -d 'A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John, arrays as key[]=value (repeatable; with GET, query parameters instead)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -s H -l header -d 'A request header, \'Name: value\' (repeatable)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand api" -s i -l include -d 'Print the status line and the response headers before the body'
+complete -c hsm -n "__fish_hsm_using_subcommand api" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand api" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand api" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand api" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "token" -d 'Inspect, refresh or print the access token'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "contacts" -d 'Create, update, search and bulk-import contacts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "api" -d 'Call any API endpoint with the session (like `gh api`); the answer\'s body on stdout'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "show" -d 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'

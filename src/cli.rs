@@ -83,6 +83,45 @@ pub enum Command {
     },
     /// Run a local emulator of the Partner API v2 for trying hsm and testing scripts
     Sandbox(SandboxArgs),
+    /// Call any API endpoint with the session (like `gh api`); the answer's body on stdout
+    #[command(after_long_help = API_EXAMPLES)]
+    Api(ApiArgs),
+}
+
+const API_EXAMPLES: &str = "Examples:
+  hsm api contacts -f 'contact[external_id]=CRM1' -f 'contact[first_name]=John' \\
+                   -f 'contact[last_name]=Doe'
+  hsm api -X PATCH /v2/contacts/3f1c9a2e-... --input change.json
+  hsm api contacts/search --input - < query.json | jq .data.contact.id
+  hsm api -X PATCH contacts/3f1c9a2e-... -f 'contact[zip]=94103' --include
+PATH is relative to the environment's API base (`contacts`, `/contacts` and `/v2/contacts`
+are the same); a URL is accepted only on the API's own host. The method is GET, or POST when
+-f or --input gives a body. The session is refreshed as for every command. Exit status: 0 for
+2xx, 4 for 401 (after one refresh), 3 for other 4xx, 5 for 5xx or no answer. A POST or PATCH
+whose answer is lost is never sent again. Values given with -f are visible to other users of
+this machine (in the process list): pass personal data with --input - instead.";
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Path under the API base (`contacts`, `/v2/contacts/ID`), or a URL on the API's host
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// HTTP method (default GET, or POST when -f or --input gives a body)
+    #[arg(short = 'X', long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Send this file as the body, or - for stdin
+    #[arg(long, value_name = "FILE|-", conflicts_with = "fields")]
+    pub input: Option<String>,
+    /// A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John,
+    /// arrays as key[]=value (repeatable; with GET, query parameters instead)
+    #[arg(short = 'f', long = "raw-field", value_name = "KEY=VALUE")]
+    pub fields: Vec<String>,
+    /// A request header, 'Name: value' (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Print the status line and the response headers before the body
+    #[arg(short = 'i', long)]
+    pub include: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! Dispatch: one `match`, one module per command.
 
+mod api;
 mod contacts;
 mod login;
 mod logout;
@@ -30,6 +31,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             Ok(())
         }
         Command::Sandbox(args) => sandbox::run(args, printer).await,
+        Command::Api(args) => api::run(global, args, printer).await,
     }
 }
 

@@ -5,6 +5,7 @@
 // variables only through `env_vars` is for the product.
 #![allow(clippy::disallowed_methods)]
 
+mod api;
 mod browser_login;
 mod common;
 mod contacts;
