@@ -190,6 +190,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Update some fields of a contact (PATCH /v2/contacts/ID)')
             [CompletionResult]::new('search', 'search', [CompletionResultType]::ParameterValue, 'Find a contact by Medicare number, or by name plus birth date, email or phone')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Create contacts from a CSV or JSON Lines file, resumably')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -303,11 +304,33 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'hsm;contacts;sync' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
+            [CompletionResult]::new('--adopt', '--adopt', [CompletionResultType]::ParameterName, 'Seed the state from an import report, so contacts it created are not created again')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Input format when it cannot be told from the file name')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan (to create, to update with which fields, missing) and send nothing')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the summary (or, with --dry-run, the plan) as JSON on stdout')
+            [CompletionResult]::new('--resend-unknown', '--resend-unknown', [CompletionResultType]::ParameterName, 'Send again the rows whose earlier request has an unknown outcome that a search cannot settle (rows a search can find are always looked up first)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'hsm;contacts;help' {
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a contact (POST /v2/contacts); prints its id')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Update some fields of a contact (PATCH /v2/contacts/ID)')
             [CompletionResult]::new('search', 'search', [CompletionResultType]::ParameterValue, 'Find a contact by Medicare number, or by name plus birth date, email or phone')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Create contacts from a CSV or JSON Lines file, resumably')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -321,6 +344,9 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;contacts;help;import' {
+            break
+        }
+        'hsm;contacts;help;sync' {
             break
         }
         'hsm;contacts;help;help' {
@@ -423,6 +449,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Update some fields of a contact (PATCH /v2/contacts/ID)')
             [CompletionResult]::new('search', 'search', [CompletionResultType]::ParameterValue, 'Find a contact by Medicare number, or by name plus birth date, email or phone')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Create contacts from a CSV or JSON Lines file, resumably')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only')
             break
         }
         'hsm;help;contacts;create' {
@@ -435,6 +462,9 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;help;contacts;import' {
+            break
+        }
+        'hsm;help;contacts;sync' {
             break
         }
         'hsm;help;completions' {

@@ -55,6 +55,9 @@ _hsm() {
             hsm__subcmd__contacts,search)
                 cmd="hsm__subcmd__contacts__subcmd__search"
                 ;;
+            hsm__subcmd__contacts,sync)
+                cmd="hsm__subcmd__contacts__subcmd__sync"
+                ;;
             hsm__subcmd__contacts,update)
                 cmd="hsm__subcmd__contacts__subcmd__update"
                 ;;
@@ -69,6 +72,9 @@ _hsm() {
                 ;;
             hsm__subcmd__contacts__subcmd__help,search)
                 cmd="hsm__subcmd__contacts__subcmd__help__subcmd__search"
+                ;;
+            hsm__subcmd__contacts__subcmd__help,sync)
+                cmd="hsm__subcmd__contacts__subcmd__help__subcmd__sync"
                 ;;
             hsm__subcmd__contacts__subcmd__help,update)
                 cmd="hsm__subcmd__contacts__subcmd__help__subcmd__update"
@@ -108,6 +114,9 @@ _hsm() {
                 ;;
             hsm__subcmd__help__subcmd__contacts,search)
                 cmd="hsm__subcmd__help__subcmd__contacts__subcmd__search"
+                ;;
+            hsm__subcmd__help__subcmd__contacts,sync)
+                cmd="hsm__subcmd__help__subcmd__contacts__subcmd__sync"
                 ;;
             hsm__subcmd__help__subcmd__contacts,update)
                 cmd="hsm__subcmd__help__subcmd__contacts__subcmd__update"
@@ -258,7 +267,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version create update search import help"
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version create update search import sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,7 +395,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__help)
-            opts="create update search import help"
+            opts="create update search import sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -442,6 +451,20 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__help__subcmd__search)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__contacts__subcmd__help__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -536,6 +559,48 @@ _hsm() {
                     ;;
                 --phone)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__contacts__subcmd__sync)
+            opts="-v -q -h -V --state --concurrency --dry-run --json --adopt --resend-unknown --format --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --adopt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "csv jsonl" -- "${cur}"))
                     return 0
                     ;;
                 --env)
@@ -702,7 +767,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help__subcmd__contacts)
-            opts="create update search import"
+            opts="create update search import sync"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -744,6 +809,20 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help__subcmd__contacts__subcmd__search)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__contacts__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

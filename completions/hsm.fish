@@ -107,18 +107,19 @@ complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcomman
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -l profile -d 'Credential profile within the environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -l config -d 'Config file to read instead of the platform default' -r -F
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -s q -l quiet -d 'Print only results and errors'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -s h -l help -d 'Print help'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "create" -d 'Create a contact (POST /v2/contacts); prints its id'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "update" -d 'Update some fields of a contact (PATCH /v2/contacts/ID)'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -f -a "create" -d 'Create a contact (POST /v2/contacts); prints its id'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -f -a "update" -d 'Update some fields of a contact (PATCH /v2/contacts/ID)'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l external-id -d 'Your system\'s unique ID for the contact (cannot change once set)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l first-name -d 'First name' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l last-name -d 'Last name' -r
@@ -202,10 +203,26 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l state -d 'The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l concurrency -d 'Requests in flight at once' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l adopt -d 'Seed the state from an import report, so contacts it created are not created again' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l format -d 'Input format when it cannot be told from the file name' -r -f -a "csv\t''
+jsonl\t''"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l dry-run -d 'Print the plan (to create, to update with which fields, missing) and send nothing'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l json -d 'Print the summary (or, with --dry-run, the plan) as JSON on stdout'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l resend-unknown -d 'Send again the rows whose earlier request has an unknown outcome that a search cannot settle (rows a search can find are always looked up first)'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a contact (POST /v2/contacts); prints its id'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "update" -d 'Update some fields of a contact (PATCH /v2/contacts/ID)'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -l profile -d 'Credential profile within the environment' -r
@@ -254,3 +271,4 @@ complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "update" -d 'Update some fields of a contact (PATCH /v2/contacts/ID)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'

@@ -216,6 +216,51 @@ pub enum ContactsCommand {
     /// Create contacts from a CSV or JSON Lines file, resumably
     #[command(after_long_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
+    /// Keep contacts in step with a CRM export: create new rows, PATCH changed fields only
+    #[command(after_long_help = SYNC_EXAMPLES)]
+    Sync(SyncArgs),
+}
+
+const SYNC_EXAMPLES: &str = "Examples:
+  hsm contacts sync crm-export.csv                   # nightly: create new rows, PATCH changed fields
+  hsm contacts sync crm-export.csv --dry-run         # the plan: to create, to update (which fields), missing
+  hsm contacts sync crm-export.csv --adopt crm-export.csv.report.jsonl   # after an earlier import
+The file is the desired state, keyed by external_id, read and validated whole before anything is
+sent (an invalid row or a repeated external id: exit 2, nothing sent). A row never sent is
+created; a row whose fields changed since they were last sent is PATCHed with those fields only
+(never external_id); an unchanged row sends nothing; rows gone from the file are listed, never
+deleted. The state (external_id, contact id, salted digests of what was sent; no field values)
+is kept per environment and profile under the state dir (--state PATH overrides), 0600. It is a
+write-ahead journal: after a crash or Ctrl-C, run the same command again; a request whose outcome
+is unknown is looked up (hsm contacts search) before anything is sent for that row.";
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// CSV (.csv, header row of field names) or JSON Lines (.jsonl) file, or - for stdin
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    /// The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Requests in flight at once
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Print the plan (to create, to update with which fields, missing) and send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary (or, with --dry-run, the plan) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Seed the state from an import report, so contacts it created are not created again
+    #[arg(long, value_name = "REPORT")]
+    pub adopt: Option<PathBuf>,
+    /// Send again the rows whose earlier request has an unknown outcome that a search cannot
+    /// settle (rows a search can find are always looked up first)
+    #[arg(long)]
+    pub resend_unknown: bool,
+    /// Input format when it cannot be told from the file name
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<InputFormat>,
 }
 
 const LOGIN_EXAMPLES: &str = "Examples:

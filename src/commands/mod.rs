@@ -25,6 +25,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             ContactsCommand::Update(args) => contacts::update(global, args, printer).await,
             ContactsCommand::Search(args) => contacts::search(global, args, printer).await,
             ContactsCommand::Import(args) => crate::import::run(global, args, printer).await,
+            ContactsCommand::Sync(args) => crate::sync::run(global, args, printer).await,
         },
         Command::Completions { shell } => {
             completions(shell);

@@ -25,6 +25,7 @@ mod package;
 mod refresh;
 mod sandbox;
 mod schema_agreement;
+mod sync;
 // tmux and sh scripts: Unix only.
 #[cfg(unix)]
 mod terminal;
