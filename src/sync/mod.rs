@@ -90,7 +90,8 @@ fn state_path(args: &SyncArgs, settings: &EnvSettings) -> Result<PathBuf> {
 
 /// Seed the state from an import report: each row it records as created (or found) becomes a
 /// known contact whose fields are unknown, so its first sync PATCHes every field once (the
-/// API answers 204 when nothing differs) instead of creating it again.
+/// API answers 204 when nothing differs) instead of creating it again. A row the report left
+/// with an unknown outcome becomes a pending create: looked up before anything is sent.
 fn adopt(state: &mut State, report: &Path, printer: Printer) -> Result<()> {
     let text = std::fs::read_to_string(report).map_err(|e| {
         CliError::usage(format!(
@@ -98,32 +99,65 @@ fn adopt(state: &mut State, report: &Path, printer: Printer) -> Result<()> {
             report.display()
         ))
     })?;
+    let (created, unsure) = report_outcomes(&text);
     let mut adopted = 0u64;
-    for line in text.lines() {
-        let Ok(entry) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        let status = entry.get("status").and_then(Value::as_str);
-        let x = entry.get("external_id").and_then(Value::as_str);
-        let id = entry.get("contact_id").and_then(Value::as_str);
-        if let (Some("created" | "found"), Some(x), Some(id)) = (status, x, id)
-            && state
-                .known
-                .get(x)
-                .is_none_or(|k| k.id.is_none() && k.pending.is_none())
+    for (x, id) in &created {
+        if state
+            .known
+            .get(x)
+            .is_none_or(|k| k.id.is_none() && k.pending.is_none())
         {
             state.record(&Line {
-                id: Some(id.to_string()),
+                id: Some(id.clone()),
                 ..Line::new(Ev::Adopt, x)
             })?;
             adopted += 1;
         }
     }
+    for x in &unsure {
+        if !state.known.contains_key(x) {
+            state.record(&Line {
+                d: Some(state::Digests::new()),
+                ..Line::new(Ev::SentCreate, x)
+            })?;
+        }
+    }
     printer.status(&format!(
-        "Adopted {adopted} contact(s) from {}.",
-        report.display()
+        "Adopted {adopted} contact(s) from {} ({} with an unknown outcome, to be looked up).",
+        report.display(),
+        unsure.len()
     ));
     Ok(())
+}
+
+/// An import report's rows: created (external id, contact id), and those whose last word is
+/// `sent` or `unknown`. Once created, a row stays created, as import reads it.
+fn report_outcomes(text: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut created: std::collections::BTreeMap<String, String> = Default::default();
+    let mut unsure: std::collections::BTreeSet<String> = Default::default();
+    for line in text.lines() {
+        let Ok(entry) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let field = |k: &str| entry.get(k).and_then(Value::as_str);
+        let Some(x) = field("external_id") else {
+            continue;
+        };
+        match (field("status"), field("contact_id")) {
+            (Some("created" | "found"), Some(id)) => {
+                unsure.remove(x);
+                created.insert(x.to_string(), id.to_string());
+            }
+            (Some("sent" | "unknown"), _) if !created.contains_key(x) => {
+                unsure.insert(x.to_string());
+            }
+            (Some(_), _) => {
+                unsure.remove(x);
+            }
+            _ => {}
+        }
+    }
+    (created.into_iter().collect(), unsure.into_iter().collect())
 }
 
 /// External ids the state knows that the file no longer has: listed, never deleted.
@@ -291,5 +325,25 @@ impl Progress {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_reports_give_created_rows_and_unknown_ones() {
+        let report = r#"{"row":1,"external_id":"A","status":"sent"}
+{"row":1,"external_id":"A","status":"created","contact_id":"c1"}
+{"row":2,"external_id":"B","status":"sent"}
+{"row":3,"external_id":"C","status":"sent"}
+{"row":3,"external_id":"C","status":"failed","http_status":422}
+{"row":4,"external_id":"D","status":"unknown"}
+{"row":1,"external_id":"A","status":"sent"}
+not json"#;
+        let (created, unsure) = report_outcomes(report);
+        assert_eq!(created, vec![("A".to_string(), "c1".to_string())]);
+        assert_eq!(unsure, vec!["B".to_string(), "D".to_string()]);
     }
 }

@@ -153,12 +153,22 @@ pub fn lookup_query(
         })
         .collect();
     usable.sort_by_key(|q| q.iter().filter(|f| pending.d.contains_key(**f)).count());
-    let query = usable.first()?;
-    let map = query
+    if let Some(query) = usable.first() {
+        return Some((pick(w, query), pending.create));
+    }
+    // Nothing certain (an adopted row whose values were never seen): a hit with this row's
+    // external id still settles it; a miss proves nothing.
+    let query = QUERIES
+        .iter()
+        .find(|q| q.iter().all(|f| w.contact.contains_key(*f)))?;
+    Some((pick(w, query), false))
+}
+
+fn pick(w: &Wanted, fields: &[&str]) -> Map<String, Value> {
+    fields
         .iter()
         .map(|f| (f.to_string(), w.contact[*f].clone()))
-        .collect();
-    Some((map, pending.create))
+        .collect()
 }
 
 #[cfg(test)]

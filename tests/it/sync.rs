@@ -236,32 +236,56 @@ fn adopting_an_import_report_creates_nothing_twice() {
         "sandbox",
     ]);
     assert_exit(&out, 0);
+    // Two rows the report leaves unknown: CRM21 did reach the server, CRM22 did not.
+    let created = env.run(&[
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--data",
+        &row(21, "8165550100", "94103"),
+    ]);
+    assert_exit(&created, 0);
     let report = env.path("crm.jsonl.report.jsonl");
+    let mut text = std::fs::read_to_string(&report).unwrap();
+    text.push_str("{\"row\":21,\"external_id\":\"CRM21\",\"status\":\"sent\"}\n");
+    text.push_str("{\"row\":22,\"external_id\":\"CRM22\",\"status\":\"unknown\"}\n");
+    write_file(&report, &text);
+    write_file(&file, &rows(1..=22, plain));
     let state = env.path("state/crm.jsonl");
-    let out = sync(
-        &env,
-        &file,
-        &[
-            "--adopt",
-            report.to_str().unwrap(),
-            "--state",
-            state.to_str().unwrap(),
-        ],
-    );
-    assert_exit(&out, 0);
+    let state_arg = ["--state", state.to_str().unwrap()];
+    let mut args = vec!["--adopt", report.to_str().unwrap()];
+    args.extend_from_slice(&state_arg);
+    let out = sync(&env, &file, &args);
+    assert_exit(&out, 5);
     let s = summary(&out);
+    assert_eq!(s["created"], 0, "{s}");
     assert_eq!(
-        (s["created"].as_u64(), s["unchanged"].as_u64()),
-        (Some(0), Some(20)),
+        (s["unchanged"].as_u64(), s["found"].as_u64()),
+        (Some(21), Some(1)),
+        "{s}"
+    );
+    assert_eq!(
+        s["unknown_external_ids"],
+        serde_json::json!(["CRM22"]),
         "{s}"
     );
     let stats = sb.stats();
-    assert_eq!(stats["contacts_created"], 20, "{stats}");
+    assert_eq!(stats["contacts_created"], 21, "{stats}");
     assert_eq!(
         stats["update_requests"], 20,
         "one full PATCH each, answered 204: {stats}"
     );
     assert_eq!(stats["contacts_updated"], 0, "{stats}");
+
+    // What a search cannot settle is sent only when asked.
+    let mut args = vec!["--resend-unknown"];
+    args.extend_from_slice(&state_arg);
+    let out = sync(&env, &file, &args);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"], 1);
+    assert_eq!(counter(&sb, "contacts_created"), 22);
+    assert_eq!(counter(&sb, "duplicate_external_ids"), 0);
 
     let before = counter(&sb, "api_requests");
     let edited = |i: usize| {
@@ -271,8 +295,8 @@ fn adopting_an_import_report_creates_nothing_twice() {
             plain(i)
         }
     };
-    write_file(&file, &rows(1..=20, edited));
-    let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+    write_file(&file, &rows(1..=22, edited));
+    let out = sync(&env, &file, &state_arg);
     assert_exit(&out, 0);
     assert_eq!(summary(&out)["updated"], 1);
     assert_eq!(counter(&sb, "api_requests") - before, 1);
