@@ -398,3 +398,61 @@ fn refused_and_lost_updates_set_the_exit_code_and_are_settled_by_the_next_run() 
     );
     assert_eq!(summary(&out)["found"], 1);
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
+    let (sb, env) = logged_in(&["--latency-ms", "5"]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=2000, plain));
+    let state = env.path("state/s.jsonl");
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "sync",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .args(["--state", state.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while count_ev(&state, "created") < 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sync made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = wait_output(child, Duration::from_secs(60));
+    assert_exit(&out, 130);
+    assert!(
+        stderr(&out).contains("run the same command again"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        count_ev(&state, "sent_create"),
+        0,
+        "every request in flight was settled"
+    );
+    let first = counter(&sb, "contacts_created");
+    assert!(first < 2000);
+    assert_eq!(count_ev(&state, "entry") as u64, first, "compacted");
+
+    let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"].as_u64().unwrap(), 2000 - first);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 2000, "{stats}");
+    assert_eq!(stats["searches"], 0, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
