@@ -241,23 +241,35 @@ fn print_answer(answer: &RawResponse, include: bool, printer: Printer) {
     printer.result_bytes(&out);
 }
 
-/// The exit code of the answer's status, with the API's own message on stderr.
+/// The exit code of the answer's status, with the API's own message on stderr: 401 is 4,
+/// any other 4xx (429 included) 3, 5xx 5.
 fn outcome(answer: &RawResponse) -> Result<()> {
     let status = answer.status.as_u16();
     if answer.status.is_success() {
         return Ok(());
     }
     let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
-    let mut err = ApiError::from_status(status, parsed.as_ref(), &answer.body, None).into_cli();
-    if answer.status.is_redirection() || answer.status.is_informational() {
-        err = CliError::new(
-            Exit::ApiRefused,
-            format!("the API answered HTTP {status}, which hsm api does not follow"),
-        );
-    } else if status >= 500 {
-        err.hint = None;
-    }
-    Err(err)
+    let err = ApiError::from_status(status, parsed.as_ref(), &answer.body, None).into_cli();
+    let exit = match status {
+        401 => Exit::AuthRequired,
+        400..=499 => Exit::ApiRefused,
+        500..=599 => Exit::Network,
+        _ => {
+            return Err(CliError::api(format!(
+                "the API answered HTTP {status}, which hsm api does not follow"
+            )));
+        }
+    };
+    let hint = if exit == Exit::Network {
+        None
+    } else {
+        err.hint
+    };
+    Err(CliError {
+        exit,
+        message: err.message,
+        hint,
+    })
 }
 
 #[cfg(test)]

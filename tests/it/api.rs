@@ -114,6 +114,14 @@ fn statuses_map_to_exit_codes_and_4xx_bodies_are_printed() {
     let out = api(&env, &["contacts"]);
     assert_exit(&out, 3);
     assert_eq!(sb.stats()["api_requests"].as_u64().unwrap() - before, 3);
+    // A 429 is waited out and retried, for a POST too (the server did not act); if it lasts,
+    // exit 3 as any other 4xx.
+    sb.set_faults(&["create:429=0x5"]);
+    let before = sb.stats()["api_requests"].as_u64().unwrap();
+    let out = api(&env, &["contacts", "-f", "contact[external_id]=R1"]);
+    assert_exit(&out, 3);
+    assert!(stdout(&out).contains("rate_limited"), "{}", stdout(&out));
+    assert_eq!(sb.stats()["api_requests"].as_u64().unwrap() - before, 5);
     // With -i the status line and headers come first.
     let out = api(&env, &["/v2/contacts", "--include"]);
     assert_exit(&out, 3);
