@@ -316,7 +316,7 @@ fn count_ev(path: &Path, ev: &str) -> usize {
 #[cfg(unix)]
 #[test]
 fn sigkill_halfway_then_a_rerun_creates_each_contact_exactly_once() {
-    let (sb, env) = logged_in(&["--latency-ms", "5"]);
+    let (sb, env) = logged_in(&["--latency-ms", "20"]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=500, plain));
     let state = env.path("state/s.jsonl");
@@ -402,7 +402,7 @@ fn refused_and_lost_updates_set_the_exit_code_and_are_settled_by_the_next_run() 
 #[cfg(unix)]
 #[test]
 fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
-    let (sb, env) = logged_in(&["--latency-ms", "5"]);
+    let (sb, env) = logged_in(&["--latency-ms", "10"]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=2000, plain));
     let state = env.path("state/s.jsonl");
