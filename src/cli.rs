@@ -71,7 +71,7 @@ pub enum Command {
     /// Inspect, refresh or print the access token
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Create, update, search and bulk-import contacts
+    /// Create, update, search, bulk-import and sync contacts
     #[command(subcommand)]
     Contacts(ContactsCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
