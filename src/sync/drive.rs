@@ -154,7 +154,7 @@ impl Run<'_> {
         let x = self.wanted[i].x.clone();
         if self.resend_unknown {
             self.state.record(&Line::new(Ev::Failed, &x))?;
-            return self.start(i, in_flight, tally);
+            return self.follow_up(i, in_flight, tally);
         }
         tally.unknown += 1;
         tally.unknown_ids.push(x);
@@ -208,14 +208,23 @@ impl Run<'_> {
                     d: Some(d),
                     ..Line::new(Ev::Found, &x)
                 })?;
-                self.start(i, in_flight, tally)
+                self.follow_up(i, in_flight, tally)
             }
             Outcome::Looked(Looked::Absent) => {
                 self.state.record(&Line::new(Ev::Absent, &x))?;
-                self.start(i, in_flight, tally)
+                self.follow_up(i, in_flight, tally)
             }
             Outcome::Looked(Looked::Unsure) => self.unsure(i, in_flight, tally),
         }
+    }
+
+    /// After a look-up, the row's own request; none once the run is stopping (Ctrl-C, a lost
+    /// session): the next run takes the row from what the look-up recorded.
+    fn follow_up(&mut self, i: usize, in_flight: &mut InFlight, tally: &mut Tally) -> Result<()> {
+        if tally.interrupted || tally.auth_error.is_some() {
+            return Ok(());
+        }
+        self.start(i, in_flight, tally)
     }
 
     /// A request that failed: refused (its status kept), failed, or unknown (left pending).
