@@ -93,14 +93,12 @@ impl Run<'_> {
             Action::Unchanged => tally.unchanged += 1,
             Action::Check => return self.check(i, in_flight, tally),
             Action::Create => {
-                let d = self
-                    .state
-                    .digests(&w.contact, plan::synced_fields(&w.contact));
+                let contact = w.contact();
+                let d = self.state.digests(&contact, plan::synced_fields(&contact));
                 self.state.record(&Line {
                     d: Some(d),
                     ..Line::new(Ev::SentCreate, &w.x)
                 })?;
-                let contact = w.contact.clone();
                 in_flight.spawn(async move {
                     (
                         i,
@@ -197,7 +195,7 @@ impl Run<'_> {
                 let w = &self.wanted[i];
                 let d = self
                     .state
-                    .digests(&contact, plan::synced_fields(&w.contact));
+                    .digests(&contact, plan::synced_fields(&w.contact()));
                 let id = contact
                     .get("id")
                     .and_then(Value::as_str)

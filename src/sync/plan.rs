@@ -12,11 +12,26 @@ use crate::error::{CliError, Result};
 use crate::import::rows::{self, Rows};
 use crate::output::Printer;
 
-/// One row of the file: where it is, its external id, the contact it describes.
+/// One row of the file: where it is, its external id, the contact it describes (kept as
+/// compact JSON text: a parsed map costs ten times the memory, and the whole file is held).
 pub struct Wanted {
     pub line: u64,
     pub x: String,
-    pub contact: Map<String, Value>,
+    json: Box<str>,
+}
+
+impl Wanted {
+    pub fn new(line: u64, x: String, contact: &Map<String, Value>) -> Wanted {
+        let json = serde_json::to_string(contact)
+            .unwrap_or_default()
+            .into_boxed_str();
+        Wanted { line, x, json }
+    }
+
+    /// The contact, parsed again from the text it was validated as.
+    pub fn contact(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
 }
 
 /// How many invalid rows are shown before the count.
@@ -46,11 +61,7 @@ pub fn read_desired(
                 "line {}{id}: the external id appears twice in the file",
                 row.line
             )),
-            (Ok(contact), Some(x)) => wanted.push(Wanted {
-                line: row.line,
-                x,
-                contact,
-            }),
+            (Ok(contact), Some(x)) => wanted.push(Wanted::new(row.line, x, &contact)),
             (Ok(_), None) => problems.push(format!("line {}: no external_id", row.line)),
         }
     }
@@ -100,12 +111,13 @@ pub fn action(state: &State, w: &Wanted) -> Action {
     let Some(id) = known.id.clone() else {
         return Action::Create;
     };
-    let changes: Map<String, Value> = synced_fields(&w.contact)
+    let contact = w.contact();
+    let changes: Map<String, Value> = synced_fields(&contact)
         .filter(|f| match &known.d {
-            Some(d) => d.get(*f) != Some(&state.digest(f, &w.contact[*f])),
+            Some(d) => d.get(*f) != Some(&state.digest(f, &contact[*f])),
             None => true,
         })
-        .map(|f| (f.clone(), w.contact[f].clone()))
+        .map(|f| (f.clone(), contact[f].clone()))
         .collect();
     if changes.is_empty() {
         Action::Unchanged
@@ -136,6 +148,7 @@ pub fn lookup_query(
     w: &Wanted,
 ) -> Option<(Map<String, Value>, bool)> {
     let pending = known.pending.as_ref()?;
+    let contact = w.contact();
     let expected = |f: &str| -> Option<&String> {
         pending
             .d
@@ -146,7 +159,7 @@ pub fn lookup_query(
         .iter()
         .filter(|q| {
             q.iter().all(|f| {
-                w.contact
+                contact
                     .get(*f)
                     .is_some_and(|v| expected(f) == Some(&state.digest(f, v)))
             })
@@ -154,20 +167,20 @@ pub fn lookup_query(
         .collect();
     usable.sort_by_key(|q| q.iter().filter(|f| pending.d.contains_key(**f)).count());
     if let Some(query) = usable.first() {
-        return Some((pick(w, query), pending.create));
+        return Some((pick(&contact, query), pending.create));
     }
     // Nothing certain (an adopted row whose values were never seen): a hit with this row's
     // external id still settles it; a miss proves nothing.
     let query = QUERIES
         .iter()
-        .find(|q| q.iter().all(|f| w.contact.contains_key(*f)))?;
-    Some((pick(w, query), false))
+        .find(|q| q.iter().all(|f| contact.contains_key(*f)))?;
+    Some((pick(&contact, query), false))
 }
 
-fn pick(w: &Wanted, fields: &[&str]) -> Map<String, Value> {
+fn pick(contact: &Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
     fields
         .iter()
-        .map(|f| (f.to_string(), w.contact[*f].clone()))
+        .map(|f| (f.to_string(), contact[*f].clone()))
         .collect()
 }
 
@@ -180,11 +193,7 @@ mod tests {
     fn wanted(v: Value) -> Wanted {
         let contact = v.as_object().unwrap().clone();
         let x = contact["external_id"].as_str().unwrap().to_string();
-        Wanted {
-            line: 2,
-            x,
-            contact,
-        }
+        Wanted::new(2, x, &contact)
     }
 
     fn fresh_state() -> State {
@@ -199,7 +208,8 @@ mod tests {
             "birth_date": "1950-01-02", "zip": "94103"}),
         );
         assert_eq!(action(&state, &w), Action::Create);
-        let d = state.digests(&w.contact, synced_fields(&w.contact));
+        let c = w.contact();
+        let d = state.digests(&c, synced_fields(&c));
         assert!(!d.contains_key("external_id"));
         state
             .record(&Line {
@@ -226,7 +236,7 @@ mod tests {
         assert_eq!(Value::Object(changes), json!({"zip": "10001"}));
 
         // A pending update is looked up by fields it did not touch.
-        let d = state.digests(&moved.contact, ["zip".to_string()].iter());
+        let d = state.digests(&moved.contact(), ["zip".to_string()].iter());
         state
             .record(&Line {
                 d: Some(d),
