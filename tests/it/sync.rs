@@ -456,3 +456,43 @@ fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
     assert_eq!(stats["searches"], 0, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
+
+#[test]
+fn rows_can_come_from_stdin_as_csv() {
+    use std::io::Write;
+    let (sb, env) = logged_in(&[]);
+    let state = env.path("state/s.jsonl");
+    let csv = "External ID,first-name,last_name,phone\nS1,Ann,Lee,(816) 555-0166\nS2,Bo,Li,\n";
+    let run = |extra: &[&str]| {
+        let mut child = env
+            .cmd()
+            .args([
+                "contacts", "sync", "-", "--format", "csv", "--env", "sandbox", "--json",
+            ])
+            .args(["--state", state.to_str().unwrap()])
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(csv.as_bytes())
+            .unwrap();
+        wait_output(child, Duration::from_secs(60))
+    };
+    let out = run(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"], 2);
+    let out = run(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        summary(&out)["unchanged"],
+        2,
+        "normalised values compare equal"
+    );
+    assert_eq!(counter(&sb, "api_requests"), 2);
+}
