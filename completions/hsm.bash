@@ -16,6 +16,9 @@ _hsm() {
             ",$1")
                 cmd="hsm"
                 ;;
+            hsm,api)
+                cmd="hsm__subcmd__api"
+                ;;
             hsm,completions)
                 cmd="hsm__subcmd__completions"
                 ;;
@@ -52,6 +55,9 @@ _hsm() {
             hsm__subcmd__contacts,search)
                 cmd="hsm__subcmd__contacts__subcmd__search"
                 ;;
+            hsm__subcmd__contacts,sync)
+                cmd="hsm__subcmd__contacts__subcmd__sync"
+                ;;
             hsm__subcmd__contacts,update)
                 cmd="hsm__subcmd__contacts__subcmd__update"
                 ;;
@@ -67,8 +73,14 @@ _hsm() {
             hsm__subcmd__contacts__subcmd__help,search)
                 cmd="hsm__subcmd__contacts__subcmd__help__subcmd__search"
                 ;;
+            hsm__subcmd__contacts__subcmd__help,sync)
+                cmd="hsm__subcmd__contacts__subcmd__help__subcmd__sync"
+                ;;
             hsm__subcmd__contacts__subcmd__help,update)
                 cmd="hsm__subcmd__contacts__subcmd__help__subcmd__update"
+                ;;
+            hsm__subcmd__help,api)
+                cmd="hsm__subcmd__help__subcmd__api"
                 ;;
             hsm__subcmd__help,completions)
                 cmd="hsm__subcmd__help__subcmd__completions"
@@ -102,6 +114,9 @@ _hsm() {
                 ;;
             hsm__subcmd__help__subcmd__contacts,search)
                 cmd="hsm__subcmd__help__subcmd__contacts__subcmd__search"
+                ;;
+            hsm__subcmd__help__subcmd__contacts,sync)
+                cmd="hsm__subcmd__help__subcmd__contacts__subcmd__sync"
                 ;;
             hsm__subcmd__help__subcmd__contacts,update)
                 cmd="hsm__subcmd__help__subcmd__contacts__subcmd__update"
@@ -146,12 +161,66 @@ _hsm() {
 
     case "${cmd}" in
         hsm)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts completions sandbox help"
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts completions sandbox api help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__api)
+            opts="-X -f -H -i -v -q -h -V --method --input --raw-field --header --include --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -X)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --raw-field)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --env)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -198,7 +267,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version create update search import help"
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version create update search import sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -326,7 +395,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__help)
-            opts="create update search import help"
+            opts="create update search import sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -382,6 +451,20 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__help__subcmd__search)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__contacts__subcmd__help__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -476,6 +559,48 @@ _hsm() {
                     ;;
                 --phone)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__contacts__subcmd__sync)
+            opts="-v -q -h -V --state --concurrency --dry-run --json --adopt --resend-unknown --format --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --adopt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "csv jsonl" -- "${cur}"))
                     return 0
                     ;;
                 --env)
@@ -600,8 +725,22 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help)
-            opts="login logout status token contacts completions sandbox help"
+            opts="login logout status token contacts completions sandbox api help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__api)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -628,7 +767,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help__subcmd__contacts)
-            opts="create update search import"
+            opts="create update search import sync"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -670,6 +809,20 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help__subcmd__contacts__subcmd__search)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__contacts__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -33,9 +33,10 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand logout 'Remove the stored credentials of this environment and profile'
             cand status 'List every stored session: environment, profile, store, expiry, whether it refreshes'
             cand token 'Inspect, refresh or print the access token'
-            cand contacts 'Create, update, search and bulk-import contacts'
+            cand contacts 'Create, update, search, bulk-import and sync contacts'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
             cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+            cand api 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;login'= {
@@ -173,6 +174,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand update 'Update some fields of a contact (PATCH /v2/contacts/ID)'
             cand search 'Find a contact by Medicare number, or by name plus birth date, email or phone'
             cand import 'Create contacts from a CSV or JSON Lines file, resumably'
+            cand sync 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;contacts;create'= {
@@ -281,11 +283,32 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'hsm;contacts;sync'= {
+            cand --state 'The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl'
+            cand --concurrency 'Requests in flight at once'
+            cand --adopt 'Seed the state from an import report, so contacts it created are not created again'
+            cand --format 'Input format when it cannot be told from the file name'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --dry-run 'Print the plan (to create, to update with which fields, missing) and send nothing'
+            cand --json 'Print the summary (or, with --dry-run, the plan) as JSON on stdout'
+            cand --resend-unknown 'Send again the rows whose earlier request has an unknown outcome that a search cannot settle (rows a search can find are always looked up first)'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'hsm;contacts;help'= {
             cand create 'Create a contact (POST /v2/contacts); prints its id'
             cand update 'Update some fields of a contact (PATCH /v2/contacts/ID)'
             cand search 'Find a contact by Medicare number, or by name plus birth date, email or phone'
             cand import 'Create contacts from a CSV or JSON Lines file, resumably'
+            cand sync 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;contacts;help;create'= {
@@ -295,6 +318,8 @@ set edit:completion:arg-completer[hsm] = {|@words|
         &'hsm;contacts;help;search'= {
         }
         &'hsm;contacts;help;import'= {
+        }
+        &'hsm;contacts;help;sync'= {
         }
         &'hsm;contacts;help;help'= {
         }
@@ -329,14 +354,37 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'hsm;api'= {
+            cand -X 'HTTP method (default GET, or POST when -f or --input gives a body)'
+            cand --method 'HTTP method (default GET, or POST when -f or --input gives a body)'
+            cand --input 'Send this file as the body, or - for stdin'
+            cand -f 'A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John, arrays as key[]=value (repeatable; with GET, query parameters instead)'
+            cand --raw-field 'A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John, arrays as key[]=value (repeatable; with GET, query parameters instead)'
+            cand -H 'A request header, ''Name: value'' (repeatable)'
+            cand --header 'A request header, ''Name: value'' (repeatable)'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -i 'Print the status line and the response headers before the body'
+            cand --include 'Print the status line and the response headers before the body'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'hsm;help'= {
             cand login 'Log in through the browser and keep the tokens in the OS keychain'
             cand logout 'Remove the stored credentials of this environment and profile'
             cand status 'List every stored session: environment, profile, store, expiry, whether it refreshes'
             cand token 'Inspect, refresh or print the access token'
-            cand contacts 'Create, update, search and bulk-import contacts'
+            cand contacts 'Create, update, search, bulk-import and sync contacts'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
             cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+            cand api 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;help;login'= {
@@ -361,6 +409,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand update 'Update some fields of a contact (PATCH /v2/contacts/ID)'
             cand search 'Find a contact by Medicare number, or by name plus birth date, email or phone'
             cand import 'Create contacts from a CSV or JSON Lines file, resumably'
+            cand sync 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
         }
         &'hsm;help;contacts;create'= {
         }
@@ -370,9 +419,13 @@ set edit:completion:arg-completer[hsm] = {|@words|
         }
         &'hsm;help;contacts;import'= {
         }
+        &'hsm;help;contacts;sync'= {
+        }
         &'hsm;help;completions'= {
         }
         &'hsm;help;sandbox'= {
+        }
+        &'hsm;help;api'= {
         }
         &'hsm;help;help'= {
         }

@@ -3,12 +3,14 @@
 
 Builds the release binary, starts its sandbox, and compares hsm with curl doing the same
 work in the same run. Reports medians and ratios; needs only python3, curl and cargo.
-Usage: scripts/bench.py [--quick]   (--quick: fewer repetitions, for a smoke run)
+Usage: scripts/bench.py [--quick] [--sync]   (--quick: fewer repetitions, for a smoke run;
+--sync: only the contacts sync benchmark)
 """
 import json, os, platform, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = "--quick" in sys.argv
+SYNC_ONLY = "--sync" in sys.argv
 N_START = 30 if QUICK else 200
 N_CALL = 10 if QUICK else 50
 ROWS = 1_000 if QUICK else 10_000
@@ -73,6 +75,38 @@ def rows_file(path, n, prefix):
                                 "birth_date": "1950-01-15", "zip": "94103"}) + "\n")
 
 
+def sync_bench(hsm, env, work, results):
+    """A nightly sync: ROWS rows of which 1% changed, against the sandbox with latency. What it
+    costs is requests (about 1% of the rows, not all of them) and wall time."""
+    print(f"contacts sync with {LATENCY_MS} ms latency per request, concurrency {CONCURRENCY}:")
+    sb = Sandbox(hsm, "--latency-ms", str(LATENCY_MS))
+    env = dict(env, HSM_SANDBOX_URL=sb.url)
+    run([hsm, "login", "--env", "sandbox", "--redirect-uri", f"http://127.0.0.1:{free_port()}/callback"], env)
+    rows = f"{work}/sync.jsonl"
+    rows_file(rows, ROWS, "S")
+    sync = [hsm, "contacts", "sync", rows, "--env", "sandbox", "--state", f"{work}/sync-state/s.jsonl"]
+    out = {}
+    for name, edit in (("first", False), ("unchanged", False), ("one_percent", True)):
+        if edit:
+            with open(rows) as f:
+                lines = f.readlines()
+            for i in range(0, len(lines), 100):
+                row = json.loads(lines[i])
+                row["zip"] = "10001"
+                lines[i] = json.dumps(row) + "\n"
+            with open(rows, "w") as f:
+                f.writelines(lines)
+        before = sb.stats()["api_requests"]
+        t, _ = run(sync, env)
+        sent = sb.stats()["api_requests"] - before
+        out[name] = {"seconds": t, "requests": sent}
+        print(f"  {name.replace('_', ' '):<12} sync of {ROWS} rows: {t:.2f} s, {sent} requests")
+    stats = sb.stats()
+    assert stats["contacts_created"] == ROWS and stats["update_fields"] == ROWS // 100, stats
+    results["sync"] = {"rows": ROWS, **out}
+    sb.stop()
+
+
 def main():
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     hsm = os.path.join(ROOT, "target", "release", "hsm")
@@ -87,6 +121,10 @@ def main():
     line = lambda name, t, base, rss: print(f"  {name:<44} {t*1000:9.2f} ms  x{t/base:5.2f}  {mib(rss)}")
 
     print(f"hsm benchmarks ({'quick' if QUICK else 'full'}); {results['machine']}")
+    if SYNC_ONLY:
+        sync_bench(hsm, env, work, results)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     size = os.path.getsize(hsm)
     results["binary_bytes"] = size
     print(f"release binary: {size/1e6:.2f} MB")
@@ -168,6 +206,8 @@ def main():
     results["import"] = {"rows": ROWS, "hsm_rows_per_s": hsm_rate, "loop_rows_per_s": loop_rate,
                          "xargs_rows_per_s": x_rate, "hsm_vs_loop": hsm_rate / loop_rate, "hsm_vs_xargs": hsm_rate / x_rate}
     sb.stop()
+
+    sync_bench(hsm, env, work, results)
 
     print("import peak memory against the number of rows (no latency):")
     sb = Sandbox(hsm)

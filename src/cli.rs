@@ -71,7 +71,7 @@ pub enum Command {
     /// Inspect, refresh or print the access token
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Create, update, search and bulk-import contacts
+    /// Create, update, search, bulk-import and sync contacts
     #[command(subcommand)]
     Contacts(ContactsCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
@@ -83,6 +83,45 @@ pub enum Command {
     },
     /// Run a local emulator of the Partner API v2 for trying hsm and testing scripts
     Sandbox(SandboxArgs),
+    /// Call any API endpoint with the session (like `gh api`); the answer's body on stdout
+    #[command(after_long_help = API_EXAMPLES)]
+    Api(ApiArgs),
+}
+
+const API_EXAMPLES: &str = "Examples:
+  hsm api contacts -f 'contact[external_id]=CRM1' -f 'contact[first_name]=John' \\
+                   -f 'contact[last_name]=Doe'
+  hsm api -X PATCH /v2/contacts/3f1c9a2e-... --input change.json
+  hsm api contacts/search --input - < query.json | jq .data.contact.id
+  hsm api -X PATCH contacts/3f1c9a2e-... -f 'contact[zip]=94103' --include
+PATH is relative to the environment's API base (`contacts`, `/contacts` and `/v2/contacts`
+are the same); a URL is accepted only on the API's own host. The method is GET, or POST when
+-f or --input gives a body. The session is refreshed as for every command. Exit status: 0 for
+2xx, 4 for 401 (after one refresh), 3 for other 4xx, 5 for 5xx or no answer. A POST or PATCH
+whose answer is lost is never sent again. Values given with -f are visible to other users of
+this machine (in the process list): pass personal data with --input - instead.";
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Path under the API base (`contacts`, `/v2/contacts/ID`), or a URL on the API's host
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// HTTP method (default GET, or POST when -f or --input gives a body)
+    #[arg(short = 'X', long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Send this file as the body, or - for stdin
+    #[arg(long, value_name = "FILE|-", conflicts_with = "fields")]
+    pub input: Option<String>,
+    /// A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John,
+    /// arrays as key[]=value (repeatable; with GET, query parameters instead)
+    #[arg(short = 'f', long = "raw-field", value_name = "KEY=VALUE")]
+    pub fields: Vec<String>,
+    /// A request header, 'Name: value' (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Print the status line and the response headers before the body
+    #[arg(short = 'i', long)]
+    pub include: bool,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +217,51 @@ pub enum ContactsCommand {
     /// Create contacts from a CSV or JSON Lines file, resumably
     #[command(after_long_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
+    /// Keep contacts in step with a CRM export: create new rows, PATCH changed fields only
+    #[command(after_long_help = SYNC_EXAMPLES)]
+    Sync(SyncArgs),
+}
+
+const SYNC_EXAMPLES: &str = "Examples:
+  hsm contacts sync crm-export.csv                   # nightly: create new rows, PATCH changed fields
+  hsm contacts sync crm-export.csv --dry-run         # the plan: to create, to update (which fields), missing
+  hsm contacts sync crm-export.csv --adopt crm-export.csv.report.jsonl   # after an earlier import
+The file is the desired state, keyed by external_id, read and validated whole before anything is
+sent (an invalid row or a repeated external id: exit 2, nothing sent). A row never sent is
+created; a row whose fields changed since they were last sent is PATCHed with those fields only
+(never external_id); an unchanged row sends nothing; rows gone from the file are listed, never
+deleted. The state (external_id, contact id, salted digests of what was sent; no field values)
+is kept per environment and profile under the state dir (--state PATH overrides), 0600. It is a
+write-ahead journal: after a crash or Ctrl-C, run the same command again; a request whose outcome
+is unknown is looked up (hsm contacts search) before anything is sent for that row.";
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// CSV (.csv, header row of field names) or JSON Lines (.jsonl) file, or - for stdin
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    /// The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Requests in flight at once
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Print the plan (to create, to update with which fields, missing) and send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary (or, with --dry-run, the plan) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Seed the state from an import report, so contacts it created are not created again
+    #[arg(long, value_name = "REPORT")]
+    pub adopt: Option<PathBuf>,
+    /// Send again the rows whose earlier request has an unknown outcome that a search cannot
+    /// settle (rows a search can find are always looked up first)
+    #[arg(long)]
+    pub resend_unknown: bool,
+    /// Input format when it cannot be told from the file name
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<InputFormat>,
 }
 
 const LOGIN_EXAMPLES: &str = "Examples:

@@ -17,7 +17,8 @@ pub const HSM_CREDENTIALS_FILE: &str = "HSM_CREDENTIALS_FILE";
 /// Program to open the login URL with, before `BROWSER`.
 pub const HSM_BROWSER: &str = "HSM_BROWSER";
 pub const BROWSER: &str = "BROWSER";
-/// Overrides the directory for lock files (default: the platform cache dir).
+/// Overrides the directory for lock files (default: the platform cache dir) and, under its
+/// `sync/`, the sync state (default: the platform state dir).
 pub const HSM_STATE_DIR: &str = "HSM_STATE_DIR";
 
 /// Base URL of the sandbox for the built-in `sandbox` environment (default http://127.0.0.1:8787).

@@ -77,7 +77,10 @@ pub const SECTIONS: &[Section] = &[
                 "HSM_KEYCHAIN_TIMEOUT",
                 "Seconds a keychain call may take (default 120 at a terminal, 20 otherwise).",
             ),
-            ("HSM_STATE_DIR", "Directory of the refresh lock files."),
+            (
+                "HSM_STATE_DIR",
+                "Directory of the refresh lock files; the sync state goes in its sync/ subdirectory.",
+            ),
             (
                 "HSM_CA_FILE",
                 "Extra CA certificates (PEM) to trust, e.g. a TLS-inspecting proxy's.",
@@ -106,6 +109,10 @@ pub const SECTIONS: &[Section] = &[
             (
                 "FILE.report.jsonl",
                 "The report and journal of hsm contacts import FILE.",
+            ),
+            (
+                "~/.local/state/hsm/sync/ENV.PROFILE.jsonl",
+                "The state and journal of hsm contacts sync: external ids, contact ids and salted digests of what was sent (no field values); mode 0600. Honours XDG_STATE_HOME.",
             ),
         ],
     },
@@ -143,6 +150,14 @@ pub const SECTIONS: &[Section] = &[
             (
                 "hsm contacts import crm.csv && hsm contacts import crm.csv --show-report",
                 "Bulk create, then list each row's outcome.",
+            ),
+            (
+                "hsm contacts sync crm.csv --dry-run && hsm contacts sync crm.csv",
+                "Keep contacts in step with a CRM export: see the plan, then create new rows and PATCH changed fields.",
+            ),
+            (
+                "hsm api -X PATCH contacts/ID -f 'contact[zip]=94103'",
+                "Call any endpoint with the session.",
             ),
         ],
     },

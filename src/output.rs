@@ -18,6 +18,12 @@ impl Printer {
         let _ = writeln!(out, "{line}").and_then(|_| out.flush());
     }
 
+    /// Bytes on stdout as they are (`hsm api`'s answer body). Broken pipes are swallowed.
+    pub fn result_bytes(&self, bytes: &[u8]) {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(bytes).and_then(|_| out.flush());
+    }
+
     /// A status message on stderr, silenced by `-q`.
     pub fn status(&self, line: &str) {
         if !self.quiet {

@@ -52,6 +52,20 @@ pub fn lock_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
+/// The sync state: `HSM_STATE_DIR/sync`, else `sync` under the platform state dir
+/// (`$XDG_STATE_HOME/hsm` or `~/.local/state/hsm` on Linux; the local data dir elsewhere).
+pub fn sync_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.join("sync"));
+    }
+    project()
+        .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).join("sync"))
+        .ok_or_else(|| {
+            CliError::store("cannot find a directory for the sync state")
+                .with_hint(format!("set {} or pass --state PATH", ev::HSM_STATE_DIR))
+        })
+}
+
 /// The config file's default location: `$XDG_CONFIG_HOME/hsm/config.toml` or
 /// `~/.config/hsm/config.toml` on Linux (`--config` / `HSM_CONFIG` are handled by the caller).
 pub fn default_config_file() -> Option<PathBuf> {

@@ -10,12 +10,15 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::error::{ApiError, Failure};
+
+mod raw;
 use crate::http::{describe_reqwest, looks_like_html};
 use crate::output::Printer;
 use crate::retry::{Backoff, Policy};
 use crate::secret::Secret;
 use crate::session;
 use crate::settings::EnvSettings;
+pub use raw::{RawRequest, RawResponse};
 
 /// The longest `Retry-After` we honour; a longer one is reported instead of waited out.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);

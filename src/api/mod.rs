@@ -4,5 +4,5 @@ mod client;
 pub mod contacts;
 mod error;
 
-pub use client::Api;
+pub use client::{Api, RawRequest, RawResponse};
 pub use error::{ApiError, Failure};

@@ -1,5 +1,6 @@
 //! Dispatch: one `match`, one module per command.
 
+mod api;
 mod contacts;
 mod login;
 mod logout;
@@ -23,12 +24,14 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             ContactsCommand::Update(args) => contacts::update(global, args, printer).await,
             ContactsCommand::Search(args) => contacts::search(global, args, printer).await,
             ContactsCommand::Import(args) => crate::import::run(global, args, printer).await,
+            ContactsCommand::Sync(args) => crate::sync::run(global, args, printer).await,
         },
         Command::Completions { shell } => {
             completions(shell);
             Ok(())
         }
         Command::Sandbox(args) => sandbox::run(args, printer).await,
+        Command::Api(args) => api::run(global, args, printer).await,
     }
 }
 

@@ -3,7 +3,7 @@
 //! what is done and never resend what may already have reached the server.
 
 mod journal;
-mod rows;
+pub(crate) mod rows;
 mod show;
 
 use std::io::IsTerminal;

@@ -5,6 +5,7 @@
 // variables only through `env_vars` is for the product.
 #![allow(clippy::disallowed_methods)]
 
+mod api;
 // Chromium from /usr/bin, launched through a shell script: Unix only.
 #[cfg(unix)]
 mod browser_login;
@@ -26,6 +27,7 @@ mod package;
 mod refresh;
 mod sandbox;
 mod schema_agreement;
+mod sync;
 // tmux and sh scripts: Unix only.
 #[cfg(unix)]
 mod terminal;

@@ -224,15 +224,22 @@ pub(crate) fn update(shared: &Shared, agent: &str, id: &str, body: &[u8]) -> Res
             "external_id cannot be changed once set",
         );
     }
+    let sent = changes.len() as u64;
     let effective: Vec<(String, Value)> = changes
         .into_iter()
         .filter(|(key, value)| stored.fields.get(key) != Some(value))
         .collect();
-    if effective.is_empty() {
+    let updated = if effective.is_empty() {
+        None
+    } else {
+        stored.fields.extend(effective);
+        Some(stored.clone())
+    };
+    state.counters.update_requests += 1;
+    state.counters.update_fields += sent;
+    let Some(updated) = updated else {
         return respond::empty(StatusCode::NO_CONTENT);
-    }
-    stored.fields.extend(effective);
-    let updated = stored.clone();
+    };
     state.counters.contacts_updated += 1;
     drop(state);
     respond::json(StatusCode::OK, &envelope(shared, &updated))

@@ -62,6 +62,10 @@ pub(crate) struct Counters {
     pub(crate) families_revoked: u64,
     pub(crate) contacts_created: u64,
     pub(crate) contacts_updated: u64,
+    /// PATCH requests to a contact that were accepted (including 204 "no changes"), and the
+    /// fields their bodies carried: tests check that updates are minimal.
+    pub(crate) update_requests: u64,
+    pub(crate) update_fields: u64,
     pub(crate) searches: u64,
     pub(crate) duplicate_external_ids: u64,
     pub(crate) faults_injected: u64,

@@ -1,0 +1,241 @@
+//! `hsm api`: one request to any path under the API base, with the session's token and the
+//! client's rules (one refresh after a 401 `invalid_token`; 429 honoured; nothing resent whose
+//! outcome is unknown unless the method is idempotent), and the answer returned as it came.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode, Version};
+use url::Url;
+
+use super::{Api, MAX_RETRY_AFTER, is_invalid_token, unreachable_error};
+use crate::api::{ApiError, Failure};
+use crate::http::describe_reqwest;
+use crate::retry::{Backoff, Policy};
+use crate::secret::Secret;
+
+/// The most of an answer `hsm api` reads; a larger one is refused rather than held in memory.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// A request as the user described it.
+pub struct RawRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+}
+
+/// An answer, whatever its status.
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+enum RawReply {
+    NotSent(String),
+    Lost(String),
+    Answer(RawResponse),
+}
+
+/// Idempotent methods (RFC 9110 §9.2.2): sending one twice has the effect of sending it once,
+/// so a lost answer or a 5xx may be retried. POST and PATCH never are.
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+impl Api {
+    /// Resolve what the user typed: `contacts`, `/contacts` and `/v2/contacts` are all under
+    /// the API base; an absolute URL is accepted only on the API's own origin, so the token
+    /// never goes to another host.
+    pub fn url_for(&self, path: &str) -> Result<Url, ApiError> {
+        let usage = |why: String| ApiError::new(Failure::Usage, why);
+        let trimmed = path.trim();
+        if trimmed.is_empty() {
+            return Err(usage("PATH must not be empty".into()));
+        }
+        let has_scheme = trimmed.contains("://");
+        let url = if has_scheme {
+            Url::parse(trimmed).map_err(|e| usage(format!("invalid URL `{trimmed}`: {e}")))?
+        } else if trimmed.starts_with("//") {
+            return Err(usage(format!(
+                "`{trimmed}` names another host; give a path under the API base"
+            )));
+        } else if let Some(rest) = trimmed.strip_prefix('/') {
+            let base_path = self.base.path();
+            if trimmed.starts_with(base_path) || format!("{trimmed}/") == base_path {
+                self.base.join(trimmed)
+            } else {
+                self.base.join(rest)
+            }
+            .map_err(|e| usage(format!("invalid path `{trimmed}`: {e}")))?
+        } else {
+            self.base
+                .join(trimmed)
+                .map_err(|e| usage(format!("invalid path `{trimmed}`: {e}")))?
+        };
+        if url.origin() != self.base.origin() {
+            return Err(usage(format!(
+                "refusing to send the session's token to {}: hsm api only talks to the API at {}",
+                url.origin().ascii_serialization(),
+                self.base.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
+    /// Send the request; any answer (2xx to 5xx) is returned, after the retries its status
+    /// allows. An error only when there is no answer to show.
+    pub async fn raw(&self, request: &RawRequest) -> Result<RawResponse, ApiError> {
+        let idempotent = idempotent(&request.method);
+        let mut backoff = Policy::API.backoff();
+        let mut refreshed = false;
+        loop {
+            self.wait_if_paused().await;
+            let token = self.token.lock().await.clone();
+            let answer = match self.send_raw(request, &token).await {
+                RawReply::NotSent(why) => match backoff.next() {
+                    Some(pause) => {
+                        self.printer.trace(&format!("not sent ({why}); retrying"));
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                    None => return Err(unreachable_error(&request.url, why)),
+                },
+                RawReply::Lost(why) => match backoff.next().filter(|_| idempotent) {
+                    Some(pause) => {
+                        self.printer.trace(&format!("no answer ({why}); retrying"));
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                    None => return Err(lost(&request.method, why)),
+                },
+                RawReply::Answer(answer) => answer,
+            };
+            if answer.status == StatusCode::UNAUTHORIZED && !refreshed && invalid_token(&answer) {
+                refreshed = true;
+                self.refresh_after(&token).await?;
+                continue;
+            }
+            match self.retry_pause(&answer, idempotent, &mut backoff).await {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Ok(answer),
+            }
+        }
+    }
+
+    /// The pause before retrying this answer, or None to return it: a 429 (the server did not
+    /// act) for any method, a 5xx only for an idempotent one.
+    async fn retry_pause(
+        &self,
+        answer: &RawResponse,
+        idempotent: bool,
+        backoff: &mut Backoff,
+    ) -> Option<Duration> {
+        let status = answer.status;
+        let limited = status == StatusCode::TOO_MANY_REQUESTS;
+        if !(limited || (status.is_server_error() && idempotent)) {
+            return None;
+        }
+        let pause = backoff.next()?;
+        let wait = crate::http::retry_after(&answer.headers).unwrap_or(pause);
+        if wait > MAX_RETRY_AFTER {
+            return None;
+        }
+        if limited {
+            self.pause_for(wait).await;
+        }
+        self.printer.trace(&format!(
+            "HTTP {}; retrying in {} ms",
+            status.as_u16(),
+            wait.as_millis()
+        ));
+        Some(wait)
+    }
+
+    async fn send_raw(&self, request: &RawRequest, token: &Secret) -> RawReply {
+        let mut builder = self
+            .http
+            .request(request.method.clone(), request.url.clone())
+            .headers(request.headers.clone())
+            .bearer_auth(token.expose());
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        if self.printer.verbose {
+            // The path only: a query may carry personal data (search parameters).
+            let mut shown = request.url.clone();
+            if shown.query().is_some() {
+                shown.set_query(Some("..."));
+            }
+            self.printer.trace(&format!("> {} {shown}", request.method));
+            self.printer
+                .trace(&format!("> authorization: Bearer {}", token.fingerprint()));
+        }
+        let started = Instant::now();
+        let mut response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return RawReply::NotSent(describe_reqwest(&e)),
+            Err(e) => return RawReply::Lost(describe_reqwest(&e)),
+        };
+        let status = response.status();
+        self.printer.trace(&format!(
+            "< {} {} ({} ms)",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            started.elapsed().as_millis()
+        ));
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > MAX_RESPONSE_BYTES => {
+                    return RawReply::Lost(format!(
+                        "the answer (HTTP {}) is larger than {} MiB; not read",
+                        status.as_u16(),
+                        MAX_RESPONSE_BYTES / (1024 * 1024)
+                    ));
+                }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return RawReply::Lost(describe_reqwest(&e)),
+            }
+        }
+        RawReply::Answer(RawResponse {
+            status,
+            version: response.version(),
+            headers: response.headers().clone(),
+            body,
+        })
+    }
+}
+
+fn invalid_token(answer: &RawResponse) -> bool {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&answer.body).ok();
+    is_invalid_token(parsed.as_ref())
+}
+
+fn lost(method: &Method, why: String) -> ApiError {
+    let mut err = ApiError::new(Failure::Unknown, format!("no answer: {why}"));
+    if !idempotent(method) {
+        err.hint = Some(format!(
+            "the {method} request was sent and may have taken effect; it was not sent again"
+        ));
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_idempotent_methods_are_resent() {
+        assert!(idempotent(&Method::GET) && idempotent(&Method::PUT));
+        assert!(!idempotent(&Method::POST) && !idempotent(&Method::PATCH));
+    }
+}

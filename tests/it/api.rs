@@ -1,0 +1,215 @@
+//! `hsm api PATH`: any endpoint with the session, against the sandbox; exit codes by status.
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn api(env: &TestEnv, args: &[&str]) -> Output {
+    let mut all = vec!["api", "--env", "sandbox"];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
+
+fn api_with_stdin(env: &TestEnv, args: &[&str], input: &str) -> Output {
+    let mut child = env
+        .cmd()
+        .args(["api", "--env", "sandbox"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    wait_output(child, Duration::from_secs(60))
+}
+
+fn create_one(env: &TestEnv) -> String {
+    let out = api(
+        env,
+        &[
+            "contacts",
+            "-f",
+            "contact[external_id]=API1",
+            "-f",
+            "contact[first_name]=John",
+            "-f",
+            "contact[last_name]=Doe",
+        ],
+    );
+    assert_exit(&out, 0);
+    let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    answer["data"]["contact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn nested_fields_post_and_input_patch_succeed_with_the_body_as_is() {
+    let (sb, env) = logged_in(&[]);
+    let id = create_one(&env);
+    assert_eq!(sb.stats()["contacts_created"], 1);
+
+    let out = api_with_stdin(
+        &env,
+        &["-X", "PATCH", &format!("/v2/contacts/{id}"), "--input", "-"],
+        r#"{"contact": {"zip": "94103"}}"#,
+    );
+    assert_exit(&out, 0);
+    let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(answer["data"]["contact"]["zip"], "94103");
+    assert_eq!(answer["data"]["contact"]["first_name"], "John");
+    assert_eq!(sb.stats()["contacts_updated"], 1);
+
+    // The same change again: 204, an empty body, exit 0; --include shows the status line.
+    let out = api_with_stdin(
+        &env,
+        &[
+            "-X",
+            "patch",
+            &format!("contacts/{id}"),
+            "--input",
+            "-",
+            "-i",
+        ],
+        r#"{"contact": {"zip": "94103"}}"#,
+    );
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "{text:?}");
+}
+
+#[test]
+fn statuses_map_to_exit_codes_and_4xx_bodies_are_printed() {
+    let (sb, env) = logged_in(&[]);
+    // 404 for an unknown contact: exit 3, the API's body on stdout, its message on stderr.
+    let out = api(
+        &env,
+        &["-X", "PATCH", "contacts/nope", "-f", "contact[zip]=94103"],
+    );
+    assert_exit(&out, 3);
+    assert!(
+        stdout(&out).contains("contact_not_found"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+    // 400 with field errors: exit 3.
+    let out = api(&env, &["contacts", "-f", "contact[external_id]=X"]);
+    assert_exit(&out, 3);
+    // GET is retried on 5xx (idempotent) and ends with the sandbox's 405: exit 3.
+    sb.set_faults(&["api:503x2"]);
+    let before = sb.stats()["api_requests"].as_u64().unwrap();
+    let out = api(&env, &["contacts"]);
+    assert_exit(&out, 3);
+    assert_eq!(sb.stats()["api_requests"].as_u64().unwrap() - before, 3);
+    // A 429 is waited out and retried, for a POST too (the server did not act); if it lasts,
+    // exit 3 as any other 4xx.
+    sb.set_faults(&["create:429=0x5"]);
+    let before = sb.stats()["api_requests"].as_u64().unwrap();
+    let out = api(&env, &["contacts", "-f", "contact[external_id]=R1"]);
+    assert_exit(&out, 3);
+    assert!(stdout(&out).contains("rate_limited"), "{}", stdout(&out));
+    assert_eq!(sb.stats()["api_requests"].as_u64().unwrap() - before, 5);
+    // With -i the status line and headers come first.
+    let out = api(&env, &["/v2/contacts", "--include"]);
+    assert_exit(&out, 3);
+    assert!(stdout(&out).starts_with("HTTP/1.1 405"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).to_lowercase().contains("allow: post"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn an_html_5xx_to_a_post_is_shown_not_resent_and_exits_5() {
+    let (sb, env) = logged_in(&[]);
+    sb.set_faults(&["create:html502x1"]);
+    let out = api(&env, &["contacts", "-f", "contact[external_id]=H1"]);
+    assert_exit(&out, 5);
+    assert!(
+        stdout(&out).trim_start().starts_with('<'),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("HTTP 502"), "{}", stderr(&out));
+    assert_eq!(sb.stats()["api_requests"], 1, "a POST is not resent");
+
+    // An answer lost after sending: exit 5, not resent, and said so.
+    sb.set_faults(&["create:lost=0x1"]);
+    let out = api(
+        &env,
+        &[
+            "contacts",
+            "-f",
+            "contact[external_id]=L1",
+            "-f",
+            "contact[first_name]=A",
+            "-f",
+            "contact[last_name]=B",
+        ],
+    );
+    assert_exit(&out, 5);
+    assert!(stderr(&out).contains("not sent again"), "{}", stderr(&out));
+    let stats = sb.stats();
+    assert_eq!(stats["api_requests"], 2, "{stats}");
+    assert_eq!(stats["contacts_created"], 1, "{stats}");
+}
+
+#[test]
+fn a_stale_token_is_refreshed_once_and_a_dead_session_exits_4() {
+    let (sb, env) = logged_in(&[]);
+    edit_record(&env, "sandbox/default", |r| {
+        r["access_token"] = serde_json::json!("sbx_at_stale_token_000000000000000")
+    });
+    create_one(&env);
+    assert_eq!(sb.stats()["refreshes"], 1);
+
+    sb.revoke(None);
+    let out = api(
+        &env,
+        &["-X", "PATCH", "contacts/x", "-f", "contact[zip]=94103"],
+    );
+    assert_exit(&out, 4);
+    assert!(stderr(&out).contains("hsm login"), "{}", stderr(&out));
+}
+
+#[test]
+fn other_hosts_and_injected_headers_are_refused_before_sending() {
+    let (sb, env) = logged_in(&[]);
+    for path in [
+        "https://evil.example/v2/contacts",
+        "//evil.example/v2/contacts",
+        "http://127.0.0.2:1/v2/contacts",
+    ] {
+        let out = api(&env, &[path]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("refusing") || stderr(&out).contains("another host"),
+            "{path}: {}",
+            stderr(&out)
+        );
+    }
+    let out = api(&env, &["contacts", "-H", "X-A: b\r\nX-Evil: 1"]);
+    assert_exit(&out, 2);
+    let out = api(&env, &["contacts", "-H", "Authorization: Bearer mine"]);
+    assert_exit(&out, 2);
+    let out = api(&env, &["contacts", "-f", "noequals"]);
+    assert_exit(&out, 2);
+    // The API's own origin, spelled as a URL, is fine.
+    let out = api(&env, &[&format!("{}/v2/contacts", sb.base_url)]);
+    assert_exit(&out, 3);
+    assert_eq!(sb.stats()["api_requests"], 1);
+}

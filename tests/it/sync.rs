@@ -1,0 +1,498 @@
+//! `hsm contacts sync`: the file as the desired state, checked against the sandbox's counters
+//! (creates, PATCH requests and the fields they carried, searches, duplicates).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// Row `i` as JSON Lines: searchable (name + birth date), with a phone and a ZIP.
+fn row(i: usize, phone: &str, zip: &str) -> String {
+    format!(
+        r#"{{"external_id":"CRM{i}","first_name":"First{i}","last_name":"Last","birth_date":"1950-01-{:02}","phone":"{phone}","zip":"{zip}"}}"#,
+        i % 28 + 1
+    )
+}
+
+fn rows(
+    range: std::ops::RangeInclusive<usize>,
+    edit: impl Fn(usize) -> (String, String),
+) -> String {
+    let mut s = String::new();
+    for i in range {
+        let (phone, zip) = edit(i);
+        writeln!(s, "{}", row(i, &phone, &zip)).unwrap();
+    }
+    s
+}
+
+fn plain(i: usize) -> (String, String) {
+    let _ = i;
+    ("8165550100".into(), "94103".into())
+}
+
+fn sync(env: &TestEnv, file: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "contacts",
+        "sync",
+        file.to_str().unwrap(),
+        "--env",
+        "sandbox",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    run_with_timeout(env.cmd().args(&args), Duration::from_secs(300))
+}
+
+fn summary(out: &std::process::Output) -> Value {
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+fn counter(sb: &Sandbox, name: &str) -> u64 {
+    sb.stats()[name].as_u64().unwrap()
+}
+
+fn default_state(env: &TestEnv) -> PathBuf {
+    env.path("home/.local/state/hsm/sync/sandbox.default.jsonl")
+}
+
+#[test]
+fn creates_then_sends_nothing_then_only_minimal_patches_and_lists_missing_rows() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=300, plain));
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"], 300);
+    assert_eq!(counter(&sb, "contacts_created"), 300);
+
+    // The same file again: not one request.
+    let before = counter(&sb, "api_requests");
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["unchanged"], 300);
+    assert_eq!(counter(&sb, "api_requests"), before);
+
+    // 10 new phones, 10 new ZIPs, 10 new rows: 10 creates and 20 one-field PATCHes.
+    let edited = |i: usize| match i {
+        1..=10 => ("8165550199".to_string(), "94103".to_string()),
+        11..=20 => ("8165550100".to_string(), "10001".to_string()),
+        _ => plain(i),
+    };
+    write_file(&file, &rows(1..=310, edited));
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    let s = summary(&out);
+    assert_eq!(
+        (s["created"].as_u64(), s["updated"].as_u64()),
+        (Some(10), Some(20)),
+        "{s}"
+    );
+    assert_eq!(s["unchanged"], 280);
+    let stats = sb.stats();
+    assert_eq!(
+        stats["api_requests"].as_u64().unwrap() - before,
+        30,
+        "{stats}"
+    );
+    assert_eq!(stats["contacts_created"], 310, "{stats}");
+    assert_eq!(stats["update_requests"], 20, "{stats}");
+    assert_eq!(
+        stats["update_fields"], 20,
+        "only the changed field: {stats}"
+    );
+    assert_eq!(stats["contacts_updated"], 20, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+
+    // Rows gone from the file are listed, never deleted, and cost nothing.
+    let before = counter(&sb, "api_requests");
+    write_file(&file, &rows(1..=300, edited));
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    let s = summary(&out);
+    assert_eq!(s["missing"], 10, "{s}");
+    assert_eq!(s["missing_external_ids"][0], "CRM301");
+    assert!(
+        stderr(&out).contains("Missing from the file: CRM301"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(counter(&sb, "api_requests"), before);
+
+    // The state: 0600, and no field value in it (salted digests only).
+    let state = default_state(&env);
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(!text.contains("First1") && !text.contains("8165550199") && !text.contains("94103"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_sends_and_writes_nothing() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=5, plain));
+    let out = sync(&env, &file, &["--dry-run"]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["create"].as_array().unwrap().len(), 5);
+    assert!(!default_state(&env).exists(), "a dry run writes no state");
+    assert_exit(&sync(&env, &file, &[]), 0);
+
+    let state_before = std::fs::read(default_state(&env)).unwrap();
+    let edited = |i: usize| {
+        if i == 2 {
+            ("8165550199".into(), "94103".into())
+        } else {
+            plain(i)
+        }
+    };
+    write_file(&file, &rows(2..=6, edited));
+    let before = counter(&sb, "api_requests");
+    let out = sync(&env, &file, &["--dry-run"]);
+    assert_exit(&out, 0);
+    let plan = summary(&out);
+    assert_eq!(plan["create"], serde_json::json!(["CRM6"]), "{plan}");
+    assert_eq!(plan["update"][0]["external_id"], "CRM2");
+    assert_eq!(plan["update"][0]["fields"], serde_json::json!(["phone"]));
+    assert_eq!(plan["unchanged"], 3);
+    assert_eq!(plan["missing"], serde_json::json!(["CRM1"]));
+    let out = env.run(&[
+        "contacts",
+        "sync",
+        file.to_str().unwrap(),
+        "--env",
+        "sandbox",
+        "--dry-run",
+    ]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("update   CRM2  phone"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(counter(&sb, "api_requests"), before);
+    assert_eq!(std::fs::read(default_state(&env)).unwrap(), state_before);
+}
+
+#[test]
+fn bad_rows_exit_2_and_nothing_is_sent() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    let mut text = rows(1..=3, plain);
+    text.push_str(&row(4, "555", "94103"));
+    text.push('\n');
+    text.push_str(&row(2, "8165550100", "94103"));
+    text.push('\n');
+    write_file(&file, &text);
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("line 4, external id CRM4: phone"), "{err}");
+    assert!(
+        err.contains("line 5, external id CRM2: the external id appears twice"),
+        "{err}"
+    );
+    assert!(!err.contains("555"), "no value shown: {err}");
+    assert_eq!(counter(&sb, "api_requests"), 0);
+    assert!(!default_state(&env).exists());
+
+    // A state in a directory anyone may write to is refused.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let open_dir = env.path("open");
+        std::fs::create_dir_all(&open_dir).unwrap();
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        write_file(&file, &rows(1..=3, plain));
+        let state = open_dir.join("s.jsonl");
+        let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("anyone can write"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(counter(&sb, "api_requests"), 0);
+    }
+}
+
+#[test]
+fn adopting_an_import_report_creates_nothing_twice() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=20, plain));
+    let out = env.run(&[
+        "contacts",
+        "import",
+        file.to_str().unwrap(),
+        "--env",
+        "sandbox",
+    ]);
+    assert_exit(&out, 0);
+    // Two rows the report leaves unknown: CRM21 did reach the server, CRM22 did not.
+    let created = env.run(&[
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--data",
+        &row(21, "8165550100", "94103"),
+    ]);
+    assert_exit(&created, 0);
+    let report = env.path("crm.jsonl.report.jsonl");
+    let mut text = std::fs::read_to_string(&report).unwrap();
+    text.push_str("{\"row\":21,\"external_id\":\"CRM21\",\"status\":\"sent\"}\n");
+    text.push_str("{\"row\":22,\"external_id\":\"CRM22\",\"status\":\"unknown\"}\n");
+    write_file(&report, &text);
+    write_file(&file, &rows(1..=22, plain));
+    let state = env.path("state/crm.jsonl");
+    let state_arg = ["--state", state.to_str().unwrap()];
+    let mut args = vec!["--adopt", report.to_str().unwrap()];
+    args.extend_from_slice(&state_arg);
+    let out = sync(&env, &file, &args);
+    assert_exit(&out, 5);
+    let s = summary(&out);
+    assert_eq!(s["created"], 0, "{s}");
+    assert_eq!(
+        (s["unchanged"].as_u64(), s["found"].as_u64()),
+        (Some(21), Some(1)),
+        "{s}"
+    );
+    assert_eq!(
+        s["unknown_external_ids"],
+        serde_json::json!(["CRM22"]),
+        "{s}"
+    );
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 21, "{stats}");
+    assert_eq!(
+        stats["update_requests"], 20,
+        "one full PATCH each, answered 204: {stats}"
+    );
+    assert_eq!(stats["contacts_updated"], 0, "{stats}");
+
+    // What a search cannot settle is sent only when asked.
+    let mut args = vec!["--resend-unknown"];
+    args.extend_from_slice(&state_arg);
+    let out = sync(&env, &file, &args);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"], 1);
+    assert_eq!(counter(&sb, "contacts_created"), 22);
+    assert_eq!(counter(&sb, "duplicate_external_ids"), 0);
+
+    let before = counter(&sb, "api_requests");
+    let edited = |i: usize| {
+        if i == 7 {
+            ("8165550100".into(), "10001".into())
+        } else {
+            plain(i)
+        }
+    };
+    write_file(&file, &rows(1..=22, edited));
+    let out = sync(&env, &file, &state_arg);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["updated"], 1);
+    assert_eq!(counter(&sb, "api_requests") - before, 1);
+    assert_eq!(counter(&sb, "update_fields"), 20 * 5 + 1);
+}
+
+/// Lines of the state file recording `ev`.
+#[cfg(unix)]
+fn count_ev(path: &Path, ev: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&format!("\"ev\":\"{ev}\"")))
+        .count()
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_halfway_then_a_rerun_creates_each_contact_exactly_once() {
+    let (sb, env) = logged_in(&["--latency-ms", "20"]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=500, plain));
+    let state = env.path("state/s.jsonl");
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "sync",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .args(["--state", state.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while count_ev(&state, "created") < 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sync made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let out = wait_output(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), None, "killed");
+    let in_flight = count_ev(&state, "sent_create") - count_ev(&state, "created");
+    assert!(in_flight > 0, "the kill left requests in flight");
+    assert!(counter(&sb, "contacts_created") < 500);
+
+    let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    let s = summary(&out);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 500, "{stats} {s}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+    assert!(
+        stats["searches"].as_u64().unwrap() >= in_flight as u64,
+        "looked up first: {stats}"
+    );
+    assert_eq!(stats["update_requests"], 0, "{stats}");
+
+    let before = counter(&sb, "api_requests");
+    let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["unchanged"], 500);
+    assert_eq!(counter(&sb, "api_requests"), before);
+}
+
+#[test]
+fn refused_and_lost_updates_set_the_exit_code_and_are_settled_by_the_next_run() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=3, plain));
+    assert_exit(&sync(&env, &file, &[]), 0);
+    let edited = |_: usize| ("8165550199".to_string(), "94103".to_string());
+    write_file(&file, &rows(1..=3, edited));
+    sb.set_faults(&["update:422x1"]);
+    let out = sync(&env, &file, &["--concurrency", "1"]);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
+    // An answer lost after the PATCH was applied: unknown, then looked up, then nothing resent.
+    sb.set_faults(&["update:lost=0x1"]);
+    let out = sync(&env, &file, &["--concurrency", "1"]);
+    assert_exit(&out, 5);
+    assert_eq!(summary(&out)["unknown"], 1);
+    let patches = counter(&sb, "update_requests");
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        counter(&sb, "update_requests"),
+        patches,
+        "found applied, not resent"
+    );
+    assert_eq!(summary(&out)["found"], 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
+    let (sb, env) = logged_in(&["--latency-ms", "10"]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=2000, plain));
+    let state = env.path("state/s.jsonl");
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "sync",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .args(["--state", state.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while count_ev(&state, "created") < 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sync made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = wait_output(child, Duration::from_secs(60));
+    assert_exit(&out, 130);
+    assert!(
+        stderr(&out).contains("run the same command again"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        count_ev(&state, "sent_create"),
+        0,
+        "every request in flight was settled"
+    );
+    let first = counter(&sb, "contacts_created");
+    assert!(first < 2000);
+    assert_eq!(count_ev(&state, "entry") as u64, first, "compacted");
+
+    let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"].as_u64().unwrap(), 2000 - first);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 2000, "{stats}");
+    assert_eq!(stats["searches"], 0, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+#[test]
+fn rows_can_come_from_stdin_as_csv() {
+    use std::io::Write;
+    let (sb, env) = logged_in(&[]);
+    let state = env.path("state/s.jsonl");
+    let csv = "External ID,first-name,last_name,phone\nS1,Ann,Lee,(816) 555-0166\nS2,Bo,Li,\n";
+    let run = |extra: &[&str]| {
+        let mut child = env
+            .cmd()
+            .args([
+                "contacts", "sync", "-", "--format", "csv", "--env", "sandbox", "--json",
+            ])
+            .args(["--state", state.to_str().unwrap()])
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(csv.as_bytes())
+            .unwrap();
+        wait_output(child, Duration::from_secs(60))
+    };
+    let out = run(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"], 2);
+    let out = run(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        summary(&out)["unchanged"],
+        2,
+        "normalised values compare equal"
+    );
+    assert_eq!(counter(&sb, "api_requests"), 2);
+}
