@@ -26,6 +26,7 @@ pub mod sandbox_env;
 mod secret;
 mod session;
 mod settings;
+mod webhooks;
 
 /// For the integration tests: the sandbox command's flags to the emulator's config (tests start
 /// it in-process), the printer it takes, and the client's Contact validation (compared with the

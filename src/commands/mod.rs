@@ -8,7 +8,7 @@ pub(crate) mod select;
 mod status;
 mod token;
 
-use crate::cli::{Cli, Command, ContactsCommand};
+use crate::cli::{Cli, Command, ContactsCommand, WebhooksCommand};
 use crate::error::Result;
 use crate::output::Printer;
 
@@ -30,6 +30,9 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             Ok(())
         }
         Command::Sandbox(args) => sandbox::run(args, printer).await,
+        Command::Webhooks(WebhooksCommand::Listen(args)) => {
+            crate::webhooks::listen(args, printer).await
+        }
     }
 }
 
