@@ -24,6 +24,7 @@ mod package;
 mod refresh;
 mod sandbox;
 mod schema_agreement;
+mod webhooks;
 // tmux and sh scripts: Unix only.
 #[cfg(unix)]
 mod terminal;
