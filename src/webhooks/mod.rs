@@ -127,7 +127,20 @@ fn announce(args: &ListenArgs, sinks: &Sinks, bound: SocketAddr, printer: Printe
     printer.status("Press Ctrl-C to stop.");
 }
 
-/// Serves until Ctrl-C, then lets the requests in flight finish (exit 0); a second Ctrl-C
+/// SIGTERM (a service manager stopping us) is handled as Ctrl-C is.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Serves until Ctrl-C (or SIGTERM), then lets the requests in flight finish (exit 0); a second Ctrl-C
 /// stops at once (exit 130).
 async fn run_until_interrupted(
     listener: TcpListener,
@@ -137,7 +150,10 @@ async fn run_until_interrupted(
 ) -> Result<()> {
     let (stopper, alive, stopped) = server::stopper();
     let serving = tokio::spawn(server::serve(listener, receiver, alive, stopped));
-    interrupt.recv().await;
+    tokio::select! {
+        () = interrupt.recv() => {}
+        () = terminated() => {}
+    }
     printer.status("stopping: finishing the requests in flight (Ctrl-C again to stop now)");
     tokio::select! {
         () = stopper.stop() => {

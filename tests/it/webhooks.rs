@@ -567,3 +567,71 @@ fn the_sandbox_retries_a_receiver_down_at_first_and_reports_a_wrong_key() {
     assert!(failed["next_attempt_at"].is_null());
     assert_eq!(lines(&env.path("events.jsonl")).len(), 1);
 }
+
+#[cfg(unix)]
+#[test]
+fn concurrent_redeliveries_of_one_event_run_the_command_once() {
+    let env = env();
+    let l = Listener::start(&env, &["--exec", "sleep 0.2; cat >> got.jsonl"]);
+    let e = event("7000000001");
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let (url, e) = (l.url.clone(), e.clone());
+            thread::spawn(move || post_event(&url, &e))
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    assert_eq!(lines(&env.path("got.jsonl")).len(), 1);
+}
+
+#[test]
+fn contacts_created_with_webhook_on_create_are_submitted() {
+    let env = env();
+    let l = Listener::start(&env, &["--output", "events.jsonl"]);
+    let sb = Sandbox::start(&[
+        "--webhook-url",
+        &l.url,
+        "--webhook-api-key",
+        KEY,
+        "--webhook-on-create",
+    ]);
+    let token = sb.mint(json!({}))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = sb
+        .client()
+        .post(sb.url("/v2/contacts"))
+        .bearer_auth(&token)
+        .json(&json!({"contact": {"external_id": "CRM-77", "first_name": "A", "last_name": "B"}}))
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    wait_delivery(&sb, "delivered");
+    let kept = lines(&env.path("events.jsonl"));
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["contact"]["external_id"], "CRM-77");
+}
+
+#[test]
+fn the_sandbox_refuses_a_submission_without_webhooks_or_with_an_unknown_contact() {
+    let sb = Sandbox::start(&[]);
+    let resp = sb
+        .client()
+        .post(sb.url("/__sandbox/webhooks/submission"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let sb = Sandbox::start(&["--webhook-url", "http://127.0.0.1:9/x"]);
+    let resp = sb
+        .client()
+        .post(sb.url("/__sandbox/webhooks/submission"))
+        .json(&json!({"contact": {"id": "no-such-contact"}}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let out = TestEnv::new().run(&["sandbox", "--webhook-url", "https://example.com/x"]);
+    assert_exit(&out, 2);
+}
