@@ -146,7 +146,23 @@ fn shell(command: &str) -> tokio::process::Command {
     };
     // The command gets the event, not the key that authenticates deliveries.
     cmd.env_remove(ev::HSM_WEBHOOK_API_KEY);
+    // A group of its own: the terminal's Ctrl-C reaches hsm alone, which lets the command
+    // finish the event in flight; and an overrun stops everything the command started.
+    #[cfg(unix)]
+    cmd.process_group(0);
     cmd
+}
+
+/// Stops the command and whatever it started (its process group, on Unix).
+fn stop(child: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.start_kill();
 }
 
 /// Runs the command with the event (one line) on its stdin and its output on our stderr
@@ -172,14 +188,19 @@ async fn exec(command: &str, event: &Event, limit: Duration) -> Result<(), Failu
         let ((), status) = tokio::join!(feed, child.wait());
         status
     };
-    match tokio::time::timeout(limit, run).await {
+    let outcome = tokio::time::timeout(limit, run).await;
+    match outcome {
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => Err(Failure(format!("--exec exited with {status}"))),
         Ok(Err(e)) => Err(Failure(format!("--exec: {e}"))),
-        Err(_) => Err(Failure(format!(
-            "--exec did not finish within {} s; stopped",
-            limit.as_secs_f64()
-        ))),
+        Err(_) => {
+            stop(&mut child);
+            let _ = child.wait().await;
+            Err(Failure(format!(
+                "--exec did not finish within {} s; stopped",
+                limit.as_secs_f64()
+            )))
+        }
     }
 }
 

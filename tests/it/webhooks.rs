@@ -36,6 +36,10 @@ impl Listener {
         if !extra.contains(&"--port") {
             cmd.args(["--port", "0"]);
         }
+        // A process group of its own, as a shell gives a foreground job: `interrupt_group`
+        // then plays the terminal's Ctrl-C, which reaches every process of the group.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd
             .args(extra)
             .current_dir(env.dir.path())
@@ -92,13 +96,21 @@ impl Listener {
         rest.split('/').next().unwrap().parse().unwrap()
     }
 
-    /// Ctrl-C; the exit code and every stderr line.
-    fn interrupt(mut self) -> (Option<i32>, String) {
-        // SAFETY: a plain syscall on our own child.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) },
-            0
-        );
+    /// Ctrl-C to hsm alone; the exit code and every stderr line.
+    fn interrupt(self) -> (Option<i32>, String) {
+        let pid = self.child.id() as i32;
+        self.signal(pid)
+    }
+
+    /// Ctrl-C as a terminal sends it: to hsm's whole process group.
+    fn interrupt_group(self) -> (Option<i32>, String) {
+        let pid = self.child.id() as i32;
+        self.signal(-pid)
+    }
+
+    fn signal(mut self, target: i32) -> (Option<i32>, String) {
+        // SAFETY: a plain syscall on our own child (or its process group).
+        assert_eq!(unsafe { libc::kill(target, libc::SIGINT) }, 0);
         let deadline = Instant::now() + Duration::from_secs(20);
         let code = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -491,9 +503,10 @@ fn ctrl_c_finishes_the_request_in_flight() {
     let url = l.url.clone();
     let port = l.port();
     let request = thread::spawn(move || post_event(&url, &event("6000000001")));
-    // The command is running: the request is in flight.
+    // The command is running: the request is in flight. The terminal's Ctrl-C reaches hsm's
+    // process group, not the command's.
     thread::sleep(Duration::from_millis(400));
-    let (code, err) = l.interrupt();
+    let (code, err) = l.interrupt_group();
     assert_eq!(request.join().unwrap(), 200, "{err}");
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("finishing the requests in flight"), "{err}");
@@ -634,4 +647,76 @@ fn the_sandbox_refuses_a_submission_without_webhooks_or_with_an_unknown_contact(
     assert_eq!(resp.status(), 404);
     let out = TestEnv::new().run(&["sandbox", "--webhook-url", "https://example.com/x"]);
     assert_exit(&out, 2);
+}
+
+#[test]
+fn hsm_sandbox_sends_the_key_from_the_variable() {
+    let env = env();
+    let l = Listener::start(&env, &["--output", "events.jsonl"]);
+    let mut sandbox = env
+        .cmd()
+        .args(["sandbox", "--port", "0", "--webhook-url", &l.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(sandbox.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base = first.trim().to_owned();
+    let queued = http()
+        .post(format!("{base}/__sandbox/webhooks/submission"))
+        .send()
+        .unwrap();
+    assert_eq!(queued.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines(&env.path("events.jsonl")).is_empty() {
+        assert!(Instant::now() < deadline, "never delivered");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_command_that_overruns_its_time_is_stopped_and_answered_500() {
+    let env = env();
+    let l = Listener::start(
+        &env,
+        &[
+            "--exec",
+            "sleep 30 & echo $! > bg.pid; wait",
+            "--timeout",
+            "1",
+        ],
+    );
+    let started = Instant::now();
+    assert_eq!(post_event(&l.url, &event("8000000001")), 500);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // What the command started in the background is stopped with it.
+    let bg: i32 = std::fs::read_to_string(env.path("bg.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+    assert!(!running(bg), "the background sleep survived");
+    let (code, err) = l.interrupt();
+    assert_eq!(code, Some(0));
+    assert!(err.contains("--exec did not finish within 1 s"), "{err}");
+}
+
+/// Whether a process runs (a zombie, killed and not yet reaped, does not).
+#[cfg(unix)]
+fn running(pid: i32) -> bool {
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        return !state.starts_with('Z') && !state.starts_with('X');
+    }
+    // No /proc (macOS): signal 0 only asks whether the process exists.
+    // SAFETY: a plain syscall.
+    unsafe { libc::kill(pid, 0) == 0 }
 }
