@@ -21,6 +21,9 @@ use crate::settings;
 use server::Receiver;
 use sink::{Record, Sinks};
 
+/// Shorter keys get a warning (the key is the only authentication HealthSherpa documents).
+const MIN_KEY_CHARS: usize = 16;
+
 pub(crate) async fn listen(args: ListenArgs, printer: Printer) -> Result<()> {
     let key = settings::webhook_api_key().ok_or_else(|| {
         CliError::usage(format!(
@@ -32,6 +35,12 @@ pub(crate) async fn listen(args: ListenArgs, printer: Printer) -> Result<()> {
             ev::HSM_WEBHOOK_API_KEY
         ))
     })?;
+    if key.expose().chars().count() < MIN_KEY_CHARS {
+        printer.warn(&format!(
+            "{} is shorter than {MIN_KEY_CHARS} characters: anyone who guesses it can post events; use a long random key",
+            ev::HSM_WEBHOOK_API_KEY
+        ));
+    }
     if !args.path.starts_with('/') {
         return Err(CliError::usage(format!(
             "--path must start with `/`, e.g. /webhooks/healthsherpa (got `{}`)",

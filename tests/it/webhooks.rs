@@ -720,3 +720,14 @@ fn running(pid: i32) -> bool {
     // SAFETY: a plain syscall.
     unsafe { libc::kill(pid, 0) == 0 }
 }
+
+#[test]
+fn a_short_key_is_warned_about() {
+    let mut env = env();
+    env.set("HSM_WEBHOOK_API_KEY", "short");
+    let l = Listener::start(&env, &[]);
+    let (code, err) = l.interrupt();
+    assert_eq!(code, Some(0));
+    assert!(err.contains("shorter than 16 characters"), "{err}");
+    assert!(!err.contains("short:"), "the key itself is not shown:\n{err}");
+}
