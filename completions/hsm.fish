@@ -217,7 +217,7 @@ complete -c hsm -n "__fish_hsm_using_subcommand completions" -s V -l version -d 
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l port -d 'Port to listen on at 127.0.0.1 (0 picks a free one)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l access-ttl -d 'Lifetime of issued access tokens, in seconds' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l latency-ms -d 'Delay every API response by this many milliseconds (a realistic network latency)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l fault -d 'Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`, `contacts:delay=2000x1`, `token:malformed` (repeatable)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l fault -d 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-url -d 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`\'s); queue one with POST /__sandbox/webhooks/submission' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-api-key -d 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-retry-scale -d 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01' -r

@@ -205,8 +205,9 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
 
-    /// Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`,
-    /// `contacts:delay=2000x1`, `token:malformed` (repeatable)
+    /// Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create,
+    /// update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed,
+    /// delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`
     #[arg(long = "fault", value_name = "SPEC", value_parser = hsm_sandbox::Fault::parse)]
     pub faults: Vec<hsm_sandbox::Fault>,
 

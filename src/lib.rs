@@ -24,6 +24,7 @@ mod paths;
 mod retry;
 pub mod sandbox_env;
 mod secret;
+mod select;
 mod session;
 mod settings;
 mod webhooks;

@@ -15,7 +15,7 @@ use crate::settings::EnvSettings;
 
 pub async fn create(global: &GlobalArgs, args: CreateArgs, printer: Printer) -> Result<()> {
     let contact = build_contact(&args.data, &args.fields, Mode::Create)?;
-    let settings = super::select::settings_for_session(global, printer)?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
     let answer = api::contacts::create(&api, contact).await.map_err(|e| {
         let unknown = e.failure == api::Failure::Unknown;
@@ -40,7 +40,7 @@ pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> 
             "nothing to update: give at least one field flag or --data",
         ));
     }
-    let settings = super::select::settings_for_session(global, printer)?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
     match api::contacts::update(&api, &args.contact_id, changes)
         .await
@@ -64,7 +64,7 @@ pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> 
 
 pub async fn search(global: &GlobalArgs, args: SearchArgs, printer: Printer) -> Result<()> {
     let query = search_query(&args)?;
-    let settings: EnvSettings = super::select::settings_for_session(global, printer)?;
+    let settings: EnvSettings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
     let answer = api::contacts::search(&api, query)
         .await

@@ -6,7 +6,7 @@ use crate::output::Printer;
 /// Remove this environment and profile's record, and nothing else (the client secret stays,
 /// so the next login does not ask for it again). Logging out twice is not an error.
 pub async fn run(global: &GlobalArgs, printer: Printer) -> Result<()> {
-    let settings = crate::commands::select::settings_for_session(global, printer)?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     let store = credentials::open_store(&settings.store)?;
     let account = settings.account();
     if credentials::delete_record(store.as_ref(), &account)? {

@@ -4,7 +4,6 @@ mod contacts;
 mod login;
 mod logout;
 pub mod sandbox;
-pub(crate) mod select;
 mod status;
 mod token;
 

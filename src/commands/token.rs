@@ -10,7 +10,7 @@ use crate::secret::Secret;
 use crate::settings::{EnvSettings, TokenSource};
 
 pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Result<()> {
-    let settings = crate::commands::select::settings_for_session(global, printer)?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     match cmd {
         TokenCommand::Show(args) if args.check => check(&settings, args.json, printer).await,
         TokenCommand::Show(args) => show(&settings, args.json, printer),

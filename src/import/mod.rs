@@ -81,7 +81,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     if args.dry_run {
         return dry_run(rows, printer);
     }
-    let settings = crate::commands::select::settings_for_session(global, printer)?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     let mut journal = Journal::open(&report)?;
     let api = Arc::new(Api::connect(&settings, printer).await?);
     let progress = Progress::new(printer);

@@ -5,6 +5,8 @@
 // variables only through `env_vars` is for the product.
 #![allow(clippy::disallowed_methods)]
 
+// Chromium from /usr/bin, launched through a shell script: Unix only.
+#[cfg(unix)]
 mod browser_login;
 mod common;
 mod contacts;
@@ -24,6 +26,8 @@ mod package;
 mod refresh;
 mod sandbox;
 mod schema_agreement;
+// Signals to the listener and `sh -c` commands: Unix only.
+#[cfg(unix)]
 mod webhooks;
 // tmux and sh scripts: Unix only.
 #[cfg(unix)]

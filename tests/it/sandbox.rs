@@ -254,6 +254,8 @@ fn health_ok(sb: &Sandbox) {
 
 // ---------- start-up ----------
 
+// Ctrl-C is a signal: Unix only.
+#[cfg(unix)]
 #[test]
 fn announces_url_and_login_hint_but_never_issued_secrets() {
     let mut sb = Sandbox::spawn(&[]);
@@ -301,17 +303,35 @@ fn the_command_applies_its_flags() {
 }
 
 #[test]
-fn the_verbose_log_traces_paths_but_never_codes_or_tokens() {
-    let sb = Sandbox::start(&["-v"]);
+fn the_log_has_a_line_per_request_with_paths_but_never_codes_or_tokens() {
+    let sb = Sandbox::start(&[]);
     let tokens = login(&sb);
+    let at = s(&tokens["access_token"]);
+    assert_eq!(create(&sb, at, ann()).status(), StatusCode::CREATED);
     let log = sb.stderr();
     assert!(log.contains("hsm login --env sandbox"), "{log}");
-    assert!(log.contains("* POST /oauth/token -> 200"), "{log}");
-    assert!(log.contains("/oauth/authorize -> 302"), "{log}");
-    assert!(!log.contains(s(&tokens["access_token"])));
+    assert!(log.contains("live in memory only"), "{log}");
+    assert!(log.contains("* POST /oauth/token -> 200 ("), "{log}");
+    assert!(log.contains(" /oauth/authorize -> 302 ("), "{log}");
+    assert!(log.contains("* POST /v2/contacts -> 201 ("), "{log}");
+    assert!(!log.contains("bytes in"), "{log}");
+    assert!(!log.contains(at));
     assert!(!log.contains("sbx_") && !log.contains("code="), "{log}");
+    // Personal data in the body never reaches the log.
+    assert!(!log.contains("Ann"), "{log}");
 }
 
+#[test]
+fn the_verbose_log_adds_request_sizes() {
+    let sb = Sandbox::start(&["-v"]);
+    login(&sb);
+    let log = sb.stderr();
+    assert!(log.contains(" bytes in)"), "{log}");
+    assert!(log.contains("* POST /oauth/token -> 200 ("), "{log}");
+}
+
+// Ctrl-C is a signal: Unix only.
+#[cfg(unix)]
 #[test]
 fn quiet_still_prints_the_url_but_nothing_on_stderr() {
     let mut sb = Sandbox::spawn(&["-q"]);

@@ -729,5 +729,8 @@ fn a_short_key_is_warned_about() {
     let (code, err) = l.interrupt();
     assert_eq!(code, Some(0));
     assert!(err.contains("shorter than 16 characters"), "{err}");
-    assert!(!err.contains("short:"), "the key itself is not shown:\n{err}");
+    assert!(
+        !err.contains("short:"),
+        "the key itself is not shown:\n{err}"
+    );
 }

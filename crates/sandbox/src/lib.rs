@@ -75,9 +75,9 @@ pub struct Config {
     pub latency: Duration,
     /// Faults handed to the first matching requests, in order.
     pub faults: Vec<Fault>,
-    /// No status lines on the log.
+    /// Nothing on the log: no banner, no request lines.
     pub quiet: bool,
-    /// One trace line per request on the log (paths only, never queries or bodies).
+    /// Request lines also give the size of the request body.
     pub verbose: bool,
     /// Submission webhooks to send (`POST /__sandbox/webhooks/submission`), if any.
     pub webhooks: Option<Webhooks>,
@@ -256,7 +256,10 @@ impl Server {
                 "  send one with: curl -X POST {base_url}/__sandbox/webhooks/submission"
             ));
         }
-        log.status("Press Ctrl-C to stop.");
+        log.status(
+            "Sessions and contacts live in memory only: stopping the sandbox forgets them, and tokens it issued stop working.",
+        );
+        log.status("Press Ctrl-C to stop. One line per request follows (-q to silence).");
     }
 
     /// Serves until the future is dropped.
@@ -348,8 +351,10 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
+    let mut body_bytes = 0;
     let resp = match read_body(&parts.headers, body).await {
         Ok(body) => {
+            body_bytes = body.len();
             let req = Req {
                 method,
                 path,
@@ -366,9 +371,14 @@ async fn handle(
         ),
         Err(BodyError::Broken) => return Err(DropConnection),
     };
-    // Paths only: queries carry codes and states, which stay out of the trace.
-    shared.log.trace(&format!(
-        "{} {} -> {} ({} ms)",
+    // Paths only: queries carry codes and states, and bodies personal data; neither is logged.
+    let size = if shared.log.verbose() {
+        format!(", {body_bytes} bytes in")
+    } else {
+        String::new()
+    };
+    shared.log.request(&format!(
+        "{} {} -> {} ({} ms{size})",
         parts.method,
         parts.uri.path(),
         resp.status().as_u16(),

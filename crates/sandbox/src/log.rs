@@ -1,5 +1,5 @@
-//! The sandbox's own log: status lines (silenced by `quiet`) and a request trace (`verbose`,
-//! prefixed `* `), written to stderr, or kept in memory when a test runs the sandbox in-process.
+//! The sandbox's own log: status lines and one line per request (prefixed `* `), both silenced
+//! by `quiet`, written to stderr, or kept in memory when a test runs the sandbox in-process.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -36,9 +36,14 @@ impl Log {
         }
     }
 
-    /// One handled request, when verbose. Callers keep secrets out of it.
-    pub(crate) fn trace(&self, line: &str) {
-        if self.verbose {
+    /// Whether request lines carry more detail.
+    pub(crate) fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// One handled request, unless quiet. Callers keep secrets and personal data out of it.
+    pub(crate) fn request(&self, line: &str) {
+        if !self.quiet {
             self.write(&format!("* {line}"));
         }
     }

@@ -162,6 +162,7 @@ impl Sandbox {
     }
 
     /// Ctrl-C to the `hsm sandbox` process; its exit code and its whole stderr once it exited.
+    #[cfg(unix)]
     pub fn interrupt(&mut self) -> (Option<i32>, String) {
         let pid = self.pid() as i32;
         // SAFETY: a plain syscall on our own child.
