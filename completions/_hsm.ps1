@@ -40,6 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish)')
             [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts')
             [CompletionResult]::new('api', 'api', [CompletionResultType]::ParameterValue, 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout')
+            [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'Receive HealthSherpa''s submission webhooks (like `stripe listen`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -371,10 +372,14 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--access-ttl', '--access-ttl', [CompletionResultType]::ParameterName, 'Lifetime of issued access tokens, in seconds')
             [CompletionResult]::new('--latency-ms', '--latency-ms', [CompletionResultType]::ParameterName, 'Delay every API response by this many milliseconds (a realistic network latency)')
             [CompletionResult]::new('--fault', '--fault', [CompletionResultType]::ParameterName, 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`')
+            [CompletionResult]::new('--webhook-url', '--webhook-url', [CompletionResultType]::ParameterName, 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`''s); queue one with POST /__sandbox/webhooks/submission')
+            [CompletionResult]::new('--webhook-api-key', '--webhook-api-key', [CompletionResultType]::ParameterName, 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)')
+            [CompletionResult]::new('--webhook-retry-scale', '--webhook-retry-scale', [CompletionResultType]::ParameterName, 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01')
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
             [CompletionResult]::new('--auto-approve', '--auto-approve', [CompletionResultType]::ParameterName, 'Approve every authorization request without showing the consent page')
+            [CompletionResult]::new('--webhook-on-create', '--webhook-on-create', [CompletionResultType]::ParameterName, 'Also send a submission event for every contact created, a second after its creation')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -408,6 +413,55 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'hsm;webhooks' {
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Receive submission events: check the API key, keep or hand on each event once, answer')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'hsm;webhooks;listen' {
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0 picks a free one)')
+            [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'The path HealthSherpa posts to; other paths get 404')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Append each new event to this JSON Lines file (fsync''d, created 0600); it is also the record of events already received, read at start so redeliveries are not kept twice')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD for each new event, the event on its stdin (`sh -c CMD`; `cmd /C` on Windows); exit 0 acknowledges it, anything else (or --timeout) answers 500 so it is sent again')
+            [CompletionResult]::new('--forward-to', '--forward-to', [CompletionResultType]::ParameterName, 'POST each new event to URL (https, or http on loopback); a 2xx acknowledges it')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds --exec and --forward-to may take per event')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON line per event on stdout (no personal data), for scripts')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'hsm;webhooks;help' {
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Receive submission events: check the API key, keep or hand on each event once, answer')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'hsm;webhooks;help;listen' {
+            break
+        }
+        'hsm;webhooks;help;help' {
+            break
+        }
         'hsm;help' {
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in through the browser and keep the tokens in the OS keychain')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove the stored credentials of this environment and profile')
@@ -417,6 +471,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish)')
             [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts')
             [CompletionResult]::new('api', 'api', [CompletionResultType]::ParameterValue, 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout')
+            [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'Receive HealthSherpa''s submission webhooks (like `stripe listen`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -474,6 +529,13 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;help;api' {
+            break
+        }
+        'hsm;help;webhooks' {
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Receive submission events: check the API key, keep or hand on each event once, answer')
+            break
+        }
+        'hsm;help;webhooks;listen' {
             break
         }
         'hsm;help;help' {

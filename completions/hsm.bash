@@ -43,6 +43,9 @@ _hsm() {
             hsm,token)
                 cmd="hsm__subcmd__token"
                 ;;
+            hsm,webhooks)
+                cmd="hsm__subcmd__webhooks"
+                ;;
             hsm__subcmd__contacts,create)
                 cmd="hsm__subcmd__contacts__subcmd__create"
                 ;;
@@ -106,6 +109,9 @@ _hsm() {
             hsm__subcmd__help,token)
                 cmd="hsm__subcmd__help__subcmd__token"
                 ;;
+            hsm__subcmd__help,webhooks)
+                cmd="hsm__subcmd__help__subcmd__webhooks"
+                ;;
             hsm__subcmd__help__subcmd__contacts,create)
                 cmd="hsm__subcmd__help__subcmd__contacts__subcmd__create"
                 ;;
@@ -129,6 +135,9 @@ _hsm() {
                 ;;
             hsm__subcmd__help__subcmd__token,show)
                 cmd="hsm__subcmd__help__subcmd__token__subcmd__show"
+                ;;
+            hsm__subcmd__help__subcmd__webhooks,listen)
+                cmd="hsm__subcmd__help__subcmd__webhooks__subcmd__listen"
                 ;;
             hsm__subcmd__token,help)
                 cmd="hsm__subcmd__token__subcmd__help"
@@ -154,6 +163,18 @@ _hsm() {
             hsm__subcmd__token__subcmd__help,show)
                 cmd="hsm__subcmd__token__subcmd__help__subcmd__show"
                 ;;
+            hsm__subcmd__webhooks,help)
+                cmd="hsm__subcmd__webhooks__subcmd__help"
+                ;;
+            hsm__subcmd__webhooks,listen)
+                cmd="hsm__subcmd__webhooks__subcmd__listen"
+                ;;
+            hsm__subcmd__webhooks__subcmd__help,help)
+                cmd="hsm__subcmd__webhooks__subcmd__help__subcmd__help"
+                ;;
+            hsm__subcmd__webhooks__subcmd__help,listen)
+                cmd="hsm__subcmd__webhooks__subcmd__help__subcmd__listen"
+                ;;
             *)
                 ;;
         esac
@@ -161,7 +182,7 @@ _hsm() {
 
     case "${cmd}" in
         hsm)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts completions sandbox api help"
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts completions sandbox api webhooks help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -725,7 +746,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help)
-            opts="login logout status token contacts completions sandbox api help"
+            opts="login logout status token contacts completions sandbox api webhooks help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -976,6 +997,34 @@ _hsm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hsm__subcmd__help__subcmd__webhooks)
+            opts="listen"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__webhooks__subcmd__listen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hsm__subcmd__login)
             opts="-v -q -h -V --client-id --client-secret-stdin --redirect-uri --scope --no-browser --timeout --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1045,7 +1094,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__sandbox)
-            opts="-v -q -h -V --port --access-ttl --auto-approve --latency-ms --fault --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --port --access-ttl --auto-approve --latency-ms --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1064,6 +1113,18 @@ _hsm() {
                     return 0
                     ;;
                 --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-retry-scale)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1267,6 +1328,128 @@ _hsm() {
                 return 0
             fi
             case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__webhooks)
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version listen help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__webhooks__subcmd__help)
+            opts="listen help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__webhooks__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__webhooks__subcmd__help__subcmd__listen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__webhooks__subcmd__listen)
+            opts="-v -q -h -V --bind --port --path --output --exec --forward-to --timeout --json --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --env)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -37,6 +37,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
             cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
             cand api 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout'
+            cand webhooks 'Receive HealthSherpa''s submission webhooks (like `stripe listen`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;login'= {
@@ -341,10 +342,14 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --access-ttl 'Lifetime of issued access tokens, in seconds'
             cand --latency-ms 'Delay every API response by this many milliseconds (a realistic network latency)'
             cand --fault 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`'
+            cand --webhook-url 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`''s); queue one with POST /__sandbox/webhooks/submission'
+            cand --webhook-api-key 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)'
+            cand --webhook-retry-scale 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01'
             cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
             cand --profile 'Credential profile within the environment'
             cand --config 'Config file to read instead of the platform default'
             cand --auto-approve 'Approve every authorization request without showing the consent page'
+            cand --webhook-on-create 'Also send a submission event for every contact created, a second after its creation'
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand -q 'Print only results and errors'
@@ -376,6 +381,50 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'hsm;webhooks'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand listen 'Receive submission events: check the API key, keep or hand on each event once, answer'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;webhooks;listen'= {
+            cand --bind 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy'
+            cand --port 'Port to listen on (0 picks a free one)'
+            cand --path 'The path HealthSherpa posts to; other paths get 404'
+            cand --output 'Append each new event to this JSON Lines file (fsync''d, created 0600); it is also the record of events already received, read at start so redeliveries are not kept twice'
+            cand --exec 'Run CMD for each new event, the event on its stdin (`sh -c CMD`; `cmd /C` on Windows); exit 0 acknowledges it, anything else (or --timeout) answers 500 so it is sent again'
+            cand --forward-to 'POST each new event to URL (https, or http on loopback); a 2xx acknowledges it'
+            cand --timeout 'Seconds --exec and --forward-to may take per event'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'One JSON line per event on stdout (no personal data), for scripts'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;webhooks;help'= {
+            cand listen 'Receive submission events: check the API key, keep or hand on each event once, answer'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;webhooks;help;listen'= {
+        }
+        &'hsm;webhooks;help;help'= {
+        }
         &'hsm;help'= {
             cand login 'Log in through the browser and keep the tokens in the OS keychain'
             cand logout 'Remove the stored credentials of this environment and profile'
@@ -385,6 +434,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
             cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
             cand api 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout'
+            cand webhooks 'Receive HealthSherpa''s submission webhooks (like `stripe listen`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;help;login'= {
@@ -426,6 +476,11 @@ set edit:completion:arg-completer[hsm] = {|@words|
         &'hsm;help;sandbox'= {
         }
         &'hsm;help;api'= {
+        }
+        &'hsm;help;webhooks'= {
+            cand listen 'Receive submission events: check the API key, keep or hand on each event once, answer'
+        }
+        &'hsm;help;webhooks;listen'= {
         }
         &'hsm;help;help'= {
         }

@@ -39,6 +39,7 @@ complete -c hsm -n "__fish_hsm_needs_command" -f -a "contacts" -d 'Create, updat
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "api" -d 'Call any API endpoint with the session (like `gh api`); the answer\'s body on stdout'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "webhooks" -d 'Receive HealthSherpa\'s submission webhooks (like `stripe listen`)'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l client-id -d 'OAuth client id (overrides the config file and HSM_CLIENT_ID)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l redirect-uri -d 'Redirect URI registered for the client (a loopback http:// URL)' -r
@@ -235,10 +236,14 @@ complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l port -d 'Port to lis
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l access-ttl -d 'Lifetime of issued access tokens, in seconds' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l latency-ms -d 'Delay every API response by this many milliseconds (a realistic network latency)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l fault -d 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-url -d 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`\'s); queue one with POST /__sandbox/webhooks/submission' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-api-key -d 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-retry-scale -d 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l profile -d 'Credential profile within the environment' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l auto-approve -d 'Approve every authorization request without showing the consent page'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-on-create -d 'Also send a submission event for every contact created, a second after its creation'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help'
@@ -255,15 +260,42 @@ complete -c hsm -n "__fish_hsm_using_subcommand api" -s v -l verbose -d 'Trace e
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "token" -d 'Inspect, refresh or print the access token'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "contacts" -d 'Create, update, search, bulk-import and sync contacts'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "api" -d 'Call any API endpoint with the session (like `gh api`); the answer\'s body on stdout'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -f -a "listen" -d 'Receive submission events: check the API key, keep or hand on each event once, answer'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l bind -d 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l port -d 'Port to listen on (0 picks a free one)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l path -d 'The path HealthSherpa posts to; other paths get 404' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l output -d 'Append each new event to this JSON Lines file (fsync\'d, created 0600); it is also the record of events already received, read at start so redeliveries are not kept twice' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l exec -d 'Run CMD for each new event, the event on its stdin (`sh -c CMD`; `cmd /C` on Windows); exit 0 acknowledges it, anything else (or --timeout) answers 500 so it is sent again' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l forward-to -d 'POST each new event to URL (https, or http on loopback); a 2xx acknowledges it' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l timeout -d 'Seconds --exec and --forward-to may take per event' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l json -d 'One JSON line per event on stdout (no personal data), for scripts'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from help" -f -a "listen" -d 'Receive submission events: check the API key, keep or hand on each event once, answer'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "token" -d 'Inspect, refresh or print the access token'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "contacts" -d 'Create, update, search, bulk-import and sync contacts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "api" -d 'Call any API endpoint with the session (like `gh api`); the answer\'s body on stdout'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "webhooks" -d 'Receive HealthSherpa\'s submission webhooks (like `stripe listen`)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "show" -d 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
@@ -272,3 +304,4 @@ complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from webhooks" -f -a "listen" -d 'Receive submission events: check the API key, keep or hand on each event once, answer'

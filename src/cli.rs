@@ -86,6 +86,9 @@ pub enum Command {
     /// Call any API endpoint with the session (like `gh api`); the answer's body on stdout
     #[command(after_long_help = API_EXAMPLES)]
     Api(ApiArgs),
+    /// Receive HealthSherpa's submission webhooks (like `stripe listen`)
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 const API_EXAMPLES: &str = "Examples:
@@ -122,6 +125,50 @@ pub struct ApiArgs {
     /// Print the status line and the response headers before the body
     #[arg(short = 'i', long)]
     pub include: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Receive submission events: check the API key, keep or hand on each event once, answer
+    #[command(after_long_help = LISTEN_NOTE)]
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, value_name = "PORT", default_value_t = 8788)]
+    pub port: u16,
+
+    /// The path HealthSherpa posts to; other paths get 404
+    #[arg(long, value_name = "PATH", default_value = "/webhooks/healthsherpa")]
+    pub path: String,
+
+    /// Append each new event to this JSON Lines file (fsync'd, created 0600); it is also the
+    /// record of events already received, read at start so redeliveries are not kept twice
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub output: Option<PathBuf>,
+
+    /// Run CMD for each new event, the event on its stdin (`sh -c CMD`; `cmd /C` on Windows);
+    /// exit 0 acknowledges it, anything else (or --timeout) answers 500 so it is sent again
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// POST each new event to URL (https, or http on loopback); a 2xx acknowledges it
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+
+    /// Seconds --exec and --forward-to may take per event
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    pub timeout: Duration,
+
+    /// One JSON line per event on stdout (no personal data), for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +249,37 @@ pub struct SandboxArgs {
     /// delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`
     #[arg(long = "fault", value_name = "SPEC", value_parser = hsm_sandbox::Fault::parse)]
     pub faults: Vec<hsm_sandbox::Fault>,
+
+    /// Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`'s); queue
+    /// one with POST /__sandbox/webhooks/submission
+    #[arg(long, value_name = "URL", value_parser = hsm_sandbox::WebhookUrl::parse, help_heading = WEBHOOKS)]
+    pub webhook_url: Option<hsm_sandbox::WebhookUrl>,
+
+    /// The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable,
+    /// as other users can read a command line)
+    #[arg(long, value_name = "KEY", value_parser = secret, requires = "webhook_url", help_heading = WEBHOOKS)]
+    pub webhook_api_key: Option<crate::secret::Secret>,
+
+    /// Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = retry_scale, help_heading = WEBHOOKS)]
+    pub webhook_retry_scale: f64,
+
+    /// Also send a submission event for every contact created, a second after its creation
+    #[arg(long, requires = "webhook_url", help_heading = WEBHOOKS)]
+    pub webhook_on_create: bool,
+}
+
+const WEBHOOKS: &str = "Webhooks";
+
+fn secret(text: &str) -> Result<crate::secret::Secret, std::convert::Infallible> {
+    Ok(crate::secret::Secret::new(text))
+}
+
+fn retry_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1000.0).contains(&f) => Ok(f),
+        _ => Err("expected a number from 0 to 1000".into()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -285,6 +363,19 @@ const COMPLETION_EXAMPLES: &str = "Install:
   fish:        hsm completions fish > ~/.config/fish/completions/hsm.fish
   powershell:  hsm completions powershell >> $PROFILE
   elvish:      hsm completions elvish >> ~/.config/elvish/rc.elv";
+
+const LISTEN_NOTE: &str = "Examples:
+  export HSM_WEBHOOK_API_KEY=...                      # the key you gave HealthSherpa
+  hsm webhooks listen --output events.jsonl
+  hsm webhooks listen --exec './enroll.sh' --forward-to http://127.0.0.1:3000/hooks
+  hsm webhooks listen --bind 0.0.0.0 --port 8788 --json   # behind Caddy or nginx (TLS)
+Answers: 401 without the key or with another, 400 for a body that is not a submission
+(`medicare_application` and `contact` objects), 413 over 1 MiB, 200 once every sink has taken
+the event (--forward-to, then --exec, then --output), else 500 so HealthSherpa sends it again.
+An event already taken (same confirmation_number and submitted_at) is answered 200 and not
+handed on again; --output is the record of them across restarts (without it, this process
+remembers). With no sink, events are shown and acknowledged, not kept. Ctrl-C finishes the
+requests in flight and exits 0; a second Ctrl-C stops at once (exit 130).";
 
 const CREATE_EXAMPLES: &str = "Examples:
   hsm contacts create --external-id CRM123 --first-name John --last-name Doe

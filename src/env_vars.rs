@@ -27,6 +27,9 @@ pub const HSM_SANDBOX_URL: &str = "HSM_SANDBOX_URL";
 pub const HSM_HTTP_TIMEOUT: &str = "HSM_HTTP_TIMEOUT";
 /// A PEM file of extra CA certificates to trust (a corporate TLS-inspecting proxy's CA).
 pub const HSM_CA_FILE: &str = "HSM_CA_FILE";
+/// The API key HealthSherpa sends in `X-API-Key` to `hsm webhooks listen` (required there), and
+/// the key `hsm sandbox --webhook-url` sends unless `--webhook-api-key` gives one.
+pub const HSM_WEBHOOK_API_KEY: &str = "HSM_WEBHOOK_API_KEY";
 /// Seconds a keychain call may take (default 120 at a terminal, 20 otherwise).
 pub const HSM_KEYCHAIN_TIMEOUT: &str = "HSM_KEYCHAIN_TIMEOUT";
 /// Any of these tells that a browser can be shown (an X or Wayland display, or WSL, where the

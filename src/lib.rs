@@ -28,6 +28,7 @@ mod select;
 mod session;
 mod settings;
 mod sync;
+mod webhooks;
 
 /// For the integration tests: the sandbox command's flags to the emulator's config (tests start
 /// it in-process), the printer it takes, and the client's Contact validation (compared with the

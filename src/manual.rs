@@ -78,6 +78,10 @@ pub const SECTIONS: &[Section] = &[
                 "Seconds a keychain call may take (default 120 at a terminal, 20 otherwise).",
             ),
             (
+                "HSM_WEBHOOK_API_KEY",
+                "The API key hsm webhooks listen requires in X-API-Key (and hsm sandbox --webhook-url sends by default).",
+            ),
+            (
                 "HSM_STATE_DIR",
                 "Directory of the refresh lock files; the sync state goes in its sync/ subdirectory.",
             ),

@@ -112,6 +112,13 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// `HSM_WEBHOOK_API_KEY`: the key `hsm webhooks listen` expects in `X-API-Key`, and the one
+/// `hsm sandbox --webhook-url` sends by default. Read on its own: only those two commands use
+/// it, and they need no environment (`--env`) resolved.
+pub fn webhook_api_key() -> Option<Secret> {
+    var(ev::HSM_WEBHOOK_API_KEY).map(Secret::new)
+}
+
 /// Every variable hsm reads besides clap's, read once, as text.
 #[derive(Debug, Default)]
 struct Variables {

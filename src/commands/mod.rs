@@ -8,7 +8,7 @@ pub mod sandbox;
 mod status;
 mod token;
 
-use crate::cli::{Cli, Command, ContactsCommand};
+use crate::cli::{Cli, Command, ContactsCommand, WebhooksCommand};
 use crate::error::Result;
 use crate::output::Printer;
 
@@ -32,6 +32,9 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
         }
         Command::Sandbox(args) => sandbox::run(args, printer).await,
         Command::Api(args) => api::run(global, args, printer).await,
+        Command::Webhooks(WebhooksCommand::Listen(args)) => {
+            crate::webhooks::listen(args, printer).await
+        }
     }
 }
 

@@ -21,10 +21,24 @@ pub fn config(args: SandboxArgs, printer: Printer) -> Config {
         faults: args.faults,
         quiet: printer.quiet,
         verbose: printer.verbose,
+        webhooks: args.webhook_url.map(|url| hsm_sandbox::Webhooks {
+            url,
+            api_key: args.webhook_api_key.map(|key| key.expose().to_owned()),
+            retry_scale: args.webhook_retry_scale,
+            on_create: args.webhook_on_create,
+        }),
     }
 }
 
-pub(crate) async fn run(args: SandboxArgs, printer: Printer) -> Result<()> {
+pub(crate) async fn run(mut args: SandboxArgs, printer: Printer) -> Result<()> {
+    if args.webhook_url.is_some() && args.webhook_api_key.is_none() {
+        args.webhook_api_key = crate::settings::webhook_api_key();
+        if args.webhook_api_key.is_none() {
+            printer.warn(
+                "--webhook-url without a key (HSM_WEBHOOK_API_KEY or --webhook-api-key): deliveries carry no X-API-Key",
+            );
+        }
+    }
     let server = Server::bind(config(args, printer))
         .await
         .map_err(start_error)?;

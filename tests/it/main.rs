@@ -28,6 +28,9 @@ mod refresh;
 mod sandbox;
 mod schema_agreement;
 mod sync;
+// Signals to the listener and `sh -c` commands: Unix only.
+#[cfg(unix)]
+mod webhooks;
 // tmux and sh scripts: Unix only.
 #[cfg(unix)]
 mod terminal;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::faults::parse_all;
 use super::respond::{self, Refused, Resp};
 use super::state::{DEFAULT_AGENT, SCOPE};
-use super::{Req, Shared, oauth};
+use super::{Req, Shared, oauth, webhooks};
 
 pub(crate) fn handle(shared: &Shared, req: &Req, name: &str) -> Resp {
     match (name, &req.method) {
@@ -23,6 +23,13 @@ pub(crate) fn handle(shared: &Shared, req: &Req, name: &str) -> Resp {
         }
         ("tokens", &Method::POST) => mint(shared, &req.body),
         ("revoke", &Method::POST) => revoke(shared, &req.body),
+        ("webhooks", &Method::GET) => match &shared.webhooks {
+            Some(outbox) => respond::json(StatusCode::OK, &outbox.list()),
+            None => respond::json(StatusCode::OK, &json!({"deliveries": []})),
+        },
+        ("webhooks/submission", &Method::POST) => submission(shared, &req.body),
+        ("webhooks", _) => respond::method_not_allowed("GET"),
+        ("webhooks/submission", _) => respond::method_not_allowed("POST"),
         ("health" | "stats", _) => respond::method_not_allowed("GET"),
         ("faults", _) => respond::method_not_allowed("GET, POST, DELETE"),
         ("tokens" | "revoke", _) => respond::method_not_allowed("POST"),
@@ -103,6 +110,44 @@ fn mint(shared: &Shared, body: &[u8]) -> Resp {
         },
     };
     oauth::mint(shared, agent, scope, ttl)
+}
+
+/// Queues a submission event: the generated one, with the body's fields merged in. A
+/// `contact.id` naming a sandbox contact fills the event's contact from it first.
+fn submission(shared: &Shared, body: &[u8]) -> Resp {
+    let Some(outbox) = &shared.webhooks else {
+        return respond::api_error(
+            StatusCode::CONFLICT,
+            "webhooks_off",
+            "Start the sandbox with --webhook-url URL to send webhooks",
+        );
+    };
+    let overlay = match json_object(body) {
+        Ok(object) => object,
+        Err(resp) => return *resp,
+    };
+    let contact_id = overlay
+        .get("contact")
+        .and_then(|c| c.get("id"))
+        .and_then(Value::as_str);
+    let stored = contact_id.and_then(|id| shared.state().contact(id));
+    if let (Some(id), None) = (contact_id, &stored) {
+        return respond::api_error(
+            StatusCode::NOT_FOUND,
+            "contact_not_found",
+            &format!(
+                "No sandbox contact with id {}",
+                id.chars().take(64).collect::<String>()
+            ),
+        );
+    }
+    let mut event = webhooks::submission(stored.as_ref());
+    webhooks::merge(&mut event, Value::Object(overlay));
+    let id = outbox.queue(event.clone(), Duration::ZERO);
+    respond::json(
+        StatusCode::ACCEPTED,
+        &json!({"delivery": id, "event": event}),
+    )
 }
 
 /// `{"refresh_token": "..."}` revokes that token's family; `{}` revokes everything.

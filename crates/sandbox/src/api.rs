@@ -1,6 +1,6 @@
 //! The Partner API v2 contact endpoints under `/v2`: bearer checks, create, update, search.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 use hyper::header::{self, HeaderMap};
@@ -10,6 +10,10 @@ use crate::Shared;
 use crate::respond::{self, Refused, Resp};
 use crate::schema::{self, Mode, Violation};
 use crate::state::{SCOPE, StoredContact, new_id};
+use crate::webhooks;
+
+/// `--webhook-on-create`: a contact's submission event follows its creation after this.
+const ON_CREATE_DELAY: Duration = Duration::from_secs(1);
 
 /// The two 401 bodies, byte for byte as the API documentation shows them.
 const MISSING_AUTHORIZATION: &str =
@@ -186,7 +190,13 @@ pub(crate) fn create(shared: &Shared, agent: &str, body: &[u8]) -> Resp {
     contact.insert("slug".into(), Value::String(slug));
     let mut state = shared.state();
     match state.insert_contact(agent, contact) {
-        Some(stored) => respond::json(StatusCode::CREATED, &envelope(shared, stored)),
+        Some(stored) => {
+            if let Some(outbox) = shared.webhooks.as_ref().filter(|o| o.on_create()) {
+                let event = webhooks::submission(Some(&stored.fields));
+                outbox.queue(event, ON_CREATE_DELAY);
+            }
+            respond::json(StatusCode::CREATED, &envelope(shared, stored))
+        }
         None => respond::api_error(
             StatusCode::INSUFFICIENT_STORAGE,
             "storage_full",

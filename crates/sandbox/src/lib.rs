@@ -18,6 +18,7 @@ mod respond;
 mod running;
 mod schema;
 mod state;
+mod webhooks;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,6 +43,7 @@ use state::{Limits, State};
 pub use faults::{Fault, SpecError};
 pub use running::{Running, start};
 pub use schema::{Mode, Violation};
+pub use webhooks::{WebhookUrl, Webhooks};
 
 /// The one OAuth client the sandbox knows. Published: `hsm login --env sandbox` uses them.
 pub const CLIENT_ID: &str = "hsm-sandbox";
@@ -77,6 +79,8 @@ pub struct Config {
     pub quiet: bool,
     /// Request lines also give the size of the request body.
     pub verbose: bool,
+    /// Submission webhooks to send (`POST /__sandbox/webhooks/submission`), if any.
+    pub webhooks: Option<Webhooks>,
 }
 
 impl Default for Config {
@@ -89,6 +93,7 @@ impl Default for Config {
             faults: Vec::new(),
             quiet: false,
             verbose: false,
+            webhooks: None,
         }
     }
 }
@@ -152,6 +157,7 @@ struct Shared {
     auto_approve: bool,
     latency: Duration,
     log: Log,
+    webhooks: Option<Arc<webhooks::Outbox>>,
 }
 
 impl Shared {
@@ -220,6 +226,9 @@ impl Server {
             base_url: format!("http://127.0.0.1:{port}"),
             auto_approve: config.auto_approve,
             latency: config.latency,
+            webhooks: config
+                .webhooks
+                .map(|w| Arc::new(webhooks::Outbox::new(w, log.clone()))),
             log,
         });
         Ok(Server { listener, shared })
@@ -241,6 +250,12 @@ impl Server {
         log.status(&format!("  client secret: {CLIENT_SECRET}"));
         log.status(&format!("  API base:      {base_url}/v2"));
         log.status("  log in with:   hsm login --env sandbox");
+        if let Some(outbox) = &self.shared.webhooks {
+            log.status(&format!("  webhooks to:   {}", outbox.url()));
+            log.status(&format!(
+                "  send one with: curl -X POST {base_url}/__sandbox/webhooks/submission"
+            ));
+        }
         log.status(
             "Sessions and contacts live in memory only: stopping the sandbox forgets them, and tokens it issued stop working.",
         );

@@ -429,6 +429,11 @@ impl State {
         self.contacts.len()
     }
 
+    /// A copy of any agent's contact (the webhook admin endpoint fills events from it).
+    pub(crate) fn contact(&self, id: &str) -> Option<Map<String, Value>> {
+        self.contacts.get(id).map(|c| c.fields.clone())
+    }
+
     pub(crate) fn contact_mut(&mut self, id: &str) -> Option<&mut StoredContact> {
         self.contacts.get_mut(id)
     }

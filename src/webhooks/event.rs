@@ -1,0 +1,201 @@
+//! A submission event as `hsm webhooks listen` receives it: what makes a body a submission,
+//! the key that tells a redelivery, and the few fields shown about it. Only the confirmation
+//! number, the plan and the contact's ids are shown without `-v`: everything else in an event
+//! is personal health data.
+
+use serde_json::{Map, Value, json};
+
+/// What identifies a submission. HealthSherpa documents no event id; the confirmation number
+/// is the application's natural key, and the submission time tells a resubmission apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    pub(crate) confirmation_number: String,
+    pub(crate) submitted_at: String,
+}
+
+/// A body that parsed as a submission.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub(crate) key: Key,
+    /// The event as one compact JSON line (no newline), as it is appended and handed on.
+    pub(crate) line: String,
+    value: Value,
+}
+
+/// Why a body is not a submission; the reason names fields, never values.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Invalid {
+    NotJson,
+    NotSubmission(&'static str),
+}
+
+impl Invalid {
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Invalid::NotJson => "the body is not JSON",
+            Invalid::NotSubmission(why) => why,
+        }
+    }
+}
+
+pub(crate) fn parse(body: &[u8]) -> Result<Event, Invalid> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| Invalid::NotJson)?;
+    let Some(object) = value.as_object() else {
+        return Err(Invalid::NotSubmission("the body is not a JSON object"));
+    };
+    if !object.get("contact").is_some_and(Value::is_object) {
+        return Err(Invalid::NotSubmission("no `contact` object"));
+    }
+    if !object
+        .get("medicare_application")
+        .is_some_and(Value::is_object)
+    {
+        return Err(Invalid::NotSubmission("no `medicare_application` object"));
+    }
+    let key = key_of(&value).ok_or(Invalid::NotSubmission(
+        "no `medicare_application.confirmation_number`",
+    ))?;
+    Ok(Event {
+        key,
+        line: value.to_string(),
+        value,
+    })
+}
+
+/// The key of an event (or of a line of the output file). `submitted_at` may be absent.
+pub(crate) fn key_of(value: &Value) -> Option<Key> {
+    let application = value.get("medicare_application")?;
+    let confirmation_number = text(application, "confirmation_number")?;
+    if confirmation_number.is_empty() {
+        return None;
+    }
+    Some(Key {
+        confirmation_number,
+        submitted_at: text(application, "submitted_at").unwrap_or_default(),
+    })
+}
+
+/// A string or number field as text (confirmation numbers may come as either).
+fn text(object: &Value, field: &str) -> Option<String> {
+    match object.get(field)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn field(value: &Value, object: &str, name: &str) -> String {
+    value
+        .get(object)
+        .and_then(|o| text(o, name))
+        .unwrap_or_else(|| "-".into())
+}
+
+impl Event {
+    /// The stderr line: confirmation number, plan, contact external id; the name with `-v`.
+    pub(crate) fn describe(&self, verbose: bool) -> String {
+        let v = &self.value;
+        let mut line = format!(
+            "submission {} (plan {}, contact {})",
+            self.key.confirmation_number,
+            field(v, "medicare_application", "cms_plan_id"),
+            field(v, "contact", "external_id"),
+        );
+        if verbose {
+            line.push_str(&format!(
+                " {} {}, {}, submitted {}",
+                field(v, "contact", "first_name"),
+                field(v, "contact", "last_name"),
+                field(v, "medicare_application", "plan_name"),
+                self.key.submitted_at,
+            ));
+        }
+        line
+    }
+
+    /// The `--json` line: identifiers only, whatever `-v` says.
+    pub(crate) fn summary(&self, outcome: &str, status: u16) -> Value {
+        let v = &self.value;
+        let mut out = Map::new();
+        out.insert("event".into(), json!("submission"));
+        out.insert("outcome".into(), json!(outcome));
+        out.insert("status".into(), json!(status));
+        out.insert(
+            "confirmation_number".into(),
+            json!(self.key.confirmation_number),
+        );
+        out.insert("submitted_at".into(), json!(self.key.submitted_at));
+        let pick = |object: &str, name: &str| {
+            v.get(object)
+                .and_then(|o| o.get(name))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        out.insert(
+            "cms_plan_id".into(),
+            pick("medicare_application", "cms_plan_id"),
+        );
+        out.insert("contact_id".into(), pick("contact", "id"));
+        out.insert("contact_external_id".into(), pick("contact", "external_id"));
+        Value::Object(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Value {
+        json!({
+            "medicare_application": {"confirmation_number": "1234567890",
+                "submitted_at": "2026-10-15T14:03:11.123Z", "cms_plan_id": "H1290-001-000"},
+            "medicare_application_riders": [],
+            "contact": {"id": "c1", "external_id": "CRM1", "first_name": "Ann", "last_name": "Lee"}
+        })
+    }
+
+    #[test]
+    fn submissions_are_told_from_other_bodies() {
+        let e = parse(event().to_string().as_bytes()).unwrap();
+        assert_eq!(e.key.confirmation_number, "1234567890");
+        assert_eq!(e.key.submitted_at, "2026-10-15T14:03:11.123Z");
+        assert_eq!(parse(b"nope").unwrap_err(), Invalid::NotJson);
+        assert!(matches!(parse(b"[]"), Err(Invalid::NotSubmission(_))));
+        let mut no_contact = event();
+        no_contact.as_object_mut().unwrap().remove("contact");
+        assert!(parse(no_contact.to_string().as_bytes()).is_err());
+        let mut no_number = event();
+        no_number["medicare_application"]
+            .as_object_mut()
+            .unwrap()
+            .remove("confirmation_number");
+        assert!(parse(no_number.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_downline_event_with_few_contact_fields_is_a_submission() {
+        let body = json!({"medicare_application": {"confirmation_number": 42}, "contact": {}});
+        let e = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(e.key.confirmation_number, "42");
+        assert_eq!(
+            e.describe(true),
+            "submission 42 (plan -, contact -) - -, -, submitted "
+        );
+    }
+
+    #[test]
+    fn only_ids_are_shown_without_verbose() {
+        let e = parse(event().to_string().as_bytes()).unwrap();
+        let line = e.describe(false);
+        assert_eq!(
+            line,
+            "submission 1234567890 (plan H1290-001-000, contact CRM1)"
+        );
+        let summary = e.summary("recorded", 200).to_string();
+        assert!(
+            !summary.contains("Ann") && !line.contains("Lee"),
+            "{summary}"
+        );
+        assert!(e.describe(true).contains("Ann Lee"));
+    }
+}
