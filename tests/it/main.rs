@@ -8,6 +8,9 @@
 mod browser_login;
 mod common;
 mod contacts;
+// A real etcd cluster from Debian's etcd-server: Linux only.
+#[cfg(target_os = "linux")]
+mod etcd;
 mod generated;
 mod import;
 // Against a private Secret Service (see common::keyring).

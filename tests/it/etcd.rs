@@ -1,0 +1,549 @@
+//! The shared store on a real 3-node etcd cluster (Debian's `etcd-server`, on loopback ports),
+//! with several simulated machines (each its own HOME, state dir and file lock) against a
+//! sandbox whose access tokens live 2 s, with strict rotation and family revocation on reuse.
+//!
+//! One cluster is shared by the tests that leave it whole (each under its own key prefix);
+//! the tests that kill members start their own. Every etcd process dies with the test binary.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const ACCOUNT: &str = "sandbox/default";
+const KEY_A: [u8; 32] = [7; 32];
+const KEY_B: [u8; 32] = [9; 32];
+
+// ---------------------------------------------------------------- etcd processes
+
+/// Every etcd is spawned by one thread that lives as long as the test binary, with
+/// PR_SET_PDEATHSIG: if the binary dies, so do they. A normal exit kills them in `atexit`.
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+            // Keep the thread (the children's parent for PDEATHSIG) alive for good.
+            loop {
+                std::thread::park();
+            }
+        });
+        unsafe { libc::atexit(kill_all) };
+        Mutex::new(tx)
+    })
+}
+
+static PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+extern "C" fn kill_all() {
+    for pid in PIDS.lock().map(|p| p.clone()).unwrap_or_default() {
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    for dir in DIRS.lock().map(|d| d.clone()).unwrap_or_default() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn spawn_etcd(mut cmd: Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    spawner().lock().unwrap().send((cmd, tx)).unwrap();
+    let child = rx
+        .recv()
+        .unwrap()
+        .expect("spawn etcd (apt-get install etcd-server)");
+    PIDS.lock().unwrap().push(child.id());
+    child
+}
+
+struct Node {
+    name: String,
+    client: u16,
+    peer: u16,
+    child: Mutex<Option<Child>>,
+}
+
+pub struct Cluster {
+    dir: PathBuf,
+    nodes: Vec<Node>,
+    token: String,
+}
+
+static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
+
+impl Cluster {
+    /// A new 3-node cluster with its data in a temp dir, ready (with a leader) on return.
+    fn start() -> Cluster {
+        let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
+        let dir = tempfile::tempdir().unwrap().keep();
+        DIRS.lock().unwrap().push(dir.clone());
+        let nodes: Vec<Node> = (1..=3)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                client: free_port(),
+                peer: free_port(),
+                child: Mutex::new(None),
+            })
+            .collect();
+        let cluster = Cluster {
+            dir,
+            nodes,
+            token: format!("hsm-test-{}-{n}", std::process::id()),
+        };
+        for i in 0..3 {
+            cluster.start_node(i);
+        }
+        cluster.wait_ready(Duration::from_secs(30));
+        cluster
+    }
+
+    fn start_node(&self, i: usize) {
+        let node = &self.nodes[i];
+        let initial: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}=http://127.0.0.1:{}", n.name, n.peer))
+            .collect();
+        let client = format!("http://127.0.0.1:{}", node.client);
+        let peer = format!("http://127.0.0.1:{}", node.peer);
+        let log = std::fs::File::create(self.dir.join(format!("{}.log", node.name))).unwrap();
+        let mut cmd = Command::new("etcd");
+        cmd.args(["--name", &node.name])
+            .arg("--data-dir")
+            .arg(self.dir.join(&node.name))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial.join(",")])
+            .args(["--initial-cluster-token", &self.token])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        *node.child.lock().unwrap() = Some(spawn_etcd(cmd));
+    }
+
+    /// SIGKILL member `i`.
+    fn kill(&self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn endpoints(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("http://127.0.0.1:{}", n.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn endpoint(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[i].client)
+    }
+
+    /// A gateway call on member `i` that insists on a leader.
+    fn call(&self, i: usize, path: &str, body: &Value) -> Option<Value> {
+        let resp = http()
+            .post(format!("{}{path}", self.endpoint(i)))
+            .header("Grpc-Metadata-hasleader", "true")
+            .timeout(Duration::from_secs(2))
+            .json(body)
+            .send()
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.json().ok()
+    }
+
+    fn wait_ready(&self, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            let live: Vec<usize> = (0..3)
+                .filter(|i| self.nodes[*i].child.lock().unwrap().is_some())
+                .collect();
+            if live.iter().all(|i| {
+                self.call(*i, "/v3/kv/range", &json!({"key": "AA=="}))
+                    .is_some()
+            }) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "etcd cluster not ready within {limit:?} (logs in {})",
+            self.dir.display()
+        );
+    }
+
+    /// The member that is leader now.
+    fn leader(&self) -> usize {
+        for i in 0..3 {
+            if let Some(status) = self.call(i, "/v3/maintenance/status", &json!({})) {
+                let leader = status["leader"].as_str().unwrap_or_default().to_string();
+                let me = status["header"]["member_id"].as_str().unwrap_or_default();
+                if !leader.is_empty() && leader == me {
+                    return i;
+                }
+            }
+        }
+        panic!("no leader");
+    }
+
+    /// The raw stored value at `key` and its mod_revision, read on any live member.
+    fn raw(&self, key: &str) -> Option<(String, String)> {
+        let body = json!({"key": STANDARD.encode(key)});
+        for i in 0..3 {
+            if let Some(v) = self.call(i, "/v3/kv/range", &body) {
+                let kv = v["kvs"].as_array()?.first()?.clone();
+                let value = STANDARD.decode(kv["value"].as_str()?).ok()?;
+                return Some((
+                    String::from_utf8(value).ok()?,
+                    kv["mod_revision"].as_str()?.to_string(),
+                ));
+            }
+        }
+        panic!("no member answered");
+    }
+
+    /// Keys under `prefix` (for the lock keys).
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut end = prefix.as_bytes().to_vec();
+        *end.last_mut().unwrap() += 1;
+        let body = json!({"key": STANDARD.encode(prefix), "range_end": STANDARD.encode(&end), "keys_only": true});
+        let v = (0..3)
+            .find_map(|i| self.call(i, "/v3/kv/range", &body))
+            .expect("a member answers");
+        v["kvs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|kv| {
+                String::from_utf8(STANDARD.decode(kv["key"].as_str().unwrap()).unwrap()).unwrap()
+            })
+            .collect()
+    }
+}
+
+/// The cluster shared by tests that leave it whole.
+fn shared() -> &'static Cluster {
+    static SHARED: OnceLock<Cluster> = OnceLock::new();
+    SHARED.get_or_init(Cluster::start)
+}
+
+static PREFIXES: AtomicUsize = AtomicUsize::new(0);
+
+/// A key prefix no other test uses.
+fn new_prefix(test: &str) -> String {
+    format!(
+        "/hsm-test/{test}-{}/",
+        PREFIXES.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+// ---------------------------------------------------------------- machines
+
+/// One simulated machine: its own HOME, state dir and file lock, the shared etcd store.
+fn machine(sb: &Sandbox, cluster: &Cluster, prefix: &str, key: &[u8; 32]) -> TestEnv {
+    let mut env = TestEnv::with_sandbox(sb);
+    env.set("HSM_CREDENTIAL_STORE", "etcd")
+        .set("HSM_ETCD_ENDPOINTS", &cluster.endpoints())
+        .set("HSM_ETCD_PREFIX", prefix)
+        .set("HSM_STORE_KEY", &STANDARD.encode(key))
+        .set("HSM_ETCD_TIMEOUT", "5");
+    let state = env.path("state").display().to_string();
+    env.set("HSM_STATE_DIR", &state);
+    env
+}
+
+/// A sandbox with 2 s access tokens, and `n` machines sharing one session in `cluster`.
+fn fleet(cluster: &Cluster, test: &str, n: usize) -> (Sandbox, Vec<TestEnv>, String) {
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "2"]);
+    let prefix = new_prefix(test);
+    let machines: Vec<TestEnv> = (0..n)
+        .map(|_| machine(&sb, cluster, &prefix, &KEY_A))
+        .collect();
+    login_auto(&machines[0], &[]);
+    (sb, machines, prefix)
+}
+
+/// `procs` processes on every machine, each creating `calls` contacts one command at a time.
+/// Returns every output.
+fn run_fleet(machines: &[TestEnv], procs: usize, calls: usize, tag: &str) -> Vec<Output> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = machines
+            .iter()
+            .enumerate()
+            .flat_map(|(m, env)| (0..procs).map(move |p| (m, p, env)))
+            .map(|(m, p, env)| {
+                s.spawn(move || {
+                    (0..calls)
+                        .map(|c| {
+                            let id = format!("{tag}-{m}-{p}-{c}");
+                            env.run(&[
+                                "contacts",
+                                "create",
+                                "--env",
+                                "sandbox",
+                                "--external-id",
+                                &id,
+                                "--first-name",
+                                "F",
+                                "--last-name",
+                                "L",
+                            ])
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
+/// Every process exited 0; the sandbox saw no rejected refresh, no reuse, and every contact
+/// created once.
+#[track_caller]
+fn assert_exactly_once(sb: &Sandbox, outputs: &[Output], contacts: u64) {
+    for out in outputs {
+        assert_exit(out, 0);
+    }
+    let stats = sb.stats();
+    assert_eq!(stats["reuse_detected"], 0, "{stats}");
+    assert_eq!(stats["families_revoked"], 0, "{stats}");
+    let token_requests = stats["token_requests"].as_u64().unwrap();
+    let exchanges = stats["code_exchanges"].as_u64().unwrap();
+    assert_eq!(
+        token_requests - exchanges,
+        stats["refreshes"].as_u64().unwrap(),
+        "every refresh request succeeded (none rejected): {stats}"
+    );
+    assert_eq!(stats["contacts_created"], contacts, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn four_machines_of_eight_processes_share_one_rotating_session_exactly_once() {
+    let cluster = shared();
+    let (sb, machines, _) = fleet(cluster, "fleet", 4);
+    let outputs = run_fleet(&machines, 8, 3, "fleet");
+    assert_exactly_once(&sb, &outputs, 4 * 8 * 3);
+    assert!(
+        sb.stats()["refreshes"].as_u64().unwrap() >= 2,
+        "tokens expired and were refreshed during the run"
+    );
+}
+
+#[test]
+fn the_leader_killed_mid_run_changes_nothing() {
+    let cluster = Cluster::start();
+    let (sb, machines, _) = fleet(&cluster, "leader", 4);
+    let leader = cluster.leader();
+    let outputs = std::thread::scope(|s| {
+        let run = s.spawn(|| run_fleet(&machines, 4, 3, "leader"));
+        std::thread::sleep(Duration::from_millis(700));
+        cluster.kill(leader);
+        run.join().unwrap()
+    });
+    assert_exactly_once(&sb, &outputs, 4 * 4 * 3);
+}
+
+#[test]
+fn a_lock_holder_killed_mid_refresh_never_hangs_the_next_machine() {
+    let cluster = shared();
+    let (sb, machines, prefix) = fleet(cluster, "holder", 2);
+    // The sandbox rotates at once but holds the answer: the holder dies with the new pair
+    // unseen, its lock kept alive by nobody.
+    sb.set_faults(&["token:lost=20000"]);
+    let before = cluster.raw(&format!("{prefix}{ACCOUNT}")).unwrap();
+    let mut holder = machines[0]
+        .cmd()
+        .args(["token", "refresh", "--env", "sandbox"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while cluster.keys(&format!("{prefix}locks/")).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no lock taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Holding the lock, and its token request sent.
+    let start = Instant::now();
+    while sb.stats()["token_requests"].as_u64().unwrap() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no refresh sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let started = Instant::now();
+    let out = run_with_timeout(
+        machines[1]
+            .cmd()
+            .args(["token", "refresh", "--env", "sandbox"]),
+        Duration::from_secs(40),
+    );
+    let took = started.elapsed();
+    // Its lease (5 s) had to expire first; then it spent the refresh token the dead holder
+    // had already spent, and the sandbox revoked the family: exit 4, record intact.
+    assert!(
+        took >= Duration::from_secs(2),
+        "waited for the lease: {took:?}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let code = out.status.code();
+    assert!(code == Some(4) || code == Some(0), "{}", stderr(&out));
+    if code == Some(4) {
+        assert_eq!(cluster.raw(&format!("{prefix}{ACCOUNT}")).unwrap(), before);
+    }
+    assert!(
+        stderr(&out).contains("Waiting for another machine"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        cluster.keys(&format!("{prefix}locks/")).is_empty(),
+        "no lock left"
+    );
+}
+
+#[test]
+fn a_lost_quorum_exits_6_within_the_timeout_and_the_session_survives() {
+    let cluster = Cluster::start();
+    let (sb, mut machines, prefix) = fleet(&cluster, "quorum", 1);
+    let env = &mut machines[0];
+    env.set("HSM_ETCD_TIMEOUT", "3");
+    let key = format!("{prefix}{ACCOUNT}");
+    let before = cluster.raw(&key).unwrap();
+    cluster.kill(1);
+    cluster.kill(2);
+    let started = Instant::now();
+    let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+    let took = started.elapsed();
+    assert_exit(&out, 6);
+    assert!(took < Duration::from_millis(4500), "{took:?}");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    assert!(err.contains("etcd is unavailable"), "{err}");
+    assert_eq!(sb.stats()["refreshes"], 0, "nothing was spent");
+    cluster.start_node(1);
+    cluster.start_node(2);
+    cluster.wait_ready(Duration::from_secs(30));
+    assert_eq!(cluster.raw(&key).unwrap(), before, "record intact");
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    assert_ne!(cluster.raw(&key).unwrap(), before);
+    let create = [
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--external-id",
+        "Q1",
+        "--first-name",
+        "F",
+        "--last-name",
+        "L",
+    ];
+    assert_exit(&env.run(&create), 0);
+}
+
+#[test]
+fn etcdctl_shows_no_token_and_token_show_names_the_store() {
+    let cluster = shared();
+    let (_sb, machines, prefix) = fleet(cluster, "sealed", 1);
+    let token = stdout(&machines[0].run(&["token", "print", "--env", "sandbox"]));
+    let token = token.trim();
+    assert!(token.len() > 8);
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args([
+            "--endpoints",
+            &cluster.endpoints(),
+            "get",
+            "--prefix",
+            &prefix,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains(&format!("{prefix}{ACCOUNT}")), "{listing}");
+    assert!(listing.contains("hsm1:"), "{listing}");
+    assert!(!listing.contains(token), "{listing}");
+    assert!(!listing.contains("refresh_token") && !listing.contains("access_token"));
+    let show = machines[0].run(&["token", "show", "--env", "sandbox"]);
+    assert_exit(&show, 0);
+    let text = stdout(&show);
+    assert!(
+        text.contains("etcd") && text.contains("http://127.0.0.1:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_wrong_key_is_exit_6_and_writes_nothing() {
+    let cluster = shared();
+    let (sb, machines, prefix) = fleet(cluster, "wrongkey", 1);
+    let key = format!("{prefix}{ACCOUNT}");
+    let before = cluster.raw(&key).unwrap();
+    let wrong = machine(&sb, cluster, &prefix, &KEY_B);
+    for args in [
+        &["token", "print", "--env", "sandbox"][..],
+        &["token", "refresh", "--env", "sandbox"],
+        &["logout", "--env", "sandbox"],
+    ] {
+        let out = wrong.run(args);
+        assert_exit(&out, 6);
+        assert!(stderr(&out).contains("cannot decrypt"), "{}", stderr(&out));
+    }
+    assert_eq!(cluster.raw(&key).unwrap(), before, "no write");
+    assert_eq!(sb.stats()["refreshes"], 0);
+    assert_exit(
+        &machines[0].run(&["token", "refresh", "--env", "sandbox"]),
+        0,
+    );
+}
+
+#[test]
+fn a_missing_key_is_exit_6_with_a_hint_and_version_needs_no_store() {
+    let mut env = TestEnv::new();
+    env.set("HSM_CREDENTIAL_STORE", "etcd")
+        .set("HSM_ETCD_ENDPOINTS", "http://127.0.0.1:9");
+    let out = env.run(&["token", "print", "--env", "sandbox"]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(err.contains("HSM_STORE_KEY"), "{err}");
+    assert!(err.contains("head -c32 /dev/urandom | base64"), "{err}");
+    let started = Instant::now();
+    assert_exit(&env.run(&["--version"]), 0);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
