@@ -100,12 +100,37 @@ impl Gateway {
         self.endpoints[i].as_str().trim_end_matches('/').to_string()
     }
 
-    /// POST `body` to `path` on the first member that answers with a leader, before `deadline`.
+    /// POST `body` to `path` on the first member that answers with a leader, before
+    /// `deadline`. One member may take a third of the time left (at least a second), so a
+    /// member that accepts and never answers (stopped, overloaded) does not use it all.
     pub async fn call(
         &self,
         path: &str,
         body: &Value,
         deadline: Instant,
+    ) -> std::result::Result<Value, CallError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.call_within(path, body, deadline, (left / 3).max(Duration::from_secs(1)))
+            .await
+    }
+
+    /// A call that the member may legitimately hold until `deadline` (a lock wait).
+    pub async fn call_waiting(
+        &self,
+        path: &str,
+        body: &Value,
+        deadline: Instant,
+    ) -> std::result::Result<Value, CallError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.call_within(path, body, deadline, left).await
+    }
+
+    async fn call_within(
+        &self,
+        path: &str,
+        body: &Value,
+        deadline: Instant,
+        per_member: Duration,
     ) -> std::result::Result<Value, CallError> {
         let n = self.endpoints.len();
         let first = self.preferred.load(Ordering::Relaxed);
@@ -122,7 +147,8 @@ impl Gateway {
                 if Instant::now() >= deadline {
                     return Err(CallError::Unavailable { last, waited: held });
                 }
-                match self.attempt(i, path, body, deadline).await {
+                let until = deadline.min(Instant::now() + per_member);
+                match self.attempt(i, path, body, until).await {
                     Attempt::Answer(v) => {
                         self.preferred.store(i, Ordering::Relaxed);
                         return Ok(v);

@@ -339,7 +339,12 @@ impl EtcdStore {
             let body = json!({"name": name, "lease": lease.to_string()});
             let slice_end = (Instant::now() + inner.timeout).min(started + LOCK_WAIT);
             self.handle.spawn(async move {
-                let _ = tx.send(inner.gateway.call("/v3/lock/lock", &body, slice_end).await);
+                let _ = tx.send(
+                    inner
+                        .gateway
+                        .call_waiting("/v3/lock/lock", &body, slice_end)
+                        .await,
+                );
             });
             let answer = loop {
                 match rx.recv_timeout(Duration::from_millis(100)) {
