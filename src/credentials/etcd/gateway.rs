@@ -35,10 +35,11 @@ pub enum CallError {
 enum Attempt {
     Answer(Value),
     /// Not done there; try the next endpoint. `held` when the request timed out after it
-    /// was accepted.
+    /// was accepted; `answered` when the member itself answered (e.g. "no leader").
     Next {
         why: String,
         held: bool,
+        answered: bool,
     },
     /// The auth token expired: authenticate again, then retry.
     Reauthenticate,
@@ -86,7 +87,7 @@ impl Gateway {
             }
         };
         Ok(Gateway {
-            http: http_client(settings)?,
+            http: http_client(settings, endpoints.iter().all(|e| e.scheme() == "http"))?,
             endpoints,
             preferred: AtomicUsize::new(0),
             credentials,
@@ -135,17 +136,22 @@ impl Gateway {
         let n = self.endpoints.len();
         let first = self.preferred.load(Ordering::Relaxed);
         let mut last = String::from("no attempt was made");
+        // What a member that answered said ("no leader") tells more than a refused connection.
+        let mut said: Option<String> = None;
         let mut held = false;
         let mut reauthenticated = false;
         for round in 0.. {
             if round > 0 {
-                let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(ROUND_PAUSE.min(left)).await;
+                // Another round would end past the deadline: report now, within it.
+                if Instant::now() + ROUND_PAUSE >= deadline {
+                    return Err(unavailable(said.take(), last, held));
+                }
+                tokio::time::sleep(ROUND_PAUSE).await;
             }
             for step in 0..n {
                 let i = (first + step) % n;
                 if Instant::now() >= deadline {
-                    return Err(CallError::Unavailable { last, waited: held });
+                    return Err(unavailable(said.take(), last, held));
                 }
                 let until = deadline.min(Instant::now() + per_member);
                 match self.attempt(i, path, body, until).await {
@@ -153,8 +159,16 @@ impl Gateway {
                         self.preferred.store(i, Ordering::Relaxed);
                         return Ok(v);
                     }
-                    Attempt::Next { why, held: h } => {
-                        last = format!("{}: {why}", self.endpoints[i].as_str());
+                    Attempt::Next {
+                        why,
+                        held: h,
+                        answered,
+                    } => {
+                        let at = self.endpoints[i].as_str().trim_end_matches('/');
+                        last = format!("{at}: {why}");
+                        if answered {
+                            said = Some(last.clone());
+                        }
                         held = h;
                     }
                     Attempt::Reauthenticate if !reauthenticated => {
@@ -193,6 +207,7 @@ impl Gateway {
                 return Attempt::Next {
                     held: e.is_timeout() && !e.is_connect(),
                     why: crate::http::describe_reqwest(&e),
+                    answered: false,
                 };
             }
         };
@@ -203,6 +218,7 @@ impl Gateway {
                 return Attempt::Next {
                     held: e.is_timeout(),
                     why: crate::http::describe_reqwest(&e),
+                    answered: false,
                 };
             }
         };
@@ -236,6 +252,7 @@ impl Gateway {
             .map_err(|e| Attempt::Next {
                 held: false,
                 why: crate::http::describe_reqwest(&e),
+                answered: false,
             })?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
@@ -263,7 +280,11 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
             let line = text.lines().next().unwrap_or("").trim();
             let why = format!("HTTP {}: {}", status.as_u16(), truncate(line));
             return if status.is_server_error() {
-                Attempt::Next { why, held: false }
+                Attempt::Next {
+                    why,
+                    held: false,
+                    answered: true,
+                }
             } else {
                 Attempt::Refused(why)
             };
@@ -303,9 +324,17 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
         Attempt::Next {
             why: message,
             held: false,
+            answered: true,
         }
     } else {
         Attempt::Refused(message)
+    }
+}
+
+fn unavailable(said: Option<String>, last: String, waited: bool) -> CallError {
+    CallError::Unavailable {
+        last: said.unwrap_or(last),
+        waited,
     }
 }
 
@@ -340,7 +369,10 @@ fn parse_endpoints(list: &[String]) -> Result<Vec<Url>> {
 
 /// The client for etcd: no proxy (etcd is on the operator's own network), no redirects, and
 /// the TLS settings of the etcd variables (CA and client certificate) rather than the API's.
-fn http_client(settings: &EtcdSettings) -> Result<reqwest::Client> {
+/// `HSM_ETCD_CA_FILE` is the only CA trusted when given (etcd clusters have their own), and
+/// no CA at all is loaded for plain-http endpoints: loading the platform's store costs more
+/// than the etcd call itself (~10 ms).
+fn http_client(settings: &EtcdSettings, plain_http: bool) -> Result<reqwest::Client> {
     crate::http::install_crypto_provider();
     let read = |path: &std::path::Path, what: &str| {
         std::fs::read(path).map_err(|e| {
@@ -359,7 +391,9 @@ fn http_client(settings: &EtcdSettings) -> Result<reqwest::Client> {
     if let Some(ca) = &settings.ca_file {
         let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "CA file")?)
             .map_err(|e| CliError::usage(format!("invalid etcd CA file {}: {e}", ca.display())))?;
-        builder = builder.tls_certs_merge(certs);
+        builder = builder.tls_certs_only(certs);
+    } else if plain_http {
+        builder = builder.tls_certs_only(Vec::new());
     }
     match (&settings.cert_file, &settings.key_file) {
         (Some(cert), Some(key)) => {
