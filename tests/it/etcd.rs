@@ -660,15 +660,14 @@ fn etcdctl(dir: &std::path::Path, endpoint: &str, user: Option<&str>, args: &[&s
     cmd.args(args).output().unwrap()
 }
 
-#[test]
-fn tls_with_client_certificates_and_password_auth() {
-    let dir = tempfile::tempdir().unwrap().keep();
-    DIRS.lock().unwrap().push(dir.clone());
-    write_certs(&dir);
+/// A one-member etcd with TLS, client certificates required, and password auth enabled:
+/// user `hsm` (password `hsmpw`) may read and write `/hsm/`. Returns the member and its URL.
+fn secure_etcd(dir: &std::path::Path) -> (KillOnDrop, String) {
+    write_certs(dir);
     let (client, peer) = (unique_port(), unique_port());
     let endpoint = format!("https://127.0.0.1:{client}");
-    let mut cmd = Command::new("etcd");
     let file = |name: &str| dir.join(name).display().to_string();
+    let mut cmd = Command::new("etcd");
     cmd.args(["--name", "s1", "--data-dir", &file("s1")])
         .args([
             "--listen-client-urls",
@@ -691,9 +690,9 @@ fn tls_with_client_certificates_and_password_auth() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("s1.log")).unwrap());
-    let _etcd = KillOnDrop(spawn_etcd(cmd));
+    let etcd = KillOnDrop(spawn_etcd(cmd));
     let start = Instant::now();
-    while !etcdctl(&dir, &endpoint, None, &["endpoint", "health"])
+    while !etcdctl(dir, &endpoint, None, &["endpoint", "health"])
         .status
         .success()
     {
@@ -719,9 +718,18 @@ fn tls_with_client_certificates_and_password_auth() {
         &["user", "grant-role", "hsm", "hsm"],
         &["auth", "enable"],
     ] {
-        let out = etcdctl(&dir, &endpoint, None, args);
+        let out = etcdctl(dir, &endpoint, None, args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
+    (etcd, endpoint)
+}
+
+#[test]
+fn tls_with_client_certificates_and_password_auth() {
+    let dir = tempfile::tempdir().unwrap().keep();
+    DIRS.lock().unwrap().push(dir.clone());
+    let (_etcd, endpoint) = secure_etcd(&dir);
+    let file = |name: &str| dir.join(name).display().to_string();
     let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "2"]);
     let mut env = TestEnv::with_sandbox(&sb);
     env.set("HSM_CREDENTIAL_STORE", "etcd")
