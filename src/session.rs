@@ -82,7 +82,9 @@ pub async fn refresh_after_rejection(
     let store = credentials::open_store(&settings.store)?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
-    if seen.access_token != *rejected {
+    // A sibling's token, unless it is about to expire too (with tokens shorter than the
+    // margin, it may be gone before our retry lands: refresh instead).
+    if seen.access_token != *rejected && !seen.needs_refresh(now(), REFRESH_MARGIN) {
         return Ok(seen.access_token);
     }
     let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;

@@ -341,41 +341,64 @@ fn fleet(cluster: &Cluster, test: &str, n: usize) -> (Sandbox, Vec<TestEnv>, Str
     (sb, machines, prefix)
 }
 
-/// `procs` processes on every machine, each creating `calls` contacts one command at a time.
-/// Returns every output.
-fn run_fleet(machines: &[TestEnv], procs: usize, calls: usize, tag: &str) -> Vec<Output> {
+/// `procs` workers on every machine. Each runs `contacts create` (a process of one call),
+/// then `contacts import` of `rows` rows one at a time (one process, several calls): with the
+/// sandbox holding every create for a while, the import's token expires under it, its next
+/// call gets 401, and it refreshes mid-run, while the other workers do the same.
+fn run_fleet(machines: &[TestEnv], procs: usize, rows: usize, tag: &str) -> Vec<Output> {
     std::thread::scope(|s| {
         let handles: Vec<_> = machines
             .iter()
             .enumerate()
             .flat_map(|(m, env)| (0..procs).map(move |p| (m, p, env)))
-            .map(|(m, p, env)| {
-                s.spawn(move || {
-                    (0..calls)
-                        .map(|c| {
-                            let id = format!("{tag}-{m}-{p}-{c}");
-                            env.run(&[
-                                "contacts",
-                                "create",
-                                "--env",
-                                "sandbox",
-                                "--external-id",
-                                &id,
-                                "--first-name",
-                                "F",
-                                "--last-name",
-                                "L",
-                            ])
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|(m, p, env)| s.spawn(move || worker(env, &format!("{tag}-{m}-{p}"), rows)))
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect()
     })
+}
+
+fn worker(env: &TestEnv, id: &str, rows: usize) -> Vec<Output> {
+    let create = env.run(&[
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--external-id",
+        id,
+        "--first-name",
+        "F",
+        "--last-name",
+        "L",
+    ]);
+    let file = env.path(&format!("{id}.jsonl"));
+    let lines: Vec<String> = (0..rows)
+        .map(|r| {
+            json!({"external_id": format!("{id}-r{r}"), "first_name": "F", "last_name": "L"})
+                .to_string()
+        })
+        .collect();
+    write_file(&file, &(lines.join("\n") + "\n"));
+    let report = env.path(&format!("{id}.report.jsonl"));
+    let import = env.run(&[
+        "contacts",
+        "import",
+        file.to_str().unwrap(),
+        "--env",
+        "sandbox",
+        "--concurrency",
+        "1",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    vec![create, import]
+}
+
+/// Hold every create for `ms` (long enough for a 2 s token to expire during an import).
+fn slow_creates(sb: &Sandbox, ms: u32) {
+    sb.set_faults(&[&format!("create:delay={ms}x1000")]);
 }
 
 /// Every process exited 0; the sandbox saw no rejected refresh, no reuse, and every contact
@@ -405,8 +428,9 @@ fn assert_exactly_once(sb: &Sandbox, outputs: &[Output], contacts: u64) {
 fn four_machines_of_eight_processes_share_one_rotating_session_exactly_once() {
     let cluster = shared();
     let (sb, machines, _) = fleet(cluster, "fleet", 4);
+    slow_creates(&sb, 700);
     let outputs = run_fleet(&machines, 8, 3, "fleet");
-    assert_exactly_once(&sb, &outputs, 4 * 8 * 3);
+    assert_exactly_once(&sb, &outputs, 4 * 8 * 4);
     assert!(
         sb.stats()["refreshes"].as_u64().unwrap() >= 2,
         "tokens expired and were refreshed during the run"
@@ -419,12 +443,13 @@ fn the_leader_killed_mid_run_changes_nothing() {
     let (sb, machines, _) = fleet(&cluster, "leader", 4);
     let leader = cluster.leader();
     let outputs = std::thread::scope(|s| {
+        slow_creates(&sb, 700);
         let run = s.spawn(|| run_fleet(&machines, 4, 3, "leader"));
         std::thread::sleep(Duration::from_millis(700));
         cluster.kill(leader);
         run.join().unwrap()
     });
-    assert_exactly_once(&sb, &outputs, 4 * 4 * 3);
+    assert_exactly_once(&sb, &outputs, 4 * 4 * 4);
 }
 
 #[test]
