@@ -452,13 +452,13 @@ fn the_leader_killed_mid_run_changes_nothing() {
     assert_exactly_once(&sb, &outputs, 4 * 4 * 4);
 }
 
-#[test]
-fn a_lock_holder_killed_mid_refresh_never_hangs_the_next_machine() {
+/// Machine 0 starts `token refresh` under `fault` and is SIGKILLed once it holds the etcd lock
+/// and its token request has reached the sandbox; machine 1 then refreshes. Returns machine
+/// 1's output, the record as it was before, and the key prefix.
+fn kill_holder_then_refresh(fault: &str) -> (Output, (String, String), String) {
     let cluster = shared();
     let (sb, machines, prefix) = fleet(cluster, "holder", 2);
-    // The sandbox rotates at once but holds the answer: the holder dies with the new pair
-    // unseen, its lock kept alive by nobody.
-    sb.set_faults(&["token:lost=20000"]);
+    sb.set_faults(&[fault]);
     let before = cluster.raw(&format!("{prefix}{ACCOUNT}")).unwrap();
     let mut holder = machines[0]
         .cmd()
@@ -468,14 +468,13 @@ fn a_lock_holder_killed_mid_refresh_never_hangs_the_next_machine() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while cluster.keys(&format!("{prefix}locks/")).is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(10), "no lock taken");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Holding the lock, and its token request sent.
-    let start = Instant::now();
-    while sb.stats()["token_requests"].as_u64().unwrap() < 2 {
-        assert!(start.elapsed() < Duration::from_secs(10), "no refresh sent");
+    while cluster.keys(&format!("{prefix}locks/")).is_empty()
+        || sb.stats()["token_requests"].as_u64().unwrap() < 2
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no lock or refresh"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     holder.kill().unwrap();
@@ -488,27 +487,40 @@ fn a_lock_holder_killed_mid_refresh_never_hangs_the_next_machine() {
         Duration::from_secs(40),
     );
     let took = started.elapsed();
-    // Its lease (5 s) had to expire first; then it spent the refresh token the dead holder
-    // had already spent, and the sandbox revoked the family: exit 4, record intact.
-    assert!(
-        took >= Duration::from_secs(2),
-        "waited for the lease: {took:?}"
-    );
-    assert!(took < Duration::from_secs(20), "{took:?}");
-    let code = out.status.code();
-    assert!(code == Some(4) || code == Some(0), "{}", stderr(&out));
-    if code == Some(4) {
-        assert_eq!(cluster.raw(&format!("{prefix}{ACCOUNT}")).unwrap(), before);
-    }
     assert!(
         stderr(&out).contains("Waiting for another machine"),
         "{}",
         stderr(&out)
     );
     assert!(
+        took >= Duration::from_secs(2),
+        "waited for the lease: {took:?}"
+    );
+    assert!(took < Duration::from_secs(20), "never a hang: {took:?}");
+    assert!(
         cluster.keys(&format!("{prefix}locks/")).is_empty(),
         "no lock left"
     );
+    (out, before, prefix)
+}
+
+#[test]
+fn a_lock_holder_killed_before_its_refresh_landed_lets_the_next_machine_go_on() {
+    // The sandbox holds the holder's token request unprocessed; the holder dies, its lease
+    // (5 s) expires, and the next machine refreshes normally.
+    let (out, before, prefix) = kill_holder_then_refresh("token:delay=30000");
+    assert_exit(&out, 0);
+    assert_ne!(shared().raw(&format!("{prefix}{ACCOUNT}")).unwrap(), before);
+}
+
+#[test]
+fn a_lock_holder_killed_after_the_server_rotated_leaves_the_record_intact() {
+    // The sandbox rotates at once but never answers: the holder dies with the new pair unseen.
+    // The next machine waits out the lease, spends the refresh token the dead holder already
+    // spent, and the sandbox revokes the family: exit 4 (log in again), record untouched.
+    let (out, before, prefix) = kill_holder_then_refresh("token:lost=30000");
+    assert_exit(&out, 4);
+    assert_eq!(shared().raw(&format!("{prefix}{ACCOUNT}")).unwrap(), before);
 }
 
 #[test]
@@ -616,6 +628,13 @@ fn a_wrong_key_is_exit_6_and_writes_nothing() {
         assert_exit(&out, 6);
         assert!(stderr(&out).contains("cannot decrypt"), "{}", stderr(&out));
     }
+    // Nor may a login with the wrong key replace the record the others use.
+    let run = LoginRun::start(&wrong, &[]);
+    let r = http().get(&run.url).send().unwrap();
+    visit(r.headers()["location"].to_str().unwrap());
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(6), "{err}");
+    assert!(err.contains("cannot decrypt"), "{err}");
     assert_eq!(cluster.raw(&key).unwrap(), before, "no write");
     assert_eq!(sb.stats()["refreshes"], 0);
     assert_exit(
