@@ -31,6 +31,8 @@ use crate::settings::EtcdSettings;
 const LEASE_TTL_SECS: i64 = 5;
 /// How long a refresh waits for another machine's before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// The longest a release (lease revoke) may take.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
 /// When to say that we are waiting.
 const WAIT_NOTICE: Duration = Duration::from_secs(1);
 
@@ -425,10 +427,12 @@ impl Drop for EtcdLock {
         let (tx, rx) = std::sync::mpsc::channel();
         let inner = self.inner.clone();
         let body = json!({"ID": self.lease.to_string()});
+        // Best effort and short: if etcd cannot answer now, the lease expires on its own
+        // within its TTL, and a failure already reported must not wait a second timeout.
+        let until = Instant::now() + RELEASE_WAIT.min(self.inner.timeout);
         self.handle.spawn(async move {
-            let _ = tx.send(inner.call("/v3/lease/revoke", body).await);
+            let _ = tx.send(inner.gateway.call("/v3/lease/revoke", &body, until).await);
         });
-        // Best effort: if etcd is gone, the lease expires on its own.
-        let _ = rx.recv_timeout(self.inner.timeout + Duration::from_secs(1));
+        let _ = rx.recv_timeout(RELEASE_WAIT + Duration::from_millis(200));
     }
 }
