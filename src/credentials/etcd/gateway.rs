@@ -169,6 +169,11 @@ impl Gateway {
                         if answered {
                             said = Some(last.clone());
                         }
+                        if h {
+                            // It kept the request without answering: start the next call
+                            // elsewhere (a member stopped mid-wait is left behind).
+                            self.preferred.store((i + 1) % n, Ordering::Relaxed);
+                        }
                         held = h;
                     }
                     Attempt::Reauthenticate if !reauthenticated => {
