@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in through the browser and keep the tokens in the OS keychain')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove the stored credentials of this environment and profile')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List every stored session: environment, profile, store, expiry, whether it refreshes')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Inspect, refresh or print the access token')
             [CompletionResult]::new('contacts', 'contacts', [CompletionResultType]::ParameterValue, 'Create, update, search and bulk-import contacts')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish)')
@@ -75,6 +76,21 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'hsm;status' {
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'hsm;token' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
@@ -98,6 +114,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Check the session with the server (one read-only API call; refreshes first if needed); without it, "valid" means only "not expired" by the stored expiry')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -183,9 +200,9 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--address-2', '--address-2', [CompletionResultType]::ParameterName, 'Secondary address line')
             [CompletionResult]::new('--birth-date', '--birth-date', [CompletionResultType]::ParameterName, 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD')
             [CompletionResult]::new('--city', '--city', [CompletionResultType]::ParameterName, 'City')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Two-letter state code, e.g. CA')
-            [CompletionResult]::new('--zip', '--zip', [CompletionResultType]::ParameterName, 'ZIP code, 5 digits')
-            [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'Phone number, 10 digits without formatting')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Two-letter state code, e.g. CA (upper-cased before sending)')
+            [CompletionResult]::new('--zip', '--zip', [CompletionResultType]::ParameterName, 'ZIP code, 5 digits (a ZIP+4 such as 94103-1234 is sent as 94103)')
+            [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'Phone number, 10 digits (816-555-0166, (816) 555-0166 and +1 816 555 0166 are sent as 8165550166)')
             [CompletionResult]::new('--sex', '--sex', [CompletionResultType]::ParameterName, 'Sex: male, female, M, F, m or f')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Email address')
             [CompletionResult]::new('--medicare-number', '--medicare-number', [CompletionResultType]::ParameterName, 'Medicare number')
@@ -217,9 +234,9 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--address-2', '--address-2', [CompletionResultType]::ParameterName, 'Secondary address line')
             [CompletionResult]::new('--birth-date', '--birth-date', [CompletionResultType]::ParameterName, 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD')
             [CompletionResult]::new('--city', '--city', [CompletionResultType]::ParameterName, 'City')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Two-letter state code, e.g. CA')
-            [CompletionResult]::new('--zip', '--zip', [CompletionResultType]::ParameterName, 'ZIP code, 5 digits')
-            [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'Phone number, 10 digits without formatting')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Two-letter state code, e.g. CA (upper-cased before sending)')
+            [CompletionResult]::new('--zip', '--zip', [CompletionResultType]::ParameterName, 'ZIP code, 5 digits (a ZIP+4 such as 94103-1234 is sent as 94103)')
+            [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'Phone number, 10 digits (816-555-0166, (816) 555-0166 and +1 816 555 0166 are sent as 8165550166)')
             [CompletionResult]::new('--sex', '--sex', [CompletionResultType]::ParameterName, 'Sex: male, female, M, F, m or f')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Email address')
             [CompletionResult]::new('--medicare-number', '--medicare-number', [CompletionResultType]::ParameterName, 'Medicare number')
@@ -237,8 +254,8 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -249,7 +266,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--last-name', '--last-name', [CompletionResultType]::ParameterName, 'Last name (with --birth-date, --email or --phone)')
             [CompletionResult]::new('--birth-date', '--birth-date', [CompletionResultType]::ParameterName, 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Email address')
-            [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'Phone number, 10 digits')
+            [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'Phone number, 10 digits (punctuation and a leading +1 are dropped)')
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
@@ -274,6 +291,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Validate every row and report, but send nothing')
             [CompletionResult]::new('--resend-unknown', '--resend-unknown', [CompletionResultType]::ParameterName, 'Send again the rows whose outcome is unknown (sent, no answer recorded)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the summary as JSON on stdout')
+            [CompletionResult]::new('--show-report', '--show-report', [CompletionResultType]::ParameterName, 'Send nothing: list the last outcome of every row in the report (--report, else FILE.report.jsonl) as a table, or JSON lines with --json')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -325,7 +343,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on at 127.0.0.1 (0 picks a free one)')
             [CompletionResult]::new('--access-ttl', '--access-ttl', [CompletionResultType]::ParameterName, 'Lifetime of issued access tokens, in seconds')
             [CompletionResult]::new('--latency-ms', '--latency-ms', [CompletionResultType]::ParameterName, 'Delay every API response by this many milliseconds (a realistic network latency)')
-            [CompletionResult]::new('--fault', '--fault', [CompletionResultType]::ParameterName, 'Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`, `contacts:delay=2000x1`, `token:malformed` (repeatable)')
+            [CompletionResult]::new('--fault', '--fault', [CompletionResultType]::ParameterName, 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`')
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
@@ -343,6 +361,7 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
         'hsm;help' {
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in through the browser and keep the tokens in the OS keychain')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove the stored credentials of this environment and profile')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'List every stored session: environment, profile, store, expiry, whether it refreshes')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Inspect, refresh or print the access token')
             [CompletionResult]::new('contacts', 'contacts', [CompletionResultType]::ParameterValue, 'Create, update, search and bulk-import contacts')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish)')
@@ -354,6 +373,9 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;help;logout' {
+            break
+        }
+        'hsm;help;status' {
             break
         }
         'hsm;help;token' {

@@ -34,6 +34,9 @@ _hsm() {
             hsm,sandbox)
                 cmd="hsm__subcmd__sandbox"
                 ;;
+            hsm,status)
+                cmd="hsm__subcmd__status"
+                ;;
             hsm,token)
                 cmd="hsm__subcmd__token"
                 ;;
@@ -84,6 +87,9 @@ _hsm() {
                 ;;
             hsm__subcmd__help,sandbox)
                 cmd="hsm__subcmd__help__subcmd__sandbox"
+                ;;
+            hsm__subcmd__help,status)
+                cmd="hsm__subcmd__help__subcmd__status"
                 ;;
             hsm__subcmd__help,token)
                 cmd="hsm__subcmd__help__subcmd__token"
@@ -140,7 +146,7 @@ _hsm() {
 
     case "${cmd}" in
         hsm)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout token contacts completions sandbox help"
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts completions sandbox help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,7 +410,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__import)
-            opts="-v -q -h -V --concurrency --report --dry-run --resend-unknown --format --json --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --concurrency --report --dry-run --resend-unknown --format --json --show-report --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -594,7 +600,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help)
-            opts="login logout token contacts completions sandbox help"
+            opts="login logout status token contacts completions sandbox help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -734,6 +740,20 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help__subcmd__sandbox)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -913,6 +933,32 @@ _hsm() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hsm__subcmd__status)
+            opts="-v -q -h -V --json --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hsm__subcmd__token)
             opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version show refresh print help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1062,7 +1108,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__token__subcmd__show)
-            opts="-v -q -h -V --json --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --check --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --version 'Print version'
             cand login 'Log in through the browser and keep the tokens in the OS keychain'
             cand logout 'Remove the stored credentials of this environment and profile'
+            cand status 'List every stored session: environment, profile, store, expiry, whether it refreshes'
             cand token 'Inspect, refresh or print the access token'
             cand contacts 'Create, update, search and bulk-import contacts'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
@@ -69,6 +70,20 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'hsm;status'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'Print the result as JSON'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'hsm;token'= {
             cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
             cand --profile 'Credential profile within the environment'
@@ -91,6 +106,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --profile 'Credential profile within the environment'
             cand --config 'Config file to read instead of the platform default'
             cand --json 'Print the result as JSON'
+            cand --check 'Check the session with the server (one read-only API call; refreshes first if needed); without it, "valid" means only "not expired" by the stored expiry'
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand -q 'Print only results and errors'
@@ -167,9 +183,9 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --address-2 'Secondary address line'
             cand --birth-date 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD'
             cand --city 'City'
-            cand --state 'Two-letter state code, e.g. CA'
-            cand --zip 'ZIP code, 5 digits'
-            cand --phone 'Phone number, 10 digits without formatting'
+            cand --state 'Two-letter state code, e.g. CA (upper-cased before sending)'
+            cand --zip 'ZIP code, 5 digits (a ZIP+4 such as 94103-1234 is sent as 94103)'
+            cand --phone 'Phone number, 10 digits (816-555-0166, (816) 555-0166 and +1 816 555 0166 are sent as 8165550166)'
             cand --sex 'Sex: male, female, M, F, m or f'
             cand --email 'Email address'
             cand --medicare-number 'Medicare number'
@@ -200,9 +216,9 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --address-2 'Secondary address line'
             cand --birth-date 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD'
             cand --city 'City'
-            cand --state 'Two-letter state code, e.g. CA'
-            cand --zip 'ZIP code, 5 digits'
-            cand --phone 'Phone number, 10 digits without formatting'
+            cand --state 'Two-letter state code, e.g. CA (upper-cased before sending)'
+            cand --zip 'ZIP code, 5 digits (a ZIP+4 such as 94103-1234 is sent as 94103)'
+            cand --phone 'Phone number, 10 digits (816-555-0166, (816) 555-0166 and +1 816 555 0166 are sent as 8165550166)'
             cand --sex 'Sex: male, female, M, F, m or f'
             cand --email 'Email address'
             cand --medicare-number 'Medicare number'
@@ -220,8 +236,8 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -231,7 +247,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --last-name 'Last name (with --birth-date, --email or --phone)'
             cand --birth-date 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD'
             cand --email 'Email address'
-            cand --phone 'Phone number, 10 digits'
+            cand --phone 'Phone number, 10 digits (punctuation and a leading +1 are dropped)'
             cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
             cand --profile 'Credential profile within the environment'
             cand --config 'Config file to read instead of the platform default'
@@ -255,6 +271,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --dry-run 'Validate every row and report, but send nothing'
             cand --resend-unknown 'Send again the rows whose outcome is unknown (sent, no answer recorded)'
             cand --json 'Print the summary as JSON on stdout'
+            cand --show-report 'Send nothing: list the last outcome of every row in the report (--report, else FILE.report.jsonl) as a table, or JSON lines with --json'
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand -q 'Print only results and errors'
@@ -298,7 +315,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --port 'Port to listen on at 127.0.0.1 (0 picks a free one)'
             cand --access-ttl 'Lifetime of issued access tokens, in seconds'
             cand --latency-ms 'Delay every API response by this many milliseconds (a realistic network latency)'
-            cand --fault 'Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`, `contacts:delay=2000x1`, `token:malformed` (repeatable)'
+            cand --fault 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`'
             cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
             cand --profile 'Credential profile within the environment'
             cand --config 'Config file to read instead of the platform default'
@@ -315,6 +332,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
         &'hsm;help'= {
             cand login 'Log in through the browser and keep the tokens in the OS keychain'
             cand logout 'Remove the stored credentials of this environment and profile'
+            cand status 'List every stored session: environment, profile, store, expiry, whether it refreshes'
             cand token 'Inspect, refresh or print the access token'
             cand contacts 'Create, update, search and bulk-import contacts'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
@@ -324,6 +342,8 @@ set edit:completion:arg-completer[hsm] = {|@words|
         &'hsm;help;login'= {
         }
         &'hsm;help;logout'= {
+        }
+        &'hsm;help;status'= {
         }
         &'hsm;help;token'= {
             cand show 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'

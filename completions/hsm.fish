@@ -33,6 +33,7 @@ complete -c hsm -n "__fish_hsm_needs_command" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_needs_command" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "token" -d 'Inspect, refresh or print the access token'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "contacts" -d 'Create, update, search and bulk-import contacts'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
@@ -58,6 +59,14 @@ complete -c hsm -n "__fish_hsm_using_subcommand logout" -s v -l verbose -d 'Trac
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand status" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
+complete -c hsm -n "__fish_hsm_using_subcommand status" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand status" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand status" -l json -d 'Print the result as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand status" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand status" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand status" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l profile -d 'Credential profile within the environment' -r
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l config -d 'Config file to read instead of the platform default' -r -F
@@ -73,6 +82,7 @@ complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcomman
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l profile -d 'Credential profile within the environment' -r
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l check -d 'Check the session with the server (one read-only API call; refreshes first if needed); without it, "valid" means only "not expired" by the stored expiry'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
@@ -115,9 +125,9 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l address-2 -d 'Secondary address line' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l birth-date -d 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l city -d 'City' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l state -d 'Two-letter state code, e.g. CA' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l zip -d 'ZIP code, 5 digits' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l phone -d 'Phone number, 10 digits without formatting' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l state -d 'Two-letter state code, e.g. CA (upper-cased before sending)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l zip -d 'ZIP code, 5 digits (a ZIP+4 such as 94103-1234 is sent as 94103)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l phone -d 'Phone number, 10 digits (816-555-0166, (816) 555-0166 and +1 816 555 0166 are sent as 8165550166)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l sex -d 'Sex: male, female, M, F, m or f' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l email -d 'Email address' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicare-number -d 'Medicare number' -r
@@ -142,9 +152,9 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l address-2 -d 'Secondary address line' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l birth-date -d 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l city -d 'City' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l state -d 'Two-letter state code, e.g. CA' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l zip -d 'ZIP code, 5 digits' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l phone -d 'Phone number, 10 digits without formatting' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l state -d 'Two-letter state code, e.g. CA (upper-cased before sending)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l zip -d 'ZIP code, 5 digits (a ZIP+4 such as 94103-1234 is sent as 94103)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l phone -d 'Phone number, 10 digits (816-555-0166, (816) 555-0166 and +1 816 555 0166 are sent as 8165550166)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l sex -d 'Sex: male, female, M, F, m or f' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l email -d 'Email address' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicare-number -d 'Medicare number' -r
@@ -160,14 +170,14 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l json -d 'Print the whole API response as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only results and errors'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l medicare-number -d 'Medicare number (searches by it alone)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l first-name -d 'First name (with --birth-date, --email or --phone)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l last-name -d 'Last name (with --birth-date, --email or --phone)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l birth-date -d 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l email -d 'Email address' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l phone -d 'Phone number, 10 digits' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l phone -d 'Phone number, 10 digits (punctuation and a leading +1 are dropped)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l profile -d 'Credential profile within the environment' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l config -d 'Config file to read instead of the platform default' -r -F
@@ -186,6 +196,7 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l dry-run -d 'Validate every row and report, but send nothing'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l resend-unknown -d 'Send again the rows whose outcome is unknown (sent, no answer recorded)'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l json -d 'Print the summary as JSON on stdout'
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l show-report -d 'Send nothing: list the last outcome of every row in the report (--report, else FILE.report.jsonl) as a table, or JSON lines with --json'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -205,7 +216,7 @@ complete -c hsm -n "__fish_hsm_using_subcommand completions" -s V -l version -d 
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l port -d 'Port to listen on at 127.0.0.1 (0 picks a free one)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l access-ttl -d 'Lifetime of issued access tokens, in seconds' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l latency-ms -d 'Delay every API response by this many milliseconds (a realistic network latency)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l fault -d 'Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`, `contacts:delay=2000x1`, `token:malformed` (repeatable)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l fault -d 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l profile -d 'Credential profile within the environment' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l config -d 'Config file to read instead of the platform default' -r -F
@@ -214,13 +225,14 @@ complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s v -l verbose -d 'Tra
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "token" -d 'Inspect, refresh or print the access token'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "contacts" -d 'Create, update, search and bulk-import contacts'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout token contacts completions sandbox help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "token" -d 'Inspect, refresh or print the access token'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "contacts" -d 'Create, update, search and bulk-import contacts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "show" -d 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'

@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet
+# The first build compiles every dependency and takes a few minutes: cargo's own progress
+# (its "Compiling ..." lines and bar) shows it is working.
+echo "Building hsm with cargo (the first build takes a few minutes; later ones seconds)..." >&2
+cargo build
 hsm="$PWD/target/debug/hsm"
 work=$(mktemp -d)
 trap 'kill "$sandbox_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -32,3 +35,4 @@ set -x
 "$hsm" token refresh --env sandbox
 "$hsm" contacts create --env sandbox --external-id CRM123 --first-name John --last-name Doe --zip 94103
 "$hsm" token show --env sandbox --json
+"$hsm" status

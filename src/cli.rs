@@ -35,7 +35,7 @@ const LONG_VERSION: &str = concat!(
 
 const GLOBAL: &str = "Global options";
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Environment to use: production, staging, sandbox, or one defined in the config file
     #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true, help_heading = GLOBAL)]
@@ -65,6 +65,9 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove the stored credentials of this environment and profile
     Logout,
+    /// List every stored session: environment, profile, store, expiry, whether it refreshes
+    #[command(after_long_help = STATUS_NOTE)]
+    Status(JsonFlag),
     /// Inspect, refresh or print the access token
     #[command(subcommand)]
     Token(TokenCommand),
@@ -112,11 +115,22 @@ pub struct LoginArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)
-    Show(JsonFlag),
+    Show(ShowArgs),
     /// Refresh the access token now and store the rotated refresh token
     Refresh(JsonFlag),
     /// Print the access token (refreshed if needed) to stdout
     Print,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Check the session with the server (one read-only API call; refreshes first if needed);
+    /// without it, "valid" means only "not expired" by the stored expiry
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,10 +158,11 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
 
-    /// Inject faults: ENDPOINT:KIND[=ARG][xCOUNT], e.g. `contacts:429x3`, `token:html500`,
-    /// `contacts:delay=2000x1`, `token:malformed` (repeatable)
-    #[arg(long = "fault", value_name = "SPEC")]
-    pub faults: Vec<String>,
+    /// Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create,
+    /// update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed,
+    /// delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`
+    #[arg(long = "fault", value_name = "SPEC", value_parser = hsm_sandbox::Fault::parse)]
+    pub faults: Vec<hsm_sandbox::Fault>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +171,7 @@ pub enum ContactsCommand {
     #[command(after_long_help = CREATE_EXAMPLES)]
     Create(CreateArgs),
     /// Update some fields of a contact (PATCH /v2/contacts/ID)
+    #[command(after_long_help = UPDATE_NOTE)]
     Update(UpdateArgs),
     /// Find a contact by Medicare number, or by name plus birth date, email or phone
     Search(SearchArgs),
@@ -173,6 +189,12 @@ const LOGIN_EXAMPLES: &str = "Examples:
 Tokens go to the OS keychain (service hsm, account ENV/PROFILE); the client secret is asked
 once, without echo, and kept there too.";
 
+const STATUS_NOTE: &str = "Exit status: 0 when at least one listed session is usable (valid, or
+refreshable), 4 when none is, 6 when the credential store cannot be read.
+Commands that need a session use, when no environment is chosen (--env, HSM_ENV,
+default_env), the only environment with a stored session for the profile; with several,
+they ask you to choose.";
+
 const COMPLETION_EXAMPLES: &str = "Install:
   bash:        hsm completions bash > ~/.local/share/bash-completion/completions/hsm
   zsh:         hsm completions zsh > \"${fpath[1]}/_hsm\"
@@ -183,14 +205,31 @@ const COMPLETION_EXAMPLES: &str = "Install:
 const CREATE_EXAMPLES: &str = "Examples:
   hsm contacts create --external-id CRM123 --first-name John --last-name Doe
   hsm contacts create --data @contact.json --zip 94103
-  echo '{\"external_id\":\"CRM9\",\"first_name\":\"A\",\"last_name\":\"B\",\"drugs\":[]}' | hsm contacts create --data -";
+  echo '{\"external_id\":\"CRM9\",\"first_name\":\"A\",\"last_name\":\"B\",\"drugs\":[]}' | hsm contacts create --data -
+Before validation, unambiguous formats are normalised, in flags, --data and import rows alike:
+phone punctuation and a leading +1 are dropped (816-555-0166, (816) 555-0166 and
++1 816 555 0166 are all 8165550166), a ZIP+4 keeps its five-digit ZIP (94103-1234 is 94103),
+and state codes are upper-cased.";
+
+const UPDATE_NOTE: &str = "Examples:
+  hsm contacts update 3f1c9a2e-... --phone '(816) 555-0166' --zip 94103-1234
+Only the given fields are sent. Before validation, unambiguous formats are normalised: phone
+punctuation and a leading +1 are dropped (816-555-0166, (816) 555-0166 and +1 816 555 0166
+are all 8165550166), a ZIP+4 keeps its five-digit ZIP (94103-1234 is 94103), and state codes
+are upper-cased.";
 
 const IMPORT_EXAMPLES: &str = "Examples:
   hsm contacts import crm-export.csv                 # report: crm-export.csv.report.jsonl
   hsm contacts import contacts.jsonl --concurrency 16 --report run1.jsonl
   hsm contacts import crm-export.csv --dry-run       # validate every row, send nothing
 Re-running with the same report skips rows already created; rows whose outcome is unknown
-(sent, no answer) are listed, and sent again only with --resend-unknown.";
+(sent, no answer) are listed, and sent again only with --resend-unknown. The first invalid or
+refused rows are shown on stderr (line, external id, field, reason; never the value);
+--show-report lists the last outcome of every row in the report.
+Before validation, unambiguous formats are normalised, in flags, --data and import rows alike:
+phone punctuation and a leading +1 are dropped (816-555-0166, (816) 555-0166 and
++1 816 555 0166 are all 8165550166), a ZIP+4 keeps its five-digit ZIP (94103-1234 is 94103),
+and state codes are upper-cased.";
 
 #[derive(Debug, Args)]
 pub struct DataArgs {
@@ -239,7 +278,7 @@ pub struct SearchArgs {
     /// Email address
     #[arg(long, value_name = "EMAIL")]
     pub email: Option<String>,
-    /// Phone number, 10 digits
+    /// Phone number, 10 digits (punctuation and a leading +1 are dropped)
     #[arg(long, value_name = "DIGITS")]
     pub phone: Option<String>,
     /// Print the whole API response as JSON
@@ -270,6 +309,10 @@ pub struct ImportArgs {
     /// Print the summary as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Send nothing: list the last outcome of every row in the report (--report, else
+    /// FILE.report.jsonl) as a table, or JSON lines with --json
+    #[arg(long, conflicts_with_all = ["dry_run", "resend_unknown", "concurrency"])]
+    pub show_report: bool,
 }
 
 /// Whole seconds, as `--timeout` takes them (0 is refused by the command, with its own message).

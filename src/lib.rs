@@ -1,8 +1,9 @@
 //! hsm: a command-line client for the HealthSherpa for Medicare Partner API v2.
 
 // What the binary and the integration tests use is public: `main`, the clap definitions (the
-// tests render help, man pages and completions from them) and the TLS provider set-up (the
-// tests' own HTTPS clients need it), and the sandbox. Everything else is private to the crate, so the compiler
+// tests render help, man pages and completions from them), the TLS provider set-up (the
+// tests' own HTTPS clients need it), the sandbox environment's published constants, and the
+// few items re-exported below. Everything else is private to the crate, so the compiler
 // reports what nothing uses.
 mod api;
 mod auth;
@@ -16,14 +17,23 @@ mod error;
 pub mod http;
 mod import;
 mod interrupt;
+// The man page sections clap cannot derive; the test generator renders them.
+pub mod manual;
 mod output;
 mod paths;
 mod retry;
-// Public for now: it is moving into a crate of its own, whose surface it then is.
-pub mod sandbox;
+pub mod sandbox_env;
 mod secret;
+mod select;
 mod session;
 mod settings;
+
+/// For the integration tests: the sandbox command's flags to the emulator's config (tests start
+/// it in-process), the printer it takes, and the client's Contact validation (compared with the
+/// sandbox's own in `tests/it/schema_agreement.rs`).
+pub use commands::sandbox::config as sandbox_config;
+pub use contact::schema as contact_schema;
+pub use output::Printer;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -31,7 +41,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::error::{CliError, Exit};
-use crate::output::Printer;
 
 /// Parse, run, render the error, map to an exit code. `--help`, `--version` and bad flags
 /// return before any runtime, client or keychain connection exists.

@@ -33,6 +33,9 @@ pub const DEFAULT_ETCD_PREFIX: &str = "/hsm/";
 #[derive(Debug, Clone)]
 pub struct EnvSettings {
     pub env: String,
+    /// False when neither `--env`, `HSM_ENV` nor `default_env` named the environment, and the
+    /// built-in default was taken (a stored session may then decide; see `commands`).
+    pub env_chosen: bool,
     pub profile: String,
     pub authorize_url: Url,
     pub token_url: Url,
@@ -50,6 +53,9 @@ pub struct EnvSettings {
     /// Where the access token comes from.
     pub token: TokenSource,
     pub store: StoreChoice,
+    /// `HSM_CREDENTIALS_FILE`, whatever the store: where the file store is when `hsm login`
+    /// offers it on a machine without a keychain, and where `hsm status` looks.
+    pub credentials_file: Option<PathBuf>,
     /// How long one HTTP request may take (`HSM_HTTP_TIMEOUT`, default 30 s).
     pub http_timeout: Duration,
     /// Where the refresh locks live: `HSM_STATE_DIR`, else (None) the platform cache dir.
@@ -228,6 +234,8 @@ fn resolve_with(
     vars: &Variables,
 ) -> Result<EnvSettings> {
     let (env, profile) = env_and_profile(global, cfg)?;
+    let env_chosen =
+        global.env.as_deref().is_some_and(|e| !e.is_empty()) || cfg.default_env.is_some();
     let base = Defaults::of(&env, cfg, vars)?;
     let file = cfg.env.get(&env).cloned().unwrap_or_default();
     let endpoint = |what: &str, var: &str, value: Option<String>| -> Result<Url> {
@@ -284,6 +292,7 @@ fn resolve_with(
         ca_file: vars.ca_file.as_ref().map(PathBuf::from).or(file_ca),
         builtin_client_secret: base.client_secret,
         env,
+        env_chosen,
         profile,
         authorize_url,
         token_url,
@@ -292,6 +301,7 @@ fn resolve_with(
         client_secret: local.client_secret,
         token: local.token,
         store: local.store,
+        credentials_file: vars.credentials_file.as_ref().map(PathBuf::from),
         http_timeout: local.http_timeout,
         state_dir: local.state_dir,
         browser: local.browser,
@@ -330,17 +340,16 @@ struct Defaults {
 impl Defaults {
     fn of(env: &str, cfg: &Config, vars: &Variables) -> Result<Defaults> {
         if env == "sandbox" {
-            let base = vars
-                .sandbox_url
-                .clone()
-                .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::sandbox::DEFAULT_PORT));
+            let base = vars.sandbox_url.clone().unwrap_or_else(|| {
+                format!("http://127.0.0.1:{}", crate::sandbox_env::DEFAULT_PORT)
+            });
             let base = base.trim_end_matches('/');
             return Ok(Defaults {
                 authorize: Some(format!("{base}/oauth/authorize")),
                 token: Some(format!("{base}/oauth/token")),
                 api: Some(format!("{base}/v2")),
-                client_id: Some(crate::sandbox::CLIENT_ID.to_string()),
-                client_secret: Some(Secret::new(crate::sandbox::CLIENT_SECRET)),
+                client_id: Some(crate::sandbox_env::CLIENT_ID.to_string()),
+                client_secret: Some(Secret::new(crate::sandbox_env::CLIENT_SECRET)),
             });
         }
         if let Some(b) = builtin(env) {
@@ -560,6 +569,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.env, "production");
+        assert!(!s.env_chosen);
         assert_eq!(
             s.token_url.as_str(),
             "https://medicare.healthsherpa.com/oauth/token"
@@ -576,6 +586,7 @@ mod tests {
         .unwrap();
         let s = resolve_with(&global(None), &Overrides::default(), &cfg, &vars()).unwrap();
         assert_eq!(s.env, "staging");
+        assert!(s.env_chosen, "default_env chooses");
         assert_eq!(s.client_id.as_deref(), Some("from-file"));
         assert_eq!(s.scope, "s1");
         let o = Overrides {

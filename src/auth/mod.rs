@@ -5,6 +5,8 @@ pub mod browser;
 pub mod loopback;
 pub mod oauth;
 pub mod pages;
+mod preflight;
+mod store;
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal};
@@ -23,29 +25,35 @@ use loopback::Callback;
 use oauth::{ClientCredentials, TokenError};
 
 pub struct LoginOptions {
+    /// The config file in use (or where one would be read), for the no-client-id error.
+    pub config_file: String,
     pub client_secret_stdin: bool,
     pub no_browser: bool,
     pub timeout: Duration,
 }
 
 pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer) -> Result<()> {
-    let client_id = settings.client_id.clone().ok_or_else(|| {
-        CliError::usage(format!("no client id for environment `{}`", settings.env)).with_hint(
-            format!(
-                "pass --client-id, set {}, or add client_id to [env.{}] in the config file",
-                ev::HSM_CLIENT_ID,
-                settings.env
-            ),
-        )
-    })?;
+    let client_id = settings
+        .client_id
+        .clone()
+        .ok_or_else(|| no_client_id(settings, &opts.config_file))?;
     // Read stdin early only for a piped secret: a reader started now would steal the line
     // typed at the no-echo prompt, which reads the same terminal.
     let mut stdin_lines = StdinLines::new(opts.client_secret_stdin);
 
     // The store comes first: a login must never be thrown away for want of a place to keep it.
-    let store = credentials::open_store(&settings.store)?;
+    let (store, chose_file) = store::open(settings, !opts.client_secret_stdin, printer)?;
     store.probe()?;
-    let secret = client_secret(settings, &client_id, store.as_ref(), opts, &mut stdin_lines)?;
+    // A network or proxy problem fails now, in seconds, not after the wait for the browser.
+    preflight::token_endpoint_reachable(settings).await?;
+    let secret = client_secret(
+        settings,
+        &client_id,
+        store.as_ref(),
+        opts,
+        &mut stdin_lines,
+        printer,
+    )?;
 
     let listener = loopback::bind(&settings.redirect_uri)?;
     let creds = ClientCredentials {
@@ -62,8 +70,9 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     let (callback_rx, _listening) = listener.start();
     let interrupt = crate::interrupt::Interrupt::install();
 
-    show_login_url(settings, &auth.url, opts.no_browser, printer);
-    let pasted = stdin_lines.take_for_paste(opts.no_browser || std::io::stdin().is_terminal());
+    let can_paste = opts.no_browser || std::io::stdin().is_terminal();
+    show_login_url(settings, &auth.url, opts.no_browser, can_paste, printer);
+    let pasted = stdin_lines.take_for_paste(can_paste);
 
     let callback = wait_for_redirect(callback_rx, pasted, interrupt, opts.timeout, printer).await?;
     let outcome = finish(
@@ -87,6 +96,9 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
         settings.profile,
         store.in_words()
     ));
+    if chose_file {
+        store::say_how_to_keep_it(printer);
+    }
     if matches!(settings.token, TokenSource::Variable(_)) {
         printer.warn(&format!(
             "{} is set: other commands keep using that token instead of this login until it is unset",
@@ -96,26 +108,49 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     Ok(())
 }
 
-/// Print the login URL, and open it in a browser unless told not to.
-fn show_login_url(settings: &EnvSettings, url: &Url, no_browser: bool, printer: Printer) {
+/// Print the login URL, and open it in a browser unless told not to. Where no browser can
+/// open here (`--no-browser`, no display, e.g. over SSH), say exactly how to finish: from a
+/// browser on any machine, by pasting the address it lands on, or through an SSH tunnel.
+fn show_login_url(
+    settings: &EnvSettings,
+    url: &Url,
+    no_browser: bool,
+    can_paste: bool,
+    printer: Printer,
+) {
     printer.prompt(&format!(
         "Open this URL in a browser to log in to {} (profile {}):\n\n  {}\n",
         settings.env, settings.profile, url
     ));
-    if no_browser {
-        printer.prompt("Waiting for the browser; or paste the URL it was redirected to here:");
-        return;
+    let opened = if no_browser {
+        None
+    } else {
+        Some(browser::open(url.as_str(), &settings.browser))
+    };
+    match opened {
+        Some(browser::Opened::Launched(how)) => {
+            printer.status(&format!("Opened {how}; waiting for the login to finish..."));
+            return;
+        }
+        Some(browser::Opened::Skipped(why)) => {
+            printer.status(&format!("Not opening a browser here ({why})."))
+        }
+        Some(browser::Opened::Failed(why)) => printer.warn(&why),
+        None => {}
     }
-    match browser::open(url.as_str(), &settings.browser) {
-        browser::Opened::Launched(how) => {
-            printer.status(&format!("Opened {how}; waiting for the login to finish..."))
-        }
-        browser::Opened::Skipped(why) => printer.status(&format!(
-            "Not opening a browser ({why}); open the URL above and approve."
-        )),
-        browser::Opened::Failed(why) => {
-            printer.warn(&format!("{why}; open the URL above yourself"))
-        }
+    let callback = settings.redirect_uri.as_str().trim_end_matches('/');
+    let port = settings.redirect_uri.port().unwrap_or(8765);
+    if can_paste {
+        printer.prompt(&format!(
+            "No browser here? Open the URL above in a browser on any machine and approve; it then goes to\n\
+             {callback}?code=..., a page that fails to load there (that is fine): paste the URL it was\n\
+             redirected to, from the address bar, here and press Enter.\n\
+             Or log in through an SSH tunnel from your own machine: ssh -L {port}:127.0.0.1:{port} THIS-HOST"
+        ));
+    } else {
+        printer.prompt(&format!(
+            "Waiting for the browser to come back to {callback} (from another machine: ssh -L {port}:127.0.0.1:{port} THIS-HOST)."
+        ));
     }
 }
 
@@ -212,13 +247,10 @@ fn authorization_code(
         .ok_or_else(|| CliError::auth("the redirect carried no authorization code"))
 }
 
-/// Compare without an early exit, so timing says nothing about how much of a guess was right.
+/// Whether the redirect's `state` is ours, in time that does not depend on where they differ.
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 fn exchange_error(e: TokenError) -> CliError {
@@ -293,6 +325,7 @@ fn client_secret(
     store: &dyn SecretStore,
     opts: &LoginOptions,
     stdin: &mut StdinLines,
+    printer: Printer,
 ) -> Result<ClientSecret> {
     let piped = || {
         if !opts.client_secret_stdin {
@@ -308,6 +341,7 @@ fn client_secret(
         return Ok(known);
     }
     if std::io::stdin().is_terminal() {
+        printer.prompt(&secret_context(settings, client_id, store));
         let v = rpassword::prompt_password(format!("Client secret for {client_id}: "))
             .map_err(|e| CliError::usage(format!("cannot read the client secret: {e}")))?;
         if v.trim().is_empty() {
@@ -322,6 +356,32 @@ fn client_secret(
         "set {} or pipe it with --client-secret-stdin; it is kept in the credential store afterwards",
         ev::HSM_CLIENT_SECRET
     )))
+}
+
+/// What the secret is, where it will be kept, and that it is asked once: said before the
+/// no-echo prompt.
+fn secret_context(settings: &EnvSettings, client_id: &str, store: &dyn SecretStore) -> String {
+    format!(
+        "hsm needs the client secret of your OAuth client `{client_id}` ({}), issued by HealthSherpa\n\
+         with the client id. It is asked once: hsm keeps it in {} and reads it from there next time\n\
+         (or set {} / pipe it with --client-secret-stdin). Input is hidden.",
+        settings.env,
+        store.in_words(),
+        ev::HSM_CLIENT_SECRET
+    )
+}
+
+/// Where client ids come from, in two lines: what it is, and where to put it.
+fn no_client_id(settings: &EnvSettings, config_file: &str) -> CliError {
+    let env = &settings.env;
+    CliError::usage(format!(
+        "no client id for environment `{env}`: HealthSherpa issues one (with a secret) when a partner registers an OAuth client whose redirect URI is {}",
+        settings.redirect_uri
+    ))
+    .with_hint(format!(
+        "add `client_id = \"...\"` under [env.{env}] in {config_file}, or pass --client-id / set {}; see \"Before you log in to HealthSherpa\" in the README (try --env sandbox meanwhile)",
+        ev::HSM_CLIENT_ID
+    ))
 }
 
 /// Lines of stdin, read on a thread of their own so that waiting for a paste never blocks

@@ -11,11 +11,11 @@ use crate::contact::input::{contact_from_json, value_from_text};
 use crate::contact::schema::{self, Mode, field_spec};
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::{self, EnvSettings, Overrides};
+use crate::settings::EnvSettings;
 
 pub async fn create(global: &GlobalArgs, args: CreateArgs, printer: Printer) -> Result<()> {
     let contact = build_contact(&args.data, &args.fields, Mode::Create)?;
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
     let answer = api::contacts::create(&api, contact).await.map_err(|e| {
         let unknown = e.failure == api::Failure::Unknown;
@@ -40,7 +40,7 @@ pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> 
             "nothing to update: give at least one field flag or --data",
         ));
     }
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
     match api::contacts::update(&api, &args.contact_id, changes)
         .await
@@ -64,7 +64,7 @@ pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> 
 
 pub async fn search(global: &GlobalArgs, args: SearchArgs, printer: Printer) -> Result<()> {
     let query = search_query(&args)?;
-    let settings: EnvSettings = settings::resolve(global, &Overrides::default())?;
+    let settings: EnvSettings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
     let answer = api::contacts::search(&api, query)
         .await
@@ -117,6 +117,7 @@ fn search_query(args: &SearchArgs) -> Result<Map<String, Value>> {
             "search needs --medicare-number, or --first-name/--last-name with --birth-date, --email or --phone",
         ));
     }
+    crate::contact::input::normalise(&mut query);
     let errors = schema::validate(&query, Mode::Update);
     if !errors.is_empty() {
         return Err(invalid_fields(&errors));
@@ -142,6 +143,7 @@ pub fn build_contact(
             value_from_text(spec, text).map_err(|e| CliError::usage(format!("invalid {e}")))?;
         contact.insert(name.to_string(), value);
     }
+    crate::contact::input::normalise(&mut contact);
     let errors = schema::validate(&contact, mode);
     if !errors.is_empty() {
         return Err(invalid_fields(&errors));

@@ -16,7 +16,13 @@ pub async fn run(global: &GlobalArgs, args: LoginArgs, printer: Printer) -> Resu
             scope: args.scope,
         },
     )?;
+    let config_file = match (&global.config, crate::paths::default_config_file()) {
+        (Some(explicit), _) => explicit.display().to_string(),
+        (None, Some(default)) => default.display().to_string(),
+        (None, None) => "the config file".to_string(),
+    };
     let opts = LoginOptions {
+        config_file,
         client_secret_stdin: args.client_secret_stdin,
         no_browser: args.no_browser,
         timeout: args.timeout,

@@ -3,6 +3,8 @@
 mod contacts;
 mod login;
 mod logout;
+pub mod sandbox;
+mod status;
 mod token;
 
 use crate::cli::{Cli, Command, ContactsCommand};
@@ -14,6 +16,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
     match cli.command {
         Command::Login(args) => login::run(global, args, printer).await,
         Command::Logout => logout::run(global, printer).await,
+        Command::Status(flag) => status::run(global, flag.json, printer).await,
         Command::Token(cmd) => token::run(global, cmd, printer).await,
         Command::Contacts(cmd) => match cmd {
             ContactsCommand::Create(args) => contacts::create(global, args, printer).await,
@@ -25,7 +28,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             completions(shell);
             Ok(())
         }
-        Command::Sandbox(args) => crate::sandbox::run(args, printer).await,
+        Command::Sandbox(args) => sandbox::run(args, printer).await,
     }
 }
 

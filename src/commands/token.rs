@@ -7,12 +7,13 @@ use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
 use crate::secret::Secret;
-use crate::settings::{self, EnvSettings, Overrides, TokenSource};
+use crate::settings::{EnvSettings, TokenSource};
 
 pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Result<()> {
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     match cmd {
-        TokenCommand::Show(flag) => show(&settings, flag.json, printer),
+        TokenCommand::Show(args) if args.check => check(&settings, args.json, printer).await,
+        TokenCommand::Show(args) => show(&settings, args.json, printer),
         TokenCommand::Refresh(flag) => refresh(&settings, flag.json, printer).await,
         TokenCommand::Print => {
             let token = crate::session::access_token(&settings, printer).await?;
@@ -37,6 +38,39 @@ fn show(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
     let report = describe(settings, store.kind().name(), &store.location(), &record);
     print_report(&report, json, printer)
 }
+
+/// `token show --check`: one cheap authenticated call (a search that matches no one: read
+/// only, nothing created), refreshing first when needed as any command would; then the
+/// report, from the store as the call left it.
+async fn check(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
+    let api = crate::api::Api::connect(settings, printer).await?;
+    let mut probe = serde_json::Map::new();
+    probe.insert("medicare_number".into(), CHECK_MEDICARE_NUMBER.into());
+    match crate::api::contacts::search(&api, probe).await {
+        Ok(_) => {}
+        // The server authenticated the call and then disliked the query: the token is good.
+        Err(e) if e.failure == crate::api::Failure::Refused => {}
+        Err(e) => return Err(e.into_cli()),
+    }
+    let mut report = if let TokenSource::Variable(token) = &settings.token {
+        json!({
+            "env": settings.env, "profile": settings.profile, "store": "environment",
+            "source": ev::HSM_ACCESS_TOKEN, "access_token": token.masked(), "refreshable": false,
+        })
+    } else {
+        let store = credentials::open_store(&settings.store)?;
+        let record = credentials::load_record(store.as_ref(), &settings.account())?
+            .ok_or_else(|| crate::session::not_logged_in(settings))?;
+        describe(settings, store.kind().name(), &store.location(), &record)
+    };
+    report["status"] = json!("valid");
+    report["checked"] = json!(true);
+    print_report(&report, json, printer)
+}
+
+/// A Medicare number that no beneficiary has (MBIs never use the letters S, L, O, I, B, Z),
+/// for `--check`'s search.
+const CHECK_MEDICARE_NUMBER: &str = "1SL0OIBZ000";
 
 async fn refresh(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
     if let TokenSource::Variable(_) = settings.token {
@@ -83,6 +117,7 @@ fn describe(settings: &EnvSettings, store: &str, location: &str, r: &Record) -> 
         "expires": r.expires_at.map(rfc3339),
         "expires_in": left,
         "status": status,
+        "checked": false,
         "refreshable": refreshable,
         "access_token": r.access_token.masked(),
         "refresh_token": r.refresh_token.as_ref().map(Secret::masked),
@@ -90,12 +125,24 @@ fn describe(settings: &EnvSettings, store: &str, location: &str, r: &Record) -> 
     })
 }
 
-fn rfc3339(unix: u64) -> String {
+/// "valid" says what was checked: only the stored expiry, or the server too.
+fn valid_text(report: &serde_json::Value) -> String {
+    let until = report["expires"]
+        .as_str()
+        .map_or_else(String::new, |t| format!(" until {t}"));
+    if report["checked"] == json!(true) {
+        format!("valid{until}, checked with the server just now")
+    } else {
+        format!("valid{until}, not checked with the server (hsm token show --check checks it)")
+    }
+}
+
+pub(super) fn rfc3339(unix: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn relative(secs: i64) -> String {
+pub(super) fn relative(secs: i64) -> String {
     let d = humantime::format_duration(std::time::Duration::from_secs(secs.unsigned_abs()));
     if secs >= 0 {
         format!("in {d}")
@@ -116,6 +163,8 @@ fn print_report(report: &serde_json::Value, json: bool, printer: Printer) -> Res
         let text = match (key.as_str(), value) {
             (_, serde_json::Value::Null) => continue,
             ("expires_in", v) => relative(v.as_i64().unwrap_or(0)),
+            ("checked", _) => continue,
+            ("status", v) if v == "valid" => valid_text(report),
             (_, serde_json::Value::String(s)) => s.clone(),
             (_, v) => v.to_string(),
         };

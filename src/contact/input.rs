@@ -56,6 +56,65 @@ pub fn contact_from_json(text: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// Rewrite the formats whose meaning is unambiguous into the one the API takes, before
+/// validation: phone punctuation, spaces and a leading `+1` or `1` go (`(816) 555-0166` and
+/// `+1 816 555 0166` are `8165550166`); a ZIP+4 (`94103-1234`) keeps its five-digit ZIP; a
+/// state code is upper-cased. Anything else is left as typed, for validation to report.
+pub fn normalise(contact: &mut Map<String, Value>) {
+    for (name, value) in contact.iter_mut() {
+        let (Some(spec), Value::String(text)) = (field_spec(name), &*value) else {
+            continue;
+        };
+        let fixed = match spec.kind {
+            Kind::Phone => normal_phone(text),
+            Kind::Zip => normal_zip(text),
+            Kind::State => Some(text.trim().to_ascii_uppercase()),
+            _ => None,
+        };
+        if let Some(fixed) = fixed {
+            *value = Value::String(fixed);
+        }
+    }
+}
+
+/// Ten digits once punctuation, spaces and a leading country code 1 are dropped; None when
+/// the text holds anything else (letters, extensions) or another number of digits.
+fn normal_phone(text: &str) -> Option<String> {
+    let text = text.trim();
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')' | '+'))
+    {
+        return None;
+    }
+    let plus = text.starts_with('+');
+    if text[usize::from(plus)..].contains('+') {
+        return None;
+    }
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    match digits.len() {
+        10 if !plus => Some(digits),
+        11 if digits.starts_with('1') => Some(digits[1..].to_string()),
+        _ => None,
+    }
+}
+
+/// `12345-6789` (or `123456789`) is the ZIP `12345`.
+fn normal_zip(text: &str) -> Option<String> {
+    let text = text.trim();
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    match text.split_once('-') {
+        Some((zip, plus4))
+            if zip.len() == 5 && plus4.len() == 4 && all_digits(zip) && all_digits(plus4) =>
+        {
+            Some(zip.to_string())
+        }
+        None if text.len() == 9 && all_digits(text) => Some(text[..5].to_string()),
+        _ if text.len() == 5 && all_digits(text) => Some(text.to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +148,40 @@ mod tests {
         );
         assert_eq!(contact_from_json("{\"a\":1}").unwrap()["a"], 1);
         assert!(contact_from_json("[1]").is_err());
+    }
+
+    #[test]
+    fn unambiguous_formats_are_normalised_and_the_rest_left_alone() {
+        let norm = |field: &str, text: &str| {
+            let mut m = Map::new();
+            m.insert(field.into(), Value::String(text.into()));
+            normalise(&mut m);
+            m[field].as_str().unwrap().to_string()
+        };
+        for p in [
+            "816-555-0166",
+            "(816) 555-0166",
+            "+1 816 555 0166",
+            "816.555.0166",
+            "18165550166",
+            " 8165550166 ",
+        ] {
+            assert_eq!(norm("phone", p), "8165550166", "{p}");
+        }
+        for p in [
+            "816-555-016",
+            "+44 20 7946 0958",
+            "816-555-0166 x12",
+            "call me",
+            "+1+8165550166",
+        ] {
+            assert_eq!(norm("phone", p), p, "{p}");
+        }
+        assert_eq!(norm("zip", "94103-1234"), "94103");
+        assert_eq!(norm("zip", "941031234"), "94103");
+        assert_eq!(norm("zip", "9410"), "9410");
+        assert_eq!(norm("zip", "94103-12"), "94103-12");
+        assert_eq!(norm("state", "mo"), "MO");
+        assert_eq!(norm("first_name", "(816) 555-0166"), "(816) 555-0166");
     }
 }

@@ -1,5 +1,4 @@
-//! The Contact of the Partner API v2: its fields and their validation, shared by the client
-//! commands and the sandbox.
+//! The Contact of the Partner API v2 as the client sees it: its fields and their validation.
 
 pub mod input;
 pub mod schema;

@@ -1,7 +1,8 @@
 //! The Contact schema of the Partner API v2 and its validation.
 //!
-//! One static table (`FIELDS`) drives everything: the client builds one flag per field from it,
-//! and both the client (before sending) and the sandbox (on receipt) validate with `validate`.
+//! One static table (`FIELDS`) drives everything: the client builds one flag per field from it
+//! and validates with `validate` before sending. The sandbox has rules of its own, written from
+//! the API documentation; `tests/it/schema_agreement.rs` requires the two to agree.
 
 use std::fmt;
 
@@ -155,14 +156,19 @@ pub static FIELDS: &[FieldSpec] = &[
     field(
         "state",
         Some("state"),
-        "Two-letter state code, e.g. CA",
+        "Two-letter state code, e.g. CA (upper-cased before sending)",
         Kind::State,
     ),
-    field("zip", Some("zip"), "ZIP code, 5 digits", Kind::Zip),
+    field(
+        "zip",
+        Some("zip"),
+        "ZIP code, 5 digits (a ZIP+4 such as 94103-1234 is sent as 94103)",
+        Kind::Zip,
+    ),
     field(
         "phone",
         Some("phone"),
-        "Phone number, 10 digits without formatting",
+        "Phone number, 10 digits (816-555-0166, (816) 555-0166 and +1 816 555 0166 are sent as 8165550166)",
         Kind::Phone,
     ),
     field(
@@ -347,19 +353,36 @@ pub fn is_state_code(s: &str) -> bool {
     s.len() == 2 && STATE_CODES.iter().any(|code| code.eq_ignore_ascii_case(s))
 }
 
-/// One `@`, a non-empty local part, a dot inside the domain, no whitespace, at most 254 chars.
+/// The API's `format: email`, as RFC 5321 has it: a dot-atom local part (at most 64
+/// characters), `@`, and a fully-qualified host name (letter-digit-hyphen labels of 1 to 63
+/// characters, at least two, the last not all digits); at most 254 characters in all.
+/// Quoted local parts, address literals and non-ASCII addresses are refused.
 pub fn is_plausible_email(s: &str) -> bool {
-    if s.len() > 254 || s.chars().any(char::is_whitespace) {
-        return false;
-    }
+    const ATEXT_SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.split_once('.').is_some_and(|(host, rest)| {
-            !host.is_empty() && !rest.is_empty() && !rest.ends_with('.')
+    let local_ok = local.len() <= 64
+        && local.split('.').all(|atom| {
+            !atom.is_empty()
+                && atom
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || ATEXT_SPECIALS.contains(&b))
+        });
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
+    s.len() <= 254 && local_ok && domain_ok
 }
 
 /// A date in one of the four accepted layouts, as (year, month, day), if it exists.
@@ -383,8 +406,9 @@ pub fn parse_date(s: &str) -> Option<(u16, u8, u8)> {
     let year: u16 = y.parse().ok()?;
     let month: u8 = m.parse().ok()?;
     let day: u8 = d.parse().ok()?;
+    // The API documents the layouts, not a range: any year from 0001 (there is no year 0).
     let valid =
-        year >= 1000 && (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
+        year >= 1 && (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
     valid.then_some((year, month, day))
 }
 

@@ -163,6 +163,10 @@ impl SecretStore for FileStore {
         self.modify(|m| m.remove(account).is_some())
     }
 
+    fn accounts(&self) -> Result<Vec<String>> {
+        Ok(self.read()?.entries.into_keys().collect())
+    }
+
     fn probe(&self) -> Result<()> {
         // Taking the lock proves the directory is writable; reading proves the file is sane.
         let _guard = self.lock()?;

@@ -20,9 +20,20 @@ impl Keychain {
     /// Connect to the platform store and make it keyring-core's default. Fails fast (in
     /// milliseconds) on headless machines with no Secret Service.
     pub fn connect(timeout: Duration) -> Result<Keychain> {
-        let store = with_deadline(timeout, native_store)?.map_err(|e| unavailable(&e))?;
-        keyring_core::set_default_store(store);
-        Ok(Keychain { timeout })
+        Keychain::try_connect(timeout)?
+    }
+
+    /// As `connect`, telling apart a keychain that does not answer in time (the outer error)
+    /// from a machine that has none at all (the inner one), where `hsm login` may offer the
+    /// file store instead.
+    pub fn try_connect(timeout: Duration) -> Result<Result<Keychain>> {
+        let store = with_deadline(timeout, native_store)?;
+        Ok(store
+            .map(|store| {
+                keyring_core::set_default_store(store);
+                Keychain { timeout }
+            })
+            .map_err(|e| missing(&e)))
     }
 
     /// Run one keychain operation on its entry, within the deadline.
@@ -80,16 +91,44 @@ fn native_store() -> keyring_core::Result<Arc<CredentialStore>> {
     Ok(zbus_secret_service_keyring_store::Store::new()?)
 }
 
-/// One actionable message for every way the keychain can be missing or locked.
-fn unavailable(e: &KError) -> CliError {
-    let why = match e {
-        KError::NoStorageAccess(_) => "the keychain is locked or has no default collection",
-        _ => "no usable OS keychain",
+/// No keychain on this machine: connecting to the platform store failed. On Linux that is no
+/// D-Bus session bus (servers, containers, SSH sessions) or no keyring daemon providing the
+/// Secret Service on it; nothing to unlock either way.
+fn missing(e: &KError) -> CliError {
+    let text = e.to_string();
+    let why = if cfg!(any(target_os = "macos", target_os = "windows")) {
+        format!("the OS keychain cannot be opened ({text})")
+    } else if text.contains("org.freedesktop.secrets") || text.contains("ServiceUnknown") {
+        "D-Bus runs, but no keyring daemon provides the Secret Service".to_string()
+    } else {
+        "no D-Bus session to reach a Secret Service (usual on servers, in containers and over SSH)"
+            .to_string()
     };
-    CliError::store(format!("{why} ({e})")).with_hint(format!(
-        "unlock your keyring, or opt into a 0600 file with {}=file (see `hsm login --help`)",
+    CliError::store(format!("{NO_KEYCHAIN}: {why}")).with_hint(format!(
+        "opt into a 0600 file with {}=file (`hsm login` at a terminal offers it), or start a desktop keyring",
         ev::HSM_CREDENTIAL_STORE
     ))
+}
+
+/// How the error for a machine without a keychain begins.
+pub const NO_KEYCHAIN: &str = "no OS keychain on this machine";
+
+/// A keychain that exists but refused or failed a call: locked (or without a default
+/// collection), or another platform failure.
+fn unavailable(e: &KError) -> CliError {
+    match e {
+        KError::NoStorageAccess(_) => CliError::store(
+            "the OS keychain is locked (or has no default collection to keep secrets in)",
+        )
+        .with_hint(format!(
+            "unlock it (log in to the desktop session, or run `gnome-keyring-daemon --unlock`), or opt into a 0600 file with {}=file",
+            ev::HSM_CREDENTIAL_STORE
+        )),
+        other => CliError::store(format!("the OS keychain failed: {other}")).with_hint(format!(
+            "retry; if it persists, opt into a 0600 file with {}=file",
+            ev::HSM_CREDENTIAL_STORE
+        )),
+    }
 }
 
 impl SecretStore for Keychain {
@@ -126,6 +165,29 @@ impl SecretStore for Keychain {
             Err(KError::NoEntry) => Ok(false),
             Err(e) => Err(unavailable(&e)),
         }
+    }
+
+    /// Every account of service `hsm`: a search by attribute (the Secret Service keeps the
+    /// service and the account as the `service` and `username` attributes), then each item's
+    /// specifiers. Keychains that cannot search say so, as a store error.
+    fn accounts(&self) -> Result<Vec<String>> {
+        let found = with_deadline(self.timeout, || {
+            let spec = std::collections::HashMap::from([("service", SERVICE)]);
+            Entry::search(&spec).map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(Entry::get_specifiers)
+                    .filter(|(service, _)| service == SERVICE)
+                    .map(|(_, account)| account)
+                    .collect::<Vec<String>>()
+            })
+        })?;
+        found.map_err(|e| match e {
+            KError::NotSupportedByStore(_) => CliError::store(
+                "this OS keychain cannot list its entries; name the environment with --env",
+            ),
+            other => unavailable(&other),
+        })
     }
 
     fn probe(&self) -> Result<()> {

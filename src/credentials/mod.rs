@@ -52,6 +52,13 @@ pub trait SecretStore: Send + Sync {
     fn set(&self, account: &str, value: &str) -> Result<()>;
     /// True if something was removed.
     fn delete(&self, account: &str) -> Result<bool>;
+    /// Every account the store holds (sessions, split access tokens, client secrets).
+    fn accounts(&self) -> Result<Vec<String>> {
+        Err(CliError::store(format!(
+            "the {} store cannot list its sessions",
+            self.kind().name()
+        )))
+    }
     /// Prove we can write before a login starts, so no login is thrown away for want of a
     /// place to keep it.
     fn probe(&self) -> Result<()>;
@@ -88,6 +95,27 @@ pub fn open_store(choice: &StoreChoice) -> Result<Box<dyn SecretStore>> {
             ev::HSM_CREDENTIAL_STORE
         ))),
     }
+}
+
+/// The store for `hsm login`: as `open_store`, except that a machine with no keychain at all
+/// (not a locked one) is reported as `Err(inner)` inside `Ok`, so that login can offer the
+/// file store at a terminal instead.
+pub fn open_store_for_login(choice: &StoreChoice) -> Result<Result<Box<dyn SecretStore>>> {
+    match choice {
+        StoreChoice::Keychain { timeout } => {
+            Ok(keychain::Keychain::try_connect(*timeout)?
+                .map(|k| Box::new(k) as Box<dyn SecretStore>))
+        }
+        other => open_store(other).map(Ok),
+    }
+}
+
+/// The file store (at `HSM_CREDENTIALS_FILE`, else its default place), for a login that chose
+/// it and for `hsm status`.
+pub fn file_store(settings: &EnvSettings) -> Result<Box<dyn SecretStore>> {
+    open_store(&StoreChoice::File {
+        path: settings.credentials_file.clone(),
+    })
 }
 
 /// Windows Credential Manager keeps at most 2,560 bytes, which `set_password` fills with
@@ -158,6 +186,24 @@ pub fn save_record(store: &dyn SecretStore, account: &str, record: &Record) -> R
     }
     store.set(account, &main)?;
     store.set(&access_token_account(account), access_token.expose())
+}
+
+/// The sessions a store holds, as (environment, profile), sorted: the accounts `ENV/PROFILE`,
+/// without client secrets, split-off access tokens and probes.
+pub fn sessions(store: &dyn SecretStore) -> Result<Vec<(String, String)>> {
+    let mut found: Vec<(String, String)> = store
+        .accounts()?
+        .iter()
+        .filter_map(|account| {
+            let (env, profile) = account.split_once('/')?;
+            let plain = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains('/');
+            (plain(env) && plain(profile) && env != "client-secret")
+                .then(|| (env.to_string(), profile.to_string()))
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    Ok(found)
 }
 
 /// Remove a session's entries; true if there was one.
@@ -237,6 +283,25 @@ mod tests {
         fn probe(&self) -> Result<()> {
             Ok(())
         }
+        fn accounts(&self) -> Result<Vec<String>> {
+            Ok(self.0.lock().unwrap().keys().cloned().collect())
+        }
+    }
+
+    #[test]
+    fn sessions_are_the_env_profile_accounts_only() {
+        let s = MemoryStore::default();
+        save_record(&s, "sandbox/default", &record(1_100, 40)).unwrap();
+        save_record(&s, "staging/work", &record(10, 10)).unwrap();
+        s.set("client-secret/staging/abc", "x").unwrap();
+        s.set(".probe", "probe").unwrap();
+        assert_eq!(
+            sessions(&s).unwrap(),
+            [
+                ("sandbox".to_string(), "default".to_string()),
+                ("staging".to_string(), "work".to_string())
+            ]
+        );
     }
 
     fn record(access_len: usize, refresh_len: usize) -> Record {

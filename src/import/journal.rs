@@ -15,6 +15,9 @@ use crate::error::{CliError, Result};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Entry {
     pub row: u64,
+    /// The line of the input file where the row starts (absent in reports of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     pub status: Status,
@@ -44,6 +47,7 @@ impl Entry {
     pub fn new(row: u64, external_id: Option<String>, status: Status) -> Entry {
         Entry {
             row,
+            line: None,
             external_id,
             status,
             contact_id: None,

@@ -4,6 +4,7 @@
 
 mod journal;
 mod rows;
+mod show;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,7 +17,6 @@ use crate::api::{self, Api, ApiError, Failure};
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{CliError, Exit, Result};
 use crate::output::Printer;
-use crate::settings::{self, Overrides};
 use journal::{Entry, Journal, Prior, Status};
 use rows::{Row, Rows};
 
@@ -31,6 +31,32 @@ struct Tally {
     unknown: u64,
     unknown_rows: Vec<u64>,
     auth_error: Option<CliError>,
+    /// The first invalid or refused rows, as shown on stderr (no field values).
+    problems: Vec<String>,
+    /// The command that lists the whole report, for the summary to suggest.
+    show_command: String,
+}
+
+/// How many invalid or refused rows the summary shows; `--show-report` lists them all.
+const SHOWN_PROBLEMS: usize = 5;
+
+impl Tally {
+    /// Keep the first few problems to show: line, external id and the reason (which names the
+    /// field and the rule, never the value).
+    fn note_problem(&mut self, line: u64, external_id: Option<&str>, why: &str) {
+        if self.problems.len() < SHOWN_PROBLEMS {
+            let id = external_id.map_or_else(String::new, |id| format!(", external id {id}"));
+            self.problems.push(format!("line {line}{id}: {why}"));
+        }
+    }
+}
+
+/// A journal entry that also names the row's line in the input file.
+fn entry_at(number: u64, line: u64, external_id: Option<String>, status: Status) -> Entry {
+    Entry {
+        line: Some(line),
+        ..Entry::new(number, external_id, status)
+    }
 }
 
 /// `--report`, else `FILE.report.jsonl`; stdin has no name to derive one from.
@@ -46,17 +72,23 @@ fn report_path(args: &ImportArgs) -> Result<PathBuf> {
 
 pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Result<()> {
     let report = report_path(&args)?;
+    if args.show_report {
+        return show::show_report(&report, args.json, printer);
+    }
     let format = rows::format_for(&args.file, args.format)?;
     let input = rows::open(&args.file)?;
     let rows = Rows::new(input, format)?;
     if args.dry_run {
         return dry_run(rows, printer);
     }
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = crate::select::settings_for_session(global, printer)?;
     let mut journal = Journal::open(&report)?;
     let api = Arc::new(Api::connect(&settings, printer).await?);
     let progress = Progress::new(printer);
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        show_command: show::command(&args),
+        ..Tally::default()
+    };
     let mut in_flight: InFlight = JoinSet::new();
     let limit = usize::from(args.concurrency);
     let mut interrupted = false;
@@ -88,8 +120,8 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         }
         tokio::select! {
             done = in_flight.join_next() => {
-                if let Some(Ok((number, external_id, result))) = done
-                    && let Err(e) = settle(&mut journal, &mut tally, number, external_id, result)
+                if let Some(Ok((row, result))) = done
+                    && let Err(e) = settle(&mut journal, &mut tally, row, result)
                 {
                     fatal.get_or_insert(e);
                 }
@@ -129,7 +161,14 @@ fn conclude(
     exit_for(tally)
 }
 
-type InFlight = JoinSet<(u64, Option<String>, std::result::Result<Value, ApiError>)>;
+/// A row in flight: its number, its line in the file and its external id.
+struct Sent {
+    number: u64,
+    line: u64,
+    external_id: Option<String>,
+}
+
+type InFlight = JoinSet<(Sent, std::result::Result<Value, ApiError>)>;
 
 /// Journal a row as sent, then send it (or record why it is not sent).
 async fn dispatch(
@@ -145,15 +184,21 @@ async fn dispatch(
     };
     // Written (one write call) before the request exists: a crash after this line leaves
     // the row "unknown", never silently unsent or silently sent twice.
-    journal.record(&Entry::new(
+    journal.record(&entry_at(
         row.number,
+        row.line,
         row.external_id.clone(),
         Status::Sent,
     ))?;
     let api = api.clone();
+    let sent = Sent {
+        number: row.number,
+        line: row.line,
+        external_id: row.external_id,
+    };
     in_flight.spawn(async move {
         let result = api::contacts::create(&api, contact).await;
-        (row.number, row.external_id, result)
+        (sent, result)
     });
     Ok(())
 }
@@ -176,9 +221,19 @@ async fn prepare(
         Ok(c) => c.clone(),
         Err(problems) => {
             tally.invalid += 1;
+            tally.note_problem(
+                row.line,
+                row.external_id.as_deref(),
+                &format!("invalid: {problems}"),
+            );
             let entry = Entry {
                 error: Some(problems.clone()),
-                ..Entry::new(row.number, row.external_id.clone(), Status::Invalid)
+                ..entry_at(
+                    row.number,
+                    row.line,
+                    row.external_id.clone(),
+                    Status::Invalid,
+                )
             };
             journal.record(&entry)?;
             return Ok(None);
@@ -195,7 +250,7 @@ async fn prepare(
             tally.found += 1;
             let entry = Entry {
                 contact_id: Some(id),
-                ..Entry::new(row.number, row.external_id.clone(), Status::Found)
+                ..entry_at(row.number, row.line, row.external_id.clone(), Status::Found)
             };
             journal.record(&entry)?;
             return Ok(None);
@@ -231,16 +286,20 @@ async fn find_existing(api: &Api, contact: &Map<String, Value>) -> Option<String
 fn settle(
     journal: &mut Journal,
     tally: &mut Tally,
-    number: u64,
-    external_id: Option<String>,
+    row: Sent,
     result: std::result::Result<Value, ApiError>,
 ) -> Result<()> {
+    let Sent {
+        number,
+        line,
+        external_id,
+    } = row;
     let entry = match result {
         Ok(answer) => {
             tally.created += 1;
             Entry {
                 contact_id: api::contacts::contact_id(&answer).map(str::to_string),
-                ..Entry::new(number, external_id, Status::Created)
+                ..entry_at(number, line, external_id, Status::Created)
             }
         }
         Err(e) => {
@@ -270,10 +329,18 @@ fn settle(
             if !e.fields.is_empty() {
                 error = format!("{error} ({})", e.fields.join("; "));
             }
+            if e.failure == Failure::Refused {
+                let code = e.status.map_or_else(String::new, |s| format!(" {s}"));
+                tally.note_problem(
+                    line,
+                    external_id.as_deref(),
+                    &format!("refused by the API{code}: {error}"),
+                );
+            }
             Entry {
                 http_status: e.status,
                 error: Some(error),
-                ..Entry::new(number, external_id, status)
+                ..entry_at(number, line, external_id, status)
             }
         }
     };
@@ -306,6 +373,25 @@ fn summarize(t: &Tally, report: &std::path::Path, printer: Printer) {
         "Import: {} created, {} already done (skipped), {} found already created, {} invalid, {} refused by the API, {} failed, {} unknown. Report: {}",
         t.created, t.skipped, t.found, t.invalid, t.refused, t.failed, t.unknown, report.display()
     ));
+    let bad = t.invalid + t.refused;
+    if bad > 0 {
+        let first = if bad as usize > t.problems.len() {
+            format!(
+                "The first {} of {bad} invalid or refused rows:",
+                t.problems.len()
+            )
+        } else {
+            "Invalid or refused rows:".to_string()
+        };
+        printer.status(&first);
+        for p in &t.problems {
+            printer.status(&format!("  {p}"));
+        }
+        printer.status(&format!(
+            "List every row's last outcome with: {}",
+            t.show_command
+        ));
+    }
     if !t.unknown_rows.is_empty() {
         let mut rows = t.unknown_rows.clone();
         rows.sort_unstable();

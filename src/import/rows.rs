@@ -13,6 +13,8 @@ use crate::error::{CliError, Result};
 /// One data row: its 1-based number (header excluded) and the contact, or why it is invalid.
 pub struct Row {
     pub number: u64,
+    /// The line of the file where the row starts (1-based; a CSV header is line 1).
+    pub line: u64,
     pub external_id: Option<String>,
     pub contact: std::result::Result<Map<String, Value>, String>,
 }
@@ -113,7 +115,9 @@ impl Iterator for Rows {
                 Ok(false) => None,
                 Ok(true) => {
                     *number += 1;
-                    Some(Ok(csv_row(*number, columns, record)))
+                    let mut row = csv_row(*number, columns, record);
+                    row.line = record.position().map_or(*number + 1, |p| p.line());
+                    Some(Ok(row))
                 }
                 Err(e) => Some(Err(CliError::usage(format!(
                     "CSV row {}: {e}",
@@ -162,13 +166,15 @@ fn json_row(number: u64, line: &str) -> Row {
         Ok(contact) => finish(number, contact, Vec::new()),
         Err(e) => Row {
             number,
+            line: number,
             external_id: None,
             contact: Err(e),
         },
     }
 }
 
-fn finish(number: u64, contact: Map<String, Value>, mut problems: Vec<String>) -> Row {
+fn finish(number: u64, mut contact: Map<String, Value>, mut problems: Vec<String>) -> Row {
+    crate::contact::input::normalise(&mut contact);
     let external_id = contact
         .get("external_id")
         .and_then(Value::as_str)
@@ -183,8 +189,10 @@ fn finish(number: u64, contact: Map<String, Value>, mut problems: Vec<String>) -
     } else {
         Err(problems.join("; "))
     };
+    // JSON Lines rows are numbered by line already; CSV rows get theirs from the reader.
     Row {
         number,
+        line: number,
         external_id,
         contact,
     }
@@ -209,6 +217,7 @@ mod tests {
         );
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].number, 1);
+        assert_eq!((r[0].line, r[1].line), (2, 3));
         assert_eq!(r[0].contact.as_ref().unwrap()["zip"], "94103");
         assert_eq!(r[1].external_id.as_deref(), Some("A2"));
         assert!(r[1].contact.as_ref().unwrap_err().contains("zip"));

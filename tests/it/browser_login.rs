@@ -4,7 +4,6 @@
 
 use crate::common::*;
 
-#[cfg(unix)]
 #[test]
 fn headless_chromium_launched_through_browser_completes_the_login() {
     use std::os::unix::fs::PermissionsExt;

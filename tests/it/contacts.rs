@@ -119,7 +119,7 @@ fn every_field_rule_is_checked_before_anything_is_sent() {
     let cases: &[(&[&str], &str)] = &[
         (&["--zip", "9410"], "zip"),
         (&["--zip", "9410a"], "zip"),
-        (&["--phone", "555-123-4567"], "phone"),
+        (&["--phone", "555-123-4567 x89"], "phone"),
         (&["--phone", "123456789"], "phone"),
         (&["--state", "XX"], "state"),
         (&["--state", "California"], "state"),

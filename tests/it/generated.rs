@@ -74,7 +74,8 @@ fn man_pages_are_current() {
     // The pages carry the plain version: the commit and date of `--version` would make them
     // stale at every commit.
     let cmd = hsm::cli::Cli::command().long_version(None);
-    clap_mangen::generate_to(cmd, dir.path()).unwrap();
+    clap_mangen::generate_to(cmd.clone(), dir.path()).unwrap();
+    std::fs::write(dir.path().join("hsm.1"), top_page(cmd)).unwrap();
     let mut problems = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -97,6 +98,48 @@ fn man_pages_are_current() {
         }
     }
     assert_fresh(problems);
+}
+
+/// hsm(1): clap's sections, then EXIT STATUS, ENVIRONMENT, FILES and EXAMPLES from
+/// `hsm::manual`, then the version.
+fn top_page(cmd: clap::Command) -> Vec<u8> {
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd);
+    let mut out = Vec::new();
+    man.render_title(&mut out).unwrap();
+    man.render_name_section(&mut out).unwrap();
+    man.render_synopsis_section(&mut out).unwrap();
+    man.render_description_section(&mut out).unwrap();
+    man.render_options_section(&mut out).unwrap();
+    man.render_subcommands_section(&mut out).unwrap();
+    for section in hsm::manual::SECTIONS {
+        out.extend(format!(".SH \"{}\"\n", section.title).bytes());
+        for (term, text) in section.entries {
+            out.extend(format!(".TP\n\\fB{}\\fR\n{}\n", roff(term), roff(text)).bytes());
+        }
+    }
+    man.render_version_section(&mut out).unwrap();
+    out
+}
+
+/// Text safe in a roff line: backslashes and hyphens escaped, no leading control character.
+fn roff(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
+#[test]
+fn the_top_man_page_has_exit_status_environment_files_and_examples() {
+    let page = String::from_utf8(std::fs::read(root().join("man/hsm.1")).unwrap()).unwrap();
+    for title in ["EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES"] {
+        assert!(page.contains(&format!(".SH \"{title}\"")), "{title}");
+    }
+    assert!(page.contains("HSM_CREDENTIAL_STORE"));
 }
 
 /// Every command path: `[]`, `["login"]`, `["token", "show"]`, ...

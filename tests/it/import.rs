@@ -344,3 +344,132 @@ fn a_report_mismatch_found_mid_run_stops_sending_but_settles_rows_in_flight() {
         sent as u64
     );
 }
+
+#[test]
+fn import_shows_the_first_bad_rows_without_values_normalises_formats_and_lists_the_report() {
+    let (sb, env) = logged_in(&[]);
+    let csv = env.path("crm.csv");
+    write_file(
+        &csv,
+        "external_id,first_name,last_name,birth_date,zip,phone,state\n\
+         N1,Ann,Lee,,94103-1234,(816) 555-0166,mo\n\
+         N2,Bo,Li,13/45/1950,,,\n\
+         N3,Cy,Ng,,,+1 816 555 0166,\n\
+         N4,Di,Wu,,,816-555-0166,ks\n",
+    );
+    sb.set_faults(&["create:422x1"]);
+    let out = import(&env, csv.to_str().unwrap(), &["--concurrency", "1"]);
+    assert_exit(&out, 3);
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 3, external id N2: invalid: birth_date"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 2, external id N1: refused by the API 422"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("13/45/1950"),
+        "a field's value is never shown: {err}"
+    );
+    assert!(
+        err.contains("hsm contacts import") && err.contains("--show-report"),
+        "{err}"
+    );
+    assert_eq!(
+        sb.stats()["contacts_created"],
+        2,
+        "N3 and N4, normalised, were accepted"
+    );
+
+    let out = env.run(&["contacts", "import", csv.to_str().unwrap(), "--show-report"]);
+    assert_exit(&out, 0);
+    let table = stdout(&out);
+    let line = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{id} in {table}"))
+            .to_string()
+    };
+    assert!(
+        line("N1").contains("failed") && line("N1").contains("HTTP 422"),
+        "{table}"
+    );
+    assert!(
+        line("N2").contains("invalid") && line("N2").contains("birth_date"),
+        "{table}"
+    );
+    assert!(
+        line("N3").contains("created") && line("N4").contains("created"),
+        "{table}"
+    );
+    assert!(!table.contains("sent"), "no journal `sent` lines: {table}");
+    assert!(!table.contains("13/45/1950"), "{table}");
+
+    let out = env.run(&[
+        "contacts",
+        "import",
+        env.path("nope.csv").to_str().unwrap(),
+        "--show-report",
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("cannot read report"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn flags_and_data_are_normalised_before_validation() {
+    let (sb, env) = logged_in(&[]);
+    let out = env.run(&[
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--external-id",
+        "NF1",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+        "--phone",
+        "(816) 555-0166",
+        "--zip",
+        "94103-1234",
+        "--data",
+        r#"{"state":"mo"}"#,
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let contact = &answer["data"]["contact"];
+    assert_eq!(contact["phone"], "8165550166", "{answer}");
+    assert_eq!(contact["zip"], "94103");
+    assert_eq!(contact["state"], "MO");
+    let out = env.run(&[
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--external-id",
+        "NF2",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+        "--phone",
+        "+44 20 7946 0958",
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("phone: must be 10 digits"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("7946"), "{}", stderr(&out));
+    assert_eq!(sb.stats()["contacts_created"], 1);
+}

@@ -43,6 +43,7 @@ fn login_stores_one_record_in_the_secret_service_and_logout_removes_it() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
     assert_eq!(v["store"], "keychain");
     assert_eq!(v["status"], "valid");
+    assert_eq!(v["checked"], false);
 
     assert_exit(&env.run(&["logout", "--env", "sandbox"]), 0);
     assert_eq!(keyring.lookup("sandbox/default"), None);
@@ -57,7 +58,12 @@ fn a_locked_keychain_exits_6_before_the_browser_opens() {
     let out = env.run(&["login", "--env", "sandbox"]);
     assert_exit(&out, 6);
     let err = stderr(&out);
-    assert!(err.contains("locked") || err.contains("keychain"), "{err}");
+    assert!(err.contains("the OS keychain is locked"), "{err}");
+    assert!(err.contains("unlock"), "{err}");
+    assert!(
+        !err.contains("no OS keychain on this machine"),
+        "locked, not missing: {err}"
+    );
     assert!(err.contains("HSM_CREDENTIAL_STORE=file"), "{err}");
     assert!(!err.contains("/oauth/authorize"), "{err}");
 }
@@ -94,4 +100,85 @@ fn a_keychain_that_never_answers_is_abandoned_after_the_deadline() {
         "{err}"
     );
     assert!(!err.contains("/oauth/authorize"), "{err}");
+}
+
+#[test]
+fn status_and_the_sticky_environment_find_keychain_sessions_by_attribute_search() {
+    let keyring = PrivateKeyring::unlocked();
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = keychain_env(&sb, &keyring);
+    let out = env.run(&["status"]);
+    assert_exit(&out, 4);
+    assert!(
+        stderr(&out).contains("no stored session in the OS keychain"),
+        "{}",
+        stderr(&out)
+    );
+    login_auto(&env, &[]);
+    login_auto(&env, &["--profile", "ci"]);
+
+    let out = env.run(&["status", "--json"]);
+    assert_exit(&out, 0);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let who: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{} {}",
+                r["env"].as_str().unwrap(),
+                r["profile"].as_str().unwrap(),
+                r["store"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(who, ["sandbox/ci keychain", "sandbox/default keychain"]);
+    assert!(rows.iter().all(|r| r["usable"] == true));
+
+    // No --env: the keychain's only environment is used.
+    let out = env.run(&["token", "show", "--json"]);
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["env"], "sandbox");
+}
+
+/// As on a fresh server or over SSH: no D-Bus session bus at all (no variable, and an empty
+/// runtime dir, so no default bus either).
+fn without_any_dbus(env: &mut TestEnv) {
+    env.unset("HSM_CREDENTIAL_STORE");
+    env.unset("DBUS_SESSION_BUS_ADDRESS");
+    let run = env.path("run");
+    std::fs::create_dir_all(&run).unwrap();
+    env.set("XDG_RUNTIME_DIR", run.to_str().unwrap());
+}
+
+#[test]
+fn with_no_dbus_session_at_all_hsm_says_there_is_no_keychain_not_that_it_is_locked() {
+    let sb = Sandbox::start(&[]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    without_any_dbus(&mut env);
+    for args in [
+        &["login", "--env", "sandbox"][..],
+        &["token", "show", "--env", "sandbox"],
+    ] {
+        let started = std::time::Instant::now();
+        let out = env.run(args);
+        assert_exit(&out, 6);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let err = stderr(&out);
+        assert!(
+            err.contains("no OS keychain on this machine: no D-Bus session"),
+            "{err}"
+        );
+        assert!(!err.contains("locked") && !err.contains("zbus"), "{err}");
+        assert!(
+            err.contains("HSM_CREDENTIAL_STORE=file"),
+            "without a terminal the hint names the variable: {err}"
+        );
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(!err.contains("/oauth/authorize"), "{err}");
+    }
+    assert!(!env.creds_file().exists(), "never a silent fallback");
+    // The hint works.
+    env.set("HSM_CREDENTIAL_STORE", "file");
+    assert_exit(&env.run(&["token", "show", "--env", "sandbox"]), 4);
 }

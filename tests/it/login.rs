@@ -336,7 +336,16 @@ fn configuration_errors_exit_2_before_anything_is_sent() {
 
     let out = env.run(&["login", "--env", "staging"]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("no client id"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no client id"), "{err}");
+    assert!(err.contains("HealthSherpa issues one"), "{err}");
+    assert!(err.contains("http://127.0.0.1:8765/callback"), "{err}");
+    let config = env.path("config/hsm/config.toml");
+    assert!(
+        err.contains(&format!("[env.staging] in {}", config.display())),
+        "names the config file: {err}"
+    );
+    assert_eq!(err.lines().count(), 2, "two lines: {err}");
 
     env.set("HSM_TOKEN_URL", "http://example.com/oauth/token");
     let out = env.run(&["login", "--env", "sandbox"]);
@@ -438,4 +447,43 @@ fn a_forged_error_redirect_is_a_state_mismatch_not_a_denial() {
     assert_eq!(code, Some(4), "{err}");
     assert_eq!(status, 400);
     assert!(err.contains("state") && !err.contains("denied"), "{err}");
+}
+
+#[test]
+fn an_unreachable_token_endpoint_fails_fast_before_the_browser() {
+    let sb = Sandbox::start(&[]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    // A port nothing listens on: connections are refused.
+    let port = free_port();
+    env.set(
+        "HSM_TOKEN_URL",
+        &format!("http://127.0.0.1:{port}/oauth/token"),
+    );
+    env.set("BROWSER", "false");
+    let started = std::time::Instant::now();
+    let out = env.run(&["login", "--env", "sandbox", "--timeout", "300"]);
+    assert_exit(&out, 5);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "fast, not the 300 s wait"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("token endpoint") && err.contains("unreachable"),
+        "{err}"
+    );
+    assert!(
+        err.contains("HTTPS_PROXY"),
+        "a network and proxy hint: {err}"
+    );
+    assert!(
+        !err.contains("/oauth/authorize"),
+        "no login URL before the check: {err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    assert!(env.stored().is_empty());
 }

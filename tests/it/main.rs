@@ -5,12 +5,15 @@
 // variables only through `env_vars` is for the product.
 #![allow(clippy::disallowed_methods)]
 
+// Chromium from /usr/bin, launched through a shell script: Unix only.
+#[cfg(unix)]
 mod browser_login;
 mod common;
 mod contacts;
 // A real etcd cluster from Debian's etcd-server: Linux only.
 #[cfg(target_os = "linux")]
 mod etcd;
+mod first_hour;
 mod generated;
 mod import;
 // Against a private Secret Service (see common::keyring).
@@ -25,6 +28,7 @@ mod output;
 mod package;
 mod refresh;
 mod sandbox;
+mod schema_agreement;
 // tmux and sh scripts: Unix only.
 #[cfg(unix)]
 mod terminal;

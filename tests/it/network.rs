@@ -199,3 +199,42 @@ fn the_ca_file_can_come_from_the_config_and_a_bad_one_is_a_usage_error() {
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("bad.pem"), "{}", stderr(&out));
 }
+
+#[test]
+fn login_checks_the_token_endpoint_over_tls_and_through_the_proxy_before_waiting() {
+    let sb = Sandbox::start(&[]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    let upstream: SocketAddr = sb.base_url.trim_start_matches("http://").parse().unwrap();
+    let front = tls_front(upstream);
+    env.set(
+        "HSM_TOKEN_URL",
+        &format!("https://localhost:{}/oauth/token", front.port),
+    );
+    env.set("BROWSER", "true");
+    // A certificate this machine does not trust: exit 5 at once, with the CA remedy.
+    let out = env.run(&["login", "--env", "sandbox", "--timeout", "300"]);
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(
+        err.contains("does not trust") && err.contains("HSM_CA_FILE"),
+        "{err}"
+    );
+    assert!(!err.contains("/oauth/authorize"), "{err}");
+
+    // Trusted, through a proxy: the check passes (the proxy saw it) and the login waits for
+    // the browser, here only 1 s.
+    let ca = env.path("ca.pem");
+    write_file(&ca, &front.ca_pem);
+    env.set("HSM_CA_FILE", ca.to_str().unwrap());
+    let proxy = connect_proxy();
+    env.unset("NO_PROXY");
+    env.set("NO_PROXY", "127.0.0.1");
+    env.set("HTTPS_PROXY", &format!("http://127.0.0.1:{}", proxy.port));
+    let out = env.run(&["login", "--env", "sandbox", "--timeout", "1"]);
+    assert_exit(&out, 5);
+    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+    assert_eq!(
+        proxy.targets.lock().unwrap().clone(),
+        vec![format!("localhost:{}", front.port)]
+    );
+}

@@ -13,7 +13,9 @@ use reqwest::blocking::Response;
 use serde_json::{Value, json};
 
 use crate::common::browser::Browser;
-use crate::common::sandbox::{CLIENT_ID, CLIENT_SECRET, Sandbox};
+use crate::common::sandbox::{
+    CLIENT_ID, CLIENT_SECRET, Sandbox, config as sandbox_config, http_client,
+};
 
 const REDIRECT: &str = "http://127.0.0.1:8765/callback";
 /// RFC 7636 appendix B.
@@ -252,11 +254,15 @@ fn health_ok(sb: &Sandbox) {
 
 // ---------- start-up ----------
 
+// Ctrl-C is a signal: Unix only.
+#[cfg(unix)]
 #[test]
 fn announces_url_and_login_hint_but_never_issued_secrets() {
-    let sb = Sandbox::start(&[]);
+    let mut sb = Sandbox::spawn(&[]);
     let tokens = login(&sb);
-    let err = sb.stderr();
+    // The banner follows the URL line; read the whole stderr once the sandbox has stopped.
+    let (code, err) = sb.interrupt();
+    assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("hsm-sandbox") && err.contains("hsm login --env sandbox"),
         "{err}"
@@ -266,10 +272,71 @@ fn announces_url_and_login_hint_but_never_issued_secrets() {
 }
 
 #[test]
+fn the_clients_sandbox_environment_matches_the_sandbox() {
+    assert_eq!(hsm::sandbox_env::CLIENT_ID, hsm_sandbox::CLIENT_ID);
+    assert_eq!(hsm::sandbox_env::CLIENT_SECRET, hsm_sandbox::CLIENT_SECRET);
+    assert_eq!(hsm::sandbox_env::DEFAULT_PORT, hsm_sandbox::DEFAULT_PORT);
+    assert_eq!(
+        hsm_sandbox::Config::default().port,
+        hsm_sandbox::DEFAULT_PORT
+    );
+}
+
+#[test]
+fn the_command_applies_its_flags() {
+    let sb = Sandbox::spawn(&[
+        "--auto-approve",
+        "--access-ttl",
+        "7",
+        "--fault",
+        "create:503",
+    ]);
+    let resp = get_authorize(&sb, &[("state", "flags")]);
+    assert_eq!(resp.status(), StatusCode::FOUND, "auto-approved at once");
+    assert_eq!(sb.mint(json!({}))["expires_in"], 7);
+    let at = access_token(&sb, json!({}));
+    assert_eq!(
+        create(&sb, &at, ann()).status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(create(&sb, &at, ann()).status(), StatusCode::CREATED);
+}
+
+#[test]
+fn the_log_has_a_line_per_request_with_paths_but_never_codes_or_tokens() {
+    let sb = Sandbox::start(&[]);
+    let tokens = login(&sb);
+    let at = s(&tokens["access_token"]);
+    assert_eq!(create(&sb, at, ann()).status(), StatusCode::CREATED);
+    let log = sb.stderr();
+    assert!(log.contains("hsm login --env sandbox"), "{log}");
+    assert!(log.contains("live in memory only"), "{log}");
+    assert!(log.contains("* POST /oauth/token -> 200 ("), "{log}");
+    assert!(log.contains(" /oauth/authorize -> 302 ("), "{log}");
+    assert!(log.contains("* POST /v2/contacts -> 201 ("), "{log}");
+    assert!(!log.contains("bytes in"), "{log}");
+    assert!(!log.contains(at));
+    assert!(!log.contains("sbx_") && !log.contains("code="), "{log}");
+    // Personal data in the body never reaches the log.
+    assert!(!log.contains("Ann"), "{log}");
+}
+
+#[test]
+fn the_verbose_log_adds_request_sizes() {
+    let sb = Sandbox::start(&["-v"]);
+    login(&sb);
+    let log = sb.stderr();
+    assert!(log.contains(" bytes in)"), "{log}");
+    assert!(log.contains("* POST /oauth/token -> 200 ("), "{log}");
+}
+
+// Ctrl-C is a signal: Unix only.
+#[cfg(unix)]
+#[test]
 fn quiet_still_prints_the_url_but_nothing_on_stderr() {
-    let sb = Sandbox::start(&["-q"]);
+    let mut sb = Sandbox::spawn(&["-q"]);
     health_ok(&sb);
-    assert_eq!(sb.stderr(), "");
+    assert_eq!(sb.interrupt(), (Some(0), String::new()));
 }
 
 #[test]
@@ -299,7 +366,7 @@ fn bad_fault_spec_at_start_up_is_a_usage_error() {
 
 #[test]
 fn ctrl_c_stops_cleanly_with_exit_0() {
-    let mut sb = Sandbox::start(&[]);
+    let mut sb = Sandbox::spawn(&[]);
     health_ok(&sb);
     let status = std::process::Command::new("kill")
         .args(["-INT", &sb.pid().to_string()])
@@ -307,13 +374,7 @@ fn ctrl_c_stops_cleanly_with_exit_0() {
         .expect("run kill");
     assert!(status.success());
     assert_eq!(sb.wait_exit(Duration::from_secs(10)), Some(0));
-    // The process has exited, but its last words reach `sb.stderr()` through a reader
-    // thread, which may not have read them yet: wait for them (they are in the pipe).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sb.stderr().contains("stopped") {
-        assert!(Instant::now() < deadline, "stderr: {}", sb.stderr());
-        thread::sleep(Duration::from_millis(10));
-    }
+    assert!(sb.stderr_at_exit().contains("stopped"));
 }
 
 // ---------- authorize ----------
@@ -984,6 +1045,13 @@ fn create_validates_every_field_rule() {
         );
         assert_eq!(body["error"]["message"], format!("{field}: {message}"));
     }
+    assert_eq!(sb.stats()["contacts_created"], 0);
+}
+
+#[test]
+fn create_accepts_every_valid_form_and_lists_every_violation() {
+    let sb = Sandbox::start(&[]);
+    let at = access_token(&sb, json!({}));
     let goods: Vec<(&str, Value)> = vec![
         ("birth_date", json!("1955/01/15")),
         ("birth_date", json!("02-29-2000")),
@@ -1314,21 +1382,46 @@ fn faults_are_served_in_order_and_can_be_cleared() {
 
 #[test]
 fn latency_delays_api_but_not_admin() {
+    // An hour of latency: no API answer can come back while the test runs, so an admin answer
+    // arriving while API requests are still held shows the order directly, with no clock.
+    let sb = Sandbox::in_process(hsm_sandbox::Config {
+        latency: Duration::from_secs(3600),
+        ..sandbox_config(&[])
+    });
+    let at = access_token(&sb, json!({}));
+    let (answered, answers) = mpsc::channel();
+    for token in [Some(at), None] {
+        let (url, answered) = (sb.url("/v2/contacts/search"), answered.clone());
+        thread::spawn(move || {
+            let mut req = http_client()
+                .post(url)
+                .json(&json!({"medicare_number": "1"}));
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            let _ = answered.send(req.send().map(|r| r.status()));
+        });
+    }
+    // Both have reached the server (they are counted before the latency)...
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sb.stats()["api_requests"] != 2 {
+        assert!(Instant::now() < deadline, "the API requests never arrived");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // ...the admin area answers at once...
+    health_ok(&sb);
+    // ...and neither API request, the authorized one nor the 401, has been answered.
+    assert!(
+        matches!(answers.try_recv(), Err(mpsc::TryRecvError::Empty)),
+        "API answers, error answers included, wait for the latency"
+    );
+
+    // A short latency is waited out, then the request is served.
     let sb = Sandbox::start(&["--latency-ms", "400"]);
     let at = access_token(&sb, json!({}));
     let start = Instant::now();
-    health_ok(&sb);
-    assert!(start.elapsed() < Duration::from_millis(400));
-    let start = Instant::now();
     assert_eq!(search_status(&sb, &at), StatusCode::OK);
     assert!(start.elapsed() >= Duration::from_millis(400));
-    let start = Instant::now();
-    let resp = api(&sb, reqwest::Method::POST, "/v2/contacts", None, None);
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        start.elapsed() >= Duration::from_millis(400),
-        "error answers are delayed too"
-    );
 }
 
 // ---------- bounds and garbage ----------

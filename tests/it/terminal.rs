@@ -128,7 +128,12 @@ fn secret_prompt_does_not_echo_and_a_pasted_redirect_completes_the_login() {
             ),
         );
         let term = Tmux::start(&env, &format!("{HSM} login --env acme --no-browser"));
-        term.wait_for("Client secret for hsm-sandbox:");
+        let asked = term.wait_for("Client secret for hsm-sandbox:");
+        assert!(
+            asked.contains("It is asked once: hsm keeps it in the file")
+                && asked.contains("issued by HealthSherpa"),
+            "the prompt says what the secret is and where it goes:\n{asked}"
+        );
         term.type_line("hsm-sandbox-secret");
         let taken = port_taken_message(port);
         let screen = term.wait_until("the URL prompt", |s| {
@@ -204,4 +209,116 @@ fn import_shows_progress_on_a_terminal_and_none_when_piped() {
         "no progress line when piped: {err:?}"
     );
     assert_eq!(err.lines().count(), 1, "only the summary: {err}");
+}
+
+#[test]
+fn over_ssh_with_no_display_hsm_says_how_to_paste_the_redirect_and_the_paste_logs_in() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    // As in an SSH session: no DISPLAY, no BROWSER, and no --no-browser flag.
+    env.unset("DISPLAY")
+        .unset("WAYLAND_DISPLAY")
+        .unset("BROWSER");
+    let mut attempt = 0;
+    let (term, screen) = loop {
+        attempt += 1;
+        let port = free_port();
+        env.set(
+            "HSM_REDIRECT_URI",
+            &format!("http://127.0.0.1:{port}/callback"),
+        );
+        let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+        let taken = port_taken_message(port);
+        let screen = term.wait_until("the paste instructions", |s| {
+            s.contains("press Enter") || s.contains(&taken)
+        });
+        if !screen.contains(&taken) {
+            assert!(screen.contains("No browser here?"), "{screen}");
+            assert!(
+                screen.contains(&format!("http://127.0.0.1:{port}/callback?code=")),
+                "says where the browser lands:\n{screen}"
+            );
+            assert!(
+                screen.contains(&format!("ssh -L {port}:127.0.0.1:{port}")),
+                "names the tunnel alternative:\n{screen}"
+            );
+            break (term, screen);
+        }
+        assert!(attempt < PORT_ATTEMPTS, "port taken every time:\n{screen}");
+        note_port_taken(attempt, port);
+    };
+    let url = screen
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http") && l.contains("/oauth/authorize?"))
+        .expect("the URL is on screen")
+        .to_string();
+    let r = http().get(&url).send().unwrap();
+    let redirect = r.headers()["location"].to_str().unwrap().to_string();
+    term.type_line(&redirect);
+    let screen = term.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(screen.contains("Logged in to sandbox"), "{screen}");
+    assert!(env.stored_record("sandbox/default").is_some());
+}
+
+// Where the OS keychain is the Secret Service: elsewhere there is always a keychain.
+#[cfg(not(target_os = "macos"))]
+#[test]
+fn with_no_keychain_at_a_terminal_login_asks_before_using_the_file_store() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    env.unset("HSM_CREDENTIAL_STORE")
+        .unset("DBUS_SESSION_BUS_ADDRESS");
+    let run = env.path("run");
+    std::fs::create_dir_all(&run).unwrap();
+    env.set("XDG_RUNTIME_DIR", run.to_str().unwrap());
+    // The "browser" follows the auto-approved redirect back to hsm's listener.
+    env.set("BROWSER", "curl -s -o /dev/null -L");
+
+    // No: nothing is stored, exit 6, and the variable is named.
+    let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+    let asked = term.wait_for("Keep the tokens in this file? [y/N]");
+    assert!(asked.contains("no OS keychain on this machine"), "{asked}");
+    assert!(asked.contains("mode 0600"), "{asked}");
+    term.type_line("n");
+    let screen = term.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=6"), "{screen}");
+    assert!(screen.contains("HSM_CREDENTIAL_STORE=file"), "{screen}");
+    assert!(!env.creds_file().exists(), "nothing stored on a no");
+    drop(term);
+
+    // Yes: this login goes to the file, and hsm says how to keep using it.
+    let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+    term.wait_for("Keep the tokens in this file? [y/N]");
+    term.type_line("y");
+    let screen = term.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        screen.contains("export HSM_CREDENTIAL_STORE=file"),
+        "{screen}"
+    );
+    assert!(env.stored_record("sandbox/default").is_some());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.creds_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Nothing else changed: the next command still looks in the keychain unless told.
+    let out = env.run(&["token", "show", "--env", "sandbox"]);
+    assert_exit(&out, 6);
+    let out = env.run(&["status"]);
+    assert_exit(&out, 4);
+    assert!(
+        stdout(&out).contains("needs HSM_CREDENTIAL_STORE=file"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("no OS keychain"), "{}", stderr(&out));
+    env.set("HSM_CREDENTIAL_STORE", "file");
+    assert_exit(&env.run(&["token", "show", "--env", "sandbox"]), 0);
 }

@@ -1,15 +1,18 @@
-//! Runs `hsm sandbox` as a child process for a test: a fresh emulator on a free port, killed
-//! when the handle drops. Shared by every test that needs a server.
+//! A fresh sandbox for a test, stopped when the handle drops. `Sandbox::start` runs it
+//! in-process (the same configuration `hsm sandbox` would build from those flags, on a thread
+//! of its own); `Sandbox::spawn` runs the `hsm sandbox` command itself, for the tests of the
+//! command (its stdout line, its stderr, Ctrl-C).
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use clap::Parser;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
@@ -19,26 +22,71 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
 
 pub struct Sandbox {
     pub base_url: String,
-    child: Child,
-    stderr: Arc<Mutex<String>>,
+    server: Server,
     client: Client,
 }
 
+enum Server {
+    InProcess(hsm_sandbox::Running),
+    Process {
+        child: Child,
+        stderr: Arc<Mutex<String>>,
+        /// The thread copying stderr; it ends at the process's exit.
+        drain: Option<thread::JoinHandle<()>>,
+    },
+}
+
 /// A blocking client that never uses a proxy and never follows redirects, so tests see exactly
-/// what the sandbox sent.
+/// what the sandbox sent. One client serves every test (building one costs about 20 ms); it
+/// keeps no idle connections, so none outlives the sandbox it was made to.
 pub fn http_client() -> Client {
-    hsm::http::install_crypto_provider();
-    Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("build the test HTTP client")
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            hsm::http::install_crypto_provider();
+            Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("build the test HTTP client")
+        })
+        .clone()
+}
+
+/// The sandbox configuration `hsm sandbox --port 0 EXTRA_ARGS` builds.
+pub fn config(extra_args: &[&str]) -> hsm_sandbox::Config {
+    let argv = ["hsm", "sandbox", "--port", "0"].iter().chain(extra_args);
+    let cli = hsm::cli::Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
+    let printer = hsm::Printer {
+        quiet: cli.global.quiet,
+        verbose: cli.global.verbose,
+    };
+    match cli.command {
+        hsm::cli::Command::Sandbox(args) => hsm::sandbox_config(args, printer),
+        _ => unreachable!("parsed as `hsm sandbox`"),
+    }
 }
 
 impl Sandbox {
-    /// Starts `hsm sandbox --port 0 EXTRA_ARGS` and waits for its URL line.
+    /// A sandbox in this process, configured as `hsm sandbox --port 0 EXTRA_ARGS` would be.
     pub fn start(extra_args: &[&str]) -> Sandbox {
+        Sandbox::in_process(config(extra_args))
+    }
+
+    /// A sandbox in this process with this configuration.
+    pub fn in_process(config: hsm_sandbox::Config) -> Sandbox {
+        let running = hsm_sandbox::start(config).expect("start the sandbox in-process");
+        Sandbox {
+            base_url: running.url().to_owned(),
+            server: Server::InProcess(running),
+            client: http_client(),
+        }
+    }
+
+    /// Runs `hsm sandbox --port 0 EXTRA_ARGS` and waits for its URL line.
+    pub fn spawn(extra_args: &[&str]) -> Sandbox {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hsm"))
             .args(["sandbox", "--port", "0"])
             .args(extra_args)
@@ -49,7 +97,7 @@ impl Sandbox {
             .spawn()
             .expect("spawn hsm sandbox");
         let stderr = Arc::new(Mutex::new(String::new()));
-        drain_into(child.stderr.take().expect("piped stderr"), stderr.clone());
+        let drain = drain_into(child.stderr.take().expect("piped stderr"), stderr.clone());
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         thread::spawn(move || {
@@ -75,8 +123,11 @@ impl Sandbox {
         );
         Sandbox {
             base_url,
-            child,
-            stderr,
+            server: Server::Process {
+                child,
+                stderr,
+                drain: Some(drain),
+            },
             client: http_client(),
         }
     }
@@ -89,20 +140,52 @@ impl Sandbox {
         &self.client
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The `hsm sandbox` process (`Sandbox::spawn` only).
+    fn child(&mut self) -> &mut Child {
+        match &mut self.server {
+            Server::Process { child, .. } => child,
+            Server::InProcess(_) => panic!("an in-process sandbox has no process; use spawn"),
+        }
     }
 
-    /// Everything the sandbox wrote to stderr so far.
+    pub fn pid(&mut self) -> u32 {
+        self.child().id()
+    }
+
+    /// Everything the sandbox logged so far: the command's stderr, or what the in-process
+    /// sandbox would have written there.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        match &self.server {
+            Server::InProcess(running) => running.log(),
+            Server::Process { stderr, .. } => stderr.lock().map(|s| s.clone()).unwrap_or_default(),
+        }
     }
 
-    /// Waits for the sandbox to exit (after a signal) and returns its exit code.
+    /// Ctrl-C to the `hsm sandbox` process; its exit code and its whole stderr once it exited.
+    #[cfg(unix)]
+    pub fn interrupt(&mut self) -> (Option<i32>, String) {
+        let pid = self.pid() as i32;
+        // SAFETY: a plain syscall on our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let code = self.wait_exit(Duration::from_secs(10));
+        (code, self.stderr_at_exit())
+    }
+
+    /// The process's whole stderr, once it has exited (the copy is complete at its end).
+    pub fn stderr_at_exit(&mut self) -> String {
+        if let Server::Process { drain, .. } = &mut self.server
+            && let Some(drain) = drain.take()
+        {
+            let _ = drain.join();
+        }
+        self.stderr()
+    }
+
+    /// Waits for the `hsm sandbox` process to exit (after a signal) and returns its exit code.
     pub fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
         let start = std::time::Instant::now();
         while start.elapsed() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child().try_wait() {
                 return status.code();
             }
             thread::sleep(Duration::from_millis(20));
@@ -170,7 +253,10 @@ impl Sandbox {
     }
 }
 
-fn drain_into(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
+fn drain_into(
+    mut pipe: impl Read + Send + 'static,
+    sink: Arc<Mutex<String>>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
@@ -181,12 +267,15 @@ fn drain_into(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<String>>) {
                 s.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         }
-    });
+    })
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // An in-process sandbox stops when its `Running` drops.
+        if let Server::Process { child, .. } = &mut self.server {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -7,10 +7,10 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
-pub type Resp = Response<Full<Bytes>>;
+pub(crate) type Resp = Response<Full<Bytes>>;
 
 /// A response that ends a request early, boxed so `Result`s that carry it stay small.
-pub type Refused = Box<Resp>;
+pub(crate) type Refused = Box<Resp>;
 
 fn build(status: StatusCode, content_type: Option<&'static str>, body: impl Into<Bytes>) -> Resp {
     let mut resp = Response::new(Full::new(body.into()));
@@ -22,17 +22,17 @@ fn build(status: StatusCode, content_type: Option<&'static str>, body: impl Into
     resp
 }
 
-pub fn json(status: StatusCode, value: &Value) -> Resp {
+pub(crate) fn json(status: StatusCode, value: &Value) -> Resp {
     build(status, Some("application/json"), value.to_string())
 }
 
 /// A JSON content type over a fixed body (exact documented bodies, deliberately broken ones).
-pub fn json_text(status: StatusCode, body: &'static str) -> Resp {
+pub(crate) fn json_text(status: StatusCode, body: &'static str) -> Resp {
     build(status, Some("application/json"), body)
 }
 
 /// The API's error envelope: `{"error": {"code", "message"}}`.
-pub fn api_error(status: StatusCode, code: &str, message: &str) -> Resp {
+pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Resp {
     json(
         status,
         &json!({"error": {"code": code, "message": message}}),
@@ -40,31 +40,31 @@ pub fn api_error(status: StatusCode, code: &str, message: &str) -> Resp {
 }
 
 /// An OAuth error (RFC 6749 §5.2), never cached.
-pub fn oauth_error(status: StatusCode, error: &str, description: &str) -> Resp {
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Resp {
     no_store(json(
         status,
         &json!({"error": error, "error_description": description}),
     ))
 }
 
-pub fn no_store(mut resp: Resp) -> Resp {
+pub(crate) fn no_store(mut resp: Resp) -> Resp {
     let headers = resp.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     resp
 }
 
-pub fn html(status: StatusCode, body: String) -> Resp {
+pub(crate) fn html(status: StatusCode, body: String) -> Resp {
     no_store(build(status, Some("text/html; charset=utf-8"), body))
 }
 
-pub fn empty(status: StatusCode) -> Resp {
+pub(crate) fn empty(status: StatusCode) -> Resp {
     build(status, None, Bytes::new())
 }
 
 /// A 302 to `location`; a location that is not a valid header value becomes a 500 rather than
 /// a panic (it cannot happen for URLs built by the sandbox).
-pub fn redirect(location: &str) -> Resp {
+pub(crate) fn redirect(location: &str) -> Resp {
     match HeaderValue::from_str(location) {
         Ok(value) => {
             let mut resp = no_store(empty(StatusCode::FOUND));
@@ -79,14 +79,14 @@ pub fn redirect(location: &str) -> Resp {
     }
 }
 
-pub fn with_header(mut resp: Resp, name: HeaderName, value: &str) -> Resp {
+pub(crate) fn with_header(mut resp: Resp, name: HeaderName, value: &str) -> Resp {
     if let Ok(value) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, value);
     }
     resp
 }
 
-pub fn not_found(path: &str) -> Resp {
+pub(crate) fn not_found(path: &str) -> Resp {
     let shown: String = path.chars().take(200).collect();
     api_error(
         StatusCode::NOT_FOUND,
@@ -95,7 +95,7 @@ pub fn not_found(path: &str) -> Resp {
     )
 }
 
-pub fn method_not_allowed(allow: &str) -> Resp {
+pub(crate) fn method_not_allowed(allow: &str) -> Resp {
     let resp = api_error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -104,7 +104,7 @@ pub fn method_not_allowed(allow: &str) -> Resp {
     with_header(resp, header::ALLOW, allow)
 }
 
-pub fn payload_too_large(limit: usize) -> Resp {
+pub(crate) fn payload_too_large(limit: usize) -> Resp {
     api_error(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",

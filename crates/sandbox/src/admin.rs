@@ -11,7 +11,7 @@ use super::respond::{self, Refused, Resp};
 use super::state::{DEFAULT_AGENT, SCOPE};
 use super::{Req, Shared, oauth};
 
-pub fn handle(shared: &Shared, req: &Req, name: &str) -> Resp {
+pub(crate) fn handle(shared: &Shared, req: &Req, name: &str) -> Resp {
     match (name, &req.method) {
         ("health", &Method::GET) => respond::json(StatusCode::OK, &json!({"ok": true})),
         ("stats", &Method::GET) => stats(shared),
@@ -74,7 +74,7 @@ fn set_faults(shared: &Shared, body: &[u8]) -> Resp {
             shared.state().faults.set(faults);
             respond::json(StatusCode::OK, &json!({"faults": count}))
         }
-        Err(e) => bad_request(&e.0),
+        Err(e) => bad_request(&e.to_string()),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The sandbox's HTML: self-contained pages (inline CSS, no scripts, no external resources).
 //! Everything echoed from a request goes through `escape`.
 
-use super::CLIENT_ID;
+use crate::CLIENT_ID;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f6f8;color:#1d2733;margin:0}\
 main{max-width:32rem;margin:4rem auto;background:#fff;border-radius:8px;padding:2rem;\
@@ -12,19 +12,9 @@ input[type=email],input[type=text]{width:100%;padding:.5rem;box-sizing:border-bo
 border-radius:5px;border:1px solid #888;cursor:pointer}#approve{background:#0b6e4f;color:#fff;\
 border-color:#0b6e4f}.note{color:#5b6773;font-size:.85rem}";
 
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+/// Escapes text for HTML content and quoted attribute values: `&`, `<`, `>`, `"` and `'`.
+pub(crate) fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    html_escape::encode_quoted_attribute(text)
 }
 
 fn page(title: &str, body: &str) -> String {
@@ -37,7 +27,7 @@ fn page(title: &str, body: &str) -> String {
 }
 
 /// The consent screen. `hidden` are the authorization parameters, carried through the form.
-pub fn consent(hidden: &[(&str, &str)], scope: &str, default_agent: &str) -> String {
+pub(crate) fn consent(hidden: &[(&str, &str)], scope: &str, default_agent: &str) -> String {
     let fields: String = hidden
         .iter()
         .map(|(name, value)| {
@@ -68,7 +58,7 @@ pub fn consent(hidden: &[(&str, &str)], scope: &str, default_agent: &str) -> Str
 }
 
 /// An authorization error that must not be sent back to the redirect URI (RFC 6749 §4.1.2.1).
-pub fn authorize_error(message: &str) -> String {
+pub(crate) fn authorize_error(message: &str) -> String {
     let body = format!(
         "<h1>Authorization request refused</h1><p id=\"error\">{}</p>\
          <p class=\"note\">The sandbox knows one client, <code>{}</code>, whose redirect URI may be any \
@@ -80,7 +70,7 @@ pub fn authorize_error(message: &str) -> String {
 }
 
 /// Where a contact's `redirect_url` leads.
-pub fn quote(slug: &str) -> String {
+pub(crate) fn quote(slug: &str) -> String {
     let body = format!(
         "<h1>Quotes</h1><p>In the real service this page shows Medicare plan quotes for contact \
          <code>{}</code>.</p>",
@@ -90,7 +80,7 @@ pub fn quote(slug: &str) -> String {
 }
 
 /// What a load balancer in front of the API shows for a 5xx.
-pub fn gateway_error(status: u16, reason: &str) -> String {
+pub(crate) fn gateway_error(status: u16, reason: &str) -> String {
     format!(
         "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}</h1></center>\r\n\
          <hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
@@ -99,7 +89,7 @@ pub fn gateway_error(status: u16, reason: &str) -> String {
 }
 
 /// What a client sees when a proxy or an expired web session answers with a login form.
-pub fn login() -> String {
+pub(crate) fn login() -> String {
     page(
         "Sign in - HealthSherpa",
         "<h1>Sign in</h1><form method=\"post\" action=\"/sessions\"><label>Email<input type=\"text\" name=\"email\"></label>\
@@ -116,7 +106,7 @@ mod tests {
     fn escapes_markup_and_quotes() {
         assert_eq!(
             escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
         );
     }
 

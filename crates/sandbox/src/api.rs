@@ -6,10 +6,10 @@ use hyper::StatusCode;
 use hyper::header::{self, HeaderMap};
 use serde_json::{Map, Value, json};
 
-use super::Shared;
-use super::respond::{self, Refused, Resp};
-use super::state::{SCOPE, StoredContact, new_id};
-use crate::contact::schema::{self, FieldError, Mode};
+use crate::Shared;
+use crate::respond::{self, Refused, Resp};
+use crate::schema::{self, Mode, Violation};
+use crate::state::{SCOPE, StoredContact, new_id};
 
 /// The two 401 bodies, byte for byte as the API documentation shows them.
 const MISSING_AUTHORIZATION: &str =
@@ -36,7 +36,7 @@ fn unauthorized(body: &'static str, challenge: &'static str) -> Resp {
 }
 
 /// The agent the bearer token acts for, or the response refusing the request.
-pub fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, Refused> {
+pub(crate) fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, Refused> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(Box::new(unauthorized(
             MISSING_AUTHORIZATION,
@@ -80,7 +80,7 @@ pub fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, Refu
     })
 }
 
-fn validation_error(errors: &[FieldError]) -> Resp {
+fn validation_error(errors: &[Violation]) -> Resp {
     let message = errors
         .iter()
         .map(ToString::to_string)
@@ -166,17 +166,17 @@ fn envelope(shared: &Shared, contact: &StoredContact) -> Value {
         .unwrap_or("");
     let mut url = format!("{}/quotes/{slug}", shared.base_url);
     if let Some(zip) = contact.fields.get("zip").and_then(Value::as_str) {
-        url = super::oauth::redirect_url(&url, &[("zip", zip)]);
+        url = crate::oauth::redirect_url(&url, &[("zip", zip)]);
     }
     json!({"data": {"contact": contact.fields, "redirect_url": url}})
 }
 
-pub fn create(shared: &Shared, agent: &str, body: &[u8]) -> Resp {
+pub(crate) fn create(shared: &Shared, agent: &str, body: &[u8]) -> Resp {
     let mut contact = match contact_body(body) {
         Ok(contact) => contact,
         Err(resp) => return *resp,
     };
-    let errors = schema::validate(&contact, Mode::Create);
+    let errors = schema::contact_violations(&contact, Mode::Create);
     if !errors.is_empty() {
         return validation_error(&errors);
     }
@@ -195,7 +195,7 @@ pub fn create(shared: &Shared, agent: &str, body: &[u8]) -> Resp {
     }
 }
 
-pub fn update(shared: &Shared, agent: &str, id: &str, body: &[u8]) -> Resp {
+pub(crate) fn update(shared: &Shared, agent: &str, id: &str, body: &[u8]) -> Resp {
     let changes = match contact_body(body) {
         Ok(contact) => contact,
         Err(resp) => return *resp,
@@ -208,7 +208,7 @@ pub fn update(shared: &Shared, agent: &str, id: &str, body: &[u8]) -> Resp {
             "Contact not found",
         );
     };
-    let errors = schema::validate(&changes, Mode::Update);
+    let errors = schema::contact_violations(&changes, Mode::Update);
     if !errors.is_empty() {
         return validation_error(&errors);
     }
@@ -240,23 +240,23 @@ pub fn update(shared: &Shared, agent: &str, id: &str, body: &[u8]) -> Resp {
 
 /// Search rules: `medicare_number`, or a name (first or last) with at least one of
 /// birth_date, email, phone.
-pub fn search_errors(query: &Map<String, Value>) -> Vec<FieldError> {
-    let mut errors: Vec<FieldError> = query
+pub(crate) fn search_errors(query: &Map<String, Value>) -> Vec<Violation> {
+    let mut errors: Vec<Violation> = query
         .keys()
         .filter(|k| !SEARCH_FIELDS.contains(&k.as_str()))
-        .map(|k| FieldError::new(k.as_str(), "is not a search parameter"))
+        .map(|k| Violation::new(k.as_str(), "is not a search parameter"))
         .collect();
     let known: Map<String, Value> = query
         .iter()
         .filter(|(k, _)| SEARCH_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    errors.extend(schema::validate(&known, Mode::Update));
+    errors.extend(schema::contact_violations(&known, Mode::Update));
     let has = |k: &str| query.contains_key(k);
     let by_name = (has("first_name") || has("last_name"))
         && (has("birth_date") || has("email") || has("phone"));
     if !has("medicare_number") && !by_name {
-        errors.push(FieldError::new(
+        errors.push(Violation::new(
             "search",
             "give medicare_number, or first_name or last_name with at least one of birth_date, email, phone",
         ));
@@ -268,12 +268,12 @@ pub fn search_errors(query: &Map<String, Value>) -> Vec<FieldError> {
 fn comparable(field: &str, value: &Value) -> Option<String> {
     let text = value.as_str()?;
     if field == "birth_date" {
-        return schema::parse_date(text).map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"));
+        return schema::calendar_date(text).map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"));
     }
     Some(text.trim().to_lowercase())
 }
 
-pub fn search(shared: &Shared, agent: &str, body: &[u8]) -> Resp {
+pub(crate) fn search(shared: &Shared, agent: &str, body: &[u8]) -> Resp {
     let query = match parse_json(body) {
         Ok(Value::Object(query)) => query,
         Ok(_) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Which requests a fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     Authorize,
     Token,
     Create,
@@ -20,7 +20,7 @@ pub enum Target {
 
 /// The endpoint a request was routed to, as far as faults are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Authorize,
     Token,
     Create,
@@ -31,7 +31,7 @@ pub enum Endpoint {
 }
 
 impl Target {
-    pub fn matches(self, endpoint: Endpoint) -> bool {
+    pub(crate) fn matches(self, endpoint: Endpoint) -> bool {
         use Endpoint as E;
         match self {
             Target::Any => true,
@@ -47,7 +47,7 @@ impl Target {
 
 /// What happens to a request that draws the fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// 429 with `Retry-After: secs` and a `rate_limited` JSON envelope.
     RateLimited { retry_after_secs: u64 },
     /// This status with the usual body for it: HTML for 5xx, JSON envelope for 4xx, or HTML
@@ -63,16 +63,18 @@ pub enum Kind {
     Lost(Duration),
 }
 
+/// One `--fault` spec: which requests it hits, what they get, and how many times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
-    pub target: Target,
-    pub kind: Kind,
+    pub(crate) target: Target,
+    pub(crate) kind: Kind,
     /// How many more requests get this fault.
-    pub remaining: u32,
+    pub(crate) remaining: u32,
 }
 
+/// Why a fault spec was refused; the message names the spec and the expected form.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecError(pub String);
+pub struct SpecError(String);
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,7 +82,7 @@ impl fmt::Display for SpecError {
     }
 }
 
-pub const SPEC_HELP: &str = "expected ENDPOINT:KIND[=ARG][xCOUNT], ENDPOINT one of authorize, token, \
+pub(crate) const SPEC_HELP: &str = "expected ENDPOINT:KIND[=ARG][xCOUNT], ENDPOINT one of authorize, token, \
 create, update, search, api (or contacts), any; KIND one of 429[=SECS], NNN, htmlNNN, delay=MS, \
 malformed, html, lost=MS";
 
@@ -88,7 +90,10 @@ malformed, html, lost=MS";
 /// that a typo does not hang a CI job for hours.
 const MAX_DELAY_MS: u64 = 600_000;
 
+impl std::error::Error for SpecError {}
+
 impl Fault {
+    /// Parses `ENDPOINT:KIND[=ARG][xCOUNT]`, e.g. `contacts:429x3` or `token:html500`.
     pub fn parse(spec: &str) -> Result<Fault, SpecError> {
         let bad = |why: &str| SpecError(format!("invalid fault `{spec}`: {why}; {SPEC_HELP}"));
         let (endpoint, rest) = spec
@@ -106,7 +111,7 @@ impl Fault {
     }
 }
 
-pub fn parse_all<S: AsRef<str>>(specs: &[S]) -> Result<Vec<Fault>, SpecError> {
+pub(crate) fn parse_all<S: AsRef<str>>(specs: &[S]) -> Result<Vec<Fault>, SpecError> {
     specs.iter().map(|s| Fault::parse(s.as_ref())).collect()
 }
 
@@ -186,24 +191,24 @@ fn parse_number(text: &str, what: &str, max: u64) -> Result<u64, String> {
 
 /// Hands out faults: the first spec, in the order given, that matches and has uses left.
 #[derive(Debug, Default)]
-pub struct FaultQueue {
+pub(crate) struct FaultQueue {
     faults: Vec<Fault>,
 }
 
 impl FaultQueue {
-    pub fn set(&mut self, faults: Vec<Fault>) {
+    pub(crate) fn set(&mut self, faults: Vec<Fault>) {
         self.faults = faults;
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.faults.clear();
     }
 
-    pub fn pending(&self) -> &[Fault] {
+    pub(crate) fn pending(&self) -> &[Fault] {
         &self.faults
     }
 
-    pub fn take(&mut self, endpoint: Endpoint) -> Option<Kind> {
+    pub(crate) fn take(&mut self, endpoint: Endpoint) -> Option<Kind> {
         let index = self
             .faults
             .iter()
@@ -297,7 +302,7 @@ mod tests {
             "token:htmlx",
         ] {
             let err = Fault::parse(bad).expect_err(bad);
-            assert!(err.0.contains("ENDPOINT:KIND"), "{bad}: {err}");
+            assert!(err.to_string().contains("ENDPOINT:KIND"), "{bad}: {err}");
         }
     }
 

@@ -4,28 +4,32 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, StatusCode};
-use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use url::{Host, Url};
 
-use super::pages;
-use super::respond::{self, Resp};
-use super::state::{CodeError, DEFAULT_AGENT, Grant, RefreshError, SCOPE};
-use super::{CLIENT_ID, CLIENT_SECRET, Req, Shared};
-use crate::contact::schema::is_plausible_email;
+use crate::pages;
+use crate::respond::{self, Resp};
+use crate::schema::is_email;
+use crate::state::{CodeError, DEFAULT_AGENT, Grant, RefreshError, SCOPE, TokenResponse};
+use crate::{CLIENT_ID, CLIENT_SECRET, Req, Shared};
 
 /// Form or query parameters. RFC 6749 §3.1: empty values count as absent, and no parameter
 /// may appear twice.
 #[derive(Debug, Default)]
-pub struct Params {
+pub(crate) struct Params {
     values: HashMap<String, String>,
     duplicated: Vec<String>,
 }
 
 impl Params {
-    pub fn parse(bytes: &[u8]) -> Self {
+    pub(crate) fn parse(bytes: &[u8]) -> Self {
         let mut params = Params::default();
         for (name, value) in url::form_urlencoded::parse(bytes) {
             if value.is_empty() {
@@ -42,7 +46,7 @@ impl Params {
         params
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
 
@@ -53,7 +57,7 @@ impl Params {
 
 /// RFC 8252 §7.3: any port and path on a loopback IP literal, plus `localhost`; plain http;
 /// no fragment (RFC 6749 §3.1.2) and no user info.
-pub fn is_loopback_redirect(uri: &str) -> bool {
+pub(crate) fn is_loopback_redirect(uri: &str) -> bool {
     // Echoed into a Location header later: printable ASCII only (clients percent-encode).
     if !uri.bytes().all(|b| b.is_ascii_graphic()) {
         return false;
@@ -82,16 +86,15 @@ fn is_pkce_string(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-/// RFC 7636 §4.6 with S256, the only method the sandbox accepts.
-pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+/// RFC 7636 §4.6 with S256, the only method the sandbox accepts:
+/// `BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge`.
+pub(crate) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     is_pkce_string(verifier)
-        && PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.to_owned()))
-            .as_str()
-            == challenge
+        && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
 /// Appends parameters to a validated redirect URI, keeping any query it already has.
-pub fn redirect_url(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn redirect_url(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in pairs {
         query.append_pair(name, value);
@@ -106,15 +109,15 @@ pub fn redirect_url(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
 
 /// A valid authorization request.
 #[derive(Debug, PartialEq, Eq)]
-pub struct AuthRequest {
-    pub redirect_uri: String,
-    pub state: Option<String>,
-    pub challenge: Option<String>,
+pub(crate) struct AuthRequest {
+    pub(crate) redirect_uri: String,
+    pub(crate) state: Option<String>,
+    pub(crate) challenge: Option<String>,
 }
 
 /// Why an authorization request is refused, and so how the refusal is shown.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Client or redirect URI cannot be trusted: show a page, never redirect.
     Page(String),
     /// Reported to the client through its redirect URI.
@@ -126,53 +129,83 @@ pub enum Refusal {
     },
 }
 
-pub fn check_authorize(params: &Params) -> Result<AuthRequest, Refusal> {
-    let page = |msg: &str| Err(Refusal::Page(msg.to_owned()));
-    match params.get("client_id") {
-        None => return page("The client_id parameter is missing."),
-        Some(_) if params.is_duplicated("client_id") => {
-            return page("The client_id parameter is repeated.");
-        }
-        Some(CLIENT_ID) => {}
-        Some(other) => return page(&format!("Unknown client_id `{other}`.")),
-    }
-    let redirect_uri = match params.get("redirect_uri") {
-        None => return page("The redirect_uri parameter is missing."),
-        Some(_) if params.is_duplicated("redirect_uri") => {
-            return page("The redirect_uri parameter is repeated.");
-        }
-        Some(uri) if is_loopback_redirect(uri) => uri.to_owned(),
-        Some(uri) => {
-            return page(&format!(
-                "The redirect_uri `{uri}` is not registered for this client."
-            ));
-        }
-    };
+/// Checks an authorization request in RFC 6749 §4.1.2.1's order: what cannot be trusted
+/// (client, redirect URI) is refused on a page; everything else is reported to the redirect URI.
+pub(crate) fn check_authorize(params: &Params) -> Result<AuthRequest, Refusal> {
+    check_client(params).map_err(Refusal::Page)?;
+    let redirect_uri = check_redirect_uri(params).map_err(Refusal::Page)?;
     let state = params.get("state").map(str::to_owned);
-    let refuse = |error: &'static str, description: &str| {
-        Err(Refusal::Redirect {
-            redirect_uri: redirect_uri.clone(),
-            state: state.clone(),
-            error,
-            description: description.to_owned(),
-        })
-    };
-    if let Some(name) = params.duplicated.first() {
-        return refuse(
-            "invalid_request",
-            &format!("The {name} parameter is repeated."),
-        );
-    }
-    match params.get("response_type") {
-        None => return refuse("invalid_request", "The response_type parameter is missing."),
-        Some("code") => {}
-        Some(_) => {
-            return refuse(
-                "unsupported_response_type",
-                "Only response_type=code is supported.",
-            );
+    let challenge = check_request(params).map_err(|(error, description)| Refusal::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        description,
+    })?;
+    Ok(AuthRequest {
+        redirect_uri,
+        state,
+        challenge,
+    })
+}
+
+/// The one known client, named once.
+fn check_client(params: &Params) -> Result<(), String> {
+    match params.get("client_id") {
+        None => Err("The client_id parameter is missing.".into()),
+        Some(_) if params.is_duplicated("client_id") => {
+            Err("The client_id parameter is repeated.".into())
         }
+        Some(CLIENT_ID) => Ok(()),
+        Some(other) => Err(format!("Unknown client_id `{other}`.")),
     }
+}
+
+/// A loopback redirect URI, given once.
+fn check_redirect_uri(params: &Params) -> Result<String, String> {
+    match params.get("redirect_uri") {
+        None => Err("The redirect_uri parameter is missing.".into()),
+        Some(_) if params.is_duplicated("redirect_uri") => {
+            Err("The redirect_uri parameter is repeated.".into())
+        }
+        Some(uri) if is_loopback_redirect(uri) => Ok(uri.to_owned()),
+        Some(uri) => Err(format!(
+            "The redirect_uri `{uri}` is not registered for this client."
+        )),
+    }
+}
+
+/// An OAuth error code and its description, sent back through the redirect URI.
+type Reported = (&'static str, String);
+
+/// The rest of the request, once the redirect URI is trusted: no repeated parameter, then
+/// response type, scope and PKCE challenge. Returns the challenge, if any.
+fn check_request(params: &Params) -> Result<Option<String>, Reported> {
+    if let Some(name) = params.duplicated.first() {
+        return Err((
+            "invalid_request",
+            format!("The {name} parameter is repeated."),
+        ));
+    }
+    check_response_type(params)?;
+    check_scope(params)?;
+    check_challenge(params)
+}
+
+fn check_response_type(params: &Params) -> Result<(), Reported> {
+    match params.get("response_type") {
+        None => Err((
+            "invalid_request",
+            "The response_type parameter is missing.".into(),
+        )),
+        Some("code") => Ok(()),
+        Some(_) => Err((
+            "unsupported_response_type",
+            "Only response_type=code is supported.".into(),
+        )),
+    }
+}
+
+fn check_scope(params: &Params) -> Result<(), Reported> {
     let scopes: Vec<&str> = params
         .get("scope")
         .unwrap_or("")
@@ -180,38 +213,27 @@ pub fn check_authorize(params: &Params) -> Result<AuthRequest, Refusal> {
         .filter(|s| !s.is_empty())
         .collect();
     if scopes.is_empty() || scopes.iter().any(|s| *s != SCOPE) {
-        return refuse(
+        return Err((
             "invalid_scope",
-            "The requested scope is invalid; use partner_api_v2.",
-        );
+            "The requested scope is invalid; use partner_api_v2.".into(),
+        ));
     }
-    let challenge = match (
+    Ok(())
+}
+
+/// PKCE is optional, but if used it must be S256 with a well-formed challenge.
+fn check_challenge(params: &Params) -> Result<Option<String>, Reported> {
+    let invalid = |description: &str| Err(("invalid_request", description.to_owned()));
+    match (
         params.get("code_challenge"),
         params.get("code_challenge_method"),
     ) {
-        (None, None) => None,
-        (Some(c), Some("S256")) if is_pkce_string(c) => Some(c.to_owned()),
-        (Some(_), Some("S256")) => {
-            return refuse("invalid_request", "The code_challenge is malformed.");
-        }
-        (None, Some(_)) => {
-            return refuse(
-                "invalid_request",
-                "code_challenge_method without code_challenge.",
-            );
-        }
-        (Some(_), _) => {
-            return refuse(
-                "invalid_request",
-                "Only code_challenge_method=S256 is supported.",
-            );
-        }
-    };
-    Ok(AuthRequest {
-        redirect_uri,
-        state,
-        challenge,
-    })
+        (None, None) => Ok(None),
+        (Some(c), Some("S256")) if is_pkce_string(c) => Ok(Some(c.to_owned())),
+        (Some(_), Some("S256")) => invalid("The code_challenge is malformed."),
+        (None, Some(_)) => invalid("code_challenge_method without code_challenge."),
+        (Some(_), _) => invalid("Only code_challenge_method=S256 is supported."),
+    }
 }
 
 fn refusal_response(refusal: Refusal) -> Resp {
@@ -265,7 +287,7 @@ fn code_redirect(shared: &Shared, request: &AuthRequest, agent: &str) -> Resp {
 
 /// `GET` shows the consent page (or approves at once with `--auto-approve`); `POST` carries
 /// the user's decision.
-pub fn authorize(shared: &Shared, req: &Req) -> Resp {
+pub(crate) fn authorize(shared: &Shared, req: &Req) -> Resp {
     let params = if req.method == Method::POST {
         Params::parse(&req.body)
     } else {
@@ -305,7 +327,7 @@ fn decide(shared: &Shared, params: &Params, request: &AuthRequest) -> Resp {
     match params.get("decision") {
         Some("approve") => {
             let agent = params.get("agent_email").unwrap_or(DEFAULT_AGENT).trim();
-            if !is_plausible_email(agent) {
+            if !is_email(agent) {
                 return respond::html(
                     StatusCode::BAD_REQUEST,
                     pages::authorize_error("The agent email is not a valid email address."),
@@ -353,7 +375,7 @@ fn invalid_client(description: &str) -> TokenError {
     }
 }
 
-pub fn token(shared: &Shared, req: &Req) -> Resp {
+pub(crate) fn token(shared: &Shared, req: &Req) -> Resp {
     match token_grant(shared, req) {
         Ok(body) => respond::no_store(respond::json(StatusCode::OK, &body)),
         Err(e) => {
@@ -420,7 +442,7 @@ fn exchange_code(
     shared: &Shared,
     params: &Params,
     now: Instant,
-) -> Result<super::state::TokenResponse, TokenError> {
+) -> Result<TokenResponse, TokenError> {
     let code = params
         .get("code")
         .ok_or_else(|| invalid("invalid_request", "The code parameter is missing."))?;
@@ -434,11 +456,7 @@ fn exchange_code(
         .map_err(|e: CodeError| invalid("invalid_grant", e.description()))
 }
 
-fn refresh(
-    shared: &Shared,
-    params: &Params,
-    now: Instant,
-) -> Result<super::state::TokenResponse, TokenError> {
+fn refresh(shared: &Shared, params: &Params, now: Instant) -> Result<TokenResponse, TokenError> {
     let token = params
         .get("refresh_token")
         .ok_or_else(|| invalid("invalid_request", "The refresh_token parameter is missing."))?;
@@ -491,7 +509,9 @@ fn authenticate_client(headers: &HeaderMap, params: &Params) -> Result<(), Token
     if id.is_empty() {
         return Err(invalid_client("Client authentication is missing."));
     }
-    if id != CLIENT_ID || secret.as_deref() != Some(CLIENT_SECRET) {
+    let secret_matches =
+        secret.is_some_and(|s| bool::from(s.as_bytes().ct_eq(CLIENT_SECRET.as_bytes())));
+    if id != CLIENT_ID || !secret_matches {
         return Err(invalid_client("Client authentication failed."));
     }
     Ok(())
@@ -503,7 +523,7 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = String::from_utf8(base64_decode(encoded.trim())?).ok()?;
+    let decoded = String::from_utf8(BASIC.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     Some((form_decode(id), form_decode(secret)))
 }
@@ -515,27 +535,22 @@ fn form_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Standard base64 with padding, as HTTP Basic uses.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for byte in text.bytes() {
-        let value = ALPHABET.iter().position(|&a| a == byte)? as u32;
-        buffer = (buffer << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
+/// Standard base64, as HTTP Basic uses; lenient about padding and trailing bits, as the
+/// sandbox has always been.
+const BASIC: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// The token response for `POST /__sandbox/tokens`.
-pub fn mint(shared: &Shared, agent: Option<String>, scope: String, access_ttl: Duration) -> Resp {
+pub(crate) fn mint(
+    shared: &Shared,
+    agent: Option<String>,
+    scope: String,
+    access_ttl: Duration,
+) -> Resp {
     match shared
         .state()
         .mint(Grant { agent, scope }, access_ttl, Instant::now())

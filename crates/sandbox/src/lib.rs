@@ -1,17 +1,25 @@
-//! The bundled Partner API v2 emulator (`hsm sandbox`): an OAuth authorization server and the
-//! contacts API on one loopback port, with fault injection for testing clients.
+//! `hsm-sandbox`: a local emulator of the HealthSherpa for Medicare Partner API v2: an OAuth
+//! authorization server and the contacts API on one loopback port, with fault injection for
+//! testing clients. `hsm sandbox` starts it; tests start it in-process with [`start`].
+//!
+//! It shares no code with the client: its request validation is written from the API
+//! documentation as the server side, so a wrong rule in the client cannot be mirrored here.
 //!
 //! This file owns the listener, the connection bounds and the routing; each endpoint family
 //! lives in its own module.
 
 mod admin;
 mod api;
-pub mod faults;
+mod faults;
+mod log;
 mod oauth;
 mod pages;
 mod respond;
+mod running;
+mod schema;
 mod state;
 
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,15 +34,19 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::cli::SandboxArgs;
-use crate::error::{CliError, Result};
-use crate::output::Printer;
 use faults::{Endpoint, Kind as FaultKind};
+use log::Log;
 use respond::Resp;
 use state::{Limits, State};
 
+pub use faults::{Fault, SpecError};
+pub use running::{Running, start};
+pub use schema::{Mode, Violation};
+
+/// The one OAuth client the sandbox knows. Published: `hsm login --env sandbox` uses them.
 pub const CLIENT_ID: &str = "hsm-sandbox";
 pub const CLIENT_SECRET: &str = "hsm-sandbox-secret";
+/// The port `hsm sandbox` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 8787;
 
 /// Connections served at once; further ones wait in the accept queue.
@@ -48,101 +60,197 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A client that has not sent its request headers by then is dropped.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What every request handler shares.
-pub struct Shared {
-    state: Mutex<State>,
-    pub base_url: String,
+/// How to run the sandbox.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Lifetime of issued access tokens.
+    pub access_ttl: Duration,
+    /// Approve every authorization request without showing the consent page.
     pub auto_approve: bool,
+    /// Added before every `/v2` answer.
     pub latency: Duration,
-    printer: Printer,
+    /// Faults handed to the first matching requests, in order.
+    pub faults: Vec<Fault>,
+    /// Nothing on the log: no banner, no request lines.
+    pub quiet: bool,
+    /// Request lines also give the size of the request body.
+    pub verbose: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: DEFAULT_PORT,
+            access_ttl: Duration::from_secs(3600),
+            auto_approve: false,
+            latency: Duration::ZERO,
+            faults: Vec::new(),
+            quiet: false,
+            verbose: false,
+        }
+    }
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug)]
+pub enum Error {
+    /// Another process listens on the port.
+    PortInUse { port: u16 },
+    /// Any other failure to listen.
+    Listen { port: u16, source: std::io::Error },
+    /// The bound socket could not tell its address.
+    Address(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::PortInUse { port } => write!(f, "port {port} on 127.0.0.1 is already in use"),
+            Error::Listen { port, source } => {
+                write!(f, "cannot listen on 127.0.0.1:{port}: {source}")
+            }
+            Error::Address(source) => write!(f, "cannot read the sandbox's address: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::PortInUse { .. } => None,
+            Error::Listen { source, .. } | Error::Address(source) => Some(source),
+        }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> Self {
+        let kind = match &error {
+            Error::PortInUse { .. } => std::io::ErrorKind::AddrInUse,
+            Error::Listen { source, .. } | Error::Address(source) => source.kind(),
+        };
+        std::io::Error::new(kind, error)
+    }
+}
+
+/// The contact validation the sandbox applies to a create (`Mode::Create`) or update body's
+/// `contact` object, in the order the 400 body lists the violations. Exposed for the test
+/// that feeds the same contacts to the client's validation and requires both to agree.
+pub fn validate_contact(
+    contact: &serde_json::Map<String, serde_json::Value>,
+    mode: Mode,
+) -> Vec<Violation> {
+    schema::contact_violations(contact, mode)
+}
+
+/// What every request handler shares.
+struct Shared {
+    state: Mutex<State>,
+    base_url: String,
+    auto_approve: bool,
+    latency: Duration,
+    log: Log,
 }
 
 impl Shared {
     /// The state, even if a handler panicked while holding it (none should; a poisoned lock
     /// must not take the whole sandbox down with it).
-    pub fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn limits_access_ttl(&self) -> Duration {
+    fn limits_access_ttl(&self) -> Duration {
         self.state().limits.access_ttl
     }
 }
 
 /// A request with its body read.
-pub struct Req {
-    pub method: Method,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+struct Req {
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
 /// The connection is dropped without an answer (the `lost` fault, or a broken request body).
 #[derive(Debug)]
 struct DropConnection;
 
-impl std::fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("connection dropped on purpose")
     }
 }
 
 impl std::error::Error for DropConnection {}
 
-pub async fn run(args: SandboxArgs, printer: Printer) -> Result<()> {
-    let faults = faults::parse_all(&args.faults).map_err(|e| CliError::usage(e.0))?;
-    let listener = bind(args.port).await?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| CliError::network(format!("cannot read the sandbox's address: {e}")))?
-        .port();
-    let base_url = format!("http://127.0.0.1:{port}");
-    let mut state = State::new(Limits::with_access_ttl(Duration::from_secs(
-        args.access_ttl,
-    )));
-    state.faults.set(faults);
-    let shared = Arc::new(Shared {
-        state: Mutex::new(state),
-        base_url: base_url.clone(),
-        auto_approve: args.auto_approve,
-        latency: Duration::from_millis(args.latency_ms),
-        printer,
-    });
-    // Catch Ctrl-C before telling anyone we are up, so an early one still stops us cleanly.
-    let mut interrupt = crate::interrupt::Interrupt::install();
-    announce(&base_url, printer);
-    tokio::select! {
-        () = serve(listener, shared) => {}
-        () = interrupt.recv() => printer.status("sandbox stopped"),
+/// A sandbox listening on 127.0.0.1, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Listens on `config.port`, logging to stderr.
+    pub async fn bind(config: Config) -> Result<Server, Error> {
+        let log = Log::stderr(config.quiet, config.verbose);
+        Server::bind_logging_to(config, log).await
     }
-    Ok(())
-}
 
-async fn bind(port: u16) -> Result<TcpListener> {
-    TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            CliError::network(format!("port {port} on 127.0.0.1 is already in use"))
-                .with_hint("choose another with --port PORT, or --port 0 for a free one")
-        } else {
-            CliError::network(format!("cannot listen on 127.0.0.1:{port}: {e}"))
-        }
-    })
-}
+    async fn bind_logging_to(config: Config, log: Log) -> Result<Server, Error> {
+        let listener = TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AddrInUse => Error::PortInUse { port: config.port },
+                _ => Error::Listen {
+                    port: config.port,
+                    source,
+                },
+            })?;
+        let port = listener.local_addr().map_err(Error::Address)?.port();
+        let mut state = State::new(Limits::with_access_ttl(config.access_ttl));
+        state.faults.set(config.faults);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            base_url: format!("http://127.0.0.1:{port}"),
+            auto_approve: config.auto_approve,
+            latency: config.latency,
+            log,
+        });
+        Ok(Server { listener, shared })
+    }
 
-/// The URL alone on stdout (scripts wait for it); the rest on stderr.
-fn announce(base_url: &str, printer: Printer) {
-    printer.result(base_url);
-    printer.status(&format!(
-        "hsm sandbox: Partner API v2 emulator listening on {base_url}"
-    ));
-    printer.status(&format!("  client id:     {CLIENT_ID}"));
-    printer.status(&format!("  client secret: {CLIENT_SECRET}"));
-    printer.status(&format!("  API base:      {base_url}/v2"));
-    printer.status("  log in with:   hsm login --env sandbox");
-    printer.status("Press Ctrl-C to stop.");
+    /// `http://127.0.0.1:PORT`, the port being the one actually bound.
+    pub fn url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The banner on the log: where to point a client, and its credentials.
+    pub fn announce(&self) {
+        let log = &self.shared.log;
+        let base_url = self.url();
+        log.status(&format!(
+            "hsm sandbox: Partner API v2 emulator listening on {base_url}"
+        ));
+        log.status(&format!("  client id:     {CLIENT_ID}"));
+        log.status(&format!("  client secret: {CLIENT_SECRET}"));
+        log.status(&format!("  API base:      {base_url}/v2"));
+        log.status("  log in with:   hsm login --env sandbox");
+        log.status(
+            "Sessions and contacts live in memory only: stopping the sandbox forgets them, and tokens it issued stop working.",
+        );
+        log.status("Press Ctrl-C to stop. One line per request follows (-q to silence).");
+    }
+
+    /// Serves until the future is dropped.
+    pub async fn serve(self) {
+        serve(self.listener, self.shared).await;
+    }
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -228,8 +336,10 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
+    let mut body_bytes = 0;
     let resp = match read_body(&parts.headers, body).await {
         Ok(body) => {
+            body_bytes = body.len();
             let req = Req {
                 method,
                 path,
@@ -246,9 +356,14 @@ async fn handle(
         ),
         Err(BodyError::Broken) => return Err(DropConnection),
     };
-    // Paths only: queries carry codes and states, which stay out of the trace.
-    shared.printer.trace(&format!(
-        "{} {} -> {} ({} ms)",
+    // Paths only: queries carry codes and states, and bodies personal data; neither is logged.
+    let size = if shared.log.verbose() {
+        format!(", {body_bytes} bytes in")
+    } else {
+        String::new()
+    };
+    shared.log.request(&format!(
+        "{} {} -> {} ({} ms{size})",
         parts.method,
         parts.uri.path(),
         resp.status().as_u16(),

@@ -1,34 +1,32 @@
 //! Everything the sandbox remembers: authorization codes, token families, contacts, counters
 //! and pending faults. Plain synchronous data behind one mutex; no lock is held across an await.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use oauth2::CsrfToken;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::faults::FaultQueue;
 use super::oauth::pkce_matches;
 
-pub const SCOPE: &str = "partner_api_v2";
-pub const DEFAULT_AGENT: &str = "agent@sandbox.test";
+pub(crate) const SCOPE: &str = "partner_api_v2";
+pub(crate) const DEFAULT_AGENT: &str = "agent@sandbox.test";
 
 #[derive(Debug, Clone)]
-pub struct Limits {
-    pub access_ttl: Duration,
-    pub code_ttl: Duration,
-    pub refresh_ttl: Duration,
-    pub max_contacts: usize,
+pub(crate) struct Limits {
+    pub(crate) access_ttl: Duration,
+    pub(crate) code_ttl: Duration,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) max_contacts: usize,
     /// Live codes plus live tokens; beyond it the sandbox refuses to issue more until some expire.
-    pub max_live_credentials: usize,
+    pub(crate) max_live_credentials: usize,
 }
 
 impl Limits {
-    pub fn with_access_ttl(access_ttl: Duration) -> Self {
+    pub(crate) fn with_access_ttl(access_ttl: Duration) -> Self {
         Limits {
             access_ttl,
             code_ttl: Duration::from_secs(60),
@@ -41,40 +39,40 @@ impl Limits {
 
 /// Who a token acts for. `agent: None` is a user without an agent record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub agent: Option<String>,
-    pub scope: String,
+pub(crate) struct Grant {
+    pub(crate) agent: Option<String>,
+    pub(crate) scope: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: u64,
-    pub refresh_token: String,
-    pub scope: String,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
+    pub(crate) token_type: &'static str,
+    pub(crate) expires_in: u64,
+    pub(crate) refresh_token: String,
+    pub(crate) scope: String,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
-pub struct Counters {
-    pub codes_issued: u64,
-    pub code_exchanges: u64,
-    pub refreshes: u64,
-    pub reuse_detected: u64,
-    pub families_revoked: u64,
-    pub contacts_created: u64,
-    pub contacts_updated: u64,
-    pub searches: u64,
-    pub duplicate_external_ids: u64,
-    pub faults_injected: u64,
-    pub requests: u64,
-    pub api_requests: u64,
-    pub token_requests: u64,
+pub(crate) struct Counters {
+    pub(crate) codes_issued: u64,
+    pub(crate) code_exchanges: u64,
+    pub(crate) refreshes: u64,
+    pub(crate) reuse_detected: u64,
+    pub(crate) families_revoked: u64,
+    pub(crate) contacts_created: u64,
+    pub(crate) contacts_updated: u64,
+    pub(crate) searches: u64,
+    pub(crate) duplicate_external_ids: u64,
+    pub(crate) faults_injected: u64,
+    pub(crate) requests: u64,
+    pub(crate) api_requests: u64,
+    pub(crate) token_requests: u64,
 }
 
 /// Why a code exchange failed; all are `invalid_grant` on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeError {
+pub(crate) enum CodeError {
     Unknown,
     Expired,
     Reused,
@@ -85,7 +83,7 @@ pub enum CodeError {
 }
 
 impl CodeError {
-    pub fn description(self) -> &'static str {
+    pub(crate) fn description(self) -> &'static str {
         match self {
             CodeError::Unknown => "The authorization code is invalid.",
             CodeError::Expired => "The authorization code has expired.",
@@ -107,7 +105,7 @@ impl CodeError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshError {
+pub(crate) enum RefreshError {
     Unknown,
     /// An already-rotated token came back: its whole family is now revoked.
     Reused,
@@ -115,7 +113,7 @@ pub enum RefreshError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CapacityFull;
+pub(crate) struct CapacityFull;
 
 #[derive(Debug)]
 struct PendingCode {
@@ -148,16 +146,16 @@ struct RefreshToken {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoredContact {
-    pub agent: String,
-    pub seq: u64,
+pub(crate) struct StoredContact {
+    pub(crate) agent: String,
+    pub(crate) seq: u64,
     /// The contact as returned by the API, `id` and `slug` included.
-    pub fields: Map<String, Value>,
+    pub(crate) fields: Map<String, Value>,
 }
 
 #[derive(Debug)]
-pub struct State {
-    pub limits: Limits,
+pub(crate) struct State {
+    pub(crate) limits: Limits,
     codes: HashMap<String, PendingCode>,
     spent_codes: HashMap<String, SpentCode>,
     access: HashMap<String, AccessToken>,
@@ -169,35 +167,28 @@ pub struct State {
     external_ids: HashSet<(String, String)>,
     next_seq: u64,
     last_prune: Option<Instant>,
-    pub counters: Counters,
-    pub faults: FaultQueue,
+    pub(crate) counters: Counters,
+    pub(crate) faults: FaultQueue,
 }
 
 /// A random, URL-safe token with a recognisable prefix: 43 base64url chars of 32 random bytes.
-pub fn new_secret(prefix: &str) -> String {
-    format!("{prefix}{}", CsrfToken::new_random_len(32).secret())
+pub(crate) fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    // Without the OS's random numbers there is no safe token to issue; the oauth2 helper used
+    // before panicked the same way.
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// A UUID-shaped id. Ids are not secrets; they only need to be unique and unguessable enough
-/// that one agent cannot stumble on another's contacts.
-pub fn new_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let a = RandomState::new().hash_one(n);
-    let b = RandomState::new().hash_one(!n);
-    let hex = format!("{a:016x}{b:016x}");
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+/// A contact id: a random (version 4) UUID, as the real API's ids look. Ids are not secrets;
+/// they only need to be unique and unguessable enough that one agent cannot stumble on
+/// another's contacts.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl State {
-    pub fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits) -> Self {
         State {
             limits,
             codes: HashMap::new(),
@@ -227,7 +218,7 @@ impl State {
         Ok(())
     }
 
-    pub fn issue_code(
+    pub(crate) fn issue_code(
         &mut self,
         redirect_uri: &str,
         challenge: Option<&str>,
@@ -251,7 +242,7 @@ impl State {
 
     /// Redeems a code once. Any attempt burns it; a second attempt revokes the tokens the
     /// first one issued (RFC 6749 §4.1.2).
-    pub fn redeem_code(
+    pub(crate) fn redeem_code(
         &mut self,
         code: &str,
         redirect_uri: &str,
@@ -286,7 +277,7 @@ impl State {
 
     /// Strict rotation: the presented token dies, a new pair is born in the same family.
     /// A rotated token presented again revokes the whole family.
-    pub fn refresh(
+    pub(crate) fn refresh(
         &mut self,
         refresh_token: &str,
         scope: Option<&str>,
@@ -320,7 +311,7 @@ impl State {
     }
 
     /// A new login without the browser: for tests of the API side and its error paths.
-    pub fn mint(
+    pub(crate) fn mint(
         &mut self,
         grant: Grant,
         access_ttl: Duration,
@@ -332,7 +323,7 @@ impl State {
     }
 
     /// The grant behind a live access token.
-    pub fn authenticate(&self, access_token: &str, now: Instant) -> Option<&Grant> {
+    pub(crate) fn authenticate(&self, access_token: &str, now: Instant) -> Option<&Grant> {
         self.access
             .get(access_token)
             .filter(|t| t.expires_at > now)
@@ -340,7 +331,7 @@ impl State {
     }
 
     /// Revokes the family a refresh token (rotated or not) belongs to. False if unknown.
-    pub fn revoke_family_of(&mut self, refresh_token: &str) -> bool {
+    pub(crate) fn revoke_family_of(&mut self, refresh_token: &str) -> bool {
         match self.refresh.get(refresh_token).map(|t| t.family) {
             Some(family) => {
                 self.revoke_family(family);
@@ -351,7 +342,7 @@ impl State {
     }
 
     /// Revokes every token and pending code. Returns how many families died.
-    pub fn revoke_everything(&mut self) -> usize {
+    pub(crate) fn revoke_everything(&mut self) -> usize {
         let families: Vec<u64> = self.families.keys().copied().collect();
         for family in &families {
             self.revoke_family(*family);
@@ -415,7 +406,7 @@ impl State {
 
     /// Drops expired codes and tokens, at most once a second so a busy sandbox does not rescan
     /// its maps on every request.
-    pub fn prune(&mut self, now: Instant) {
+    pub(crate) fn prune(&mut self, now: Instant) {
         if self
             .last_prune
             .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
@@ -429,16 +420,17 @@ impl State {
         self.refresh.retain(|_, t| t.expires_at > now);
     }
 
-    pub fn contact_count(&self) -> usize {
+    #[cfg(test)]
+    fn contact_count(&self) -> usize {
         self.contacts.len()
     }
 
-    pub fn contact_mut(&mut self, id: &str) -> Option<&mut StoredContact> {
+    pub(crate) fn contact_mut(&mut self, id: &str) -> Option<&mut StoredContact> {
         self.contacts.get_mut(id)
     }
 
     /// Stores a new contact for `agent`. Returns None when the store is full.
-    pub fn insert_contact(
+    pub(crate) fn insert_contact(
         &mut self,
         agent: &str,
         fields: Map<String, Value>,
@@ -466,7 +458,7 @@ impl State {
     }
 
     /// The agent's oldest contact for which `matches` holds.
-    pub fn find_contact(
+    pub(crate) fn find_contact(
         &self,
         agent: &str,
         matches: impl Fn(&Map<String, Value>) -> bool,

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Fails when the client's top-level modules (src/*.rs, src/*/) depend on each other in a cycle.
+
+A module depends on another when any of its files names `crate::OTHER`. Cycles make the house
+hard to change (issue 10); .ci/run runs this so a new one is caught when it is written.
+"""
+import os
+import re
+import sys
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+
+
+def modules():
+    found = {}
+    for name in os.listdir(SRC):
+        path = os.path.join(SRC, name)
+        if name.endswith(".rs") and name not in ("lib.rs", "main.rs"):
+            found[name[:-3]] = [path]
+        elif os.path.isdir(path):
+            found[name] = [
+                os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(".rs")
+            ]
+    return found
+
+
+def dependencies(mods):
+    deps = {m: set() for m in mods}
+    for m, files in mods.items():
+        for path in files:
+            with open(path, encoding="utf-8") as f:
+                for other in re.findall(r"crate::([a-z_][a-z0-9_]*)", f.read()):
+                    if other in mods and other != m:
+                        deps[m].add(other)
+    return deps
+
+
+def cycles(deps):
+    state, found = {}, []
+
+    def visit(m, stack):
+        state[m] = "open"
+        stack.append(m)
+        for d in sorted(deps[m]):
+            if state.get(d) == "open":
+                found.append(stack[stack.index(d):] + [d])
+            elif d not in state:
+                visit(d, stack)
+        stack.pop()
+        state[m] = "done"
+
+    for m in sorted(deps):
+        if m not in state:
+            visit(m, [])
+    return found
+
+
+if __name__ == "__main__":
+    found = cycles(dependencies(modules()))
+    for cycle in found:
+        print("module cycle: " + " -> ".join(cycle), file=sys.stderr)
+    sys.exit(1 if found else 0)

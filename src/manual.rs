@@ -1,0 +1,149 @@
+//! The sections of the `hsm(1)` man page that clap cannot derive from the definitions: exit
+//! status, environment, files and examples. The test generator (`tests/it/generated.rs`)
+//! renders them into `man/hsm.1`; the README says the same at more length.
+
+/// One man page section: its title and its entries (a term, then what it means).
+pub struct Section {
+    pub title: &'static str,
+    pub entries: &'static [(&'static str, &'static str)],
+}
+
+pub const SECTIONS: &[Section] = &[
+    Section {
+        title: "EXIT STATUS",
+        entries: &[
+            ("0", "Success."),
+            ("1", "Unexpected failure (a bug)."),
+            (
+                "2",
+                "Usage or invalid input (bad flag, invalid field, bad file, bad config); nothing was sent.",
+            ),
+            (
+                "3",
+                "The API refused the request (4xx other than authentication); its message is shown.",
+            ),
+            (
+                "4",
+                "Authentication required: not logged in, login denied, or the session can no longer be refreshed. hsm status: no usable session.",
+            ),
+            (
+                "5",
+                "Network error, timeout or server error (5xx) after retries; also a login port in use, or a token endpoint that cannot be reached.",
+            ),
+            (
+                "6",
+                "Credential store error: no OS keychain on this machine, keychain locked, file store unsafe or corrupt.",
+            ),
+            ("130", "Interrupted (Ctrl-C)."),
+        ],
+    },
+    Section {
+        title: "ENVIRONMENT",
+        entries: &[
+            (
+                "HSM_ENV, HSM_PROFILE, HSM_CONFIG",
+                "Environment, profile and config file (as --env, --profile, --config). With no environment chosen, commands use the only environment with a stored session.",
+            ),
+            (
+                "HSM_AUTHORIZE_URL, HSM_TOKEN_URL, HSM_API_URL",
+                "Override the endpoints of the selected environment.",
+            ),
+            (
+                "HSM_CLIENT_ID, HSM_CLIENT_SECRET, HSM_REDIRECT_URI",
+                "Override the OAuth client and its redirect URI.",
+            ),
+            (
+                "HSM_ACCESS_TOKEN",
+                "Use this bearer token as is (no store, no refresh), for CI.",
+            ),
+            (
+                "HSM_CREDENTIAL_STORE",
+                "keychain (default) or file (a 0600 file, for machines without a keychain).",
+            ),
+            ("HSM_CREDENTIALS_FILE", "Path of the file store."),
+            (
+                "HSM_BROWSER, BROWSER",
+                "The program that opens the login URL.",
+            ),
+            (
+                "HSM_SANDBOX_URL",
+                "Base URL of hsm sandbox for --env sandbox (default http://127.0.0.1:8787).",
+            ),
+            (
+                "HSM_HTTP_TIMEOUT",
+                "Seconds one HTTP request may take (default 30).",
+            ),
+            (
+                "HSM_KEYCHAIN_TIMEOUT",
+                "Seconds a keychain call may take (default 120 at a terminal, 20 otherwise).",
+            ),
+            ("HSM_STATE_DIR", "Directory of the refresh lock files."),
+            (
+                "HSM_CA_FILE",
+                "Extra CA certificates (PEM) to trust, e.g. a TLS-inspecting proxy's.",
+            ),
+            (
+                "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY",
+                "Proxies, with curl's rules.",
+            ),
+        ],
+    },
+    Section {
+        title: "FILES",
+        entries: &[
+            (
+                "~/.config/hsm/config.toml",
+                "Configuration: default_env and [env.NAME] tables (client_id, redirect_uri, URLs, scope, ca_file). Never a secret; hsm never writes it. Honours XDG_CONFIG_HOME.",
+            ),
+            (
+                "~/.local/share/hsm/credentials.json",
+                "The file store, when HSM_CREDENTIAL_STORE=file: mode 0600, written atomically. Honours XDG_DATA_HOME.",
+            ),
+            (
+                "~/.cache/hsm/locks/",
+                "Refresh locks, one per environment and profile.",
+            ),
+            (
+                "FILE.report.jsonl",
+                "The report and journal of hsm contacts import FILE.",
+            ),
+        ],
+    },
+    Section {
+        title: "EXAMPLES",
+        entries: &[
+            (
+                "hsm sandbox & hsm login --env sandbox",
+                "Try hsm against the bundled emulator: no registration needed.",
+            ),
+            (
+                "hsm login --env staging",
+                "Log in to staging (needs the client id HealthSherpa issued, in the config file).",
+            ),
+            (
+                "HSM_CREDENTIAL_STORE=file hsm login --env staging",
+                "On a server without a keychain: keep the tokens in a 0600 file.",
+            ),
+            (
+                "ssh -L 8765:127.0.0.1:8765 server",
+                "Over SSH, forward the login's redirect port, then run hsm login on the server and open its URL locally.",
+            ),
+            (
+                "hsm status",
+                "Every stored session, its store, expiry and whether it refreshes.",
+            ),
+            (
+                "hsm token show --check",
+                "The session, checked with the server.",
+            ),
+            (
+                "hsm contacts create --external-id CRM123 --first-name John --last-name Doe",
+                "Create a contact; prints its id.",
+            ),
+            (
+                "hsm contacts import crm.csv && hsm contacts import crm.csv --show-report",
+                "Bulk create, then list each row's outcome.",
+            ),
+        ],
+    },
+];
