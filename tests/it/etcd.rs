@@ -612,6 +612,11 @@ fn etcdctl_shows_no_token_and_token_show_names_the_store() {
             .unwrap_or_default()
     };
     assert_eq!(field("store "), "etcd", "{text}");
+    let status = machines[0].run(&["status", "--json"]);
+    assert_exit(&status, 0);
+    let rows: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(rows[0]["store"], "etcd", "{rows}");
+    assert_eq!(rows[0]["env"], "sandbox", "{rows}");
     let location = field("location ");
     assert!(
         cluster.endpoints().split(',').any(|e| e == location),

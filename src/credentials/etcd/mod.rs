@@ -19,6 +19,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use self::gateway::{CallError, Gateway, b64, num, unb64};
@@ -257,6 +259,28 @@ impl Inner {
         Ok(answer["succeeded"].as_bool() == Some(true))
     }
 
+    /// Every name under the prefix but the lock keys (`hsm status` lists the sessions).
+    async fn accounts(&self) -> Result<Vec<String>> {
+        let mut end = self.prefix.as_bytes().to_vec();
+        match end.last_mut() {
+            Some(last) if *last < 0xff => *last += 1,
+            _ => end = vec![0],
+        }
+        let body = json!({
+            "key": b64(&self.prefix),
+            "range_end": STANDARD.encode(&end),
+            "keys_only": true,
+        });
+        let answer = self.call("/v3/kv/range", body).await?;
+        let names = answer["kvs"].as_array().cloned().unwrap_or_default();
+        Ok(names
+            .iter()
+            .filter_map(|kv| unb64(&kv["key"]))
+            .filter_map(|key| key.strip_prefix(&self.prefix).map(str::to_string))
+            .filter(|name| !name.starts_with("locks/"))
+            .collect())
+    }
+
     /// Reach the cluster and prove write permission on the prefix without writing: a
     /// transaction whose compare never holds is still checked against every operation in it.
     async fn probe(&self) -> Result<()> {
@@ -295,6 +319,10 @@ impl SecretStore for EtcdStore {
 
     fn probe(&self) -> Result<()> {
         self.block(|inner| async move { inner.probe().await })
+    }
+
+    fn accounts(&self) -> Result<Vec<String>> {
+        self.block(|inner| async move { inner.accounts().await })
     }
 
     fn max_entry_chars(&self) -> usize {
