@@ -356,16 +356,31 @@ fn parse_endpoints(list: &[String]) -> Result<Vec<Url>> {
     }
     list.iter()
         .map(|text| {
+            // An endpoint is echoed in errors unless it may hold credentials (`user:pw@`).
+            let shown = if text.contains('@') {
+                "(not shown: it contains @)"
+            } else {
+                text.as_str()
+            };
             let url = Url::parse(text).map_err(|e| {
                 CliError::usage(format!(
-                    "invalid etcd endpoint `{text}` ({}): {e}",
+                    "invalid etcd endpoint `{shown}` ({}): {e}",
                     crate::env_vars::HSM_ETCD_ENDPOINTS
                 ))
             })?;
+            if !url.username().is_empty() || url.password().is_some() {
+                // Never echoed: it would show in errors and `token show`.
+                return Err(CliError::usage(format!(
+                    "an etcd endpoint in {} carries credentials: use {} and {} instead",
+                    crate::env_vars::HSM_ETCD_ENDPOINTS,
+                    crate::env_vars::HSM_ETCD_USER,
+                    crate::env_vars::HSM_ETCD_PASSWORD
+                )));
+            }
             match url.scheme() {
                 "http" | "https" if url.host().is_some() => Ok(url),
                 _ => Err(CliError::usage(format!(
-                    "invalid etcd endpoint `{text}`: use http://HOST:PORT or https://HOST:PORT"
+                    "invalid etcd endpoint `{shown}`: use http://HOST:PORT or https://HOST:PORT"
                 ))),
             }
         })
@@ -473,5 +488,9 @@ mod tests {
         assert!(parse_endpoints(&[]).is_err());
         assert!(parse_endpoints(&["127.0.0.1:2379".into()]).is_err());
         assert!(parse_endpoints(&["http://10.0.0.1:2379".into()]).is_ok());
+        let err = parse_endpoints(&["http://u:secret-pw@10.0.0.1:2379".into()]).unwrap_err();
+        assert!(!err.message.contains("secret-pw"), "{}", err.message);
+        let err = parse_endpoints(&["u:secret-pw@10.0.0.1:2379".into()]).unwrap_err();
+        assert!(!err.message.contains("secret-pw"), "{}", err.message);
     }
 }
