@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""hsm benchmarks: start-up, one authenticated call, token show, bulk import, memory, size.
+"""hsm benchmarks: start-up, one authenticated call, token show, bulk import, memory, size,
+and the shared etcd store against the file store (scripts/bench_etcd.py).
 
 Builds the release binary, starts its sandbox, and compares hsm with curl doing the same
 work in the same run. Reports medians and ratios; needs only python3, curl and cargo.
@@ -230,6 +231,10 @@ def main():
         results["import_memory_growth"] = mem[large] / mem[small] - 1
         print(f"  growth from {small} to {large} rows: {results['import_memory_growth']*100:+.1f}%")
     shutil.rmtree(work, ignore_errors=True)
+    print("token print and token refresh, file store vs etcd:")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_etcd
+    results["etcd"] = bench_etcd.run(hsm, QUICK)
     with open(os.path.join(ROOT, "target", "bench-results.json"), "w") as f:
         json.dump(results, f, indent=1)
     print("results: target/bench-results.json")

@@ -12,6 +12,10 @@ use crate::error::{CliError, Result};
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub default_env: Option<String>,
+    /// `keychain`, `file` or `etcd`; `HSM_CREDENTIAL_STORE` wins.
+    pub credential_store: Option<String>,
+    /// Client URLs of the etcd store; `HSM_ETCD_ENDPOINTS` wins.
+    pub etcd_endpoints: Option<Vec<String>>,
     #[serde(default)]
     pub env: BTreeMap<String, EnvConfig>,
 }
@@ -84,6 +88,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.default_env.as_deref(), Some("work"));
         assert_eq!(c.env["work"].client_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn the_store_and_etcd_endpoints_are_top_level_keys() {
+        let c = parse(
+            "credential_store = \"etcd\"\netcd_endpoints = [\"https://a:2379\", \"https://b:2379\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.credential_store.as_deref(), Some("etcd"));
+        assert_eq!(c.etcd_endpoints.unwrap().len(), 2);
     }
 
     #[test]

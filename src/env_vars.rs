@@ -11,9 +11,24 @@ pub const HSM_CLIENT_ID: &str = "HSM_CLIENT_ID";
 pub const HSM_CLIENT_SECRET: &str = "HSM_CLIENT_SECRET";
 pub const HSM_REDIRECT_URI: &str = "HSM_REDIRECT_URI";
 pub const HSM_ACCESS_TOKEN: &str = "HSM_ACCESS_TOKEN";
-/// `keychain` (default) or `file`.
+/// `keychain` (default), `file` or `etcd`.
 pub const HSM_CREDENTIAL_STORE: &str = "HSM_CREDENTIAL_STORE";
 pub const HSM_CREDENTIALS_FILE: &str = "HSM_CREDENTIALS_FILE";
+/// The etcd store (`HSM_CREDENTIAL_STORE=etcd`): comma-separated client URLs.
+pub const HSM_ETCD_ENDPOINTS: &str = "HSM_ETCD_ENDPOINTS";
+/// Key prefix of the etcd store (default `/hsm/`).
+pub const HSM_ETCD_PREFIX: &str = "HSM_ETCD_PREFIX";
+/// etcd user and password (password auth, optional).
+pub const HSM_ETCD_USER: &str = "HSM_ETCD_USER";
+pub const HSM_ETCD_PASSWORD: &str = "HSM_ETCD_PASSWORD";
+/// TLS to etcd: the CA that signed its certificates, and a client certificate and key (PEM).
+pub const HSM_ETCD_CA_FILE: &str = "HSM_ETCD_CA_FILE";
+pub const HSM_ETCD_CERT_FILE: &str = "HSM_ETCD_CERT_FILE";
+pub const HSM_ETCD_KEY_FILE: &str = "HSM_ETCD_KEY_FILE";
+/// Seconds any etcd call may take, failover included (default 10).
+pub const HSM_ETCD_TIMEOUT: &str = "HSM_ETCD_TIMEOUT";
+/// 32 random bytes, base64: seals the records of a shared store (required for etcd).
+pub const HSM_STORE_KEY: &str = "HSM_STORE_KEY";
 /// Program to open the login URL with, before `BROWSER`.
 pub const HSM_BROWSER: &str = "HSM_BROWSER";
 pub const BROWSER: &str = "BROWSER";

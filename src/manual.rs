@@ -58,9 +58,29 @@ pub const SECTIONS: &[Section] = &[
             ),
             (
                 "HSM_CREDENTIAL_STORE",
-                "keychain (default) or file (a 0600 file, for machines without a keychain).",
+                "keychain (default), file (a 0600 file, for machines without a keychain) or etcd (one session shared by several machines).",
             ),
             ("HSM_CREDENTIALS_FILE", "Path of the file store."),
+            (
+                "HSM_ETCD_ENDPOINTS, HSM_ETCD_PREFIX",
+                "The etcd store: client URLs, comma-separated, and the key prefix (default /hsm/).",
+            ),
+            (
+                "HSM_ETCD_USER, HSM_ETCD_PASSWORD",
+                "etcd password auth (both or neither).",
+            ),
+            (
+                "HSM_ETCD_CA_FILE, HSM_ETCD_CERT_FILE, HSM_ETCD_KEY_FILE",
+                "TLS to etcd: its CA, and a client certificate and key (PEM).",
+            ),
+            (
+                "HSM_ETCD_TIMEOUT",
+                "Seconds any etcd call may take, failover included (default 10).",
+            ),
+            (
+                "HSM_STORE_KEY",
+                "32 random bytes, base64 (head -c32 /dev/urandom | base64): seals the etcd store's records.",
+            ),
             (
                 "HSM_BROWSER, BROWSER",
                 "The program that opens the login URL.",

@@ -1,6 +1,8 @@
 //! A usable session: the stored tokens, refreshed when they expire. Each refresh is a
 //! transaction across processes: lock, re-read, spend the refresh token only if no sibling
-//! already did, persist the rotated pair, unlock. Stored credentials are never deleted
+//! already did, persist the rotated pair, unlock. With a store shared between machines
+//! (etcd), the store's own lock is taken after the local one, so that processes on one
+//! machine queue locally first. Stored credentials are never deleted
 //! because a refresh failed.
 
 use std::fs::{File, OpenOptions};
@@ -80,7 +82,9 @@ pub async fn refresh_after_rejection(
     let store = credentials::open_store(&settings.store)?;
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
-    if seen.access_token != *rejected {
+    // A sibling's token, unless it is about to expire too (with tokens shorter than the
+    // margin, it may be gone before our retry lands: refresh instead).
+    if seen.access_token != *rejected && !seen.needs_refresh(now(), REFRESH_MARGIN) {
         return Ok(seen.access_token);
     }
     let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
@@ -107,6 +111,10 @@ async fn refresh_locked(
     printer: Printer,
 ) -> Result<Record> {
     let _lock = acquire_lock(settings, printer).await?;
+    // Then, for a store shared between machines, its own lock (released first, on return).
+    let _shared = store.lock_for_refresh(&settings.account(), &|| {
+        printer.status("Waiting for another machine to finish refreshing the session...")
+    })?;
     let current = credentials::load_record(store, &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
     let sibling_rotated = current.refresh_token != seen.refresh_token;

@@ -25,6 +25,9 @@ pub const DEFAULT_PROFILE: &str = "default";
 pub const DEFAULT_ENV: &str = "production";
 /// How long one HTTP request may take unless `HSM_HTTP_TIMEOUT` says otherwise.
 const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one etcd call may take, failover included, unless `HSM_ETCD_TIMEOUT` says otherwise.
+const DEFAULT_ETCD_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_ETCD_PREFIX: &str = "/hsm/";
 
 /// Everything hsm needs to talk to one environment.
 #[derive(Debug, Clone)]
@@ -84,8 +87,29 @@ pub enum StoreChoice {
     Keychain { timeout: Duration },
     /// The opt-in 0600 file: `HSM_CREDENTIALS_FILE`, else (None) the platform data dir.
     File { path: Option<PathBuf> },
-    /// A value that is neither: an error when a store is opened, not before.
+    /// etcd, shared by every machine that uses the session (`HSM_CREDENTIAL_STORE=etcd`).
+    Etcd(Box<EtcdSettings>),
+    /// A value that is none of these: an error when a store is opened, not before.
     Unknown(String),
+}
+
+/// Where the etcd store is and how to reach it. Endpoints are checked when the store is
+/// opened, so a bad value fails only the commands that use the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtcdSettings {
+    /// `HSM_ETCD_ENDPOINTS` (comma-separated), else `etcd_endpoints` of the config file.
+    pub endpoints: Vec<String>,
+    /// `HSM_ETCD_PREFIX`, default `/hsm/`.
+    pub prefix: String,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Any one call, failover included (`HSM_ETCD_TIMEOUT`, default 10 s).
+    pub timeout: Duration,
+    /// `HSM_STORE_KEY`, as given; parsed (and required) when the store is opened.
+    pub store_key: Option<Secret>,
 }
 
 /// How to open the login URL.
@@ -136,6 +160,15 @@ struct Variables {
     ca_file: Option<String>,
     http_timeout: Option<String>,
     keychain_timeout: Option<String>,
+    etcd_endpoints: Option<String>,
+    etcd_prefix: Option<String>,
+    etcd_user: Option<String>,
+    etcd_password: Option<String>,
+    etcd_ca_file: Option<String>,
+    etcd_cert_file: Option<String>,
+    etcd_key_file: Option<String>,
+    etcd_timeout: Option<String>,
+    store_key: Option<String>,
     browser: Option<(String, &'static str)>,
     display: bool,
 }
@@ -157,6 +190,15 @@ impl Variables {
             ca_file: var(ev::HSM_CA_FILE),
             http_timeout: var(ev::HSM_HTTP_TIMEOUT),
             keychain_timeout: var(ev::HSM_KEYCHAIN_TIMEOUT),
+            etcd_endpoints: var(ev::HSM_ETCD_ENDPOINTS),
+            etcd_prefix: var(ev::HSM_ETCD_PREFIX),
+            etcd_user: var(ev::HSM_ETCD_USER),
+            etcd_password: var(ev::HSM_ETCD_PASSWORD),
+            etcd_ca_file: var(ev::HSM_ETCD_CA_FILE),
+            etcd_cert_file: var(ev::HSM_ETCD_CERT_FILE),
+            etcd_key_file: var(ev::HSM_ETCD_KEY_FILE),
+            etcd_timeout: var(ev::HSM_ETCD_TIMEOUT),
+            store_key: var(ev::HSM_STORE_KEY),
             browser: [ev::HSM_BROWSER, ev::BROWSER]
                 .into_iter()
                 .find_map(|name| var(name).map(|spec| (spec, name))),
@@ -245,7 +287,7 @@ fn resolve_with(
         ca_file: file_ca,
         ..
     } = file;
-    let local = FromVariables::of(vars);
+    let local = FromVariables::of(vars, cfg);
     Ok(EnvSettings {
         client_id: pick(
             overrides.client_id.as_ref(),
@@ -362,14 +404,14 @@ struct FromVariables {
 }
 
 impl FromVariables {
-    fn of(vars: &Variables) -> FromVariables {
+    fn of(vars: &Variables, cfg: &Config) -> FromVariables {
         FromVariables {
             client_secret: vars.client_secret.as_deref().map(Secret::new),
             token: match &vars.access_token {
                 Some(token) => TokenSource::Variable(Secret::new(token.as_str())),
                 None => TokenSource::Store,
             },
-            store: store_choice(vars),
+            store: store_choice(vars, cfg),
             http_timeout: seconds(vars.http_timeout.as_deref())
                 .filter(|s| *s > 0.0)
                 .and_then(|s| Duration::try_from_secs_f64(s).ok())
@@ -388,15 +430,50 @@ fn seconds(text: Option<&str>) -> Option<f64> {
     text?.parse::<f64>().ok()
 }
 
-fn store_choice(vars: &Variables) -> StoreChoice {
-    match vars.credential_store.as_deref() {
+fn store_choice(vars: &Variables, cfg: &Config) -> StoreChoice {
+    let chosen = vars
+        .credential_store
+        .as_deref()
+        .or(cfg.credential_store.as_deref());
+    match chosen {
         None | Some("keychain") => StoreChoice::Keychain {
             timeout: keychain_timeout(vars.keychain_timeout.as_deref()),
         },
         Some("file") => StoreChoice::File {
             path: vars.credentials_file.as_ref().map(PathBuf::from),
         },
+        Some("etcd") => StoreChoice::Etcd(Box::new(etcd_settings(vars, cfg))),
         Some(other) => StoreChoice::Unknown(other.to_string()),
+    }
+}
+
+fn etcd_settings(vars: &Variables, cfg: &Config) -> EtcdSettings {
+    let endpoints = match &vars.etcd_endpoints {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => cfg.etcd_endpoints.clone().unwrap_or_default(),
+    };
+    let path = |v: &Option<String>| v.as_ref().map(PathBuf::from);
+    EtcdSettings {
+        endpoints,
+        prefix: vars
+            .etcd_prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ETCD_PREFIX.to_string()),
+        user: vars.etcd_user.clone(),
+        password: vars.etcd_password.as_deref().map(Secret::new),
+        ca_file: path(&vars.etcd_ca_file),
+        cert_file: path(&vars.etcd_cert_file),
+        key_file: path(&vars.etcd_key_file),
+        timeout: seconds(vars.etcd_timeout.as_deref())
+            .filter(|s| *s > 0.0)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(DEFAULT_ETCD_TIMEOUT),
+        store_key: vars.store_key.as_deref().map(Secret::new),
     }
 }
 
@@ -600,6 +677,42 @@ mod tests {
         }
         assert_eq!(keychain_timeout(Some("1")), Duration::from_secs(1));
         assert_eq!(keychain_timeout(Some("0")), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_etcd_store_takes_variables_over_the_config_file() {
+        let cfg =
+            config::parse("credential_store = \"etcd\"\netcd_endpoints = [\"https://cfg:2379\"]\n")
+                .unwrap();
+        let s = resolve_with(&global(None), &Overrides::default(), &cfg, &vars()).unwrap();
+        let StoreChoice::Etcd(e) = s.store else {
+            panic!("{:?}", s.store)
+        };
+        assert_eq!(e.endpoints, ["https://cfg:2379"]);
+        assert_eq!(e.prefix, DEFAULT_ETCD_PREFIX);
+        assert_eq!(e.timeout, DEFAULT_ETCD_TIMEOUT);
+        assert_eq!(e.store_key, None);
+        let v = Variables {
+            etcd_endpoints: Some("http://127.0.0.1:1, http://127.0.0.1:2".into()),
+            etcd_timeout: Some("2.5".into()),
+            store_key: Some("k".into()),
+            etcd_password: Some("pw".into()),
+            ..vars()
+        };
+        let s = resolve_with(&global(None), &Overrides::default(), &cfg, &v).unwrap();
+        let StoreChoice::Etcd(e) = s.store else {
+            panic!("{:?}", s.store)
+        };
+        assert_eq!(e.endpoints, ["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+        assert_eq!(e.timeout, Duration::from_millis(2500));
+        assert_eq!(e.store_key, Some(Secret::new("k")));
+        assert!(!format!("{e:?}").contains("pw"), "the password is redacted");
+        let v = Variables {
+            credential_store: Some("file".into()),
+            ..vars()
+        };
+        let s = resolve_with(&global(None), &Overrides::default(), &cfg, &v).unwrap();
+        assert_eq!(s.store, StoreChoice::File { path: None });
     }
 
     #[test]

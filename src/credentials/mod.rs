@@ -1,9 +1,12 @@
-//! Where credentials live: the OS keychain by default, a 0600 file on explicit opt-in.
-//! Both stores hold strings under an account name; the record format sits on top.
+//! Where credentials live: the OS keychain by default, a 0600 file on explicit opt-in, or
+//! etcd shared by several machines (records sealed with `HSM_STORE_KEY`). Every store holds
+//! strings under an account name; the record format sits on top.
 
+mod etcd;
 mod file;
 mod keychain;
 pub mod record;
+mod seal;
 
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
@@ -19,6 +22,7 @@ pub const SERVICE: &str = "hsm";
 pub enum StoreKind {
     Keychain,
     File,
+    Etcd,
 }
 
 impl StoreKind {
@@ -26,6 +30,7 @@ impl StoreKind {
         match self {
             StoreKind::Keychain => "keychain",
             StoreKind::File => "file",
+            StoreKind::Etcd => "etcd",
         }
     }
 }
@@ -33,13 +38,14 @@ impl StoreKind {
 /// A place that keeps secrets by account name.
 pub trait SecretStore: Send + Sync {
     fn kind(&self) -> StoreKind;
-    /// Where, for reports: "OS keychain" or the file path.
+    /// Where, for reports: "OS keychain", the file path, or the etcd endpoint last used.
     fn location(&self) -> String;
     /// Where, for a sentence: "the OS keychain" or "the file /path".
     fn in_words(&self) -> String {
         match self.kind() {
             StoreKind::Keychain => format!("the {}", self.location()),
             StoreKind::File => format!("the file {}", self.location()),
+            StoreKind::Etcd => format!("etcd at {}", self.location()),
         }
     }
     fn get(&self, account: &str) -> Result<Option<String>>;
@@ -56,17 +62,36 @@ pub trait SecretStore: Send + Sync {
     /// Prove we can write before a login starts, so no login is thrown away for want of a
     /// place to keep it.
     fn probe(&self) -> Result<()>;
+    /// The longest value one entry holds; longer records keep their access token apart.
+    fn max_entry_chars(&self) -> usize {
+        MAX_ENTRY_CHARS
+    }
+    /// A store shared between machines takes a lock of its own for the length of a refresh
+    /// (after the local file lock), released when the returned guard drops; while it is
+    /// held, the write of `account` is fenced by it. `waiting` is called once when the lock
+    /// is not free within a second. None for stores that one machine's file lock covers.
+    fn lock_for_refresh(
+        &self,
+        _account: &str,
+        _waiting: &dyn Fn(),
+    ) -> Result<Option<Box<dyn HeldLock>>> {
+        Ok(None)
+    }
 }
 
-/// The store chosen by `HSM_CREDENTIAL_STORE` (keychain unless `file`).
+/// A lock of a shared store, released on drop.
+pub trait HeldLock: Send {}
+
+/// The store chosen by `HSM_CREDENTIAL_STORE` (keychain unless `file` or `etcd`).
 pub fn open_store(choice: &StoreChoice) -> Result<Box<dyn SecretStore>> {
     match choice {
         StoreChoice::Keychain { timeout } => Ok(Box::new(keychain::Keychain::connect(*timeout)?)),
         StoreChoice::File { path } => Ok(Box::new(file::FileStore::new(
             crate::paths::credentials_file(path.as_deref())?,
         ))),
+        StoreChoice::Etcd(settings) => Ok(Box::new(etcd::EtcdStore::open(settings)?)),
         StoreChoice::Unknown(other) => Err(CliError::usage(format!(
-            "unknown {} value `{other}`: use `keychain` or `file`",
+            "unknown {} value `{other}`: use `keychain`, `file` or `etcd`",
             ev::HSM_CREDENTIAL_STORE
         ))),
     }
@@ -146,7 +171,7 @@ pub fn save_record(store: &dyn SecretStore, account: &str, record: &Record) -> R
     record.updated_at = record::now();
     record.access_token_sha256 = None;
     let whole = record.to_json();
-    if whole.chars().count() <= MAX_ENTRY_CHARS {
+    if whole.chars().count() <= store.max_entry_chars() {
         return store.set(account, &whole);
     }
     let access_token = std::mem::take(&mut record.access_token);

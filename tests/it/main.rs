@@ -11,6 +11,9 @@ mod api;
 mod browser_login;
 mod common;
 mod contacts;
+// A real etcd cluster from Debian's etcd-server: Linux only.
+#[cfg(target_os = "linux")]
+mod etcd;
 mod first_hour;
 mod generated;
 mod import;

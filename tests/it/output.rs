@@ -173,7 +173,7 @@ fn failure_paths_print_one_error_line_and_never_a_panic() {
     let out = bad_store.run(&["token", "show", "--env", "sandbox"]);
     assert_exit(&out, 2);
     assert!(
-        stderr(&out).contains("use `keychain` or `file`"),
+        stderr(&out).contains("use `keychain`, `file` or `etcd`"),
         "{}",
         stderr(&out)
     );
