@@ -25,7 +25,11 @@ impl Tmux {
         text.push_str(script_body);
         text.push_str("\necho \"EXIT=$?\"\nsleep 60\n");
         write_file(&script, &text);
-        let socket = env.path("tmux.sock");
+        // A socket of its own for each terminal: a server told to stop may still be going
+        // away on the old socket when a test starts its next terminal.
+        static TERMINALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = TERMINALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = env.path(&format!("tmux-{n}.sock"));
         let status = Command::new("tmux")
             .args([
                 "-S",

@@ -31,8 +31,8 @@ pub struct Browser {
 const STARTED: &str = "ChromeDriver was started successfully on port ";
 
 /// Reads chromedriver's stdout on a thread (and keeps draining it); returns the port from
-/// its start-up line.
-fn announced_port(mut driver: Child) -> (Child, u16) {
+/// its start-up line, or what it said instead.
+fn announced_port(mut driver: Child) -> Result<(Child, u16), String> {
     let stdout = driver.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -47,13 +47,35 @@ fn announced_port(mut driver: Child) -> (Child, u16) {
         let _ = tx.send(Err(said.join("\n")));
     });
     match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Ok(Ok(port))) => (driver, port),
+        Ok(Ok(Ok(port))) => Ok((driver, port)),
         other => {
             let _ = driver.kill();
             let _ = driver.wait();
-            panic!("chromedriver --port=0 named no port within 20 s: {other:?}");
+            Err(format!("{other:?}"))
         }
     }
+}
+
+/// chromedriver with `--port=0`. It binds IPv4 and IPv6 one after the other on the port it
+/// picked, and gives up ("IPv4 port not available") when another process took that port in
+/// between: a race inside chromedriver, so a start that said so is tried again (three times).
+fn start_driver() -> (Child, u16) {
+    let mut said = Vec::new();
+    for _ in 0..3 {
+        let driver = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
+            .env("NO_PROXY", "*")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        match announced_port(driver) {
+            Ok(started) => return started,
+            Err(what) => said.push(what),
+        }
+    }
+    panic!("chromedriver --port=0 named no port in three starts: {said:?}");
 }
 
 impl Browser {
@@ -64,15 +86,7 @@ impl Browser {
                 "{binary} is missing: install the packages `chromium chromium-driver` to run the browser tests"
             );
         }
-        let driver = Command::new(CHROMEDRIVER)
-            .arg("--port=0")
-            .env("NO_PROXY", "*")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let (driver, port) = announced_port(driver);
+        let (driver, port) = start_driver();
         let client = super::sandbox::http_client();
         let base = format!("http://127.0.0.1:{port}");
         let profile = tempfile::tempdir().expect("temporary Chromium profile");
