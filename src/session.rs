@@ -212,7 +212,7 @@ fn refresh_failed(
             ))
             .with_hint(hint))
         }
-        e @ TokenError::Unknown(_) => Err(CliError::network(format!(
+        e @ (TokenError::Unknown(_) | TokenError::Malformed(_)) => Err(CliError::network(format!(
             "refresh outcome unknown: {e}"
         ))
         .with_hint(
@@ -244,7 +244,9 @@ async fn persist_rotated(store: &dyn SecretStore, account: &str, record: &Record
 }
 
 /// Spend the refresh token, retrying what is known to be safe to retry: a request that never
-/// left (not sent) and the server's 5xx / 429 (it did not act). A lost answer is not retried.
+/// left (not sent), a 429, and a 503 with `Retry-After` (the server's word that it did not
+/// act). A lost answer or any other 5xx is not retried: a gateway's 502 can come after the
+/// server rotated, and spending the old refresh token again would revoke the session.
 async fn refresh_with_retries(
     http: &reqwest::Client,
     creds: &ClientCredentials<'_>,
@@ -254,7 +256,15 @@ async fn refresh_with_retries(
 ) -> std::result::Result<Record, TokenError> {
     let mut backoff = Policy::TOKEN_REFRESH.backoff();
     loop {
-        let result = oauth::refresh(http, creds, token_url, refresh_token).await;
+        let result = match oauth::refresh(http, creds, token_url, refresh_token).await {
+            Err(TokenError::Server {
+                status,
+                retry_after,
+            }) if !(status == 429 || (status == 503 && retry_after.is_some())) => Err(
+                TokenError::Unknown(format!("HTTP {status}, possibly after rotating the tokens")),
+            ),
+            other => other,
+        };
         let retryable = matches!(
             result,
             Err(TokenError::Server { .. } | TokenError::NotSent(_))

@@ -54,7 +54,7 @@ pub async fn update(
 /// Search the agent's contacts; a miss is a success with `data.contact` null.
 pub async fn search(api: &Api, query: Map<String, Value>) -> Result<Value, ApiError> {
     let answer = api
-        .call(Method::POST, SEARCH_PATH, Some(&Value::Object(query)))
+        .call_read_only(Method::POST, SEARCH_PATH, Some(&Value::Object(query)))
         .await?;
     Ok(answer.body.unwrap_or(Value::Null))
 }

@@ -95,7 +95,7 @@ impl std::fmt::Display for TokenError {
             TokenError::NotSent(e) => write!(f, "cannot reach the token endpoint: {e}"),
             TokenError::Unknown(e) => write!(
                 f,
-                "no answer from the token endpoint ({e}); it may or may not have acted on the request"
+                "no usable answer from the token endpoint ({e}); it may or may not have acted on the request"
             ),
             TokenError::Server { status, .. } => {
                 write!(f, "the token endpoint failed with HTTP {status}")

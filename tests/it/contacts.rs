@@ -225,10 +225,29 @@ fn rate_limits_and_server_errors_are_retried_then_reported() {
     assert_exit(&out, 0);
     assert_eq!(sb.stats()["contacts_created"], 1);
 
-    sb.set_faults(&["create:503x20"]);
+    // A 503 with Retry-After says the server did not act: resent, then reported.
+    sb.set_faults(&["create:503=1x20"]);
     let out = create(&env, &JOHN);
     assert_exit(&out, 5);
     assert!(stderr(&out).contains("HTTP 503"), "{}", stderr(&out));
+    sb.clear_faults();
+
+    // A gateway's 502 may come after the create was stored: sent once, reported unknown.
+    sb.set_faults(&["create:commit-then-502"]);
+    let before = sb.stats()["api_requests"].as_u64().unwrap();
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(
+        err.contains("HTTP 502") && err.contains("hsm contacts search"),
+        "{err}"
+    );
+    let stats = sb.stats();
+    assert_eq!(
+        stats["api_requests"].as_u64().unwrap(),
+        before + 1,
+        "sent once: {stats}"
+    );
     sb.clear_faults();
 
     for (fault, text) in [("create:html", "HTML"), ("create:malformed", "not JSON")] {

@@ -143,23 +143,112 @@ fn ten_thousand_rows_with_429s_and_5xx_are_each_created_exactly_once() {
     let (sb, env) = logged_in(&[]);
     let file = env.path("big.jsonl");
     write_file(&file, &jsonl(10_000));
+    // 429 and 503 with Retry-After are resent; the other 5xx (not committed here) leave their
+    // rows unknown: a search finds nothing, and only --resend-unknown sends them again.
     sb.set_faults(&[
         "create:429=1x5",
-        "create:503x5",
+        "create:503=1x5",
         "create:html500x3",
         "create:502x2",
     ]);
-    let out = import(&env, file.to_str().unwrap(), &["--concurrency", "16"]);
+    let out = import(
+        &env,
+        file.to_str().unwrap(),
+        &["--concurrency", "16", "--json"],
+    );
+    assert_exit(&out, 5);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["unknown"], 5, "{summary}");
+    assert_eq!(summary["created"], 9_995, "{summary}");
+    let stats = sb.stats();
+    assert!(stats["faults_injected"].as_u64().unwrap() >= 15, "{stats}");
+    let out = import(&env, file.to_str().unwrap(), &["--resend-unknown"]);
     assert_exit(&out, 0);
     let stats = sb.stats();
     assert_eq!(stats["contacts_created"], 10_000, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
-    assert!(stats["faults_injected"].as_u64().unwrap() >= 15, "{stats}");
     let created = report_lines(&env.path("big.jsonl.report.jsonl"))
         .iter()
         .filter(|l| l["status"] == "created")
         .count();
     assert_eq!(created, 10_000);
+}
+
+#[test]
+fn creates_the_server_committed_before_failing_are_found_in_the_same_run_never_resent() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(40));
+    sb.set_faults(&["create:commit-then-502x3", "create:commit-then-lostx2"]);
+    let out = import(
+        &env,
+        file.to_str().unwrap(),
+        &["--concurrency", "4", "--json"],
+    );
+    assert_exit(&out, 0);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["found"], 5, "{summary}");
+    assert_eq!(summary["created"], 35, "{summary}");
+    let stats = sb.stats();
+    assert_eq!(stats["faults_injected"], 5, "{stats}");
+    assert_eq!(stats["contacts_created"], 40, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+    let found = report_lines(&env.path("rows.jsonl.report.jsonl"))
+        .into_iter()
+        .filter(|l| l["status"] == "found")
+        .count();
+    assert_eq!(found, 5);
+
+    // A re-run, with or without --resend-unknown, sends nothing.
+    for extra in [&[][..], &["--resend-unknown"][..]] {
+        let out = import(&env, file.to_str().unwrap(), extra);
+        assert_exit(&out, 0);
+        assert!(stderr(&out).contains("40 already done"), "{}", stderr(&out));
+    }
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 40, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+#[test]
+fn resend_unknown_resends_only_when_the_search_answers_no_match() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(10));
+    // Three gateway 502s before the server acted: unknown, and not found by search.
+    sb.set_faults(&["create:502x3"]);
+    let out = import(&env, file.to_str().unwrap(), &["--concurrency", "1"]);
+    assert_exit(&out, 5);
+    assert_eq!(sb.stats()["contacts_created"], 7);
+
+    // The check itself fails (5xx, 429 after its retries): nothing is resent; still exit 5.
+    for fault in ["search:502x100", "search:429=0x100"] {
+        sb.set_faults(&[fault]);
+        let out = import(
+            &env,
+            file.to_str().unwrap(),
+            &["--resend-unknown", "--json"],
+        );
+        assert_exit(&out, 5);
+        let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(summary["unknown"], 3, "{fault}: {summary}");
+        assert_eq!(summary["created"], 0, "{fault}: {summary}");
+        assert_eq!(sb.stats()["contacts_created"], 7, "{fault}");
+        sb.clear_faults();
+    }
+
+    // A real "no match": resent, once.
+    let out = import(
+        &env,
+        file.to_str().unwrap(),
+        &["--resend-unknown", "--json"],
+    );
+    assert_exit(&out, 0);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["created"], 3, "{summary}");
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 10, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
 
 /// Start an import of `n` rows, wait until `after` rows are recorded, then send `signal`.

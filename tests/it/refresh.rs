@@ -156,7 +156,7 @@ fn a_revoked_session_exits_4_and_keeps_the_record() {
 #[test]
 fn server_errors_are_retried_with_backoff_then_reported_with_the_store_intact() {
     let (sb, env) = logged_in(&[]);
-    sb.set_faults(&["token:503x2"]);
+    sb.set_faults(&["token:503=1x2"]);
     assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
     assert_eq!(sb.stats()["refreshes"], 1);
 
@@ -176,6 +176,39 @@ fn server_errors_are_retried_with_backoff_then_reported_with_the_store_intact() 
             "{fault}: store intact"
         );
         sb.clear_faults();
+    }
+}
+
+#[test]
+fn a_refresh_the_server_committed_before_failing_is_never_spent_twice() {
+    let (sb, env) = logged_in(&[]);
+    let mut refreshes = 0;
+    for fault in ["token:commit-then-502", "token:commit-then-lost"] {
+        sb.set_faults(&[fault]);
+        let before = env.stored_record(ACCOUNT).unwrap();
+        let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+        assert_exit(&out, 5);
+        assert!(
+            stderr(&out).contains("unknown"),
+            "{fault}: {}",
+            stderr(&out)
+        );
+        assert_eq!(env.stored_record(ACCOUNT).unwrap(), before, "{fault}");
+        refreshes += 1;
+        let stats = sb.stats();
+        assert_eq!(
+            stats["refreshes"], refreshes,
+            "{fault}: rotated once: {stats}"
+        );
+        assert_eq!(
+            stats["reuse_detected"], 0,
+            "{fault}: not spent again: {stats}"
+        );
+        assert_eq!(stats["families_revoked"], 0, "{fault}: {stats}");
+        sb.clear_faults();
+        // The server rotated and its answer never arrived: the stored pair is spent, so
+        // the next run is a reuse. Start each case from a fresh session.
+        login_auto(&env, &[]);
     }
 }
 
@@ -456,7 +489,8 @@ mod keychain_store {
         env.set("HSM_HTTP_TIMEOUT", "1");
         let before = keyring.lookup(ACCOUNT).unwrap();
         for fault in [
-            "token:503x20",
+            "token:503=1x20",
+            "token:502x20",
             "token:html",
             "token:malformed",
             "token:delay=3000",

@@ -440,6 +440,14 @@ async fn respond_to(shared: &Shared, req: Req) -> std::result::Result<Resp, Drop
             tokio::time::sleep(wait).await;
             Err(DropConnection)
         }
+        Some(FaultKind::CommitThenLost) => {
+            let _committed = dispatch(shared, &req, &route);
+            Err(DropConnection)
+        }
+        Some(FaultKind::CommitThenStatus(code)) => {
+            let _committed = dispatch(shared, &req, &route);
+            Ok(status_fault(code, true, None))
+        }
         Some(kind) => Ok(fault_response(kind)),
     }
 }
@@ -493,26 +501,36 @@ fn fault_response(kind: FaultKind) -> Resp {
             header::RETRY_AFTER,
             &retry_after_secs.to_string(),
         ),
-        FaultKind::Status { code, html } => status_fault(code, html),
+        FaultKind::Status {
+            code,
+            html,
+            retry_after_secs,
+        } => status_fault(code, html, retry_after_secs),
         FaultKind::Malformed => {
             let truncated = r#"{"data": {"contact": {"id": "c7716192-7625-4351"#;
             respond::json_text(StatusCode::OK, truncated)
         }
         FaultKind::Html => respond::html(StatusCode::OK, pages::login()),
         // Handled before the response is built; kept total so a new kind cannot panic.
-        FaultKind::Delay(_) | FaultKind::Lost(_) => {
-            respond::empty(StatusCode::INTERNAL_SERVER_ERROR)
-        }
+        FaultKind::Delay(_)
+        | FaultKind::Lost(_)
+        | FaultKind::CommitThenLost
+        | FaultKind::CommitThenStatus(_) => respond::empty(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
-fn status_fault(code: u16, html: bool) -> Resp {
+fn status_fault(code: u16, html: bool, retry_after_secs: Option<u64>) -> Resp {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let reason = status.canonical_reason().unwrap_or("Error");
-    if html || status.is_server_error() {
-        return respond::html(status, pages::gateway_error(status.as_u16(), reason));
+    let resp = if html || status.is_server_error() {
+        respond::html(status, pages::gateway_error(status.as_u16(), reason))
+    } else {
+        respond::api_error(status, &format!("http_{}", status.as_u16()), reason)
+    };
+    match retry_after_secs {
+        Some(secs) => respond::with_header(resp, header::RETRY_AFTER, &secs.to_string()),
+        None => resp,
     }
-    respond::api_error(status, &format!("http_{}", status.as_u16()), reason)
 }
 
 #[cfg(test)]
