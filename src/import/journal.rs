@@ -74,24 +74,28 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Open (or create) the journal and read what earlier runs recorded.
+    /// Open (or create, 0600) the journal and read what earlier runs recorded. A file that is
+    /// not an import report is refused, never appended to.
     pub fn open(path: &Path) -> Result<Journal> {
         let err = |what: &str, e: std::io::Error| {
             CliError::usage(format!("{what} report {}: {e}", path.display()))
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| err("cannot open", e))?;
+        let mut file = open_private(path).map_err(|e| err("cannot open", e))?;
         let mut prior = HashMap::new();
-        for line in BufReader::new(&file).lines() {
+        let mut lines = BufReader::new(&file).split(b'\n').peekable();
+        while let Some(line) = lines.next() {
             let line = line.map_err(|e| err("cannot read", e))?;
-            // A line cut short by a crash is ignored: its request was never sent, because the
-            // request only goes out after the whole `sent` line is written.
-            let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+            let last = lines.peek().is_none();
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
+            }
+            // A last line cut short by a crash is ignored: its request was never sent, because
+            // the request only goes out after the whole `sent` line is written. Any other line
+            // that is not an entry means this is not a journal (an input file, say).
+            let entry = match serde_json::from_slice::<Entry>(&line) {
+                Ok(entry) => entry,
+                Err(_) if last && line.starts_with(b"{\"row\":") => continue,
+                Err(_) => return Err(not_a_journal(path)),
             };
             let state = match entry.status {
                 Status::Created | Status::Found => Prior::Done,
@@ -144,6 +148,79 @@ impl Journal {
             CliError::usage(format!("cannot write report {}: {e}", self.path.display()))
         })
     }
+}
+
+fn not_a_journal(path: &Path) -> CliError {
+    CliError::usage(format!(
+        "{} is not an import report; refusing to write to it",
+        path.display()
+    ))
+    .with_hint("pass --report with a new path, or the report an earlier import wrote")
+}
+
+/// Refuse a report that is the input itself (same device and inode): appending to it would
+/// import the journal as rows.
+pub fn refuse_input_as_report(input: &str, report: &Path) -> Result<()> {
+    let input_path = if input == "-" {
+        Path::new("/dev/stdin")
+    } else {
+        Path::new(input)
+    };
+    let (Ok(a), Ok(b)) = (std::fs::metadata(input_path), std::fs::metadata(report)) else {
+        return Ok(());
+    };
+    if same_file(&a, &b) {
+        return Err(CliError::usage(format!(
+            "the report {} is the input file; refusing to write the journal into it",
+            report.display()
+        ))
+        .with_hint("pass --report with another path"));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// The report holds contact ids and API messages: created 0600 (an older, wider one is
+/// narrowed), never in a world-writable directory, and only ever a regular file.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).read(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if std::fs::metadata(dir)?.permissions().mode() & 0o002 != 0 {
+            return Err(std::io::Error::other(format!(
+                "{} is world-writable; keep reports (they hold personal data) in a private directory",
+                dir.display()
+            )));
+        }
+        options.mode(0o600);
+        let file = options.open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 fn end_with_newline(file: &mut File) -> std::io::Result<()> {

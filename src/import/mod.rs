@@ -82,6 +82,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         return dry_run(rows, printer);
     }
     let settings = crate::commands::select::settings_for_session(global, printer)?;
+    journal::refuse_input_as_report(&args.file, &report)?;
     let mut journal = Journal::open(&report)?;
     let api = Arc::new(Api::connect(&settings, printer).await?);
     let progress = Progress::new(printer);

@@ -78,18 +78,7 @@ impl Rows {
                     .headers()
                     .map_err(|e| CliError::usage(format!("cannot read the CSV header: {e}")))?
                     .clone();
-                let mut columns = Vec::new();
-                let mut unknown = Vec::new();
-                for h in headers.iter() {
-                    match field_for(h) {
-                        Some(spec) => columns.push(spec),
-                        None => unknown.push(h.to_string()),
-                    }
-                }
-                if !unknown.is_empty() {
-                    return Err(CliError::usage(format!("unknown CSV column(s): {}", unknown.join(", ")))
-                        .with_hint("columns are contact field names (external_id or external-id, first_name, ...)"));
-                }
+                let columns = csv_columns(&headers)?;
                 Ok(Rows::Csv {
                     reader,
                     columns,
@@ -142,6 +131,43 @@ impl Iterator for Rows {
             },
         }
     }
+}
+
+/// The field of each header cell; an unknown column, or two columns for one field (`First
+/// Name` and `first_name`: which one wins?), is an error for the whole file.
+fn csv_columns(headers: &csv::StringRecord) -> Result<Vec<&'static FieldSpec>> {
+    let mut columns: Vec<&'static FieldSpec> = Vec::new();
+    let mut unknown = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        match field_for(h) {
+            Some(spec) => {
+                let earlier = headers
+                    .iter()
+                    .take(i)
+                    .position(|e| field_for(e).is_some_and(|other| other.name == spec.name));
+                if let Some(j) = earlier {
+                    let first = headers.get(j).unwrap_or_default();
+                    return Err(CliError::usage(format!(
+                        "CSV columns {} (`{first}`) and {} (`{h}`) are both the field `{}`",
+                        j + 1,
+                        i + 1,
+                        spec.name
+                    ))
+                    .with_hint("keep one of them"));
+                }
+                columns.push(spec);
+            }
+            None => unknown.push(h.to_string()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(
+            CliError::usage(format!("unknown CSV column(s): {}", unknown.join(", "))).with_hint(
+                "columns are contact field names (external_id or external-id, first_name, ...)",
+            ),
+        );
+    }
+    Ok(columns)
 }
 
 fn csv_row(number: u64, columns: &[&'static FieldSpec], record: &csv::StringRecord) -> Row {

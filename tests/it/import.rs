@@ -562,3 +562,105 @@ fn flags_and_data_are_normalised_before_validation() {
     assert!(!stderr(&out).contains("7946"), "{}", stderr(&out));
     assert_eq!(sb.stats()["contacts_created"], 1);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_report_that_is_the_input_or_not_a_journal_is_refused_and_nothing_is_sent() {
+    let (sb, env) = logged_in(&[]);
+    let csv_text = "external_id,first_name,last_name\nS1,Ann,Lee\nS2,Bo,Li\n";
+    let jsonl_text = jsonl(3);
+    for (name, text) in [("same.csv", csv_text), ("same.jsonl", jsonl_text.as_str())] {
+        let file = env.path(name);
+        write_file(&file, text);
+        let path = file.to_str().unwrap();
+        let out = import(&env, path, &["--report", path]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("is the input file"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            text,
+            "input untouched"
+        );
+        // The same file through a symbolic link.
+        let link = env.path(&format!("link-{name}"));
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let out = import(&env, path, &["--report", link.to_str().unwrap()]);
+        assert_exit(&out, 2);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    }
+    // Any file that is not a journal: refused, not appended to.
+    let rows = env.path("rows.jsonl");
+    write_file(&rows, &jsonl(2));
+    let notes = env.path("notes.txt");
+    write_file(&notes, "keep me\nand me\n");
+    let out = import(
+        &env,
+        rows.to_str().unwrap(),
+        &["--report", notes.to_str().unwrap()],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("not an import report"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&notes).unwrap(),
+        "keep me\nand me\n"
+    );
+    assert_eq!(sb.stats()["api_requests"], 0);
+}
+
+#[test]
+fn duplicate_csv_columns_for_one_field_refuse_the_file() {
+    let (sb, env) = logged_in(&[]);
+    let csv = env.path("dup.csv");
+    write_file(
+        &csv,
+        "external_id,First Name,last_name,first_name\nD1,Ann,Lee,Bo\n",
+    );
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let out = import(&env, csv.to_str().unwrap(), extra);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "columns 2 (`First Name`) and 4 (`first_name`) are both the field `first_name`"
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(sb.stats()["api_requests"], 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn reports_are_created_0600_and_never_in_a_world_writable_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(2));
+    assert_exit(&import(&env, file.to_str().unwrap(), &[]), 0);
+    let report = env.path("rows.jsonl.report.jsonl");
+    assert_eq!(mode(&report), 0o600);
+    // A report an older hsm left readable by others is narrowed on the next run.
+    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_exit(&import(&env, file.to_str().unwrap(), &[]), 0);
+    assert_eq!(mode(&report), 0o600);
+
+    let public = env.path("public");
+    std::fs::create_dir(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shared = public.join("rows.jsonl");
+    write_file(&shared, &jsonl(2));
+    let out = import(&env, shared.to_str().unwrap(), &[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("world-writable"), "{}", stderr(&out));
+    assert!(!public.join("rows.jsonl.report.jsonl").exists());
+    assert_eq!(sb.stats()["contacts_created"], 2);
+}
