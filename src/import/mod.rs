@@ -41,6 +41,13 @@ struct Tally {
 const SHOWN_PROBLEMS: usize = 5;
 
 impl Tally {
+    fn for_command(show_command: String) -> Tally {
+        Tally {
+            show_command,
+            ..Tally::default()
+        }
+    }
+
     /// Keep the first few problems to show: line, external id and the reason (which names the
     /// field and the rule, never the value).
     fn note_problem(&mut self, line: u64, external_id: Option<&str>, why: &str) {
@@ -86,11 +93,9 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     let mut journal = Journal::open(&report)?;
     let api = Arc::new(Api::connect(&settings, printer).await?);
     let progress = Progress::new(printer);
-    let mut tally = Tally {
-        show_command: show::command(&args),
-        ..Tally::default()
-    };
+    let mut tally = Tally::for_command(show::command(&args));
     let mut in_flight: InFlight = JoinSet::new();
+    let mut pending = Pending::new();
     let limit = usize::from(args.concurrency);
     let mut interrupted = false;
     let mut interrupt = crate::interrupt::Interrupt::install();
@@ -105,7 +110,8 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         if !stop && in_flight.len() < limit && rows.peek().is_some() {
             let sent = match rows.next() {
                 Some(Ok(row)) => {
-                    dispatch(row, &mut journal, &mut tally, &args, &api, &mut in_flight).await
+                    let mut run = (&mut journal, &mut tally, &mut in_flight, &mut pending);
+                    dispatch(row, &mut run, &args, &api).await
                 }
                 Some(Err(e)) => Err(e),
                 None => Ok(()),
@@ -121,16 +127,25 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         }
         tokio::select! {
             done = in_flight.join_next() => {
-                if let Some(Ok((row, outcome))) = done
-                    && let Err(e) = settle(&mut journal, &mut tally, row, outcome)
-                {
-                    fatal.get_or_insert(e);
+                if let Some(Ok((row, outcome))) = done {
+                    pending.remove(&row.number);
+                    if let Err(e) = settle(&mut journal, &mut tally, row, outcome) {
+                        fatal.get_or_insert(e);
+                    }
                 }
                 progress.tick(&tally);
             }
-            _ = interrupt.recv(), if !interrupted => {
+            _ = interrupt.recv() => {
+                if interrupted {
+                    // The second Ctrl-C: stop waiting now (a long Retry-After, a slow server).
+                    let stopped = stop_now(&mut journal, &mut tally, &mut in_flight, &mut pending);
+                    if let Err(e) = stopped.await {
+                        fatal.get_or_insert(e);
+                    }
+                    break;
+                }
                 interrupted = true;
-                printer.status("Interrupted: finishing the requests in flight, sending no more...");
+                printer.status("Interrupted: finishing the requests in flight, sending no more (Ctrl-C again to stop now)...");
             }
         }
     }
@@ -177,14 +192,50 @@ struct Outcome {
 
 type InFlight = JoinSet<(Sent, Outcome)>;
 
+/// The rows in flight, by number: their line and external id, to journal them if the run is
+/// stopped before their answers arrive.
+type Pending = std::collections::BTreeMap<u64, (u64, Option<String>)>;
+
+/// What sending a row touches: the journal, the counts, the tasks and the rows in flight.
+type Running<'a> = (
+    &'a mut Journal,
+    &'a mut Tally,
+    &'a mut InFlight,
+    &'a mut Pending,
+);
+
+/// Abandon the requests in flight: those already answered are settled as usual, the others
+/// are journaled unknown (they were sent; the server may act on them).
+async fn stop_now(
+    journal: &mut Journal,
+    tally: &mut Tally,
+    in_flight: &mut InFlight,
+    pending: &mut Pending,
+) -> Result<()> {
+    in_flight.abort_all();
+    while let Some(done) = in_flight.join_next().await {
+        if let Ok((row, outcome)) = done {
+            pending.remove(&row.number);
+            settle(journal, tally, row, outcome)?;
+        }
+    }
+    for (number, (line, external_id)) in std::mem::take(pending) {
+        tally.unknown += 1;
+        tally.unknown_rows.push(number);
+        journal.record(&Entry {
+            error: Some("stopped (second Ctrl-C) before the answer arrived".to_string()),
+            ..entry_at(number, line, external_id, Status::Unknown)
+        })?;
+    }
+    Ok(())
+}
+
 /// Journal a row as sent, then send it (or record why it is not sent).
 async fn dispatch(
     row: Row,
-    journal: &mut Journal,
-    tally: &mut Tally,
+    (journal, tally, in_flight, pending): &mut Running<'_>,
     args: &ImportArgs,
     api: &Arc<Api>,
-    in_flight: &mut InFlight,
 ) -> Result<()> {
     let Some(contact) = prepare(&row, journal, tally, args, api).await? else {
         return Ok(());
@@ -197,6 +248,7 @@ async fn dispatch(
         row.external_id.clone(),
         Status::Sent,
     ))?;
+    pending.insert(row.number, (row.line, row.external_id.clone()));
     let api = api.clone();
     let sent = Sent {
         number: row.number,

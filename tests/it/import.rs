@@ -664,3 +664,76 @@ fn reports_are_created_0600_and_never_in_a_world_writable_directory() {
     assert!(!public.join("rows.jsonl.report.jsonl").exists());
     assert_eq!(sb.stats()["contacts_created"], 2);
 }
+
+/// Wait until the report at `path` has a line with `status`.
+#[cfg(unix)]
+fn wait_for_status(path: &std::path::Path, status: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !report_lines(path).iter().any(|l| l["status"] == status) {
+        assert!(std::time::Instant::now() < deadline, "no `{status}` line");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_ctrl_c_stops_a_long_retry_after_wait_at_once_and_the_journal_stays_consistent() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(5));
+    // Every create is asked to wait 60 s: the first Ctrl-C alone would wait it out.
+    sb.set_faults(&["create:429=60x100"]);
+    let report = env.path("rows.jsonl.report.jsonl");
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "import",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .args(["--concurrency", "2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_status(&report, "sent");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        // SAFETY: plain syscall on our own child.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = wait_output(child, Duration::from_secs(30));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped at once, not after the Retry-After: {:?}",
+        started.elapsed()
+    );
+    assert_exit(&out, 130);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    let lines = report_lines(&report);
+    let sent: Vec<&Value> = lines.iter().filter(|l| l["status"] == "sent").collect();
+    assert!(!sent.is_empty());
+    for s in &sent {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["row"] == s["row"] && l["status"] == "unknown"),
+            "every row in flight is journaled unknown: {lines:?}"
+        );
+    }
+
+    // The re-run checks the unknown rows (none was created) and completes, once each.
+    sb.clear_faults();
+    let out = import(&env, file.to_str().unwrap(), &["--resend-unknown"]);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 5, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
