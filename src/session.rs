@@ -159,6 +159,8 @@ async fn spend_refresh_token(
         current.client_id,
         secret.fingerprint()
     ));
+    // From here until the rotated pair is stored, a Ctrl-C or SIGTERM waits (then exits).
+    let _deferred = crate::interrupt::Deferred::begin();
     let new = match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
         Ok(new) => new,
         Err(e) => return refresh_failed(settings, store, current, e),

@@ -574,3 +574,48 @@ fn concurrent_refreshes_of_many_profiles_lose_no_update_in_the_file_store() {
     let refreshes = sb.stats()["refreshes"].as_u64().unwrap();
     assert!((16..=32).contains(&refreshes), "{refreshes}");
 }
+
+/// SIGINT, SIGTERM or SIGHUP while the refresh is at the server: hsm waits for the rotated
+/// pair, stores it, then exits 128+N; the session lives on (no reuse, no revoked family).
+#[cfg(unix)]
+#[test]
+fn a_signal_during_a_refresh_waits_for_the_rotated_pair_to_be_stored() {
+    let (sb, env) = logged_in(&[]);
+    for (signal, code) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGINT, 130),
+        (libc::SIGHUP, 129),
+    ] {
+        let before = env.stored_record(ACCOUNT).unwrap();
+        let sent = sb.stats()["token_requests"].as_u64().unwrap();
+        // The server answers (and rotates) 1.5 s after it reads the request.
+        sb.set_faults(&["token:delay=1500"]);
+        let child = env
+            .cmd()
+            .args(["token", "refresh", "--env", "sandbox"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_stats(&sb, "the refresh to reach the server", |s| {
+            s["token_requests"].as_u64().unwrap() > sent
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: plain syscall on our own child.
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        let out = wait_output(child, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(code), "{signal}: {}", stderr(&out));
+        let after = env.stored_record(ACCOUNT).unwrap();
+        assert_ne!(
+            after["refresh_token"], before["refresh_token"],
+            "{signal}: the rotated pair was stored"
+        );
+        sb.clear_faults();
+        assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+        let stats = sb.stats();
+        assert_eq!(stats["reuse_detected"], 0, "{signal}: {stats}");
+        assert_eq!(stats["families_revoked"], 0, "{signal}: {stats}");
+    }
+}
