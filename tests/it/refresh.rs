@@ -619,3 +619,73 @@ fn a_signal_during_a_refresh_waits_for_the_rotated_pair_to_be_stored() {
         assert_eq!(stats["families_revoked"], 0, "{signal}: {stats}");
     }
 }
+
+/// The refresh token of `account` in the file store at `path`.
+#[cfg(unix)]
+fn stored_refresh_token(path: &std::path::Path) -> serde_json::Value {
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let rec: serde_json::Value =
+        serde_json::from_str(file["entries"][ACCOUNT].as_str().unwrap()).unwrap();
+    rec["refresh_token"].clone()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_credentials_file_that_is_a_symlink_is_written_through_to_its_target() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    let saved = env.path("saved");
+    std::fs::create_dir_all(&saved).unwrap();
+    let target = saved.join("creds.json");
+    let link = env.path("creds-link.json");
+    std::os::unix::fs::symlink("saved/creds.json", &link).unwrap();
+    env.set("HSM_CREDENTIALS_FILE", link.to_str().unwrap());
+    login_auto(&env, &[]);
+    let first = stored_refresh_token(&target);
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    let is_link = std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink();
+    assert!(is_link, "the link is still a link");
+    let rotated = stored_refresh_token(&target);
+    assert_ne!(rotated, first, "the target holds the rotated token");
+    assert!(
+        saved.join("creds.json.lock").exists(),
+        "the lock is beside the target"
+    );
+    // The next refresh spends the rotated token: no reuse.
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    assert_eq!(sb.stats()["reuse_detected"], 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn temp_files_a_killed_write_left_holding_tokens_are_removed_by_the_next_write() {
+    let (_sb, env) = logged_in(&[]);
+    let dir = env.creds_file().parent().unwrap().to_path_buf();
+    // What a SIGKILL mid-write leaves: this build's name, and earlier builds' (a minute old).
+    let ours = dir.join(".credentials.json.AbC123.tmp");
+    std::fs::write(&ours, "{\"refresh_token\":\"sbx_rt_live\"}").unwrap();
+    let legacy = dir.join(".credentialsXy9Z0q");
+    std::fs::write(&legacy, "{\"refresh_token\":\"sbx_rt_live\"}").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&legacy)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    assert!(
+        !ours.exists() && !legacy.exists(),
+        "orphaned temp files removed"
+    );
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
