@@ -147,7 +147,8 @@ pub struct SandboxArgs {
     pub port: u16,
 
     /// Lifetime of issued access tokens, in seconds
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    #[arg(long, value_name = "SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
     pub access_ttl: u64,
 
     /// Approve every authorization request without showing the consent page

@@ -175,7 +175,9 @@ fn to_record(
         scope: response
             .scopes()
             .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
-        expires_at: response.expires_in().map(|d| received + d.as_secs()),
+        expires_at: response
+            .expires_in()
+            .map(|d| received.saturating_add(d.as_secs())),
         token_url: token_url.to_string(),
         client_id: client_id.to_string(),
         updated_at: received,

@@ -55,7 +55,9 @@ impl Record {
 
     /// Seconds until the access token expires (negative once expired); None if unknown.
     pub fn expires_in(&self, now: u64) -> Option<i64> {
-        self.expires_at.map(|at| at as i64 - now as i64)
+        let signed = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+        self.expires_at
+            .map(|at| signed(at).saturating_sub(signed(now)))
     }
 
     /// True when the access token is expired or expires within `margin` seconds.

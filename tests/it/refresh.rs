@@ -689,3 +689,64 @@ fn temp_files_a_killed_write_left_holding_tokens_are_removed_by_the_next_write()
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Outside input that used to panic (exit 101/134): timeouts, far-future expiries, huge TTLs.
+/// Each gets one clear line and an exit code from the table, never a panic.
+#[test]
+fn extreme_timeouts_and_expiries_never_panic() {
+    let (sb, mut env) = logged_in(&[]);
+    let no_panic = |out: &std::process::Output, what: &str| {
+        let err = stderr(out);
+        assert!(
+            !err.contains("panicked") && !matches!(out.status.code(), Some(101 | 134) | None),
+            "{what}: {:?} {err}",
+            out.status.code()
+        );
+    };
+    for value in [
+        "inf",
+        "1e30",
+        "1e18",
+        "18446744073709551615",
+        "nan",
+        "-1",
+        "1e-300",
+    ] {
+        env.set("HSM_HTTP_TIMEOUT", value);
+        env.set("HSM_KEYCHAIN_TIMEOUT", value);
+        for args in [
+            &["token", "refresh", "--env", "sandbox"][..],
+            &["status"][..],
+        ] {
+            let out = env.run(args);
+            no_panic(&out, &format!("{value} {args:?}"));
+        }
+    }
+    env.unset("HSM_HTTP_TIMEOUT");
+    env.unset("HSM_KEYCHAIN_TIMEOUT");
+    for expires_at in [u64::MAX / 2, u64::MAX, 253_402_300_800, 1 << 62] {
+        edit_record(&env, ACCOUNT, |r| {
+            r["expires_at"] = serde_json::json!(expires_at)
+        });
+        for args in [
+            &["token", "show", "--env", "sandbox"][..],
+            &["token", "show", "--env", "sandbox", "--json"][..],
+            &["status"][..],
+            &["token", "print", "--env", "sandbox"][..],
+        ] {
+            let out = env.run(args);
+            no_panic(&out, &format!("expires_at {expires_at} {args:?}"));
+        }
+    }
+    // The sandbox refuses a lifetime that would overflow its clock, at the parser.
+    let out = env.run(&[
+        "sandbox",
+        "--port",
+        "0",
+        "--access-ttl",
+        "18446744073709551615",
+    ]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("--access-ttl"), "{}", stderr(&out));
+    let _ = sb;
+}

@@ -26,9 +26,10 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// The lifetime is clamped to ten years: `Instant + ttl` must not overflow.
     pub(crate) fn with_access_ttl(access_ttl: Duration) -> Self {
         Limits {
-            access_ttl,
+            access_ttl: access_ttl.min(Duration::from_secs(10 * 365 * 24 * 3600)),
             code_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_contacts: 200_000,
