@@ -464,3 +464,37 @@ fn contacts_commands_without_a_session_exit_4() {
     assert!(stderr(&out).contains("hsm login --env sandbox"));
     assert_eq!(sb.stats()["requests"], 0);
 }
+
+#[test]
+fn an_update_id_is_one_path_segment_and_dot_segments_are_refused() {
+    let (sb, env) = logged_in(&[]);
+    for id in ["..", "."] {
+        let out = env.run(&[
+            "contacts", "update", id, "--env", "sandbox", "--zip", "89501",
+        ]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("is not a contact id"),
+            "{id}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        sb.stats()["api_requests"],
+        0,
+        "nothing sent to another path"
+    );
+    // Slashes and dots inside an id stay inside its segment: the contact is not found (404),
+    // rather than the request reaching another route.
+    let out = env.run(&[
+        "contacts",
+        "update",
+        "../search",
+        "--env",
+        "sandbox",
+        "--zip",
+        "89501",
+    ]);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+}
