@@ -42,7 +42,7 @@ pub(crate) fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwe
 }
 
 fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>> {
-    let pem = std::fs::read(path)
+    let pem = crate::bounded::read_file(path, crate::bounded::SMALL_FILE)
         .map_err(|e| CliError::usage(format!("cannot read CA file {}: {e}", path.display())))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| CliError::usage(format!("invalid CA file {}: {e}", path.display())))?;

@@ -9,7 +9,7 @@ mod preflight;
 mod store;
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -397,8 +397,9 @@ impl StdinLines {
         }
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::stdin().lock().lines() {
-                let Ok(line) = line else { break };
+            // Bounded: a line longer than any secret or URL (stdin from /dev/zero) ends it.
+            let mut stdin = std::io::stdin().lock();
+            while let Ok(Some(line)) = crate::bounded::read_line(&mut stdin, crate::bounded::LINE) {
                 if tx.send(line).is_err() {
                     break;
                 }

@@ -38,7 +38,7 @@ impl FileStore {
     /// Read the file; a missing file is empty. Unsafe permissions and corrupt content are
     /// errors, never reasons to start over.
     fn read(&self) -> Result<Contents> {
-        let text = match fs::read_to_string(&self.path) {
+        let text = match crate::bounded::read_text(&self.path, crate::bounded::SMALL_FILE) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
             Err(e) => return Err(self.err("cannot read credentials file", e)),

@@ -498,3 +498,82 @@ fn an_update_id_is_one_path_segment_and_dot_segments_are_refused() {
     assert_exit(&out, 3);
     assert!(stderr(&out).contains("404"), "{}", stderr(&out));
 }
+
+/// `/dev/zero`, a FIFO nobody writes to, or an oversized file, wherever hsm reads a file or
+/// stdin: one line and a prompt exit, never gigabytes of memory or a hang.
+#[cfg(unix)]
+#[test]
+fn reads_of_files_and_stdin_are_bounded_and_need_regular_files() {
+    let (sb, mut env) = logged_in(&[]);
+    let quick = |env: &TestEnv, args: &[&str], stdin_zero: bool| {
+        let mut cmd = env.cmd();
+        cmd.args(args);
+        if stdin_zero {
+            cmd.stdin(std::fs::File::open("/dev/zero").unwrap());
+        }
+        let started = std::time::Instant::now();
+        let out = run_with_timeout(&mut cmd, std::time::Duration::from_secs(30));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?} took too long"
+        );
+        out
+    };
+    let fifo = env.path("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let big = env.path("big.json");
+    write_file(&big, &format!("{{\"city\":\"{}\"}}", "x".repeat(2 << 20)));
+    let base = [
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--external-id",
+        "Z",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+    ];
+    for data in [
+        "@/dev/zero",
+        &format!("@{}", fifo.display()),
+        &format!("@{}", big.display()),
+    ] {
+        let out = quick(&env, &[&base[..], &["--data", data]].concat(), false);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains("--data"), "{data}: {}", stderr(&out));
+    }
+    let out = quick(&env, &[&base[..], &["--data", "-"]].concat(), true);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+    for config in ["/dev/zero".to_string(), fifo.display().to_string()] {
+        let out = quick(&env, &["--config", &config, "status"], false);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains("config file"), "{}", stderr(&out));
+    }
+    let out = quick(
+        &env,
+        &[
+            "login",
+            "--env",
+            "sandbox",
+            "--client-secret-stdin",
+            "--no-browser",
+        ],
+        true,
+    );
+    assert!(
+        !matches!(out.status.code(), Some(0 | 101 | 134) | None),
+        "{}",
+        stderr(&out)
+    );
+    env.set("HSM_CREDENTIALS_FILE", fifo.to_str().unwrap());
+    let out = quick(&env, &["token", "show", "--env", "sandbox"], false);
+    assert_exit(&out, 6);
+    assert_eq!(sb.stats()["api_requests"], 0);
+}
