@@ -42,9 +42,27 @@ pub fn open(path: &str) -> Result<Box<dyn Read>> {
     if path == "-" {
         return Ok(Box::new(std::io::stdin()));
     }
-    File::open(path)
-        .map(|f| Box::new(f) as Box<dyn Read>)
-        .map_err(|e| CliError::usage(format!("cannot read `{path}`: {e}")))
+    let file =
+        File::open(path).map_err(|e| CliError::usage(format!("cannot read `{path}`: {e}")))?;
+    // A file, or a pipe (`<(...)`); never a device such as /dev/zero, which never ends.
+    let kind = file.metadata().map(|m| m.file_type()).ok();
+    if kind.is_some_and(|k| k.is_dir() || is_device(&k)) {
+        return Err(CliError::usage(format!(
+            "cannot read `{path}`: not a regular file or a pipe"
+        )));
+    }
+    Ok(Box::new(file))
+}
+
+#[cfg(unix)]
+fn is_device(kind: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    kind.is_char_device() || kind.is_block_device()
+}
+
+#[cfg(not(unix))]
+fn is_device(_: &std::fs::FileType) -> bool {
+    false
 }
 
 pub enum Rows {
@@ -55,7 +73,7 @@ pub enum Rows {
         number: u64,
     },
     Json {
-        lines: std::io::Lines<BufReader<Box<dyn Read>>>,
+        reader: BufReader<Box<dyn Read>>,
         number: u64,
     },
 }
@@ -66,7 +84,7 @@ impl Rows {
     pub fn new(input: Box<dyn Read>, format: Format) -> Result<Rows> {
         match format {
             Format::JsonLines => Ok(Rows::Json {
-                lines: BufReader::new(input).lines(),
+                reader: BufReader::new(input),
                 number: 0,
             }),
             Format::Csv => {
@@ -108,14 +126,21 @@ impl Iterator for Rows {
                     row.line = record.position().map_or(*number + 1, |p| p.line());
                     Some(Ok(row))
                 }
+                // A row that is not UTF-8 is one invalid row; the file goes on.
+                Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                    *number += 1;
+                    let line = e.position().map_or(*number + 1, |p| p.line());
+                    Some(Ok(invalid_row(*number, line, "the row is not UTF-8 text")))
+                }
                 Err(e) => Some(Err(CliError::usage(format!(
                     "CSV row {}: {e}",
                     *number + 1
                 )))),
             },
-            Rows::Json { lines, number } => loop {
-                let line = match lines.next()? {
-                    Ok(l) => l,
+            Rows::Json { reader, number } => loop {
+                let line = match read_row_line(reader) {
+                    Ok(Some(line)) => line,
+                    Ok(None) => return None,
                     Err(e) => {
                         return Some(Err(CliError::usage(format!(
                             "cannot read line {}: {e}",
@@ -124,17 +149,78 @@ impl Iterator for Rows {
                     }
                 };
                 *number += 1;
-                if line.trim().is_empty() {
+                let text = match line {
+                    RowLine::Text(text) => text,
+                    RowLine::Invalid(why) => return Some(Ok(invalid_row(*number, *number, why))),
+                };
+                // A byte-order mark some editors put first is not part of the JSON.
+                let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+                if text.trim().is_empty() {
                     continue;
                 }
-                return Some(Ok(json_row(*number, &line)));
+                return Some(Ok(json_row(*number, text)));
             },
         }
     }
 }
 
-/// The field of each header cell; an unknown column, or two columns for one field (`First
-/// Name` and `first_name`: which one wins?), is an error for the whole file.
+/// The longest row hsm reads: the API takes 1 MiB bodies.
+const MAX_ROW_BYTES: u64 = crate::bounded::BODY;
+
+enum RowLine {
+    Text(String),
+    /// A line that cannot be a row (too long, not UTF-8): invalid, and the file goes on.
+    Invalid(&'static str),
+}
+
+/// One JSON Lines line, read with bounded memory: a longer line is skipped to its end.
+fn read_row_line(reader: &mut impl BufRead) -> std::io::Result<Option<RowLine>> {
+    let mut bytes = Vec::new();
+    let n = reader
+        .take(MAX_ROW_BYTES + 1)
+        .read_until(b'\n', &mut bytes)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if bytes.last() != Some(&b'\n') && bytes.len() as u64 > MAX_ROW_BYTES {
+        skip_line(reader)?;
+        return Ok(Some(RowLine::Invalid("the line is longer than 1 MiB")));
+    }
+    Ok(Some(match String::from_utf8(bytes) {
+        Ok(text) => RowLine::Text(text),
+        Err(_) => RowLine::Invalid("the line is not UTF-8 text"),
+    }))
+}
+
+/// Consume the rest of a line without keeping it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let len = buf.len();
+                reader.consume(len);
+            }
+        }
+    }
+}
+
+fn invalid_row(number: u64, line: u64, why: &str) -> Row {
+    Row {
+        number,
+        line,
+        external_id: None,
+        contact: Err(why.to_string()),
+    }
+}
+
 fn csv_columns(headers: &csv::StringRecord) -> Result<Vec<&'static FieldSpec>> {
     let mut columns: Vec<&'static FieldSpec> = Vec::new();
     let mut unknown = Vec::new();

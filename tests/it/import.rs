@@ -737,3 +737,61 @@ fn a_second_ctrl_c_stops_a_long_retry_after_wait_at_once_and_the_journal_stays_c
     assert_eq!(stats["contacts_created"], 5, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
+
+#[cfg(unix)]
+#[test]
+fn rows_that_are_not_utf8_or_too_long_are_invalid_and_the_import_goes_on() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("odd.jsonl");
+    let mut bytes = b"\xef\xbb\xbf".to_vec(); // a byte-order mark before the first row
+    bytes.extend_from_slice(jsonl(1).as_bytes());
+    bytes.extend_from_slice(b"{\"external_id\":\"BAD\",\"first_name\":\"\xff\xfe\"}\n");
+    bytes.extend_from_slice(format!("{{\"city\":\"{}\"}}\n", "x".repeat(2 << 20)).as_bytes());
+    bytes.extend_from_slice(jsonl(3).lines().nth(2).unwrap().as_bytes());
+    bytes.push(b'\n');
+    std::fs::write(&file, &bytes).unwrap();
+    let out = import(&env, file.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 2);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["created"], 2, "{summary}");
+    assert_eq!(summary["invalid"], 2, "{summary}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("not UTF-8") && err.contains("longer than 1 MiB"),
+        "{err}"
+    );
+
+    let csv = env.path("odd.csv");
+    std::fs::write(
+        &csv,
+        b"external_id,first_name,last_name\nC1,Ann,Lee\nC2,\xff,Li\nC3,Cy,Ng\n",
+    )
+    .unwrap();
+    let out = import(&env, csv.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 2);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (summary["created"].as_u64(), summary["invalid"].as_u64()),
+        (Some(2), Some(1)),
+        "{summary}"
+    );
+
+    let out = run_with_timeout(
+        env.cmd()
+            .args(["contacts", "import", "/dev/zero", "--format", "jsonl"])
+            .args([
+                "--env",
+                "sandbox",
+                "--report",
+                env.path("z.jsonl").to_str().unwrap(),
+            ]),
+        Duration::from_secs(30),
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sb.stats()["contacts_created"], 4);
+}
