@@ -67,7 +67,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
         &settings.redirect_uri,
         &settings.scope,
     );
-    let (callback_rx, _listening) = listener.start();
+    let (callback_rx, _listening) = listener.start(auth.state.secret().to_string());
     let interrupt = crate::interrupt::Interrupt::install();
 
     let can_paste = opts.no_browser || std::io::stdin().is_terminal();

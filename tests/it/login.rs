@@ -127,23 +127,63 @@ fn denied_consent_exits_4_with_the_description_and_stores_nothing() {
 }
 
 #[test]
-fn state_mismatch_is_refused_and_nothing_is_stored() {
+fn a_foreign_state_is_answered_400_and_the_login_keeps_waiting_for_its_own() {
     let sb = Sandbox::start(&[]);
     let env = TestEnv::with_sandbox(&sb);
     let run = LoginRun::start(&env, &[]);
     let redirect = consent(&run.url, "approve");
+    // Any web page could send these (an <img>): they must not end the login.
     let forged = regex_replace_state(&redirect, "forged-state");
-    let (status, page) = visit(&forged);
-    let (code, err, _) = run.finish();
-    assert_eq!(code, Some(4), "{err}");
-    assert!(err.contains("state"), "{err}");
+    let (status, _) = visit(&forged);
     assert_eq!(status, 400);
-    assert!(page.contains("Login failed"));
-    assert!(env.stored().is_empty());
+    let no_state = format!(
+        "http://127.0.0.1:{}/callback?error=access_denied",
+        run.redirect_port
+    );
+    let (status, _) = visit(&no_state);
+    assert_eq!(status, 400);
     assert_eq!(
         sb.stats()["code_exchanges"],
         0,
-        "the code was never exchanged"
+        "no foreign code was exchanged"
+    );
+    let (status, _) = visit(&redirect);
+    assert_eq!(status, 200);
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(sb.stats()["code_exchanges"], 1);
+    assert!(!env.stored().is_empty());
+}
+
+/// The `state` query parameter of a URL.
+fn state_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+#[test]
+fn an_error_description_cannot_write_escape_sequences_or_forge_lines() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    let run = LoginRun::start(&env, &[]);
+    let mut cb =
+        reqwest::Url::parse(&format!("http://127.0.0.1:{}/callback", run.redirect_port)).unwrap();
+    cb.query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "no\u{1b}[2J\r\nerror: forged line")
+        .append_pair("state", &state_of(&run.url));
+    let _ = visit(cb.as_str());
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("denied"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
+    assert!(
+        !err.lines().any(|l| l.starts_with("error: forged")),
+        "{err}"
     );
 }
 
@@ -431,22 +471,6 @@ fn missing_keychain_fails_fast_with_the_opt_in_hint() {
         "no browser before a store exists: {err}"
     );
     assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);
-}
-
-#[test]
-fn a_forged_error_redirect_is_a_state_mismatch_not_a_denial() {
-    let sb = Sandbox::start(&[]);
-    let env = TestEnv::with_sandbox(&sb);
-    let run = LoginRun::start(&env, &[]);
-    let forged = format!(
-        "http://127.0.0.1:{}/callback?error=access_denied&state=forged",
-        run.redirect_port
-    );
-    let (status, _) = visit(&forged);
-    let (code, err, _) = run.finish();
-    assert_eq!(code, Some(4), "{err}");
-    assert_eq!(status, 400);
-    assert!(err.contains("state") && !err.contains("denied"), "{err}");
 }
 
 #[test]
