@@ -456,9 +456,11 @@ pub fn parse_redirect_uri(value: &str) -> Result<Url> {
             "refusing redirect URI `{value}`: it must be http:// on 127.0.0.1, [::1] or localhost"
         )));
     }
-    if url.port().is_none() {
+    // Port 0 would bind a random port the authorization server cannot know: the redirect
+    // could never arrive.
+    if url.port().is_none_or(|p| p == 0) {
         return Err(CliError::usage(format!(
-            "redirect URI `{value}` needs an explicit port, e.g. http://127.0.0.1:8765/callback"
+            "redirect URI `{value}` needs an explicit port (not 0), e.g. http://127.0.0.1:8765/callback"
         )));
     }
     Ok(url)
@@ -564,6 +566,7 @@ mod tests {
         assert!(parse_redirect_uri("https://127.0.0.1:8765/callback").is_err());
         assert!(parse_redirect_uri("http://10.0.0.1:8765/callback").is_err());
         assert!(parse_redirect_uri("http://127.0.0.1/callback").is_err());
+        assert!(parse_redirect_uri("http://127.0.0.1:0/callback").is_err());
     }
 
     #[test]

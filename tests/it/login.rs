@@ -511,3 +511,60 @@ fn an_unreachable_token_endpoint_fails_fast_before_the_browser() {
     );
     assert!(env.stored().is_empty());
 }
+
+#[test]
+fn a_redirect_uri_on_port_0_is_refused_at_once() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    let started = std::time::Instant::now();
+    let out = env.run(&[
+        "login",
+        "--env",
+        "sandbox",
+        "--redirect-uri",
+        "http://127.0.0.1:0/callback",
+    ]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("not 0"), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_browser_is_started_without_hsm_secrets_in_its_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    let dump = env.path("browser-env.txt");
+    let script = env.path("browser.sh");
+    write_file(
+        &script,
+        &format!(
+            "#!/bin/sh\nenv > {}.tmp && mv {0}.tmp {0}\n",
+            dump.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set("BROWSER", script.to_str().unwrap());
+    env.set("HSM_CLIENT_SECRET", "hsm-sandbox-secret");
+    env.set("HSM_CA_FILE_NOT_USED", "x");
+    let run = LoginRun::start(&env, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !dump.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = http().get(&run.url).send().unwrap();
+    visit(r.headers()["location"].to_str().unwrap());
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let seen = std::fs::read_to_string(&dump).unwrap();
+    assert!(seen.contains("PATH="), "{seen}");
+    assert!(
+        !seen.contains("hsm-sandbox-secret") && !seen.lines().any(|l| l.starts_with("HSM_")),
+        "{seen}"
+    );
+}
