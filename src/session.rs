@@ -333,10 +333,9 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
                 "another hsm process has been refreshing this session for over {} s",
                 LOCK_WAIT.as_secs()
             ))
-            .with_hint(format!(
-                "if no hsm process is running, remove {}",
-                path.display()
-            )));
+            .with_hint(
+                "an hsm process still holds the lock, and the OS releases it when that process exits: wait for it, or stop that process, and retry",
+            ));
         }
         if !told && started.elapsed() >= Duration::from_secs(1) {
             printer.status("Waiting for another hsm process to finish refreshing the session...");

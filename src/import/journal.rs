@@ -140,14 +140,32 @@ impl Journal {
         }
     }
 
-    /// Append one line, in a single write, before returning.
+    /// Append one line, in a single write, before returning. Its error is a usage error
+    /// (exit 2) while nothing was sent; see `write_failed_after_sending`.
     pub fn record(&mut self, entry: &Entry) -> Result<()> {
         let mut line = serde_json::to_vec(entry).unwrap_or_default();
         line.push(b'\n');
-        self.file.write_all(&line).map_err(|e| {
-            CliError::usage(format!("cannot write report {}: {e}", self.path.display()))
-        })
+        self.file
+            .write_all(&line)
+            .map_err(|e| CliError::usage(format!("{WRITE_FAILED} {}: {e}", self.path.display())))
     }
+}
+
+const WRITE_FAILED: &str = "cannot write report";
+
+/// A journal write that failed once rows had been sent is not "invalid input, nothing sent"
+/// (exit 2): some outcomes may be unrecorded, which is an unknown outcome (exit 5).
+pub fn write_failed_after_sending(e: CliError, sent: u64) -> CliError {
+    if sent == 0 || !e.message.starts_with(WRITE_FAILED) {
+        return e;
+    }
+    CliError::network(format!(
+        "{}; {sent} row(s) had been sent, and some outcomes may not be recorded",
+        e.message
+    ))
+    .with_hint(
+        "make the report writable again (disk space, quota), then re-run the same command: rows without a recorded outcome are treated as unknown (check them, then --resend-unknown)",
+    )
 }
 
 fn not_a_journal(path: &Path) -> CliError {

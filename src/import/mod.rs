@@ -22,6 +22,8 @@ use rows::{Row, Rows};
 
 #[derive(Default, Debug)]
 struct Tally {
+    /// Rows whose request went out in this run.
+    sent: u64,
     created: u64,
     skipped: u64,
     found: u64,
@@ -151,7 +153,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     }
     progress.finish();
     if let Some(e) = fatal {
-        return Err(e);
+        return Err(journal::write_failed_after_sending(e, tally.sent));
     }
     conclude(tally, journal.path(), interrupted, args.json, printer)
 }
@@ -249,6 +251,7 @@ async fn dispatch(
         Status::Sent,
     ))?;
     pending.insert(row.number, (row.line, row.external_id.clone()));
+    tally.sent += 1;
     let api = api.clone();
     let sent = Sent {
         number: row.number,

@@ -795,3 +795,49 @@ fn rows_that_are_not_utf8_or_too_long_are_invalid_and_the_import_goes_on() {
     );
     assert_eq!(sb.stats()["contacts_created"], 4);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_report_that_cannot_be_written_after_rows_were_sent_exits_5_and_a_rerun_duplicates_nothing() {
+    use std::os::unix::process::CommandExt;
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(30));
+    let mut cmd = env.cmd();
+    cmd.args([
+        "contacts",
+        "import",
+        file.to_str().unwrap(),
+        "--env",
+        "sandbox",
+    ])
+    .args(["--concurrency", "1"]);
+    // A full disk, in effect: writes past 2,000 bytes fail (EFBIG) once rows have gone out.
+    // SAFETY: async-signal-safe calls only, in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 2_000,
+                rlim_max: 2_000,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot write report") && err.contains("had been sent"),
+        "{err}"
+    );
+    let first = sb.stats()["contacts_created"].as_u64().unwrap();
+    assert!(first > 0 && first < 30, "{first}");
+
+    let out = import(&env, file.to_str().unwrap(), &["--resend-unknown"]);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 30, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}

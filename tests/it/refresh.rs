@@ -750,3 +750,23 @@ fn extreme_timeouts_and_expiries_never_panic() {
     assert!(stderr(&out).contains("--access-ttl"), "{}", stderr(&out));
     let _ = sb;
 }
+
+#[test]
+fn a_refresh_lock_held_too_long_says_to_wait_or_stop_the_holder_not_to_remove_the_file() {
+    let (_sb, env) = logged_in(&[]);
+    let dir = env.path("cache/hsm/locks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join("sandbox.default.refresh.lock")).unwrap();
+    lock.lock().unwrap();
+    let out = run_with_timeout(
+        env.cmd().args(["token", "refresh", "--env", "sandbox"]),
+        Duration::from_secs(90),
+    );
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(
+        err.contains("holds the lock") && !err.contains("remove"),
+        "{err}"
+    );
+    drop(lock);
+}
