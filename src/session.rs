@@ -58,10 +58,23 @@ pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<Se
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
     if !seen.needs_refresh(now(), REFRESH_MARGIN) {
-        return Ok(seen.access_token);
+        return usable(seen.access_token, settings);
     }
     let record = refresh_locked(settings, store.as_ref(), &seen, false, printer).await?;
-    Ok(record.access_token)
+    usable(record.access_token, settings)
+}
+
+/// A stored token that cannot go in an `Authorization` header (a line break, a control
+/// character: an edited or damaged store) is a store error (exit 6), not a network one.
+fn usable(token: Secret, settings: &EnvSettings) -> Result<Secret> {
+    if token.expose().bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(token);
+    }
+    Err(CliError::store(format!(
+        "the stored access token for {} (profile {}) is damaged: it holds characters a token cannot",
+        settings.env, settings.profile
+    ))
+    .with_hint(login_hint(settings)))
 }
 
 /// After the API answered 401 `invalid_token` to `rejected`: refresh unless a sibling

@@ -112,6 +112,21 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// An `HSM_*` variable that is set but not UTF-8 would read as unset and silently fall back
+/// to a default (another store, another endpoint): say so instead.
+fn refuse_unreadable_variables() -> Result<()> {
+    for (name, value) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("HSM_") && value.to_str().is_none() {
+            return Err(CliError::usage(format!(
+                "{name} is set but is not valid UTF-8 text; hsm cannot use it"
+            ))
+            .with_hint(format!("set {name} to a UTF-8 value, or unset it")));
+        }
+    }
+    Ok(())
+}
+
 /// Every variable hsm reads besides clap's, read once, as text.
 #[derive(Debug, Default)]
 struct Variables {
@@ -181,6 +196,7 @@ fn builtin(name: &str) -> Option<Builtin> {
 }
 
 pub fn resolve(global: &GlobalArgs, overrides: &Overrides) -> Result<EnvSettings> {
+    refuse_unreadable_variables()?;
     let cfg = config::load(global.config.as_deref())?;
     resolve_with(global, overrides, &cfg, &Variables::from_env())
 }
@@ -196,34 +212,46 @@ fn resolve_with(
         global.env.as_deref().is_some_and(|e| !e.is_empty()) || cfg.default_env.is_some();
     let base = Defaults::of(&env, cfg, vars)?;
     let file = cfg.env.get(&env).cloned().unwrap_or_default();
-    let endpoint = |what: &str, var: &str, value: Option<String>| -> Result<Url> {
-        let value = value.ok_or_else(|| {
+    // A bad URL is blamed on where it came from: the variable, the config file or the default.
+    let endpoint = |what: &str,
+                    var: &str,
+                    from_var: &Option<String>,
+                    from_file: &Option<String>,
+                    base: Option<String>|
+     -> Result<Url> {
+        let key = what.replace(' ', "_");
+        let origin = match (from_var, from_file) {
+            (Some(_), _) => var.to_string(),
+            (None, Some(_)) => format!("`{key}` in [env.{env}] of the config file"),
+            (None, None) => format!("the default {what} of environment `{env}`"),
+        };
+        let value = pick(None, from_var, from_file, base).ok_or_else(|| {
             CliError::usage(format!("environment `{env}` has no {what}")).with_hint(format!(
-                "set `{}` in [env.{env}] of the config file, or {var}",
-                what.replace(' ', "_")
+                "set `{key}` in [env.{env}] of the config file, or {var}"
             ))
         })?;
-        parse_endpoint(&value, var)
+        parse_endpoint(&value, &origin)
     };
     let authorize_url = endpoint(
         "authorize url",
         ev::HSM_AUTHORIZE_URL,
-        pick(
-            None,
-            &vars.authorize_url,
-            &file.authorize_url,
-            base.authorize,
-        ),
+        &vars.authorize_url,
+        &file.authorize_url,
+        base.authorize,
     )?;
     let token_url = endpoint(
         "token url",
         ev::HSM_TOKEN_URL,
-        pick(None, &vars.token_url, &file.token_url, base.token),
+        &vars.token_url,
+        &file.token_url,
+        base.token,
     )?;
     let api_url = endpoint(
         "api url",
         ev::HSM_API_URL,
-        pick(None, &vars.api_url, &file.api_url, base.api),
+        &vars.api_url,
+        &file.api_url,
+        base.api,
     )?;
     let redirect = pick(
         overrides.redirect_uri.as_ref(),

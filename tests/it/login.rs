@@ -568,3 +568,48 @@ fn the_browser_is_started_without_hsm_secrets_in_its_environment() {
         "{seen}"
     );
 }
+
+#[test]
+fn a_bad_url_is_blamed_on_where_it_came_from() {
+    let sb = Sandbox::start(&[]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    write_file(
+        &env.path("config/hsm/config.toml"),
+        "[env.sandbox]\nauthorize_url = \"ftp://example.test/authorize\"\n",
+    );
+    let out = env.run(&["login", "--env", "sandbox"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("`authorize_url` in [env.sandbox] of the config file")
+            && !err.contains("HSM_AUTHORIZE_URL"),
+        "{err}"
+    );
+    env.set("HSM_AUTHORIZE_URL", "ftp://example.test/other");
+    let out = env.run(&["login", "--env", "sandbox"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("(HSM_AUTHORIZE_URL)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_variable_that_is_not_utf8_is_reported_not_ignored() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_sb, env) = crate::common::logged_in(&[]);
+    let mut cmd = env.cmd();
+    cmd.args(["token", "show", "--env", "sandbox"]).env(
+        "HSM_CREDENTIALS_FILE",
+        std::ffi::OsStr::from_bytes(b"/tmp/creds-\xff.json"),
+    );
+    let out = run_with_timeout(&mut cmd, std::time::Duration::from_secs(30));
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("HSM_CREDENTIALS_FILE is set but is not valid UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -770,3 +770,28 @@ fn a_refresh_lock_held_too_long_says_to_wait_or_stop_the_holder_not_to_remove_th
     );
     drop(lock);
 }
+
+#[test]
+fn a_stored_token_with_a_line_break_is_a_store_error_not_a_network_one() {
+    let (sb, env) = logged_in(&[]);
+    edit_record(&env, ACCOUNT, |r| {
+        let token = r["access_token"].as_str().unwrap().to_string();
+        r["access_token"] = serde_json::json!(format!("{token}\r\n"));
+    });
+    let out = env.run(&[
+        "contacts",
+        "search",
+        "--env",
+        "sandbox",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+        "--birth-date",
+        "01/02/1950",
+    ]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(err.contains("damaged") && !err.contains('\r'), "{err}");
+    assert_eq!(sb.stats()["api_requests"], 0);
+}
