@@ -212,45 +212,26 @@ fn resolve_with(
         global.env.as_deref().is_some_and(|e| !e.is_empty()) || cfg.default_env.is_some();
     let base = Defaults::of(&env, cfg, vars)?;
     let file = cfg.env.get(&env).cloned().unwrap_or_default();
-    // A bad URL is blamed on where it came from: the variable, the config file or the default.
-    let endpoint = |what: &str,
-                    var: &str,
-                    from_var: &Option<String>,
-                    from_file: &Option<String>,
-                    base: Option<String>|
-     -> Result<Url> {
-        let key = what.replace(' ', "_");
-        let origin = match (from_var, from_file) {
-            (Some(_), _) => var.to_string(),
-            (None, Some(_)) => format!("`{key}` in [env.{env}] of the config file"),
-            (None, None) => format!("the default {what} of environment `{env}`"),
-        };
-        let value = pick(None, from_var, from_file, base).ok_or_else(|| {
-            CliError::usage(format!("environment `{env}` has no {what}")).with_hint(format!(
-                "set `{key}` in [env.{env}] of the config file, or {var}"
-            ))
-        })?;
-        parse_endpoint(&value, &origin)
-    };
+    let (vu, fu) = (&vars, &file);
     let authorize_url = endpoint(
+        &env,
         "authorize url",
         ev::HSM_AUTHORIZE_URL,
-        &vars.authorize_url,
-        &file.authorize_url,
+        (&vu.authorize_url, &fu.authorize_url),
         base.authorize,
     )?;
     let token_url = endpoint(
+        &env,
         "token url",
         ev::HSM_TOKEN_URL,
-        &vars.token_url,
-        &file.token_url,
+        (&vu.token_url, &fu.token_url),
         base.token,
     )?;
     let api_url = endpoint(
+        &env,
         "api url",
         ev::HSM_API_URL,
-        &vars.api_url,
-        &file.api_url,
+        (&vu.api_url, &fu.api_url),
         base.api,
     )?;
     let redirect = pick(
@@ -292,6 +273,29 @@ fn resolve_with(
         state_dir: local.state_dir,
         browser: local.browser,
     })
+}
+
+/// One endpoint URL, and a bad one blamed on where it came from: the variable, the config
+/// file, or the environment's default.
+fn endpoint(
+    env: &str,
+    what: &str,
+    var: &str,
+    (from_var, from_file): (&Option<String>, &Option<String>),
+    base: Option<String>,
+) -> Result<Url> {
+    let key = what.replace(' ', "_");
+    let origin = match (from_var, from_file) {
+        (Some(_), _) => var.to_string(),
+        (None, Some(_)) => format!("`{key}` in [env.{env}] of the config file"),
+        (None, None) => format!("the default {what} of environment `{env}`"),
+    };
+    let value = pick(None, from_var, from_file, base).ok_or_else(|| {
+        CliError::usage(format!("environment `{env}` has no {what}")).with_hint(format!(
+            "set `{key}` in [env.{env}] of the config file, or {var}"
+        ))
+    })?;
+    parse_endpoint(&value, &origin)
 }
 
 /// The environment (`--env`/`HSM_ENV`, else `default_env`, else production) and the profile.
