@@ -1619,3 +1619,22 @@ fn connections_beyond_the_cap_wait_until_one_is_freed() {
     idle.truncate(200);
     health_ok(&sb);
 }
+
+#[test]
+fn pages_carry_a_content_security_policy_and_cannot_be_framed() {
+    let sb = Sandbox::start(&[]);
+    let resp = get_authorize(&sb, &[]);
+    assert_eq!(resp.status(), 200);
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let csp = header("content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(header("x-frame-options"), "DENY");
+}
