@@ -86,4 +86,17 @@ mod tests {
             assert!(read_file(Path::new("/"), 10).is_err());
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_and_limit_read_as_lines(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), limit in 0u64..64) {
+            let mut input = &bytes[..];
+            for _ in 0..600 {
+                match read_line(&mut input, limit) {
+                    Ok(Some(line)) => proptest::prop_assert!(line.len() as u64 <= limit),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
 }

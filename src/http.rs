@@ -139,4 +139,16 @@ mod tests {
         assert!(looks_like_html(b"  <!DOCTYPE html><title>502</title>"));
         assert!(!looks_like_html(b"{\"error\": \"x\"}"));
     }
+
+    proptest::proptest! {
+        /// `Retry-After` of any value (seconds, dates, garbage): a duration or nothing.
+        #[test]
+        fn any_retry_after(text in "[ -~]{0,40}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&text) {
+                h.insert(RETRY_AFTER, v);
+            }
+            let _ = retry_after(&h);
+        }
+    }
 }

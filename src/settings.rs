@@ -395,9 +395,10 @@ impl FromVariables {
                 None => TokenSource::Store,
             },
             store: store_choice(vars),
+            // Clamped: 1e-308 would time every request out at once, 1e18 is "never".
             http_timeout: seconds(vars.http_timeout.as_deref())
-                .filter(|s| *s > 0.0)
-                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .filter(|s| *s > 0.0 && s.is_finite())
+                .and_then(|s| Duration::try_from_secs_f64(s.clamp(0.1, 86_400.0)).ok())
                 .unwrap_or(DEFAULT_HTTP_TIMEOUT),
             state_dir: vars.state_dir.as_ref().map(PathBuf::from),
             browser: BrowserChoice {
@@ -428,8 +429,8 @@ fn store_choice(vars: &Variables) -> StoreChoice {
 /// A locked desktop keyring shows an unlock prompt and the call waits for it: long enough for
 /// a person at a terminal to answer, short when no one is there to (cron, CI, scripts).
 fn keychain_timeout(variable: Option<&str>) -> Duration {
-    if let Some(secs) = seconds(variable)
-        && let Ok(d) = Duration::try_from_secs_f64(secs.max(0.1))
+    if let Some(secs) = seconds(variable).filter(|s| s.is_finite())
+        && let Ok(d) = Duration::try_from_secs_f64(secs.clamp(0.1, 86_400.0))
     {
         return d;
     }
@@ -635,5 +636,21 @@ mod tests {
         assert!(check_name("profile", "work-1").is_ok());
         assert!(check_name("profile", "a/b").is_err());
         assert!(check_name("profile", "").is_err());
+    }
+
+    proptest::proptest! {
+        /// Timeouts of any text (inf, NaN, 1e30, negative): a usable duration, never a panic.
+        #[test]
+        fn any_timeout_text(text in proptest::prelude::any::<String>(), n in proptest::prelude::any::<f64>()) {
+            for value in [text.clone(), n.to_string()] {
+                let vars = Variables {
+                    http_timeout: Some(value.clone()),
+                    ..Variables::default()
+                };
+                let local = FromVariables::of(&vars);
+                proptest::prop_assert!(!local.http_timeout.is_zero());
+                let _ = keychain_timeout(Some(&value));
+            }
+        }
     }
 }

@@ -370,4 +370,19 @@ mod tests {
         let d = describe_body("x", b"<!DOCTYPE html><title>502 secret-ish</title>");
         assert_eq!(d, "an HTML page instead of JSON");
     }
+
+    proptest::proptest! {
+        /// A token response of any text is parsed or refused; any `expires_in` gives a record
+        /// (the expiry saturates), never an overflow.
+        #[test]
+        fn any_token_response(text in proptest::prelude::any::<String>(), expires_in in proptest::prelude::any::<u64>()) {
+            let _ = serde_json::from_str::<BasicTokenResponse>(&text);
+            let url = Url::parse("https://h/t").unwrap();
+            let json = format!(r#"{{"access_token":"a","token_type":"bearer","expires_in":{expires_in}}}"#);
+            if let Ok(response) = serde_json::from_str::<BasicTokenResponse>(&json) {
+                let r = to_record(&response, None, "cid", &url);
+                proptest::prop_assert!(r.expires_at.is_some());
+            }
+        }
+    }
 }

@@ -115,4 +115,25 @@ mod tests {
         assert!(r.needs_refresh(940, 60));
         assert!(r.needs_refresh(2_000, 60));
     }
+
+    proptest::proptest! {
+        /// A stored record of any text parses or is refused; any expiry and clock give an
+        /// answer, never an overflow.
+        #[test]
+        fn any_stored_text_and_any_expiry(
+            text in proptest::prelude::any::<String>(),
+            at in proptest::prelude::any::<u64>(),
+            now in proptest::prelude::any::<u64>(),
+            margin in proptest::prelude::any::<u64>(),
+        ) {
+            let _ = Record::from_json(&text);
+            let json = format!(
+                r#"{{"access_token":"a","refresh_token":"r","token_type":"Bearer","expires_at":{at},"token_url":"https://x.test/t","client_id":"c","updated_at":{now}}}"#
+            );
+            if let Ok(record) = Record::from_json(&json) {
+                let _ = record.expires_in(now);
+                let _ = record.needs_refresh(now, margin);
+            }
+        }
+    }
 }

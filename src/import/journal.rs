@@ -301,4 +301,24 @@ mod tests {
             "{text}"
         );
     }
+
+    proptest::proptest! {
+        /// A report of any bytes (torn, binary, hostile) is opened or refused, never a panic;
+        /// one that opens accepts a new entry.
+        #[test]
+        fn any_report_bytes_open_or_are_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("r.jsonl");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(mut j) = Journal::open(&path) {
+                let _ = j.prior(1, Some("A"));
+                proptest::prop_assert!(j.record(&Entry::new(1, Some("A".into()), Status::Sent)).is_ok());
+            }
+        }
+
+        #[test]
+        fn any_entry_line_is_parsed_or_refused(line in proptest::prelude::any::<String>()) {
+            let _ = serde_json::from_str::<Entry>(&line);
+        }
+    }
 }

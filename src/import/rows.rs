@@ -357,4 +357,34 @@ mod tests {
         assert_eq!(r[1].number, 3);
         assert!(r[1].contact.is_err());
     }
+
+    proptest::proptest! {
+        /// Any input bytes, as CSV or JSON Lines: every row comes out valid, invalid or as an
+        /// error, and the reader ends; no panic.
+        #[test]
+        fn any_input_bytes_are_read_to_the_end_without_panicking(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            header in proptest::sample::select(vec!["external_id,first_name,last_name,birth_date,zip,phone\n", "", "external_id\n"]),
+        ) {
+            for format in [Format::Csv, Format::JsonLines] {
+                let mut input = header.as_bytes().to_vec();
+                input.extend_from_slice(&bytes);
+                if let Ok(rows) = Rows::new(Box::new(std::io::Cursor::new(input)), format) {
+                    for row in rows.take(10_000) {
+                        let _ = row;
+                    }
+                }
+            }
+        }
+
+        /// Every field's text parser, on any text.
+        #[test]
+        fn any_cell_text_is_accepted_or_refused(text in proptest::prelude::any::<String>()) {
+            for spec in crate::contact::schema::FIELDS {
+                let _ = value_from_text(spec, &text);
+            }
+            let _ = crate::contact::schema::parse_date(&text);
+            let _ = contact_from_json(&text);
+        }
+    }
 }

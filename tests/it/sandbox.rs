@@ -1638,3 +1638,42 @@ fn pages_carry_a_content_security_policy_and_cannot_be_framed() {
     );
     assert_eq!(header("x-frame-options"), "DENY");
 }
+
+/// A bounded run of random bytes at the sandbox's request handling (raw, and after a valid
+/// request line): every connection gets an answer or is closed, and the server keeps serving.
+#[test]
+fn random_bytes_never_break_the_sandbox() {
+    use proptest::prelude::*;
+    use std::io::{Read, Write};
+    let sb = Sandbox::start(&[]);
+    let addr = sb.base_url.trim_start_matches("http://").to_string();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 150,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    let prefixes = prop::sample::select(vec![
+        "",
+        "POST /v2/contacts HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n",
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /oauth/authorize?",
+    ]);
+    runner
+        .run(
+            &(prefixes, prop::collection::vec(any::<u8>(), 0..2048)),
+            |(prefix, bytes)| {
+                let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                let _ = s.write_all(prefix.as_bytes());
+                let _ = s.write_all(&bytes);
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                let mut answer = Vec::new();
+                let _ = s.read_to_end(&mut answer);
+                Ok(())
+            },
+        )
+        .unwrap();
+    let health = sb.client().get(sb.url("/__sandbox/health")).send().unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -380,6 +380,30 @@ mod tests {
         assert!(q.pending().is_empty());
     }
 
+    proptest::proptest! {
+        /// Any text, and any ENDPOINT:KIND[=ARG][xCOUNT] shape: parsed or refused, no panic.
+        #[test]
+        fn any_spec_is_parsed_or_refused_without_panicking(
+            text in proptest::prelude::any::<String>(),
+            endpoint in proptest::sample::select(vec!["token", "create", "api", "any", "x"]),
+            kind in proptest::sample::select(vec!["429", "503", "html", "delay", "lost", "commit-then-", "commit-then-lost", "malformed", ""]),
+            arg in proptest::option::of(proptest::prelude::any::<u64>()),
+            count in proptest::option::of(proptest::prelude::any::<u64>()),
+        ) {
+            let _ = Fault::parse(&text);
+            let mut spec = format!("{endpoint}:{kind}");
+            if let Some(a) = arg {
+                spec.push_str(&format!("={a}"));
+            }
+            if let Some(c) = count {
+                spec.push_str(&format!("x{c}"));
+            }
+            if let Ok(fault) = Fault::parse(&spec) {
+                proptest::prop_assert!(fault.remaining >= 1);
+            }
+        }
+    }
+
     #[test]
     fn targets_match_their_endpoints_only() {
         assert!(Target::Api.matches(Endpoint::Update));
