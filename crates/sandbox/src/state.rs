@@ -21,6 +21,9 @@ pub(crate) struct Limits {
     pub(crate) code_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
     pub(crate) max_contacts: usize,
+    /// The stored contacts' total size (their JSON): a count alone let 300 creates with 1 MB
+    /// fields take 451 MB.
+    pub(crate) max_contact_bytes: usize,
     /// Live codes plus live tokens; beyond it the sandbox refuses to issue more until some expire.
     pub(crate) max_live_credentials: usize,
 }
@@ -33,6 +36,7 @@ impl Limits {
             code_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_contacts: 200_000,
+            max_contact_bytes: 256 << 20,
             max_live_credentials: 500_000,
         }
     }
@@ -165,6 +169,8 @@ pub(crate) struct State {
     families: HashMap<u64, Duration>,
     next_family: u64,
     contacts: HashMap<String, StoredContact>,
+    /// The JSON size of the contacts as created.
+    contact_bytes: usize,
     external_ids: HashSet<(String, String)>,
     next_seq: u64,
     last_prune: Option<Instant>,
@@ -199,6 +205,7 @@ impl State {
             families: HashMap::new(),
             next_family: 1,
             contacts: HashMap::new(),
+            contact_bytes: 0,
             external_ids: HashSet::new(),
             next_seq: 1,
             last_prune: None,
@@ -436,10 +443,14 @@ impl State {
         agent: &str,
         fields: Map<String, Value>,
     ) -> Option<&StoredContact> {
-        if self.contacts.len() >= self.limits.max_contacts {
+        let size = serde_json::to_string(&fields).map_or(0, |t| t.len());
+        if self.contacts.len() >= self.limits.max_contacts
+            || self.contact_bytes.saturating_add(size) > self.limits.max_contact_bytes
+        {
             return None;
         }
         let id = fields.get("id").and_then(Value::as_str)?.to_owned();
+        self.contact_bytes += size;
         if let Some(external_id) = fields.get("external_id").and_then(Value::as_str)
             && !self
                 .external_ids
@@ -611,6 +622,22 @@ mod tests {
         assert!(s.insert_contact("a", contact("3")).is_none());
         assert_eq!(s.contact_count(), 2);
         assert_eq!(s.counters.duplicate_external_ids, 1);
+    }
+
+    #[test]
+    fn contacts_are_capped_by_bytes_too() {
+        let mut s = state();
+        s.limits.max_contact_bytes = 3_000;
+        let big = |id: &str| {
+            let mut map = Map::new();
+            map.insert("id".into(), Value::String(id.into()));
+            map.insert("drugs".into(), Value::String("x".repeat(1_000)));
+            map
+        };
+        assert!(s.insert_contact("a", big("1")).is_some());
+        assert!(s.insert_contact("a", big("2")).is_some());
+        assert!(s.insert_contact("a", big("3")).is_none(), "over 3,000 bytes");
+        assert_eq!(s.contact_count(), 2);
     }
 
     #[test]
