@@ -1677,3 +1677,37 @@ fn random_bytes_never_break_the_sandbox() {
     let health = sb.client().get(sb.url("/__sandbox/health")).send().unwrap();
     assert_eq!(health.status(), 200);
 }
+
+/// Every connection slot held by a body that stalls after its first byte: other clients are
+/// served within seconds, not after the 30 s body timeout.
+#[test]
+fn stalled_bodies_on_every_connection_slot_do_not_hold_other_clients_off() {
+    use std::io::Write;
+    let sb = Sandbox::start(&[]);
+    let addr = sb.base_url.trim_start_matches("http://").to_string();
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+            break;
+        };
+        let _ = s.write_all(
+            b"POST /v2/contacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+        );
+        stalled.push(s);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let health = sb
+        .client()
+        .get(sb.url("/__sandbox/health"))
+        .timeout(std::time::Duration::from_secs(25))
+        .send()
+        .expect("served while bodies stall");
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "waited {:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}

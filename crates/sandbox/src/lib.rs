@@ -57,6 +57,9 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 const DRAIN_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 /// A client that has not sent its whole body by then is dropped (no slow-loris bodies).
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A body that sends nothing for this long is dropped: 256 idle bodies (every connection slot)
+/// would otherwise hold every other client off for `BODY_READ_TIMEOUT`.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A client that has not sent its request headers by then is dropped.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -387,7 +390,13 @@ async fn read_body(headers: &HeaderMap, body: Incoming) -> std::result::Result<B
 async fn collect_capped(mut body: Incoming) -> std::result::Result<Bytes, BodyError> {
     let mut kept = Vec::new();
     let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await else {
+            return Err(BodyError::Broken);
+        };
+        let Some(frame) = next else {
+            break;
+        };
         let frame = frame.map_err(|_| BodyError::Broken)?;
         let Ok(data) = frame.into_data() else {
             continue;

@@ -636,7 +636,10 @@ mod tests {
         };
         assert!(s.insert_contact("a", big("1")).is_some());
         assert!(s.insert_contact("a", big("2")).is_some());
-        assert!(s.insert_contact("a", big("3")).is_none(), "over 3,000 bytes");
+        assert!(
+            s.insert_contact("a", big("3")).is_none(),
+            "over 3,000 bytes"
+        );
         assert_eq!(s.contact_count(), 2);
     }
 
