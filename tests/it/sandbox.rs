@@ -13,6 +13,7 @@ use reqwest::blocking::Response;
 use serde_json::{Value, json};
 
 use crate::common::browser::Browser;
+use crate::common::form_nonce;
 use crate::common::sandbox::{
     CLIENT_ID, CLIENT_SECRET, Sandbox, config as sandbox_config, http_client,
 };
@@ -56,6 +57,11 @@ fn get_authorize(sb: &Sandbox, extra: &[(&str, &str)]) -> Response {
 fn post_decision(sb: &Sandbox, extra: &[(&str, &str)], decision: &str) -> Response {
     let mut form = authorize_query(extra);
     form.push(("decision".into(), decision.into()));
+    // As a browser would: the nonce of a consent form the sandbox showed.
+    let page = get_authorize(sb, &[]).text().unwrap_or_default();
+    if page.contains("form_nonce") {
+        form.push(("form_nonce".into(), form_nonce(&page)));
+    }
     sb.client()
         .post(sb.url("/oauth/authorize"))
         .form(&form)
@@ -1710,4 +1716,27 @@ fn stalled_bodies_on_every_connection_slot_do_not_hold_other_clients_off() {
         started.elapsed()
     );
     drop(stalled);
+}
+
+#[test]
+fn a_consent_decision_needs_the_nonce_of_a_form_the_sandbox_showed_once() {
+    let sb = Sandbox::start(&[]);
+    let post = |nonce: Option<&str>| {
+        let mut form = authorize_query(&[]);
+        form.push(("decision".into(), "approve".into()));
+        if let Some(n) = nonce {
+            form.push(("form_nonce".into(), n.to_string()));
+        }
+        sb.client()
+            .post(sb.url("/oauth/authorize"))
+            .form(&form)
+            .send()
+            .expect("POST /oauth/authorize")
+    };
+    // Another page posting the form (no nonce, or a made-up one) gets no code.
+    assert_eq!(post(None).status(), StatusCode::BAD_REQUEST);
+    assert_eq!(post(Some("forged")).status(), StatusCode::BAD_REQUEST);
+    let nonce = form_nonce(&get_authorize(&sb, &[]).text().unwrap());
+    assert_eq!(post(Some(&nonce)).status(), StatusCode::FOUND);
+    assert_eq!(post(Some(&nonce)).status(), StatusCode::BAD_REQUEST, "once");
 }

@@ -168,6 +168,8 @@ pub(crate) struct State {
     /// Live families and the access-token lifetime each was issued with.
     families: HashMap<u64, Duration>,
     next_family: u64,
+    /// The nonces of consent forms shown and not yet submitted, with when they were shown.
+    form_nonces: HashMap<String, Instant>,
     contacts: HashMap<String, StoredContact>,
     /// The JSON size of the contacts as created.
     contact_bytes: usize,
@@ -177,6 +179,8 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     pub(crate) faults: FaultQueue,
 }
+
+const FORM_NONCE_TTL: Duration = Duration::from_secs(600);
 
 /// A random, URL-safe token with a recognisable prefix: 43 base64url chars of 32 random bytes.
 pub(crate) fn new_secret(prefix: &str) -> String {
@@ -204,6 +208,7 @@ impl State {
             refresh: HashMap::new(),
             families: HashMap::new(),
             next_family: 1,
+            form_nonces: HashMap::new(),
             contacts: HashMap::new(),
             contact_bytes: 0,
             external_ids: HashSet::new(),
@@ -431,6 +436,32 @@ impl State {
     #[cfg(test)]
     fn contact_count(&self) -> usize {
         self.contacts.len()
+    }
+
+    /// A nonce for one consent form. At most 10,000 are outstanding (the oldest goes), each
+    /// for ten minutes: a form posted from anywhere else, or twice, is refused.
+    pub(crate) fn issue_form_nonce(&mut self, now: Instant) -> String {
+        self.form_nonces
+            .retain(|_, shown| now.duration_since(*shown) < FORM_NONCE_TTL);
+        if self.form_nonces.len() >= 10_000
+            && let Some(oldest) = self
+                .form_nonces
+                .iter()
+                .min_by_key(|(_, shown)| **shown)
+                .map(|(n, _)| n.clone())
+        {
+            self.form_nonces.remove(&oldest);
+        }
+        let nonce = new_secret("");
+        self.form_nonces.insert(nonce.clone(), now);
+        nonce
+    }
+
+    /// Spend a consent form's nonce: true once, for a nonce this sandbox issued in time.
+    pub(crate) fn spend_form_nonce(&mut self, nonce: &str, now: Instant) -> bool {
+        self.form_nonces
+            .remove(nonce)
+            .is_some_and(|shown| now.duration_since(shown) < FORM_NONCE_TTL)
     }
 
     pub(crate) fn contact_mut(&mut self, id: &str) -> Option<&mut StoredContact> {
