@@ -341,7 +341,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --port 'Port to listen on at 127.0.0.1 (0 picks a free one)'
             cand --access-ttl 'Lifetime of issued access tokens, in seconds'
             cand --latency-ms 'Delay every API response by this many milliseconds (a realistic network latency)'
-            cand --fault 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`'
+            cand --fault 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN[=SECS], htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS, commit-then-NNN, commit-then-lost. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`, `create:commit-then-502`'
             cand --webhook-url 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`''s); queue one with POST /__sandbox/webhooks/submission'
             cand --webhook-api-key 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)'
             cand --webhook-retry-scale 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01'

@@ -233,7 +233,8 @@ pub struct SandboxArgs {
     pub port: u16,
 
     /// Lifetime of issued access tokens, in seconds
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    #[arg(long, value_name = "SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
     pub access_ttl: u64,
 
     /// Approve every authorization request without showing the consent page
@@ -245,8 +246,9 @@ pub struct SandboxArgs {
     pub latency_ms: u64,
 
     /// Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create,
-    /// update, search, api (all of /v2), any. KIND: NNN, htmlNNN, 429[=SECS], html, malformed,
-    /// delay=MS, lost=MS. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`
+    /// update, search, api (all of /v2), any. KIND: NNN[=SECS], htmlNNN, 429[=SECS], html,
+    /// malformed, delay=MS, lost=MS, commit-then-NNN, commit-then-lost. E.g. `token:500`,
+    /// `create:429=2x3`, `api:delay=2000`, `create:lost=5000`, `create:commit-then-502`
     #[arg(long = "fault", value_name = "SPEC", value_parser = hsm_sandbox::Fault::parse)]
     pub faults: Vec<hsm_sandbox::Fault>,
 

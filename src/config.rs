@@ -43,7 +43,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
             None => return Ok(Config::default()),
         },
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::bounded::read_text(&path, crate::bounded::SMALL_FILE) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
             return Ok(Config::default());

@@ -42,7 +42,7 @@ pub(crate) fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwe
 }
 
 fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>> {
-    let pem = std::fs::read(path)
+    let pem = crate::bounded::read_file(path, crate::bounded::SMALL_FILE)
         .map_err(|e| CliError::usage(format!("cannot read CA file {}: {e}", path.display())))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| CliError::usage(format!("invalid CA file {}: {e}", path.display())))?;
@@ -138,5 +138,17 @@ mod tests {
     fn html_is_told_from_json() {
         assert!(looks_like_html(b"  <!DOCTYPE html><title>502</title>"));
         assert!(!looks_like_html(b"{\"error\": \"x\"}"));
+    }
+
+    proptest::proptest! {
+        /// `Retry-After` of any value (seconds, dates, garbage): a duration or nothing.
+        #[test]
+        fn any_retry_after(text in "[ -~]{0,40}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&text) {
+                h.insert(RETRY_AFTER, v);
+            }
+            let _ = retry_after(&h);
+        }
     }
 }

@@ -7,6 +7,7 @@
 // reports what nothing uses.
 mod api;
 mod auth;
+mod bounded;
 pub mod cli;
 mod commands;
 mod config;

@@ -3,7 +3,28 @@
 
 #![allow(clippy::print_stderr)]
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+/// Text made safe for a terminal: control characters (escape sequences, carriage returns, a
+/// newline that would forge a second line) are shown escaped, as `\u{1b}`. Untrusted text (a
+/// callback's `error_description`, an API message, a stored value) reaches stderr only so.
+/// `keep_newlines` keeps line breaks in multi-line messages hsm writes itself.
+pub fn terminal_safe(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && !(keep_newlines && (c == '\n' || c == '\t'));
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
@@ -27,32 +48,51 @@ impl Printer {
     /// A status message on stderr, silenced by `-q`.
     pub fn status(&self, line: &str) {
         if !self.quiet {
-            let _ = writeln!(io::stderr().lock(), "{line}");
+            let _ = writeln!(io::stderr().lock(), "{}", terminal_safe(line, true));
         }
     }
 
     /// Something the user must see to go on (the login URL), even with `-q`.
     pub fn prompt(&self, line: &str) {
-        let _ = writeln!(io::stderr().lock(), "{line}");
+        let _ = writeln!(io::stderr().lock(), "{}", terminal_safe(line, true));
     }
 
     /// A warning on stderr; shown even with `-q`, since it may change what the user does next.
     pub fn warn(&self, line: &str) {
-        let _ = writeln!(io::stderr().lock(), "warning: {line}");
+        let _ = writeln!(
+            io::stderr().lock(),
+            "warning: {}",
+            terminal_safe(line, false)
+        );
     }
 
     /// Detail shown only with `-v`. Callers must pass redacted text.
     pub fn trace(&self, line: &str) {
         if self.verbose {
-            let _ = writeln!(io::stderr().lock(), "* {line}");
+            let _ = writeln!(io::stderr().lock(), "* {}", terminal_safe(line, false));
         }
     }
 
     pub fn error(&self, err: &crate::error::CliError) {
         let mut e = io::stderr().lock();
-        let _ = writeln!(e, "error: {}", err.message);
+        let _ = writeln!(e, "error: {}", terminal_safe(&err.message, false));
         if let Some(hint) = &err.hint {
-            let _ = writeln!(e, "hint: {hint}");
+            let _ = writeln!(e, "hint: {}", terminal_safe(hint, true));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(terminal_safe("plain text", false), "plain text");
+        assert_eq!(
+            terminal_safe("a\u{1b}[2Jb\r\nerror: forged", false),
+            "a\\u{1b}[2Jb\\r\\nerror: forged"
+        );
+        assert_eq!(terminal_safe("one\ntwo\u{9b}", true), "one\ntwo\\u{9b}");
     }
 }

@@ -60,10 +60,23 @@ pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<Se
     let seen = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| not_logged_in(settings))?;
     if !seen.needs_refresh(now(), REFRESH_MARGIN) {
-        return Ok(seen.access_token);
+        return usable(seen.access_token, settings);
     }
     let record = refresh_locked(settings, store.as_ref(), &seen, false, printer).await?;
-    Ok(record.access_token)
+    usable(record.access_token, settings)
+}
+
+/// A stored token that cannot go in an `Authorization` header (a line break, a control
+/// character: an edited or damaged store) is a store error (exit 6), not a network one.
+fn usable(token: Secret, settings: &EnvSettings) -> Result<Secret> {
+    if token.expose().bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(token);
+    }
+    Err(CliError::store(format!(
+        "the stored access token for {} (profile {}) is damaged: it holds characters a token cannot",
+        settings.env, settings.profile
+    ))
+    .with_hint(login_hint(settings)))
 }
 
 /// After the API answered 401 `invalid_token` to `rejected`: refresh unless a sibling
@@ -167,6 +180,8 @@ async fn spend_refresh_token(
         current.client_id,
         secret.fingerprint()
     ));
+    // From here until the rotated pair is stored, a Ctrl-C or SIGTERM waits (then exits).
+    let _deferred = crate::interrupt::Deferred::begin();
     let new = match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
         Ok(new) => new,
         Err(e) => return refresh_failed(settings, store, current, e),
@@ -220,7 +235,7 @@ fn refresh_failed(
             ))
             .with_hint(hint))
         }
-        e @ TokenError::Unknown(_) => Err(CliError::network(format!(
+        e @ (TokenError::Unknown(_) | TokenError::Malformed(_)) => Err(CliError::network(format!(
             "refresh outcome unknown: {e}"
         ))
         .with_hint(
@@ -252,7 +267,9 @@ async fn persist_rotated(store: &dyn SecretStore, account: &str, record: &Record
 }
 
 /// Spend the refresh token, retrying what is known to be safe to retry: a request that never
-/// left (not sent) and the server's 5xx / 429 (it did not act). A lost answer is not retried.
+/// left (not sent), a 429, and a 503 with `Retry-After` (the server's word that it did not
+/// act). A lost answer or any other 5xx is not retried: a gateway's 502 can come after the
+/// server rotated, and spending the old refresh token again would revoke the session.
 async fn refresh_with_retries(
     http: &reqwest::Client,
     creds: &ClientCredentials<'_>,
@@ -262,7 +279,15 @@ async fn refresh_with_retries(
 ) -> std::result::Result<Record, TokenError> {
     let mut backoff = Policy::TOKEN_REFRESH.backoff();
     loop {
-        let result = oauth::refresh(http, creds, token_url, refresh_token).await;
+        let result = match oauth::refresh(http, creds, token_url, refresh_token).await {
+            Err(TokenError::Server {
+                status,
+                retry_after,
+            }) if !(status == 429 || (status == 503 && retry_after.is_some())) => Err(
+                TokenError::Unknown(format!("HTTP {status}, possibly after rotating the tokens")),
+            ),
+            other => other,
+        };
         let retryable = matches!(
             result,
             Err(TokenError::Server { .. } | TokenError::NotSent(_))
@@ -329,10 +354,9 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
                 "another hsm process has been refreshing this session for over {} s",
                 LOCK_WAIT.as_secs()
             ))
-            .with_hint(format!(
-                "if no hsm process is running, remove {}",
-                path.display()
-            )));
+            .with_hint(
+                "an hsm process still holds the lock, and the OS releases it when that process exits: wait for it, or stop that process, and retry",
+            ));
         }
         if !told && started.elapsed() >= Duration::from_secs(1) {
             printer.status("Waiting for another hsm process to finish refreshing the session...");

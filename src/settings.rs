@@ -143,6 +143,21 @@ pub fn webhook_api_key() -> Option<Secret> {
     var(ev::HSM_WEBHOOK_API_KEY).map(Secret::new)
 }
 
+/// An `HSM_*` variable that is set but not UTF-8 would read as unset and silently fall back
+/// to a default (another store, another endpoint): say so instead.
+fn refuse_unreadable_variables() -> Result<()> {
+    for (name, value) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("HSM_") && value.to_str().is_none() {
+            return Err(CliError::usage(format!(
+                "{name} is set but is not valid UTF-8 text; hsm cannot use it"
+            ))
+            .with_hint(format!("set {name} to a UTF-8 value, or unset it")));
+        }
+    }
+    Ok(())
+}
+
 /// Every variable hsm reads besides clap's, read once, as text.
 #[derive(Debug, Default)]
 struct Variables {
@@ -230,6 +245,7 @@ fn builtin(name: &str) -> Option<Builtin> {
 }
 
 pub fn resolve(global: &GlobalArgs, overrides: &Overrides) -> Result<EnvSettings> {
+    refuse_unreadable_variables()?;
     let cfg = config::load(global.config.as_deref())?;
     resolve_with(global, overrides, &cfg, &Variables::from_env())
 }
@@ -245,34 +261,27 @@ fn resolve_with(
         global.env.as_deref().is_some_and(|e| !e.is_empty()) || cfg.default_env.is_some();
     let base = Defaults::of(&env, cfg, vars)?;
     let file = cfg.env.get(&env).cloned().unwrap_or_default();
-    let endpoint = |what: &str, var: &str, value: Option<String>| -> Result<Url> {
-        let value = value.ok_or_else(|| {
-            CliError::usage(format!("environment `{env}` has no {what}")).with_hint(format!(
-                "set `{}` in [env.{env}] of the config file, or {var}",
-                what.replace(' ', "_")
-            ))
-        })?;
-        parse_endpoint(&value, var)
-    };
+    let (vu, fu) = (&vars, &file);
     let authorize_url = endpoint(
+        &env,
         "authorize url",
         ev::HSM_AUTHORIZE_URL,
-        pick(
-            None,
-            &vars.authorize_url,
-            &file.authorize_url,
-            base.authorize,
-        ),
+        (&vu.authorize_url, &fu.authorize_url),
+        base.authorize,
     )?;
     let token_url = endpoint(
+        &env,
         "token url",
         ev::HSM_TOKEN_URL,
-        pick(None, &vars.token_url, &file.token_url, base.token),
+        (&vu.token_url, &fu.token_url),
+        base.token,
     )?;
     let api_url = endpoint(
+        &env,
         "api url",
         ev::HSM_API_URL,
-        pick(None, &vars.api_url, &file.api_url, base.api),
+        (&vu.api_url, &fu.api_url),
+        base.api,
     )?;
     let redirect = pick(
         overrides.redirect_uri.as_ref(),
@@ -313,6 +322,29 @@ fn resolve_with(
         state_dir: local.state_dir,
         browser: local.browser,
     })
+}
+
+/// One endpoint URL, and a bad one blamed on where it came from: the variable, the config
+/// file, or the environment's default.
+fn endpoint(
+    env: &str,
+    what: &str,
+    var: &str,
+    (from_var, from_file): (&Option<String>, &Option<String>),
+    base: Option<String>,
+) -> Result<Url> {
+    let key = what.replace(' ', "_");
+    let origin = match (from_var, from_file) {
+        (Some(_), _) => var.to_string(),
+        (None, Some(_)) => format!("`{key}` in [env.{env}] of the config file"),
+        (None, None) => format!("the default {what} of environment `{env}`"),
+    };
+    let value = pick(None, from_var, from_file, base).ok_or_else(|| {
+        CliError::usage(format!("environment `{env}` has no {what}")).with_hint(format!(
+            "set `{key}` in [env.{env}] of the config file, or {var}"
+        ))
+    })?;
+    parse_endpoint(&value, &origin)
 }
 
 /// The environment (`--env`/`HSM_ENV`, else `default_env`, else production) and the profile.
@@ -412,9 +444,10 @@ impl FromVariables {
                 None => TokenSource::Store,
             },
             store: store_choice(vars, cfg),
+            // Clamped: 1e-308 would time every request out at once, 1e18 is "never".
             http_timeout: seconds(vars.http_timeout.as_deref())
-                .filter(|s| *s > 0.0)
-                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .filter(|s| *s > 0.0 && s.is_finite())
+                .and_then(|s| Duration::try_from_secs_f64(s.clamp(0.1, 86_400.0)).ok())
                 .unwrap_or(DEFAULT_HTTP_TIMEOUT),
             state_dir: vars.state_dir.as_ref().map(PathBuf::from),
             browser: BrowserChoice {
@@ -480,8 +513,8 @@ fn etcd_settings(vars: &Variables, cfg: &Config) -> EtcdSettings {
 /// A locked desktop keyring shows an unlock prompt and the call waits for it: long enough for
 /// a person at a terminal to answer, short when no one is there to (cron, CI, scripts).
 fn keychain_timeout(variable: Option<&str>) -> Duration {
-    if let Some(secs) = seconds(variable)
-        && let Ok(d) = Duration::try_from_secs_f64(secs.max(0.1))
+    if let Some(secs) = seconds(variable).filter(|s| s.is_finite())
+        && let Ok(d) = Duration::try_from_secs_f64(secs.clamp(0.1, 86_400.0))
     {
         return d;
     }
@@ -540,9 +573,11 @@ pub fn parse_redirect_uri(value: &str) -> Result<Url> {
             "refusing redirect URI `{value}`: it must be http:// on 127.0.0.1, [::1] or localhost"
         )));
     }
-    if url.port().is_none() {
+    // Port 0 would bind a random port the authorization server cannot know: the redirect
+    // could never arrive.
+    if url.port().is_none_or(|p| p == 0) {
         return Err(CliError::usage(format!(
-            "redirect URI `{value}` needs an explicit port, e.g. http://127.0.0.1:8765/callback"
+            "redirect URI `{value}` needs an explicit port (not 0), e.g. http://127.0.0.1:8765/callback"
         )));
     }
     Ok(url)
@@ -648,6 +683,7 @@ mod tests {
         assert!(parse_redirect_uri("https://127.0.0.1:8765/callback").is_err());
         assert!(parse_redirect_uri("http://10.0.0.1:8765/callback").is_err());
         assert!(parse_redirect_uri("http://127.0.0.1/callback").is_err());
+        assert!(parse_redirect_uri("http://127.0.0.1:0/callback").is_err());
     }
 
     #[test]
@@ -720,5 +756,21 @@ mod tests {
         assert!(check_name("profile", "work-1").is_ok());
         assert!(check_name("profile", "a/b").is_err());
         assert!(check_name("profile", "").is_err());
+    }
+
+    proptest::proptest! {
+        /// Timeouts of any text (inf, NaN, 1e30, negative): a usable duration, never a panic.
+        #[test]
+        fn any_timeout_text(text in proptest::prelude::any::<String>(), n in proptest::prelude::any::<f64>()) {
+            for value in [text.clone(), n.to_string()] {
+                let vars = Variables {
+                    http_timeout: Some(value.clone()),
+                    ..Variables::default()
+                };
+                let local = FromVariables::of(&vars, &Config::default());
+                proptest::prop_assert!(!local.http_timeout.is_zero());
+                let _ = keychain_timeout(Some(&value));
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The Partner API client: one connection pool, the bearer token, and the rules every call
 //! shares: refresh once after a 401 `invalid_token` and retry; honour `Retry-After` on 429;
-//! back off on 5xx; never resend a request whose answer was lost.
+//! back off on 5xx where resending is harmless; never resend a create that may have reached
+//! the server (an answer lost, or a 5xx other than a 503 with `Retry-After`).
 
 use std::time::{Duration, Instant};
 
@@ -67,11 +68,32 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, ApiError> {
+        let rules = Rules::for_method(&method);
+        self.call_with(rules, method, path, body).await
+    }
+
+    /// Send a call that changes nothing on the server whatever its method (a search sent as
+    /// POST): resent after a lost answer or any 5xx, like a GET.
+    pub async fn call_read_only(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, ApiError> {
+        self.call_with(Rules::READ_ONLY, method, path, body).await
+    }
+
+    async fn call_with(
+        &self,
+        rules: Rules,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, ApiError> {
         let url = self
             .base
             .join(path)
             .map_err(|e| ApiError::new(Failure::Usage, format!("bad API path `{path}`: {e}")))?;
-        let rules = Rules::for_method(&method);
         let mut backoff = rules.policy.backoff();
         let mut refreshed = false;
         loop {
@@ -101,9 +123,11 @@ impl Api {
                         self.refresh_after(&token).await?;
                         continue;
                     }
-                    Verdict::Retryable(failed) => {
+                    Verdict::Retryable(failed) if rules.may_resend(&failed) => {
                         self.pause_before_retry(failed, &mut backoff).await?
                     }
+                    // A gateway's 502/504 (or a 500) often comes after the application acted.
+                    Verdict::Retryable(failed) => return Err(outcome_unknown(failed.error)),
                     Verdict::InvalidToken(error) | Verdict::Failed(error) => return Err(error),
                 },
             };
@@ -225,22 +249,49 @@ impl Api {
 }
 
 /// Which failures a call may retry, chosen by its method. Every method is retried when
-/// nothing was sent (the connection failed) and on 429 or 5xx (the server's answer that it did
-/// not act). An answer lost after sending is retried only for safe methods (GET, HEAD), which
-/// change nothing on the server: hsm sends only POST and PATCH, so it never resends one.
+/// nothing was sent (the connection failed), on 429 and on 503 with `Retry-After` (the
+/// server's word that it did not act). An answer lost after sending is retried only for
+/// safe methods (GET, HEAD) and searches, which change nothing on the server. Any other 5xx
+/// is retried except for POST: a create that a gateway answered 502 may have been stored,
+/// and sending it again would create the contact twice; it is reported as unknown instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rules {
     policy: Policy,
     resend_lost_answer: bool,
+    resend_after_server_error: bool,
 }
 
 impl Rules {
+    const READ_ONLY: Rules = Rules {
+        policy: Policy::API,
+        resend_lost_answer: true,
+        resend_after_server_error: true,
+    };
+
     fn for_method(method: &Method) -> Rules {
         Rules {
             policy: Policy::API,
             resend_lost_answer: method.is_safe(),
+            resend_after_server_error: *method != Method::POST,
         }
     }
+
+    /// Whether a 429 or 5xx answer may be followed by the same request.
+    fn may_resend(&self, failed: &Retryable) -> bool {
+        failed.status == StatusCode::TOO_MANY_REQUESTS
+            || (failed.status == StatusCode::SERVICE_UNAVAILABLE && failed.retry_after.is_some())
+            || self.resend_after_server_error
+    }
+}
+
+/// A 5xx to a request that may have been carried out before the failure.
+fn outcome_unknown(mut error: ApiError) -> ApiError {
+    error.failure = Failure::Unknown;
+    error.hint = Some(
+        "the server may have acted on the request before failing; check (hsm contacts search) before sending it again"
+            .to_string(),
+    );
+    error
 }
 
 /// What one attempt came to.
@@ -354,6 +405,23 @@ mod tests {
         assert!(!Rules::for_method(&Method::PATCH).resend_lost_answer);
         assert!(Rules::for_method(&Method::GET).resend_lost_answer);
         assert_eq!(Rules::for_method(&Method::POST).policy, Policy::API);
+    }
+
+    #[test]
+    fn a_post_is_resent_only_after_429_or_503_with_retry_after() {
+        let failed = |status: u16, retry_after: Option<u64>| Retryable {
+            status: StatusCode::from_u16(status).unwrap(),
+            retry_after: retry_after.map(Duration::from_secs),
+            error: ApiError::new(Failure::Network, "x"),
+        };
+        let post = Rules::for_method(&Method::POST);
+        assert!(post.may_resend(&failed(429, None)));
+        assert!(post.may_resend(&failed(503, Some(1))));
+        for status in [500, 502, 503, 504] {
+            assert!(!post.may_resend(&failed(status, None)), "{status}");
+        }
+        assert!(Rules::for_method(&Method::PATCH).may_resend(&failed(502, None)));
+        assert!(Rules::READ_ONLY.may_resend(&failed(504, None)));
     }
 
     #[test]

@@ -12,10 +12,25 @@ const CREATE_PATH: &str = "contacts";
 /// `POST /contacts/search` with a flat JSON body: an assumption, the docs do not show it.
 const SEARCH_PATH: &str = "contacts/search";
 
-/// `PATCH /contacts/{contact_id}` (documented).
-fn update_path(contact_id: &str) -> String {
-    let encoded: String = url::form_urlencoded::byte_serialize(contact_id.as_bytes()).collect();
-    format!("contacts/{encoded}")
+/// `PATCH /contacts/{contact_id}` (documented). The id is one path segment: every byte but
+/// RFC 3986's unreserved characters is percent-encoded (a space is `%20`, not a form's `+`),
+/// and `.`, `..` or nothing, which a URL would resolve to another path, are refused.
+fn update_path(contact_id: &str) -> Result<String, ApiError> {
+    if matches!(contact_id, "" | "." | "..") {
+        return Err(ApiError::new(
+            super::Failure::Usage,
+            format!("{contact_id:?} is not a contact id"),
+        ));
+    }
+    let mut encoded = String::with_capacity(contact_id.len());
+    for b in contact_id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(format!("contacts/{encoded}"))
 }
 
 /// The request body: the contact under a `contact` key (confirmed by the seed for create).
@@ -40,7 +55,7 @@ pub async fn update(
     let answer = api
         .call(
             Method::PATCH,
-            &update_path(contact_id),
+            &update_path(contact_id)?,
             Some(&wrap(changes)),
         )
         .await?;
@@ -54,7 +69,7 @@ pub async fn update(
 /// Search the agent's contacts; a miss is a success with `data.contact` null.
 pub async fn search(api: &Api, query: Map<String, Value>) -> Result<Value, ApiError> {
     let answer = api
-        .call(Method::POST, SEARCH_PATH, Some(&Value::Object(query)))
+        .call_read_only(Method::POST, SEARCH_PATH, Some(&Value::Object(query)))
         .await?;
     Ok(answer.body.unwrap_or(Value::Null))
 }
@@ -77,8 +92,13 @@ mod tests {
 
     #[test]
     fn ids_are_escaped_into_the_path() {
-        assert_eq!(update_path("abc-123"), "contacts/abc-123");
-        assert_eq!(update_path("../x y"), "contacts/..%2Fx+y");
+        let path = |id: &str| update_path(id).map_err(|e| e.message);
+        assert_eq!(path("abc-123").unwrap(), "contacts/abc-123");
+        assert_eq!(path("../x y").unwrap(), "contacts/..%2Fx%20y");
+        assert_eq!(path("a+b?c#d%").unwrap(), "contacts/a%2Bb%3Fc%23d%25");
+        for bad in ["", ".", ".."] {
+            assert!(path(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

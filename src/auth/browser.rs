@@ -20,10 +20,32 @@ pub fn open(url: &str, choice: &BrowserChoice) -> Opened {
     if !choice.has_display {
         return Opened::Skipped("no display found");
     }
-    match open::that_detached(url) {
-        Ok(()) => Opened::Launched("the system browser".to_string()),
-        Err(e) => Opened::Failed(format!("cannot open a browser: {e}")),
+    let mut last_err = String::from("no way to open a browser on this system");
+    for mut command in open::commands(url) {
+        match spawn_without_secrets(&mut command) {
+            Ok(()) => return Opened::Launched("the system browser".to_string()),
+            Err(e) => last_err = e.to_string(),
+        }
     }
+    Opened::Failed(format!("cannot open a browser: {last_err}"))
+}
+
+/// Start the browser with no stdio and without hsm's own variables: `HSM_CLIENT_SECRET`,
+/// `HSM_ACCESS_TOKEN` and the like are no business of a browser (or of what it starts).
+/// Reaped in the background so it never becomes a zombie, without waiting for it.
+fn spawn_without_secrets(command: &mut Command) -> std::io::Result<()> {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HSM_") {
+            command.env_remove(&name);
+        }
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::thread::spawn(move || child.wait());
+    Ok(())
 }
 
 /// `BROWSER` may list several commands separated like `PATH` entries (`:`, or `;` on Windows,
@@ -35,18 +57,8 @@ fn launch_command(spec: &str, url: &str, var: &str) -> Opened {
     let candidates = std::env::split_paths(spec).map(|c| c.to_string_lossy().into_owned());
     for candidate in candidates.filter(|c| !c.trim().is_empty()) {
         let (program, args) = command_line(&candidate, url);
-        let spawned = Command::new(&program)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(mut child) => {
-                // Reap it in the background so it never becomes a zombie, without waiting.
-                std::thread::spawn(move || child.wait());
-                return Opened::Launched(format!("{program} (from {var})"));
-            }
+        match spawn_without_secrets(Command::new(&program).args(&args)) {
+            Ok(()) => return Opened::Launched(format!("{program} (from {var})")),
             Err(e) => last_err = format!("cannot run `{program}` from {var}: {e}"),
         }
     }

@@ -107,13 +107,19 @@ impl Drop for Running {
 }
 
 impl Listener {
-    /// Serve in a thread until the first request on the callback path, which is sent back.
-    pub fn start(self) -> (oneshot::Receiver<Callback>, Running) {
+    /// Serve in a thread until the first request on the callback path that carries this
+    /// login's `state`, which is sent back. Any other request to the path (no state, a
+    /// foreign one: a web page's `<img>` can send it) is answered 400 and the wait goes on.
+    pub fn start(self, state: String) -> (oneshot::Receiver<Callback>, Running) {
         let (tx, rx) = oneshot::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
         std::thread::spawn(move || {
-            if let Some(cb) = serve_until_callback(&self.server, &self.path, &thread_stop) {
+            let expected = Expected {
+                path: &self.path,
+                state: &state,
+            };
+            if let Some(cb) = serve_until_callback(&self.server, &expected, &thread_stop) {
                 let _ = tx.send(cb);
             }
         });
@@ -121,11 +127,18 @@ impl Listener {
     }
 }
 
+/// What the callback must look like.
+struct Expected<'a> {
+    path: &'a str,
+    state: &'a str,
+}
+
 fn serve_until_callback(
     server: &tiny_http::Server,
-    path: &str,
+    expected: &Expected<'_>,
     stop: &AtomicBool,
 ) -> Option<Callback> {
+    let path = expected.path;
     while !stop.load(Ordering::SeqCst) {
         let request = match server.recv_timeout(Duration::from_millis(100)) {
             Ok(Some(r)) => r,
@@ -135,9 +148,18 @@ fn serve_until_callback(
         let url = request.url().to_string();
         let (req_path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
         if req_path == path && *request.method() == tiny_http::Method::Get {
-            let params = url::form_urlencoded::parse(query.as_bytes())
+            let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
                 .into_owned()
                 .collect();
+            let ours = params
+                .get("state")
+                .is_some_and(|s| super::constant_time_eq(s, expected.state));
+            if !ours {
+                let page = "This request does not belong to the login in progress; it was ignored.";
+                let _ =
+                    request.respond(tiny_http::Response::from_string(page).with_status_code(400));
+                continue;
+            }
             return Some(Callback {
                 params,
                 request: Some(request),
@@ -171,9 +193,12 @@ mod tests {
         let redirect = Url::parse("http://127.0.0.1:0/callback").unwrap();
         let listener = bind(&redirect).unwrap();
         let addr = listener.addr;
-        let (rx, _running) = listener.start();
+        let (rx, _running) = listener.start("s1".to_string());
         assert!(get(addr, "/favicon.ico").starts_with("HTTP/1.1 204"));
         assert!(get(addr, "/other").starts_with("HTTP/1.1 404"));
+        // No state, or a foreign one: 400, and the listener keeps waiting.
+        assert!(get(addr, "/callback?error=access_denied").starts_with("HTTP/1.1 400"));
+        assert!(get(addr, "/callback?code=x&state=s2").starts_with("HTTP/1.1 400"));
         let browser = std::thread::spawn(move || get(addr, "/callback?code=c1&state=s1"));
         let cb = rx.await.unwrap();
         assert_eq!(cb.params["code"], "c1");

@@ -9,7 +9,7 @@ mod preflight;
 mod store;
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -67,7 +67,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
         &settings.redirect_uri,
         &settings.scope,
     );
-    let (callback_rx, _listening) = listener.start();
+    let (callback_rx, _listening) = listener.start(auth.state.secret().to_string());
     let interrupt = crate::interrupt::Interrupt::install();
 
     let can_paste = opts.no_browser || std::io::stdin().is_terminal();
@@ -397,8 +397,9 @@ impl StdinLines {
         }
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::stdin().lock().lines() {
-                let Ok(line) = line else { break };
+            // Bounded: a line longer than any secret or URL (stdin from /dev/zero) ends it.
+            let mut stdin = std::io::stdin().lock();
+            while let Ok(Some(line)) = crate::bounded::read_line(&mut stdin, crate::bounded::LINE) {
                 if tx.send(line).is_err() {
                     break;
                 }

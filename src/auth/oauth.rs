@@ -95,7 +95,7 @@ impl std::fmt::Display for TokenError {
             TokenError::NotSent(e) => write!(f, "cannot reach the token endpoint: {e}"),
             TokenError::Unknown(e) => write!(
                 f,
-                "no answer from the token endpoint ({e}); it may or may not have acted on the request"
+                "no usable answer from the token endpoint ({e}); it may or may not have acted on the request"
             ),
             TokenError::Server { status, .. } => {
                 write!(f, "the token endpoint failed with HTTP {status}")
@@ -175,7 +175,9 @@ fn to_record(
         scope: response
             .scopes()
             .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
-        expires_at: response.expires_in().map(|d| received + d.as_secs()),
+        expires_at: response
+            .expires_in()
+            .map(|d| received.saturating_add(d.as_secs())),
         token_url: token_url.to_string(),
         client_id: client_id.to_string(),
         updated_at: received,
@@ -367,5 +369,20 @@ mod tests {
     fn html_bodies_are_named_not_echoed() {
         let d = describe_body("x", b"<!DOCTYPE html><title>502 secret-ish</title>");
         assert_eq!(d, "an HTML page instead of JSON");
+    }
+
+    proptest::proptest! {
+        /// A token response of any text is parsed or refused; any `expires_in` gives a record
+        /// (the expiry saturates), never an overflow.
+        #[test]
+        fn any_token_response(text in proptest::prelude::any::<String>(), expires_in in proptest::prelude::any::<u64>()) {
+            let _ = serde_json::from_str::<BasicTokenResponse>(&text);
+            let url = Url::parse("https://h/t").unwrap();
+            let json = format!(r#"{{"access_token":"a","token_type":"bearer","expires_in":{expires_in}}}"#);
+            if let Ok(response) = serde_json::from_str::<BasicTokenResponse>(&json) {
+                let r = to_record(&response, None, "cid", &url);
+                proptest::prop_assert!(r.expires_at.is_some());
+            }
+        }
     }
 }

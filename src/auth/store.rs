@@ -5,7 +5,7 @@
 //! writes the config file); hsm then says how to make it permanent. Without a terminal the
 //! error names `HSM_CREDENTIAL_STORE=file`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 
 use crate::credentials::{self, SecretStore};
 use crate::env_vars as ev;
@@ -43,10 +43,10 @@ pub fn open(
 /// One line from the terminal: yes or no, no by default (Enter, end of input).
 fn ask_yes_no(question: &str, printer: Printer) -> bool {
     printer.prompt(question);
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
+    let line = crate::bounded::read_line(&mut std::io::stdin().lock(), crate::bounded::LINE);
+    let Ok(Some(line)) = line else {
         return false;
-    }
+    };
     matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 

@@ -1,8 +1,6 @@
 //! `hsm contacts create | update | search`: build the contact from `--data` and flags,
 //! validate it against the schema before anything is sent, call the API, print the result.
 
-use std::io::Read;
-
 use serde_json::{Map, Value};
 
 use crate::api::{self, Api};
@@ -152,15 +150,15 @@ pub fn build_contact(
 }
 
 fn read_data(spec: &str) -> Result<String> {
+    use crate::bounded;
     if spec == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
+        let bytes = bounded::read_capped(std::io::stdin(), bounded::BODY)
             .map_err(|e| CliError::usage(format!("--data -: cannot read stdin: {e}")))?;
-        return Ok(text);
+        return String::from_utf8(bytes)
+            .map_err(|_| CliError::usage("--data -: stdin is not UTF-8 text"));
     }
     if let Some(path) = spec.strip_prefix('@') {
-        return std::fs::read_to_string(path)
+        return bounded::read_text(std::path::Path::new(path), bounded::BODY)
             .map_err(|e| CliError::usage(format!("--data @{path}: {e}")));
     }
     Ok(spec.to_string())

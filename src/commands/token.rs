@@ -137,8 +137,12 @@ fn valid_text(report: &serde_json::Value) -> String {
     }
 }
 
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z); a stored or announced expiry
+/// past it (a server's `expires_in` of years) is shown as that, never a panic.
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
 pub(super) fn rfc3339(unix: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.min(LAST_RFC3339_SECOND));
     humantime::format_rfc3339_seconds(t).to_string()
 }
 

@@ -22,8 +22,13 @@ struct Contents {
 }
 
 impl FileStore {
+    /// A symbolic link (a CI job's file saved elsewhere) is followed: hsm reads, locks and
+    /// atomically replaces its target, in the target's own directory, so the link stays a
+    /// link and the target always holds the latest rotated tokens.
     pub fn new(path: PathBuf) -> FileStore {
-        FileStore { path }
+        FileStore {
+            path: follow_links(path),
+        }
     }
 
     fn err(&self, what: &str, e: impl std::fmt::Display) -> CliError {
@@ -33,7 +38,7 @@ impl FileStore {
     /// Read the file; a missing file is empty. Unsafe permissions and corrupt content are
     /// errors, never reasons to start over.
     fn read(&self) -> Result<Contents> {
-        let text = match fs::read_to_string(&self.path) {
+        let text = match crate::bounded::read_text(&self.path, crate::bounded::SMALL_FILE) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
             Err(e) => return Err(self.err("cannot read credentials file", e)),
@@ -68,9 +73,12 @@ impl FileStore {
     fn write(&self, contents: &Contents) -> Result<()> {
         let dir = self.dir();
         let text = serde_json::to_vec_pretty(contents).map_err(|e| self.err("cannot encode", e))?;
-        // tempfile creates the file 0600 on Unix; rename makes the replacement atomic.
+        // tempfile creates the file 0600 on Unix; rename makes the replacement atomic. Named
+        // after the store, so that the next writer (under the lock) can remove one a killed
+        // process left behind.
         let mut tmp = tempfile::Builder::new()
-            .prefix(".credentials")
+            .prefix(&self.temp_prefix())
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(&dir)
             .map_err(|e| self.err("cannot create a temp file beside", e))?;
         tmp.write_all(&text)
@@ -106,8 +114,37 @@ impl FileStore {
         Ok(f)
     }
 
+    fn temp_prefix(&self) -> String {
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        format!(".{name}.")
+    }
+
+    /// Remove the temp files (holding tokens) of writes that a kill interrupted. Called under
+    /// the lock, which every writer holds while its temp file exists: any left is orphaned.
+    /// Older versions named them `.credentialsXXXXXX`; those are removed when a minute old.
+    fn remove_orphaned_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(self.dir()) else {
+            return;
+        };
+        let prefix = self.temp_prefix();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours = name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX);
+            let legacy = is_legacy_temp(&name)
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().unwrap_or_default().as_secs() >= 60);
+            if (ours || legacy) && entry.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
     fn modify(&self, change: impl FnOnce(&mut BTreeMap<String, String>) -> bool) -> Result<bool> {
         let _guard = self.lock()?;
+        self.remove_orphaned_temp_files();
         let mut contents = self.read()?;
         contents.version = 1;
         let changed = change(&mut contents.entries);
@@ -116,6 +153,33 @@ impl FileStore {
         }
         Ok(changed)
     }
+}
+
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// `.credentials` and six random characters: the temp file name of earlier builds.
+fn is_legacy_temp(name: &str) -> bool {
+    name.strip_prefix(".credentials")
+        .is_some_and(|rest| rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The file a chain of symbolic links ends at (relative links resolved from their own
+/// directory); the path itself when it is no link or a link cannot be read.
+fn follow_links(mut path: PathBuf) -> PathBuf {
+    for _ in 0..40 {
+        let is_link = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            break;
+        }
+        let Ok(target) = fs::read_link(&path) else {
+            break;
+        };
+        path = match path.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+    }
+    path
 }
 
 fn lock_path(path: &Path) -> PathBuf {

@@ -55,7 +55,9 @@ impl Record {
 
     /// Seconds until the access token expires (negative once expired); None if unknown.
     pub fn expires_in(&self, now: u64) -> Option<i64> {
-        self.expires_at.map(|at| at as i64 - now as i64)
+        let signed = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+        self.expires_at
+            .map(|at| signed(at).saturating_sub(signed(now)))
     }
 
     /// True when the access token is expired or expires within `margin` seconds.
@@ -112,5 +114,26 @@ mod tests {
         assert!(!r.needs_refresh(900, 60));
         assert!(r.needs_refresh(940, 60));
         assert!(r.needs_refresh(2_000, 60));
+    }
+
+    proptest::proptest! {
+        /// A stored record of any text parses or is refused; any expiry and clock give an
+        /// answer, never an overflow.
+        #[test]
+        fn any_stored_text_and_any_expiry(
+            text in proptest::prelude::any::<String>(),
+            at in proptest::prelude::any::<u64>(),
+            now in proptest::prelude::any::<u64>(),
+            margin in proptest::prelude::any::<u64>(),
+        ) {
+            let _ = Record::from_json(&text);
+            let json = format!(
+                r#"{{"access_token":"a","refresh_token":"r","token_type":"Bearer","expires_at":{at},"token_url":"https://x.test/t","client_id":"c","updated_at":{now}}}"#
+            );
+            if let Ok(record) = Record::from_json(&json) {
+                let _ = record.expires_in(now);
+                let _ = record.needs_refresh(now, margin);
+            }
+        }
     }
 }

@@ -74,24 +74,28 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Open (or create) the journal and read what earlier runs recorded.
+    /// Open (or create, 0600) the journal and read what earlier runs recorded. A file that is
+    /// not an import report is refused, never appended to.
     pub fn open(path: &Path) -> Result<Journal> {
         let err = |what: &str, e: std::io::Error| {
             CliError::usage(format!("{what} report {}: {e}", path.display()))
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| err("cannot open", e))?;
+        let mut file = open_private(path).map_err(|e| err("cannot open", e))?;
         let mut prior = HashMap::new();
-        for line in BufReader::new(&file).lines() {
+        let mut lines = BufReader::new(&file).split(b'\n').peekable();
+        while let Some(line) = lines.next() {
             let line = line.map_err(|e| err("cannot read", e))?;
-            // A line cut short by a crash is ignored: its request was never sent, because the
-            // request only goes out after the whole `sent` line is written.
-            let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+            let last = lines.peek().is_none();
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
+            }
+            // A last line cut short by a crash is ignored: its request was never sent, because
+            // the request only goes out after the whole `sent` line is written. Any other line
+            // that is not an entry means this is not a journal (an input file, say).
+            let entry = match serde_json::from_slice::<Entry>(&line) {
+                Ok(entry) => entry,
+                Err(_) if last && line.starts_with(b"{\"row\":") => continue,
+                Err(_) => return Err(not_a_journal(path)),
             };
             let state = match entry.status {
                 Status::Created | Status::Found => Prior::Done,
@@ -136,14 +140,105 @@ impl Journal {
         }
     }
 
-    /// Append one line, in a single write, before returning.
+    /// Append one line, in a single write, before returning. Its error is a usage error
+    /// (exit 2) while nothing was sent; see `write_failed_after_sending`.
     pub fn record(&mut self, entry: &Entry) -> Result<()> {
         let mut line = serde_json::to_vec(entry).unwrap_or_default();
         line.push(b'\n');
-        self.file.write_all(&line).map_err(|e| {
-            CliError::usage(format!("cannot write report {}: {e}", self.path.display()))
-        })
+        self.file
+            .write_all(&line)
+            .map_err(|e| CliError::usage(format!("{WRITE_FAILED} {}: {e}", self.path.display())))
     }
+}
+
+const WRITE_FAILED: &str = "cannot write report";
+
+/// A journal write that failed once rows had been sent is not "invalid input, nothing sent"
+/// (exit 2): some outcomes may be unrecorded, which is an unknown outcome (exit 5).
+pub fn write_failed_after_sending(e: CliError, sent: u64) -> CliError {
+    if sent == 0 || !e.message.starts_with(WRITE_FAILED) {
+        return e;
+    }
+    CliError::network(format!(
+        "{}; {sent} row(s) had been sent, and some outcomes may not be recorded",
+        e.message
+    ))
+    .with_hint(
+        "make the report writable again (disk space, quota), then re-run the same command: rows without a recorded outcome are treated as unknown (check them, then --resend-unknown)",
+    )
+}
+
+fn not_a_journal(path: &Path) -> CliError {
+    CliError::usage(format!(
+        "{} is not an import report; refusing to write to it",
+        path.display()
+    ))
+    .with_hint("pass --report with a new path, or the report an earlier import wrote")
+}
+
+/// Refuse a report that is the input itself (same device and inode): appending to it would
+/// import the journal as rows.
+pub fn refuse_input_as_report(input: &str, report: &Path) -> Result<()> {
+    let input_path = if input == "-" {
+        Path::new("/dev/stdin")
+    } else {
+        Path::new(input)
+    };
+    let (Ok(a), Ok(b)) = (std::fs::metadata(input_path), std::fs::metadata(report)) else {
+        return Ok(());
+    };
+    if same_file(&a, &b) {
+        return Err(CliError::usage(format!(
+            "the report {} is the input file; refusing to write the journal into it",
+            report.display()
+        ))
+        .with_hint("pass --report with another path"));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// The report holds contact ids and API messages: created 0600 (an older, wider one is
+/// narrowed), never in a world-writable directory, and only ever a regular file.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).read(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if std::fs::metadata(dir)?.permissions().mode() & 0o002 != 0 {
+            return Err(std::io::Error::other(format!(
+                "{} is world-writable; keep reports (they hold personal data) in a private directory",
+                dir.display()
+            )));
+        }
+        options.mode(0o600);
+        let file = options.open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 fn end_with_newline(file: &mut File) -> std::io::Result<()> {
@@ -205,5 +300,25 @@ mod tests {
                 .starts_with("{\"row\":4,\"external_id\":\"D\""),
             "{text}"
         );
+    }
+
+    proptest::proptest! {
+        /// A report of any bytes (torn, binary, hostile) is opened or refused, never a panic;
+        /// one that opens accepts a new entry.
+        #[test]
+        fn any_report_bytes_open_or_are_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("r.jsonl");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(mut j) = Journal::open(&path) {
+                let _ = j.prior(1, Some("A"));
+                proptest::prop_assert!(j.record(&Entry::new(1, Some("A".into()), Status::Sent)).is_ok());
+            }
+        }
+
+        #[test]
+        fn any_entry_line_is_parsed_or_refused(line in proptest::prelude::any::<String>()) {
+            let _ = serde_json::from_str::<Entry>(&line);
+        }
     }
 }

@@ -22,6 +22,8 @@ use rows::{Row, Rows};
 
 #[derive(Default, Debug)]
 struct Tally {
+    /// Rows whose request went out in this run.
+    sent: u64,
     created: u64,
     skipped: u64,
     found: u64,
@@ -41,6 +43,13 @@ struct Tally {
 const SHOWN_PROBLEMS: usize = 5;
 
 impl Tally {
+    fn for_command(show_command: String) -> Tally {
+        Tally {
+            show_command,
+            ..Tally::default()
+        }
+    }
+
     /// Keep the first few problems to show: line, external id and the reason (which names the
     /// field and the rule, never the value).
     fn note_problem(&mut self, line: u64, external_id: Option<&str>, why: &str) {
@@ -82,14 +91,13 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         return dry_run(rows, printer);
     }
     let settings = crate::select::settings_for_session(global, printer)?;
+    journal::refuse_input_as_report(&args.file, &report)?;
     let mut journal = Journal::open(&report)?;
     let api = Arc::new(Api::connect(&settings, printer).await?);
     let progress = Progress::new(printer);
-    let mut tally = Tally {
-        show_command: show::command(&args),
-        ..Tally::default()
-    };
+    let mut tally = Tally::for_command(show::command(&args));
     let mut in_flight: InFlight = JoinSet::new();
+    let mut pending = Pending::new();
     let limit = usize::from(args.concurrency);
     let mut interrupted = false;
     let mut interrupt = crate::interrupt::Interrupt::install();
@@ -104,7 +112,8 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         if !stop && in_flight.len() < limit && rows.peek().is_some() {
             let sent = match rows.next() {
                 Some(Ok(row)) => {
-                    dispatch(row, &mut journal, &mut tally, &args, &api, &mut in_flight).await
+                    let mut run = (&mut journal, &mut tally, &mut in_flight, &mut pending);
+                    dispatch(row, &mut run, &args, &api).await
                 }
                 Some(Err(e)) => Err(e),
                 None => Ok(()),
@@ -120,22 +129,31 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         }
         tokio::select! {
             done = in_flight.join_next() => {
-                if let Some(Ok((row, result))) = done
-                    && let Err(e) = settle(&mut journal, &mut tally, row, result)
-                {
-                    fatal.get_or_insert(e);
+                if let Some(Ok((row, outcome))) = done {
+                    pending.remove(&row.number);
+                    if let Err(e) = settle(&mut journal, &mut tally, row, outcome) {
+                        fatal.get_or_insert(e);
+                    }
                 }
                 progress.tick(&tally);
             }
-            _ = interrupt.recv(), if !interrupted => {
+            _ = interrupt.recv() => {
+                if interrupted {
+                    // The second Ctrl-C: stop waiting now (a long Retry-After, a slow server).
+                    let stopped = stop_now(&mut journal, &mut tally, &mut in_flight, &mut pending);
+                    if let Err(e) = stopped.await {
+                        fatal.get_or_insert(e);
+                    }
+                    break;
+                }
                 interrupted = true;
-                printer.status("Interrupted: finishing the requests in flight, sending no more...");
+                printer.status("Interrupted: finishing the requests in flight, sending no more (Ctrl-C again to stop now)...");
             }
         }
     }
     progress.finish();
     if let Some(e) = fatal {
-        return Err(e);
+        return Err(journal::write_failed_after_sending(e, tally.sent));
     }
     conclude(tally, journal.path(), interrupted, args.json, printer)
 }
@@ -168,16 +186,58 @@ struct Sent {
     external_id: Option<String>,
 }
 
-type InFlight = JoinSet<(Sent, std::result::Result<Value, ApiError>)>;
+/// What became of a row's create: the answer, and for an unknown outcome what a search found.
+struct Outcome {
+    result: std::result::Result<Value, ApiError>,
+    lookup: Option<Lookup>,
+}
+
+type InFlight = JoinSet<(Sent, Outcome)>;
+
+/// The rows in flight, by number: their line and external id, to journal them if the run is
+/// stopped before their answers arrive.
+type Pending = std::collections::BTreeMap<u64, (u64, Option<String>)>;
+
+/// What sending a row touches: the journal, the counts, the tasks and the rows in flight.
+type Running<'a> = (
+    &'a mut Journal,
+    &'a mut Tally,
+    &'a mut InFlight,
+    &'a mut Pending,
+);
+
+/// Abandon the requests in flight: those already answered are settled as usual, the others
+/// are journaled unknown (they were sent; the server may act on them).
+async fn stop_now(
+    journal: &mut Journal,
+    tally: &mut Tally,
+    in_flight: &mut InFlight,
+    pending: &mut Pending,
+) -> Result<()> {
+    in_flight.abort_all();
+    while let Some(done) = in_flight.join_next().await {
+        if let Ok((row, outcome)) = done {
+            pending.remove(&row.number);
+            settle(journal, tally, row, outcome)?;
+        }
+    }
+    for (number, (line, external_id)) in std::mem::take(pending) {
+        tally.unknown += 1;
+        tally.unknown_rows.push(number);
+        journal.record(&Entry {
+            error: Some("stopped (second Ctrl-C) before the answer arrived".to_string()),
+            ..entry_at(number, line, external_id, Status::Unknown)
+        })?;
+    }
+    Ok(())
+}
 
 /// Journal a row as sent, then send it (or record why it is not sent).
 async fn dispatch(
     row: Row,
-    journal: &mut Journal,
-    tally: &mut Tally,
+    (journal, tally, in_flight, pending): &mut Running<'_>,
     args: &ImportArgs,
     api: &Arc<Api>,
-    in_flight: &mut InFlight,
 ) -> Result<()> {
     let Some(contact) = prepare(&row, journal, tally, args, api).await? else {
         return Ok(());
@@ -190,6 +250,8 @@ async fn dispatch(
         row.external_id.clone(),
         Status::Sent,
     ))?;
+    pending.insert(row.number, (row.line, row.external_id.clone()));
+    tally.sent += 1;
     let api = api.clone();
     let sent = Sent {
         number: row.number,
@@ -197,8 +259,13 @@ async fn dispatch(
         external_id: row.external_id,
     };
     in_flight.spawn(async move {
-        let result = api::contacts::create(&api, contact).await;
-        (sent, result)
+        let result = api::contacts::create(&api, contact.clone()).await;
+        // Sent, and the server may have acted on it: look before anyone decides to resend.
+        let lookup = match &result {
+            Err(e) if e.failure == Failure::Unknown => Some(find_existing(&api, &contact).await),
+            _ => None,
+        };
+        (sent, Outcome { result, lookup })
     });
     Ok(())
 }
@@ -245,23 +312,52 @@ async fn prepare(
             tally.unknown_rows.push(row.number);
             return Ok(None);
         }
-        // Before resending, look: the earlier request may have created it.
-        if let Some(id) = find_existing(api, &contact).await {
-            tally.found += 1;
-            let entry = Entry {
-                contact_id: Some(id),
-                ..entry_at(row.number, row.line, row.external_id.clone(), Status::Found)
-            };
-            journal.record(&entry)?;
-            return Ok(None);
+        // Before resending, look: the earlier request may have created it. Only a search
+        // that answered "no match" lets the row go out again.
+        let at = |status| entry_at(row.number, row.line, row.external_id.clone(), status);
+        match find_existing(api, &contact).await {
+            Lookup::Found(id) => {
+                tally.found += 1;
+                journal.record(&Entry {
+                    contact_id: Some(id),
+                    ..at(Status::Found)
+                })?;
+                return Ok(None);
+            }
+            Lookup::Failed(e) => {
+                tally.unknown += 1;
+                tally.unknown_rows.push(row.number);
+                journal.record(&Entry {
+                    http_status: e.status,
+                    error: Some(format!(
+                        "not resent: the search to check it failed: {}",
+                        e.message
+                    )),
+                    ..at(Status::Unknown)
+                })?;
+                return Ok(None);
+            }
+            Lookup::NoMatch | Lookup::NotSearchable => {}
         }
     }
     Ok(Some(contact))
 }
 
+/// What a search for an unknown row's contact showed.
+enum Lookup {
+    /// The contact is there (its id): the earlier request created it.
+    Found(String),
+    /// The search answered, and no contact with this external id matches.
+    NoMatch,
+    /// The row lacks the fields a search needs.
+    NotSearchable,
+    /// The search itself failed (5xx, 429, no answer): nothing is known.
+    Failed(ApiError),
+}
+
 /// Search for a contact with this row's external id, where the row carries what the search
 /// rules need (a Medicare number, or a name with birth date, email or phone).
-async fn find_existing(api: &Api, contact: &Map<String, Value>) -> Option<String> {
+async fn find_existing(api: &Api, contact: &Map<String, Value>) -> Lookup {
     let pick = |keys: &[&str]| -> Map<String, Value> {
         keys.iter()
             .filter_map(|k| contact.get(*k).map(|v| (k.to_string(), v.clone())))
@@ -272,79 +368,106 @@ async fn find_existing(api: &Api, contact: &Map<String, Value>) -> Option<String
     } else {
         let q = pick(&["first_name", "last_name", "birth_date", "email", "phone"]);
         if q.len() < 3 {
-            return None;
+            return Lookup::NotSearchable;
         }
         q
     };
-    let answer = api::contacts::search(api, query).await.ok()?;
-    let found = api::contacts::contact(&answer)?;
-    (found.get("external_id") == contact.get("external_id"))
-        .then(|| found.get("id").and_then(Value::as_str).map(str::to_string))
-        .flatten()
+    let answer = match api::contacts::search(api, query).await {
+        Ok(answer) => answer,
+        Err(e) => return Lookup::Failed(e),
+    };
+    let found = api::contacts::contact(&answer)
+        .filter(|found| found.get("external_id") == contact.get("external_id"))
+        .and_then(|found| found.get("id").and_then(Value::as_str));
+    match found {
+        Some(id) => Lookup::Found(id.to_string()),
+        None => Lookup::NoMatch,
+    }
 }
 
-fn settle(
-    journal: &mut Journal,
-    tally: &mut Tally,
-    row: Sent,
-    result: std::result::Result<Value, ApiError>,
-) -> Result<()> {
+fn settle(journal: &mut Journal, tally: &mut Tally, row: Sent, outcome: Outcome) -> Result<()> {
     let Sent {
         number,
         line,
         external_id,
     } = row;
-    let entry = match result {
-        Ok(answer) => {
+    let entry = match (outcome.result, outcome.lookup) {
+        (Ok(answer), _) => {
             tally.created += 1;
             Entry {
                 contact_id: api::contacts::contact_id(&answer).map(str::to_string),
                 ..entry_at(number, line, external_id, Status::Created)
             }
         }
-        Err(e) => {
-            let status = match e.failure {
-                Failure::Unknown => {
-                    tally.unknown += 1;
-                    tally.unknown_rows.push(number);
-                    Status::Unknown
-                }
-                Failure::Refused => {
-                    tally.refused += 1;
-                    Status::Failed
-                }
-                Failure::Auth | Failure::Store | Failure::Usage => {
-                    tally.failed += 1;
-                    if tally.auth_error.is_none() {
-                        tally.auth_error = Some(e.clone().into_cli());
-                    }
-                    Status::Failed
-                }
-                Failure::Network => {
-                    tally.failed += 1;
-                    Status::Failed
-                }
-            };
-            let mut error = e.message.clone();
-            if !e.fields.is_empty() {
-                error = format!("{error} ({})", e.fields.join("; "));
-            }
-            if e.failure == Failure::Refused {
-                let code = e.status.map_or_else(String::new, |s| format!(" {s}"));
-                tally.note_problem(
-                    line,
-                    external_id.as_deref(),
-                    &format!("refused by the API{code}: {error}"),
-                );
-            }
+        (Err(e), Some(Lookup::Found(id))) => {
+            tally.found += 1;
             Entry {
+                contact_id: Some(id),
                 http_status: e.status,
-                error: Some(error),
-                ..entry_at(number, line, external_id, status)
+                error: Some(format!("{}; a search found the contact created", e.message)),
+                ..entry_at(number, line, external_id, Status::Found)
             }
         }
+        (Err(e), lookup) => failed_entry(tally, number, line, external_id, &e, lookup),
     };
     journal.record(&entry)
+}
+
+/// The journal entry of a row whose create failed or whose outcome is unknown.
+fn failed_entry(
+    tally: &mut Tally,
+    number: u64,
+    line: u64,
+    external_id: Option<String>,
+    e: &ApiError,
+    lookup: Option<Lookup>,
+) -> Entry {
+    let status = match e.failure {
+        Failure::Unknown => {
+            tally.unknown += 1;
+            tally.unknown_rows.push(number);
+            Status::Unknown
+        }
+        Failure::Refused => {
+            tally.refused += 1;
+            Status::Failed
+        }
+        Failure::Auth | Failure::Store | Failure::Usage => {
+            tally.failed += 1;
+            if tally.auth_error.is_none() {
+                tally.auth_error = Some(e.clone().into_cli());
+            }
+            Status::Failed
+        }
+        Failure::Network => {
+            tally.failed += 1;
+            Status::Failed
+        }
+    };
+    let mut error = e.message.clone();
+    if !e.fields.is_empty() {
+        error = format!("{error} ({})", e.fields.join("; "));
+    }
+    match lookup {
+        Some(Lookup::NoMatch) => error.push_str("; a search found no such contact yet"),
+        Some(Lookup::Failed(s)) => {
+            error.push_str(&format!("; the search to check it failed: {}", s.message));
+        }
+        _ => {}
+    }
+    if e.failure == Failure::Refused {
+        let code = e.status.map_or_else(String::new, |s| format!(" {s}"));
+        tally.note_problem(
+            line,
+            external_id.as_deref(),
+            &format!("refused by the API{code}: {error}"),
+        );
+    }
+    Entry {
+        http_status: e.status,
+        error: Some(error),
+        ..entry_at(number, line, external_id, status)
+    }
 }
 
 fn dry_run(rows: Rows, printer: Printer) -> Result<()> {

@@ -42,9 +42,27 @@ pub fn open(path: &str) -> Result<Box<dyn Read>> {
     if path == "-" {
         return Ok(Box::new(std::io::stdin()));
     }
-    File::open(path)
-        .map(|f| Box::new(f) as Box<dyn Read>)
-        .map_err(|e| CliError::usage(format!("cannot read `{path}`: {e}")))
+    let file =
+        File::open(path).map_err(|e| CliError::usage(format!("cannot read `{path}`: {e}")))?;
+    // A file, or a pipe (`<(...)`); never a device such as /dev/zero, which never ends.
+    let kind = file.metadata().map(|m| m.file_type()).ok();
+    if kind.is_some_and(|k| k.is_dir() || is_device(&k)) {
+        return Err(CliError::usage(format!(
+            "cannot read `{path}`: not a regular file or a pipe"
+        )));
+    }
+    Ok(Box::new(file))
+}
+
+#[cfg(unix)]
+fn is_device(kind: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    kind.is_char_device() || kind.is_block_device()
+}
+
+#[cfg(not(unix))]
+fn is_device(_: &std::fs::FileType) -> bool {
+    false
 }
 
 pub enum Rows {
@@ -55,7 +73,7 @@ pub enum Rows {
         number: u64,
     },
     Json {
-        lines: std::io::Lines<BufReader<Box<dyn Read>>>,
+        reader: BufReader<Box<dyn Read>>,
         number: u64,
     },
 }
@@ -66,7 +84,7 @@ impl Rows {
     pub fn new(input: Box<dyn Read>, format: Format) -> Result<Rows> {
         match format {
             Format::JsonLines => Ok(Rows::Json {
-                lines: BufReader::new(input).lines(),
+                reader: BufReader::new(input),
                 number: 0,
             }),
             Format::Csv => {
@@ -78,18 +96,7 @@ impl Rows {
                     .headers()
                     .map_err(|e| CliError::usage(format!("cannot read the CSV header: {e}")))?
                     .clone();
-                let mut columns = Vec::new();
-                let mut unknown = Vec::new();
-                for h in headers.iter() {
-                    match field_for(h) {
-                        Some(spec) => columns.push(spec),
-                        None => unknown.push(h.to_string()),
-                    }
-                }
-                if !unknown.is_empty() {
-                    return Err(CliError::usage(format!("unknown CSV column(s): {}", unknown.join(", ")))
-                        .with_hint("columns are contact field names (external_id or external-id, first_name, ...)"));
-                }
+                let columns = csv_columns(&headers)?;
                 Ok(Rows::Csv {
                     reader,
                     columns,
@@ -119,14 +126,21 @@ impl Iterator for Rows {
                     row.line = record.position().map_or(*number + 1, |p| p.line());
                     Some(Ok(row))
                 }
+                // A row that is not UTF-8 is one invalid row; the file goes on.
+                Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                    *number += 1;
+                    let line = e.position().map_or(*number + 1, |p| p.line());
+                    Some(Ok(invalid_row(*number, line, "the row is not UTF-8 text")))
+                }
                 Err(e) => Some(Err(CliError::usage(format!(
                     "CSV row {}: {e}",
                     *number + 1
                 )))),
             },
-            Rows::Json { lines, number } => loop {
-                let line = match lines.next()? {
-                    Ok(l) => l,
+            Rows::Json { reader, number } => loop {
+                let line = match read_row_line(reader) {
+                    Ok(Some(line)) => line,
+                    Ok(None) => return None,
                     Err(e) => {
                         return Some(Err(CliError::usage(format!(
                             "cannot read line {}: {e}",
@@ -135,13 +149,111 @@ impl Iterator for Rows {
                     }
                 };
                 *number += 1;
-                if line.trim().is_empty() {
+                let text = match line {
+                    RowLine::Text(text) => text,
+                    RowLine::Invalid(why) => return Some(Ok(invalid_row(*number, *number, why))),
+                };
+                // A byte-order mark some editors put first is not part of the JSON.
+                let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+                if text.trim().is_empty() {
                     continue;
                 }
-                return Some(Ok(json_row(*number, &line)));
+                return Some(Ok(json_row(*number, text)));
             },
         }
     }
+}
+
+/// The longest row hsm reads: the API takes 1 MiB bodies.
+const MAX_ROW_BYTES: u64 = crate::bounded::BODY;
+
+enum RowLine {
+    Text(String),
+    /// A line that cannot be a row (too long, not UTF-8): invalid, and the file goes on.
+    Invalid(&'static str),
+}
+
+/// One JSON Lines line, read with bounded memory: a longer line is skipped to its end.
+fn read_row_line(reader: &mut impl BufRead) -> std::io::Result<Option<RowLine>> {
+    let mut bytes = Vec::new();
+    let n = reader
+        .take(MAX_ROW_BYTES + 1)
+        .read_until(b'\n', &mut bytes)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if bytes.last() != Some(&b'\n') && bytes.len() as u64 > MAX_ROW_BYTES {
+        skip_line(reader)?;
+        return Ok(Some(RowLine::Invalid("the line is longer than 1 MiB")));
+    }
+    Ok(Some(match String::from_utf8(bytes) {
+        Ok(text) => RowLine::Text(text),
+        Err(_) => RowLine::Invalid("the line is not UTF-8 text"),
+    }))
+}
+
+/// Consume the rest of a line without keeping it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let len = buf.len();
+                reader.consume(len);
+            }
+        }
+    }
+}
+
+fn invalid_row(number: u64, line: u64, why: &str) -> Row {
+    Row {
+        number,
+        line,
+        external_id: None,
+        contact: Err(why.to_string()),
+    }
+}
+
+fn csv_columns(headers: &csv::StringRecord) -> Result<Vec<&'static FieldSpec>> {
+    let mut columns: Vec<&'static FieldSpec> = Vec::new();
+    let mut unknown = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        match field_for(h) {
+            Some(spec) => {
+                let earlier = headers
+                    .iter()
+                    .take(i)
+                    .position(|e| field_for(e).is_some_and(|other| other.name == spec.name));
+                if let Some(j) = earlier {
+                    let first = headers.get(j).unwrap_or_default();
+                    return Err(CliError::usage(format!(
+                        "CSV columns {} (`{first}`) and {} (`{h}`) are both the field `{}`",
+                        j + 1,
+                        i + 1,
+                        spec.name
+                    ))
+                    .with_hint("keep one of them"));
+                }
+                columns.push(spec);
+            }
+            None => unknown.push(h.to_string()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(
+            CliError::usage(format!("unknown CSV column(s): {}", unknown.join(", "))).with_hint(
+                "columns are contact field names (external_id or external-id, first_name, ...)",
+            ),
+        );
+    }
+    Ok(columns)
 }
 
 fn csv_row(number: u64, columns: &[&'static FieldSpec], record: &csv::StringRecord) -> Row {
@@ -244,5 +356,35 @@ mod tests {
         assert!(r[0].contact.is_ok());
         assert_eq!(r[1].number, 3);
         assert!(r[1].contact.is_err());
+    }
+
+    proptest::proptest! {
+        /// Any input bytes, as CSV or JSON Lines: every row comes out valid, invalid or as an
+        /// error, and the reader ends; no panic.
+        #[test]
+        fn any_input_bytes_are_read_to_the_end_without_panicking(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            header in proptest::sample::select(vec!["external_id,first_name,last_name,birth_date,zip,phone\n", "", "external_id\n"]),
+        ) {
+            for format in [Format::Csv, Format::JsonLines] {
+                let mut input = header.as_bytes().to_vec();
+                input.extend_from_slice(&bytes);
+                if let Ok(rows) = Rows::new(Box::new(std::io::Cursor::new(input)), format) {
+                    for row in rows.take(10_000) {
+                        let _ = row;
+                    }
+                }
+            }
+        }
+
+        /// Every field's text parser, on any text.
+        #[test]
+        fn any_cell_text_is_accepted_or_refused(text in proptest::prelude::any::<String>()) {
+            for spec in crate::contact::schema::FIELDS {
+                let _ = value_from_text(spec, &text);
+            }
+            let _ = crate::contact::schema::parse_date(&text);
+            let _ = contact_from_json(&text);
+        }
     }
 }

@@ -225,10 +225,29 @@ fn rate_limits_and_server_errors_are_retried_then_reported() {
     assert_exit(&out, 0);
     assert_eq!(sb.stats()["contacts_created"], 1);
 
-    sb.set_faults(&["create:503x20"]);
+    // A 503 with Retry-After says the server did not act: resent, then reported.
+    sb.set_faults(&["create:503=1x20"]);
     let out = create(&env, &JOHN);
     assert_exit(&out, 5);
     assert!(stderr(&out).contains("HTTP 503"), "{}", stderr(&out));
+    sb.clear_faults();
+
+    // A gateway's 502 may come after the create was stored: sent once, reported unknown.
+    sb.set_faults(&["create:commit-then-502"]);
+    let before = sb.stats()["api_requests"].as_u64().unwrap();
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(
+        err.contains("HTTP 502") && err.contains("hsm contacts search"),
+        "{err}"
+    );
+    let stats = sb.stats();
+    assert_eq!(
+        stats["api_requests"].as_u64().unwrap(),
+        before + 1,
+        "sent once: {stats}"
+    );
     sb.clear_faults();
 
     for (fault, text) in [("create:html", "HTML"), ("create:malformed", "not JSON")] {
@@ -444,4 +463,117 @@ fn contacts_commands_without_a_session_exit_4() {
     assert_exit(&out, 4);
     assert!(stderr(&out).contains("hsm login --env sandbox"));
     assert_eq!(sb.stats()["requests"], 0);
+}
+
+#[test]
+fn an_update_id_is_one_path_segment_and_dot_segments_are_refused() {
+    let (sb, env) = logged_in(&[]);
+    for id in ["..", "."] {
+        let out = env.run(&[
+            "contacts", "update", id, "--env", "sandbox", "--zip", "89501",
+        ]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("is not a contact id"),
+            "{id}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        sb.stats()["api_requests"],
+        0,
+        "nothing sent to another path"
+    );
+    // Slashes and dots inside an id stay inside its segment: the contact is not found (404),
+    // rather than the request reaching another route.
+    let out = env.run(&[
+        "contacts",
+        "update",
+        "../search",
+        "--env",
+        "sandbox",
+        "--zip",
+        "89501",
+    ]);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+}
+
+/// `/dev/zero`, a FIFO nobody writes to, or an oversized file, wherever hsm reads a file or
+/// stdin: one line and a prompt exit, never gigabytes of memory or a hang.
+#[cfg(unix)]
+#[test]
+fn reads_of_files_and_stdin_are_bounded_and_need_regular_files() {
+    let (sb, mut env) = logged_in(&[]);
+    let quick = |env: &TestEnv, args: &[&str], stdin_zero: bool| {
+        let mut cmd = env.cmd();
+        cmd.args(args);
+        if stdin_zero {
+            cmd.stdin(std::fs::File::open("/dev/zero").unwrap());
+        }
+        let started = std::time::Instant::now();
+        let out = run_with_timeout(&mut cmd, std::time::Duration::from_secs(30));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?} took too long"
+        );
+        out
+    };
+    let fifo = env.path("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let big = env.path("big.json");
+    write_file(&big, &format!("{{\"city\":\"{}\"}}", "x".repeat(2 << 20)));
+    let base = [
+        "contacts",
+        "create",
+        "--env",
+        "sandbox",
+        "--external-id",
+        "Z",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+    ];
+    for data in [
+        "@/dev/zero",
+        &format!("@{}", fifo.display()),
+        &format!("@{}", big.display()),
+    ] {
+        let out = quick(&env, &[&base[..], &["--data", data]].concat(), false);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains("--data"), "{data}: {}", stderr(&out));
+    }
+    let out = quick(&env, &[&base[..], &["--data", "-"]].concat(), true);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+    for config in ["/dev/zero".to_string(), fifo.display().to_string()] {
+        let out = quick(&env, &["--config", &config, "status"], false);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains("config file"), "{}", stderr(&out));
+    }
+    let out = quick(
+        &env,
+        &[
+            "login",
+            "--env",
+            "sandbox",
+            "--client-secret-stdin",
+            "--no-browser",
+        ],
+        true,
+    );
+    assert!(
+        !matches!(out.status.code(), Some(0 | 101 | 134) | None),
+        "{}",
+        stderr(&out)
+    );
+    env.set("HSM_CREDENTIALS_FILE", fifo.to_str().unwrap());
+    let out = quick(&env, &["token", "show", "--env", "sandbox"], false);
+    assert_exit(&out, 6);
+    assert_eq!(sb.stats()["api_requests"], 0);
 }

@@ -143,23 +143,112 @@ fn ten_thousand_rows_with_429s_and_5xx_are_each_created_exactly_once() {
     let (sb, env) = logged_in(&[]);
     let file = env.path("big.jsonl");
     write_file(&file, &jsonl(10_000));
+    // 429 and 503 with Retry-After are resent; the other 5xx (not committed here) leave their
+    // rows unknown: a search finds nothing, and only --resend-unknown sends them again.
     sb.set_faults(&[
         "create:429=1x5",
-        "create:503x5",
+        "create:503=1x5",
         "create:html500x3",
         "create:502x2",
     ]);
-    let out = import(&env, file.to_str().unwrap(), &["--concurrency", "16"]);
+    let out = import(
+        &env,
+        file.to_str().unwrap(),
+        &["--concurrency", "16", "--json"],
+    );
+    assert_exit(&out, 5);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["unknown"], 5, "{summary}");
+    assert_eq!(summary["created"], 9_995, "{summary}");
+    let stats = sb.stats();
+    assert!(stats["faults_injected"].as_u64().unwrap() >= 15, "{stats}");
+    let out = import(&env, file.to_str().unwrap(), &["--resend-unknown"]);
     assert_exit(&out, 0);
     let stats = sb.stats();
     assert_eq!(stats["contacts_created"], 10_000, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
-    assert!(stats["faults_injected"].as_u64().unwrap() >= 15, "{stats}");
     let created = report_lines(&env.path("big.jsonl.report.jsonl"))
         .iter()
         .filter(|l| l["status"] == "created")
         .count();
     assert_eq!(created, 10_000);
+}
+
+#[test]
+fn creates_the_server_committed_before_failing_are_found_in_the_same_run_never_resent() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(40));
+    sb.set_faults(&["create:commit-then-502x3", "create:commit-then-lostx2"]);
+    let out = import(
+        &env,
+        file.to_str().unwrap(),
+        &["--concurrency", "4", "--json"],
+    );
+    assert_exit(&out, 0);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["found"], 5, "{summary}");
+    assert_eq!(summary["created"], 35, "{summary}");
+    let stats = sb.stats();
+    assert_eq!(stats["faults_injected"], 5, "{stats}");
+    assert_eq!(stats["contacts_created"], 40, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+    let found = report_lines(&env.path("rows.jsonl.report.jsonl"))
+        .into_iter()
+        .filter(|l| l["status"] == "found")
+        .count();
+    assert_eq!(found, 5);
+
+    // A re-run, with or without --resend-unknown, sends nothing.
+    for extra in [&[][..], &["--resend-unknown"][..]] {
+        let out = import(&env, file.to_str().unwrap(), extra);
+        assert_exit(&out, 0);
+        assert!(stderr(&out).contains("40 already done"), "{}", stderr(&out));
+    }
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 40, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+#[test]
+fn resend_unknown_resends_only_when_the_search_answers_no_match() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(10));
+    // Three gateway 502s before the server acted: unknown, and not found by search.
+    sb.set_faults(&["create:502x3"]);
+    let out = import(&env, file.to_str().unwrap(), &["--concurrency", "1"]);
+    assert_exit(&out, 5);
+    assert_eq!(sb.stats()["contacts_created"], 7);
+
+    // The check itself fails (5xx, 429 after its retries): nothing is resent; still exit 5.
+    for fault in ["search:502x100", "search:429=0x100"] {
+        sb.set_faults(&[fault]);
+        let out = import(
+            &env,
+            file.to_str().unwrap(),
+            &["--resend-unknown", "--json"],
+        );
+        assert_exit(&out, 5);
+        let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(summary["unknown"], 3, "{fault}: {summary}");
+        assert_eq!(summary["created"], 0, "{fault}: {summary}");
+        assert_eq!(sb.stats()["contacts_created"], 7, "{fault}");
+        sb.clear_faults();
+    }
+
+    // A real "no match": resent, once.
+    let out = import(
+        &env,
+        file.to_str().unwrap(),
+        &["--resend-unknown", "--json"],
+    );
+    assert_exit(&out, 0);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["created"], 3, "{summary}");
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 10, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
 
 /// Start an import of `n` rows, wait until `after` rows are recorded, then send `signal`.
@@ -472,4 +561,283 @@ fn flags_and_data_are_normalised_before_validation() {
     );
     assert!(!stderr(&out).contains("7946"), "{}", stderr(&out));
     assert_eq!(sb.stats()["contacts_created"], 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_report_that_is_the_input_or_not_a_journal_is_refused_and_nothing_is_sent() {
+    let (sb, env) = logged_in(&[]);
+    let csv_text = "external_id,first_name,last_name\nS1,Ann,Lee\nS2,Bo,Li\n";
+    let jsonl_text = jsonl(3);
+    for (name, text) in [("same.csv", csv_text), ("same.jsonl", jsonl_text.as_str())] {
+        let file = env.path(name);
+        write_file(&file, text);
+        let path = file.to_str().unwrap();
+        let out = import(&env, path, &["--report", path]);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("is the input file"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            text,
+            "input untouched"
+        );
+        // The same file through a symbolic link.
+        let link = env.path(&format!("link-{name}"));
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let out = import(&env, path, &["--report", link.to_str().unwrap()]);
+        assert_exit(&out, 2);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    }
+    // Any file that is not a journal: refused, not appended to.
+    let rows = env.path("rows.jsonl");
+    write_file(&rows, &jsonl(2));
+    let notes = env.path("notes.txt");
+    write_file(&notes, "keep me\nand me\n");
+    let out = import(
+        &env,
+        rows.to_str().unwrap(),
+        &["--report", notes.to_str().unwrap()],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("not an import report"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&notes).unwrap(),
+        "keep me\nand me\n"
+    );
+    assert_eq!(sb.stats()["api_requests"], 0);
+}
+
+#[test]
+fn duplicate_csv_columns_for_one_field_refuse_the_file() {
+    let (sb, env) = logged_in(&[]);
+    let csv = env.path("dup.csv");
+    write_file(
+        &csv,
+        "external_id,First Name,last_name,first_name\nD1,Ann,Lee,Bo\n",
+    );
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let out = import(&env, csv.to_str().unwrap(), extra);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "columns 2 (`First Name`) and 4 (`first_name`) are both the field `first_name`"
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(sb.stats()["api_requests"], 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn reports_are_created_0600_and_never_in_a_world_writable_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(2));
+    assert_exit(&import(&env, file.to_str().unwrap(), &[]), 0);
+    let report = env.path("rows.jsonl.report.jsonl");
+    assert_eq!(mode(&report), 0o600);
+    // A report an older hsm left readable by others is narrowed on the next run.
+    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_exit(&import(&env, file.to_str().unwrap(), &[]), 0);
+    assert_eq!(mode(&report), 0o600);
+
+    let public = env.path("public");
+    std::fs::create_dir(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shared = public.join("rows.jsonl");
+    write_file(&shared, &jsonl(2));
+    let out = import(&env, shared.to_str().unwrap(), &[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("world-writable"), "{}", stderr(&out));
+    assert!(!public.join("rows.jsonl.report.jsonl").exists());
+    assert_eq!(sb.stats()["contacts_created"], 2);
+}
+
+/// Wait until the report at `path` has a line with `status`.
+#[cfg(unix)]
+fn wait_for_status(path: &std::path::Path, status: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !report_lines(path).iter().any(|l| l["status"] == status) {
+        assert!(std::time::Instant::now() < deadline, "no `{status}` line");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_ctrl_c_stops_a_long_retry_after_wait_at_once_and_the_journal_stays_consistent() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(5));
+    // Every create is asked to wait 60 s: the first Ctrl-C alone would wait it out.
+    sb.set_faults(&["create:429=60x100"]);
+    let report = env.path("rows.jsonl.report.jsonl");
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "import",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .args(["--concurrency", "2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_status(&report, "sent");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        // SAFETY: plain syscall on our own child.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = wait_output(child, Duration::from_secs(30));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped at once, not after the Retry-After: {:?}",
+        started.elapsed()
+    );
+    assert_exit(&out, 130);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    let lines = report_lines(&report);
+    let sent: Vec<&Value> = lines.iter().filter(|l| l["status"] == "sent").collect();
+    assert!(!sent.is_empty());
+    for s in &sent {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["row"] == s["row"] && l["status"] == "unknown"),
+            "every row in flight is journaled unknown: {lines:?}"
+        );
+    }
+
+    // The re-run checks the unknown rows (none was created) and completes, once each.
+    sb.clear_faults();
+    let out = import(&env, file.to_str().unwrap(), &["--resend-unknown"]);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 5, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+#[cfg(unix)]
+#[test]
+fn rows_that_are_not_utf8_or_too_long_are_invalid_and_the_import_goes_on() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("odd.jsonl");
+    let mut bytes = b"\xef\xbb\xbf".to_vec(); // a byte-order mark before the first row
+    bytes.extend_from_slice(jsonl(1).as_bytes());
+    bytes.extend_from_slice(b"{\"external_id\":\"BAD\",\"first_name\":\"\xff\xfe\"}\n");
+    bytes.extend_from_slice(format!("{{\"city\":\"{}\"}}\n", "x".repeat(2 << 20)).as_bytes());
+    bytes.extend_from_slice(jsonl(3).lines().nth(2).unwrap().as_bytes());
+    bytes.push(b'\n');
+    std::fs::write(&file, &bytes).unwrap();
+    let out = import(&env, file.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 2);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["created"], 2, "{summary}");
+    assert_eq!(summary["invalid"], 2, "{summary}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("not UTF-8") && err.contains("longer than 1 MiB"),
+        "{err}"
+    );
+
+    let csv = env.path("odd.csv");
+    std::fs::write(
+        &csv,
+        b"external_id,first_name,last_name\nC1,Ann,Lee\nC2,\xff,Li\nC3,Cy,Ng\n",
+    )
+    .unwrap();
+    let out = import(&env, csv.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 2);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (summary["created"].as_u64(), summary["invalid"].as_u64()),
+        (Some(2), Some(1)),
+        "{summary}"
+    );
+
+    let out = run_with_timeout(
+        env.cmd()
+            .args(["contacts", "import", "/dev/zero", "--format", "jsonl"])
+            .args([
+                "--env",
+                "sandbox",
+                "--report",
+                env.path("z.jsonl").to_str().unwrap(),
+            ]),
+        Duration::from_secs(30),
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sb.stats()["contacts_created"], 4);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_report_that_cannot_be_written_after_rows_were_sent_exits_5_and_a_rerun_duplicates_nothing() {
+    use std::os::unix::process::CommandExt;
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(30));
+    let mut cmd = env.cmd();
+    cmd.args([
+        "contacts",
+        "import",
+        file.to_str().unwrap(),
+        "--env",
+        "sandbox",
+    ])
+    .args(["--concurrency", "1"]);
+    // A full disk, in effect: writes past 2,000 bytes fail (EFBIG) once rows have gone out.
+    // SAFETY: async-signal-safe calls only, in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 2_000,
+                rlim_max: 2_000,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot write report") && err.contains("had been sent"),
+        "{err}"
+    );
+    let first = sb.stats()["contacts_created"].as_u64().unwrap();
+    assert!(first > 0 && first < 30, "{first}");
+
+    let out = import(&env, file.to_str().unwrap(), &["--resend-unknown"]);
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 30, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }

@@ -127,23 +127,63 @@ fn denied_consent_exits_4_with_the_description_and_stores_nothing() {
 }
 
 #[test]
-fn state_mismatch_is_refused_and_nothing_is_stored() {
+fn a_foreign_state_is_answered_400_and_the_login_keeps_waiting_for_its_own() {
     let sb = Sandbox::start(&[]);
     let env = TestEnv::with_sandbox(&sb);
     let run = LoginRun::start(&env, &[]);
     let redirect = consent(&run.url, "approve");
+    // Any web page could send these (an <img>): they must not end the login.
     let forged = regex_replace_state(&redirect, "forged-state");
-    let (status, page) = visit(&forged);
-    let (code, err, _) = run.finish();
-    assert_eq!(code, Some(4), "{err}");
-    assert!(err.contains("state"), "{err}");
+    let (status, _) = visit(&forged);
     assert_eq!(status, 400);
-    assert!(page.contains("Login failed"));
-    assert!(env.stored().is_empty());
+    let no_state = format!(
+        "http://127.0.0.1:{}/callback?error=access_denied",
+        run.redirect_port
+    );
+    let (status, _) = visit(&no_state);
+    assert_eq!(status, 400);
     assert_eq!(
         sb.stats()["code_exchanges"],
         0,
-        "the code was never exchanged"
+        "no foreign code was exchanged"
+    );
+    let (status, _) = visit(&redirect);
+    assert_eq!(status, 200);
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(sb.stats()["code_exchanges"], 1);
+    assert!(!env.stored().is_empty());
+}
+
+/// The `state` query parameter of a URL.
+fn state_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+#[test]
+fn an_error_description_cannot_write_escape_sequences_or_forge_lines() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    let run = LoginRun::start(&env, &[]);
+    let mut cb =
+        reqwest::Url::parse(&format!("http://127.0.0.1:{}/callback", run.redirect_port)).unwrap();
+    cb.query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "no\u{1b}[2J\r\nerror: forged line")
+        .append_pair("state", &state_of(&run.url));
+    let _ = visit(cb.as_str());
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("denied"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
+    assert!(
+        !err.lines().any(|l| l.starts_with("error: forged")),
+        "{err}"
     );
 }
 
@@ -434,22 +474,6 @@ fn missing_keychain_fails_fast_with_the_opt_in_hint() {
 }
 
 #[test]
-fn a_forged_error_redirect_is_a_state_mismatch_not_a_denial() {
-    let sb = Sandbox::start(&[]);
-    let env = TestEnv::with_sandbox(&sb);
-    let run = LoginRun::start(&env, &[]);
-    let forged = format!(
-        "http://127.0.0.1:{}/callback?error=access_denied&state=forged",
-        run.redirect_port
-    );
-    let (status, _) = visit(&forged);
-    let (code, err, _) = run.finish();
-    assert_eq!(code, Some(4), "{err}");
-    assert_eq!(status, 400);
-    assert!(err.contains("state") && !err.contains("denied"), "{err}");
-}
-
-#[test]
 fn an_unreachable_token_endpoint_fails_fast_before_the_browser() {
     let sb = Sandbox::start(&[]);
     let mut env = TestEnv::with_sandbox(&sb);
@@ -486,4 +510,106 @@ fn an_unreachable_token_endpoint_fails_fast_before_the_browser() {
         "{err}"
     );
     assert!(env.stored().is_empty());
+}
+
+#[test]
+fn a_redirect_uri_on_port_0_is_refused_at_once() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    let started = std::time::Instant::now();
+    let out = env.run(&[
+        "login",
+        "--env",
+        "sandbox",
+        "--redirect-uri",
+        "http://127.0.0.1:0/callback",
+    ]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("not 0"), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_browser_is_started_without_hsm_secrets_in_its_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    let dump = env.path("browser-env.txt");
+    let script = env.path("browser.sh");
+    write_file(
+        &script,
+        &format!(
+            "#!/bin/sh\nenv > {}.tmp && mv {0}.tmp {0}\n",
+            dump.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set("BROWSER", script.to_str().unwrap());
+    env.set("HSM_CLIENT_SECRET", "hsm-sandbox-secret");
+    env.set("HSM_CA_FILE_NOT_USED", "x");
+    let run = LoginRun::start(&env, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !dump.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = http().get(&run.url).send().unwrap();
+    visit(r.headers()["location"].to_str().unwrap());
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let seen = std::fs::read_to_string(&dump).unwrap();
+    assert!(seen.contains("PATH="), "{seen}");
+    assert!(
+        !seen.contains("hsm-sandbox-secret") && !seen.lines().any(|l| l.starts_with("HSM_")),
+        "{seen}"
+    );
+}
+
+#[test]
+fn a_bad_url_is_blamed_on_where_it_came_from() {
+    let sb = Sandbox::start(&[]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    write_file(
+        &env.path("config/hsm/config.toml"),
+        "[env.sandbox]\nauthorize_url = \"ftp://example.test/authorize\"\n",
+    );
+    let out = env.run(&["login", "--env", "sandbox"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("`authorize_url` in [env.sandbox] of the config file")
+            && !err.contains("HSM_AUTHORIZE_URL"),
+        "{err}"
+    );
+    env.set("HSM_AUTHORIZE_URL", "ftp://example.test/other");
+    let out = env.run(&["login", "--env", "sandbox"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("(HSM_AUTHORIZE_URL)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_variable_that_is_not_utf8_is_reported_not_ignored() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_sb, env) = crate::common::logged_in(&[]);
+    let mut cmd = env.cmd();
+    cmd.args(["token", "show", "--env", "sandbox"]).env(
+        "HSM_CREDENTIALS_FILE",
+        std::ffi::OsStr::from_bytes(b"/tmp/creds-\xff.json"),
+    );
+    let out = run_with_timeout(&mut cmd, std::time::Duration::from_secs(30));
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("HSM_CREDENTIALS_FILE is set but is not valid UTF-8"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -156,7 +156,7 @@ fn a_revoked_session_exits_4_and_keeps_the_record() {
 #[test]
 fn server_errors_are_retried_with_backoff_then_reported_with_the_store_intact() {
     let (sb, env) = logged_in(&[]);
-    sb.set_faults(&["token:503x2"]);
+    sb.set_faults(&["token:503=1x2"]);
     assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
     assert_eq!(sb.stats()["refreshes"], 1);
 
@@ -176,6 +176,39 @@ fn server_errors_are_retried_with_backoff_then_reported_with_the_store_intact() 
             "{fault}: store intact"
         );
         sb.clear_faults();
+    }
+}
+
+#[test]
+fn a_refresh_the_server_committed_before_failing_is_never_spent_twice() {
+    let (sb, env) = logged_in(&[]);
+    let mut refreshes = 0;
+    for fault in ["token:commit-then-502", "token:commit-then-lost"] {
+        sb.set_faults(&[fault]);
+        let before = env.stored_record(ACCOUNT).unwrap();
+        let out = env.run(&["token", "refresh", "--env", "sandbox"]);
+        assert_exit(&out, 5);
+        assert!(
+            stderr(&out).contains("unknown"),
+            "{fault}: {}",
+            stderr(&out)
+        );
+        assert_eq!(env.stored_record(ACCOUNT).unwrap(), before, "{fault}");
+        refreshes += 1;
+        let stats = sb.stats();
+        assert_eq!(
+            stats["refreshes"], refreshes,
+            "{fault}: rotated once: {stats}"
+        );
+        assert_eq!(
+            stats["reuse_detected"], 0,
+            "{fault}: not spent again: {stats}"
+        );
+        assert_eq!(stats["families_revoked"], 0, "{fault}: {stats}");
+        sb.clear_faults();
+        // The server rotated and its answer never arrived: the stored pair is spent, so
+        // the next run is a reuse. Start each case from a fresh session.
+        login_auto(&env, &[]);
     }
 }
 
@@ -456,7 +489,8 @@ mod keychain_store {
         env.set("HSM_HTTP_TIMEOUT", "1");
         let before = keyring.lookup(ACCOUNT).unwrap();
         for fault in [
-            "token:503x20",
+            "token:503=1x20",
+            "token:502x20",
             "token:html",
             "token:malformed",
             "token:delay=3000",
@@ -539,4 +573,225 @@ fn concurrent_refreshes_of_many_profiles_lose_no_update_in_the_file_store() {
     // Concurrent `token refresh` of one profile may share one sibling's rotation.
     let refreshes = sb.stats()["refreshes"].as_u64().unwrap();
     assert!((16..=32).contains(&refreshes), "{refreshes}");
+}
+
+/// SIGINT, SIGTERM or SIGHUP while the refresh is at the server: hsm waits for the rotated
+/// pair, stores it, then exits 128+N; the session lives on (no reuse, no revoked family).
+#[cfg(unix)]
+#[test]
+fn a_signal_during_a_refresh_waits_for_the_rotated_pair_to_be_stored() {
+    let (sb, env) = logged_in(&[]);
+    for (signal, code) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGINT, 130),
+        (libc::SIGHUP, 129),
+    ] {
+        let before = env.stored_record(ACCOUNT).unwrap();
+        let sent = sb.stats()["token_requests"].as_u64().unwrap();
+        // The server answers (and rotates) 1.5 s after it reads the request.
+        sb.set_faults(&["token:delay=1500"]);
+        let child = env
+            .cmd()
+            .args(["token", "refresh", "--env", "sandbox"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_stats(&sb, "the refresh to reach the server", |s| {
+            s["token_requests"].as_u64().unwrap() > sent
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: plain syscall on our own child.
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        let out = wait_output(child, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(code), "{signal}: {}", stderr(&out));
+        let after = env.stored_record(ACCOUNT).unwrap();
+        assert_ne!(
+            after["refresh_token"], before["refresh_token"],
+            "{signal}: the rotated pair was stored"
+        );
+        sb.clear_faults();
+        assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+        let stats = sb.stats();
+        assert_eq!(stats["reuse_detected"], 0, "{signal}: {stats}");
+        assert_eq!(stats["families_revoked"], 0, "{signal}: {stats}");
+    }
+}
+
+/// The refresh token of `account` in the file store at `path`.
+#[cfg(unix)]
+fn stored_refresh_token(path: &std::path::Path) -> serde_json::Value {
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let rec: serde_json::Value =
+        serde_json::from_str(file["entries"][ACCOUNT].as_str().unwrap()).unwrap();
+    rec["refresh_token"].clone()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_credentials_file_that_is_a_symlink_is_written_through_to_its_target() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    let saved = env.path("saved");
+    std::fs::create_dir_all(&saved).unwrap();
+    let target = saved.join("creds.json");
+    let link = env.path("creds-link.json");
+    std::os::unix::fs::symlink("saved/creds.json", &link).unwrap();
+    env.set("HSM_CREDENTIALS_FILE", link.to_str().unwrap());
+    login_auto(&env, &[]);
+    let first = stored_refresh_token(&target);
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    let is_link = std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink();
+    assert!(is_link, "the link is still a link");
+    let rotated = stored_refresh_token(&target);
+    assert_ne!(rotated, first, "the target holds the rotated token");
+    assert!(
+        saved.join("creds.json.lock").exists(),
+        "the lock is beside the target"
+    );
+    // The next refresh spends the rotated token: no reuse.
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    assert_eq!(sb.stats()["reuse_detected"], 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn temp_files_a_killed_write_left_holding_tokens_are_removed_by_the_next_write() {
+    let (_sb, env) = logged_in(&[]);
+    let dir = env.creds_file().parent().unwrap().to_path_buf();
+    // What a SIGKILL mid-write leaves: this build's name, and earlier builds' (a minute old).
+    let ours = dir.join(".credentials.json.AbC123.tmp");
+    std::fs::write(&ours, "{\"refresh_token\":\"sbx_rt_live\"}").unwrap();
+    let legacy = dir.join(".credentialsXy9Z0q");
+    std::fs::write(&legacy, "{\"refresh_token\":\"sbx_rt_live\"}").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&legacy)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_exit(&env.run(&["token", "refresh", "--env", "sandbox"]), 0);
+    assert!(
+        !ours.exists() && !legacy.exists(),
+        "orphaned temp files removed"
+    );
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Outside input that used to panic (exit 101/134): timeouts, far-future expiries, huge TTLs.
+/// Each gets one clear line and an exit code from the table, never a panic.
+#[test]
+fn extreme_timeouts_and_expiries_never_panic() {
+    let (sb, mut env) = logged_in(&[]);
+    let no_panic = |out: &std::process::Output, what: &str| {
+        let err = stderr(out);
+        assert!(
+            !err.contains("panicked") && !matches!(out.status.code(), Some(101 | 134) | None),
+            "{what}: {:?} {err}",
+            out.status.code()
+        );
+    };
+    for value in [
+        "inf",
+        "1e30",
+        "1e18",
+        "18446744073709551615",
+        "nan",
+        "-1",
+        "1e-300",
+    ] {
+        env.set("HSM_HTTP_TIMEOUT", value);
+        env.set("HSM_KEYCHAIN_TIMEOUT", value);
+        for args in [
+            &["token", "refresh", "--env", "sandbox"][..],
+            &["status"][..],
+        ] {
+            let out = env.run(args);
+            no_panic(&out, &format!("{value} {args:?}"));
+        }
+    }
+    env.unset("HSM_HTTP_TIMEOUT");
+    env.unset("HSM_KEYCHAIN_TIMEOUT");
+    for expires_at in [u64::MAX / 2, u64::MAX, 253_402_300_800, 1 << 62] {
+        edit_record(&env, ACCOUNT, |r| {
+            r["expires_at"] = serde_json::json!(expires_at)
+        });
+        for args in [
+            &["token", "show", "--env", "sandbox"][..],
+            &["token", "show", "--env", "sandbox", "--json"][..],
+            &["status"][..],
+            &["token", "print", "--env", "sandbox"][..],
+        ] {
+            let out = env.run(args);
+            no_panic(&out, &format!("expires_at {expires_at} {args:?}"));
+        }
+    }
+    // The sandbox refuses a lifetime that would overflow its clock, at the parser.
+    let out = env.run(&[
+        "sandbox",
+        "--port",
+        "0",
+        "--access-ttl",
+        "18446744073709551615",
+    ]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("--access-ttl"), "{}", stderr(&out));
+    let _ = sb;
+}
+
+#[test]
+fn a_refresh_lock_held_too_long_says_to_wait_or_stop_the_holder_not_to_remove_the_file() {
+    let (_sb, env) = logged_in(&[]);
+    let dir = env.path("cache/hsm/locks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join("sandbox.default.refresh.lock")).unwrap();
+    lock.lock().unwrap();
+    let out = run_with_timeout(
+        env.cmd().args(["token", "refresh", "--env", "sandbox"]),
+        Duration::from_secs(90),
+    );
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(
+        err.contains("holds the lock") && !err.contains("remove"),
+        "{err}"
+    );
+    drop(lock);
+}
+
+#[test]
+fn a_stored_token_with_a_line_break_is_a_store_error_not_a_network_one() {
+    let (sb, env) = logged_in(&[]);
+    edit_record(&env, ACCOUNT, |r| {
+        let token = r["access_token"].as_str().unwrap().to_string();
+        r["access_token"] = serde_json::json!(format!("{token}\r\n"));
+    });
+    let out = env.run(&[
+        "contacts",
+        "search",
+        "--env",
+        "sandbox",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+        "--birth-date",
+        "01/02/1950",
+    ]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(err.contains("damaged") && !err.contains('\r'), "{err}");
+    assert_eq!(sb.stats()["api_requests"], 0);
 }

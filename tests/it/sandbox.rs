@@ -13,6 +13,7 @@ use reqwest::blocking::Response;
 use serde_json::{Value, json};
 
 use crate::common::browser::Browser;
+use crate::common::form_nonce;
 use crate::common::sandbox::{
     CLIENT_ID, CLIENT_SECRET, Sandbox, config as sandbox_config, http_client,
 };
@@ -56,6 +57,11 @@ fn get_authorize(sb: &Sandbox, extra: &[(&str, &str)]) -> Response {
 fn post_decision(sb: &Sandbox, extra: &[(&str, &str)], decision: &str) -> Response {
     let mut form = authorize_query(extra);
     form.push(("decision".into(), decision.into()));
+    // As a browser would: the nonce of a consent form the sandbox showed.
+    let page = get_authorize(sb, &[]).text().unwrap_or_default();
+    if page.contains("form_nonce") {
+        form.push(("form_nonce".into(), form_nonce(&page)));
+    }
     sb.client()
         .post(sb.url("/oauth/authorize"))
         .form(&form)
@@ -1638,4 +1644,119 @@ fn connections_beyond_the_cap_wait_until_one_is_freed() {
     );
     idle.truncate(200);
     health_ok(&sb);
+}
+
+#[test]
+fn pages_carry_a_content_security_policy_and_cannot_be_framed() {
+    let sb = Sandbox::start(&[]);
+    let resp = get_authorize(&sb, &[]);
+    assert_eq!(resp.status(), 200);
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let csp = header("content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(header("x-frame-options"), "DENY");
+}
+
+/// A bounded run of random bytes at the sandbox's request handling (raw, and after a valid
+/// request line): every connection gets an answer or is closed, and the server keeps serving.
+#[test]
+fn random_bytes_never_break_the_sandbox() {
+    use proptest::prelude::*;
+    use std::io::{Read, Write};
+    let sb = Sandbox::start(&[]);
+    let addr = sb.base_url.trim_start_matches("http://").to_string();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 150,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    let prefixes = prop::sample::select(vec![
+        "",
+        "POST /v2/contacts HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n",
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /oauth/authorize?",
+    ]);
+    runner
+        .run(
+            &(prefixes, prop::collection::vec(any::<u8>(), 0..2048)),
+            |(prefix, bytes)| {
+                let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                let _ = s.write_all(prefix.as_bytes());
+                let _ = s.write_all(&bytes);
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                let mut answer = Vec::new();
+                let _ = s.read_to_end(&mut answer);
+                Ok(())
+            },
+        )
+        .unwrap();
+    let health = sb.client().get(sb.url("/__sandbox/health")).send().unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// Every connection slot held by a body that stalls after its first byte: other clients are
+/// served within seconds, not after the 30 s body timeout.
+#[test]
+fn stalled_bodies_on_every_connection_slot_do_not_hold_other_clients_off() {
+    use std::io::Write;
+    let sb = Sandbox::start(&[]);
+    let addr = sb.base_url.trim_start_matches("http://").to_string();
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+            break;
+        };
+        let _ = s.write_all(
+            b"POST /v2/contacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+        );
+        stalled.push(s);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let health = sb
+        .client()
+        .get(sb.url("/__sandbox/health"))
+        .timeout(std::time::Duration::from_secs(25))
+        .send()
+        .expect("served while bodies stall");
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "waited {:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}
+
+#[test]
+fn a_consent_decision_needs_the_nonce_of_a_form_the_sandbox_showed_once() {
+    let sb = Sandbox::start(&[]);
+    let post = |nonce: Option<&str>| {
+        let mut form = authorize_query(&[]);
+        form.push(("decision".into(), "approve".into()));
+        if let Some(n) = nonce {
+            form.push(("form_nonce".into(), n.to_string()));
+        }
+        sb.client()
+            .post(sb.url("/oauth/authorize"))
+            .form(&form)
+            .send()
+            .expect("POST /oauth/authorize")
+    };
+    // Another page posting the form (no nonce, or a made-up one) gets no code.
+    assert_eq!(post(None).status(), StatusCode::BAD_REQUEST);
+    assert_eq!(post(Some("forged")).status(), StatusCode::BAD_REQUEST);
+    let nonce = form_nonce(&get_authorize(&sb, &[]).text().unwrap());
+    assert_eq!(post(Some(&nonce)).status(), StatusCode::FOUND);
+    assert_eq!(post(Some(&nonce)).status(), StatusCode::BAD_REQUEST, "once");
 }

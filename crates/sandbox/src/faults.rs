@@ -51,8 +51,13 @@ pub(crate) enum Kind {
     /// 429 with `Retry-After: secs` and a `rate_limited` JSON envelope.
     RateLimited { retry_after_secs: u64 },
     /// This status with the usual body for it: HTML for 5xx, JSON envelope for 4xx, or HTML
-    /// whatever the status when `html` is set (`html502`).
-    Status { code: u16, html: bool },
+    /// whatever the status when `html` is set (`html502`); with `Retry-After` when given
+    /// (`503=SECS`). The request is not processed.
+    Status {
+        code: u16,
+        html: bool,
+        retry_after_secs: Option<u64>,
+    },
     /// Wait, then handle the request normally.
     Delay(Duration),
     /// 200 with a truncated JSON body; the request is not processed.
@@ -61,6 +66,11 @@ pub(crate) enum Kind {
     Html,
     /// Process the request, wait, then drop the connection without answering.
     Lost(Duration),
+    /// Process the request (a create is stored, a refresh token rotated), then answer this
+    /// status with the gateway's HTML page instead of the real answer (`commit-then-502`).
+    CommitThenStatus(u16),
+    /// Process the request, then drop the connection at once (`commit-then-lost`).
+    CommitThenLost,
 }
 
 /// One `--fault` spec: which requests it hits, what they get, and how many times.
@@ -83,8 +93,8 @@ impl fmt::Display for SpecError {
 }
 
 pub(crate) const SPEC_HELP: &str = "expected ENDPOINT:KIND[=ARG][xCOUNT], ENDPOINT one of authorize, token, \
-create, update, search, api (or contacts), any; KIND one of 429[=SECS], NNN, htmlNNN, delay=MS, \
-malformed, html, lost=MS";
+create, update, search, api (or contacts), any; KIND one of 429[=SECS], NNN[=SECS], htmlNNN, delay=MS, \
+malformed, html, lost=MS, commit-then-NNN, commit-then-lost";
 
 /// Longest delay a fault may ask for: long enough for any client timeout test, short enough
 /// that a typo does not hang a CI job for hours.
@@ -157,15 +167,25 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
         ("lost", Some(ms)) => Ok(Kind::Lost(parse_ms(ms)?)),
         ("delay" | "lost", None) => Err(format!("`{name}` needs =MS")),
         ("malformed", None) => Ok(Kind::Malformed),
+        ("commit-then-lost", None) => Ok(Kind::CommitThenLost),
+        (name, None) if name.starts_with("commit-then-") => {
+            Ok(Kind::CommitThenStatus(parse_status(&name[12..])?))
+        }
         ("html", None) => Ok(Kind::Html),
         (name, None) if name.starts_with("html") => Ok(Kind::Status {
             code: parse_status(&name[4..])?,
             html: true,
+            retry_after_secs: None,
         }),
-        (name, None) if name.bytes().all(|b| b.is_ascii_digit()) => Ok(Kind::Status {
-            code: parse_status(name)?,
-            html: false,
-        }),
+        (name, arg) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Kind::Status {
+                code: parse_status(name)?,
+                html: false,
+                retry_after_secs: arg
+                    .map(|a| parse_number(a, "Retry-After seconds", 86_400))
+                    .transpose()?,
+            })
+        }
         (name, Some(_)) => Err(format!("`{name}` takes no =ARG")),
         _ => Err("unknown KIND".into()),
     }
@@ -253,14 +273,33 @@ mod tests {
             parse("create:503").kind,
             Kind::Status {
                 code: 503,
-                html: false
+                html: false,
+                retry_after_secs: None
             }
         );
+        assert_eq!(
+            parse("create:503=2x3").kind,
+            Kind::Status {
+                code: 503,
+                html: false,
+                retry_after_secs: Some(2)
+            }
+        );
+        assert_eq!(
+            parse("create:commit-then-502x2"),
+            Fault {
+                target: Target::Create,
+                kind: Kind::CommitThenStatus(502),
+                remaining: 2
+            }
+        );
+        assert_eq!(parse("token:commit-then-lost").kind, Kind::CommitThenLost);
         assert_eq!(
             parse("token:html500").kind,
             Kind::Status {
                 code: 500,
-                html: true
+                html: true,
+                retry_after_secs: None
             }
         );
         assert_eq!(parse("search:404x2").remaining, 2);
@@ -300,6 +339,10 @@ mod tests {
             "token:429=1x",
             "token:delay=99999999999",
             "token:htmlx",
+            "token:commit-then-",
+            "token:commit-then-200",
+            "token:commit-then-lost=5",
+            "token:503=x",
         ] {
             let err = Fault::parse(bad).expect_err(bad);
             assert!(err.to_string().contains("ENDPOINT:KIND"), "{bad}: {err}");
@@ -321,18 +364,44 @@ mod tests {
             q.take(Endpoint::Create),
             Some(Kind::Status {
                 code: 500,
-                html: false
+                html: false,
+                retry_after_secs: None
             })
         );
         assert_eq!(
             q.take(Endpoint::Create),
             Some(Kind::Status {
                 code: 500,
-                html: false
+                html: false,
+                retry_after_secs: None
             })
         );
         assert_eq!(q.take(Endpoint::Create), None);
         assert!(q.pending().is_empty());
+    }
+
+    proptest::proptest! {
+        /// Any text, and any ENDPOINT:KIND[=ARG][xCOUNT] shape: parsed or refused, no panic.
+        #[test]
+        fn any_spec_is_parsed_or_refused_without_panicking(
+            text in proptest::prelude::any::<String>(),
+            endpoint in proptest::sample::select(vec!["token", "create", "api", "any", "x"]),
+            kind in proptest::sample::select(vec!["429", "503", "html", "delay", "lost", "commit-then-", "commit-then-lost", "malformed", ""]),
+            arg in proptest::option::of(proptest::prelude::any::<u64>()),
+            count in proptest::option::of(proptest::prelude::any::<u64>()),
+        ) {
+            let _ = Fault::parse(&text);
+            let mut spec = format!("{endpoint}:{kind}");
+            if let Some(a) = arg {
+                spec.push_str(&format!("={a}"));
+            }
+            if let Some(c) = count {
+                spec.push_str(&format!("x{c}"));
+            }
+            if let Ok(fault) = Fault::parse(&spec) {
+                proptest::prop_assert!(fault.remaining >= 1);
+            }
+        }
     }
 
     #[test]

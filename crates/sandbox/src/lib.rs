@@ -59,6 +59,9 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 const DRAIN_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 /// A client that has not sent its whole body by then is dropped (no slow-loris bodies).
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A body that sends nothing for this long is dropped: 256 idle bodies (every connection slot)
+/// would otherwise hold every other client off for `BODY_READ_TIMEOUT`.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A client that has not sent its request headers by then is dropped.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -412,7 +415,13 @@ async fn read_body(headers: &HeaderMap, body: Incoming) -> std::result::Result<B
 async fn collect_capped(mut body: Incoming) -> std::result::Result<Bytes, BodyError> {
     let mut kept = Vec::new();
     let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await else {
+            return Err(BodyError::Broken);
+        };
+        let Some(frame) = next else {
+            break;
+        };
         let frame = frame.map_err(|_| BodyError::Broken)?;
         let Ok(data) = frame.into_data() else {
             continue;
@@ -464,6 +473,14 @@ async fn respond_to(shared: &Shared, req: Req) -> std::result::Result<Resp, Drop
             let _processed = dispatch(shared, &req, &route);
             tokio::time::sleep(wait).await;
             Err(DropConnection)
+        }
+        Some(FaultKind::CommitThenLost) => {
+            let _committed = dispatch(shared, &req, &route);
+            Err(DropConnection)
+        }
+        Some(FaultKind::CommitThenStatus(code)) => {
+            let _committed = dispatch(shared, &req, &route);
+            Ok(status_fault(code, true, None))
         }
         Some(kind) => Ok(fault_response(kind)),
     }
@@ -518,26 +535,36 @@ fn fault_response(kind: FaultKind) -> Resp {
             header::RETRY_AFTER,
             &retry_after_secs.to_string(),
         ),
-        FaultKind::Status { code, html } => status_fault(code, html),
+        FaultKind::Status {
+            code,
+            html,
+            retry_after_secs,
+        } => status_fault(code, html, retry_after_secs),
         FaultKind::Malformed => {
             let truncated = r#"{"data": {"contact": {"id": "c7716192-7625-4351"#;
             respond::json_text(StatusCode::OK, truncated)
         }
         FaultKind::Html => respond::html(StatusCode::OK, pages::login()),
         // Handled before the response is built; kept total so a new kind cannot panic.
-        FaultKind::Delay(_) | FaultKind::Lost(_) => {
-            respond::empty(StatusCode::INTERNAL_SERVER_ERROR)
-        }
+        FaultKind::Delay(_)
+        | FaultKind::Lost(_)
+        | FaultKind::CommitThenLost
+        | FaultKind::CommitThenStatus(_) => respond::empty(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
-fn status_fault(code: u16, html: bool) -> Resp {
+fn status_fault(code: u16, html: bool, retry_after_secs: Option<u64>) -> Resp {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let reason = status.canonical_reason().unwrap_or("Error");
-    if html || status.is_server_error() {
-        return respond::html(status, pages::gateway_error(status.as_u16(), reason));
+    let resp = if html || status.is_server_error() {
+        respond::html(status, pages::gateway_error(status.as_u16(), reason))
+    } else {
+        respond::api_error(status, &format!("http_{}", status.as_u16()), reason)
+    };
+    match retry_after_secs {
+        Some(secs) => respond::with_header(resp, header::RETRY_AFTER, &secs.to_string()),
+        None => resp,
     }
-    respond::api_error(status, &format!("http_{}", status.as_u16()), reason)
 }
 
 #[cfg(test)]

@@ -303,10 +303,11 @@ pub(crate) fn authorize(shared: &Shared, req: &Req) -> Resp {
     if shared.auto_approve {
         return code_redirect(shared, &request, DEFAULT_AGENT);
     }
-    respond::html(StatusCode::OK, consent_page(&params))
+    let nonce = shared.state().issue_form_nonce(Instant::now());
+    respond::html(StatusCode::OK, consent_page(&params, &nonce))
 }
 
-fn consent_page(params: &Params) -> String {
+fn consent_page(params: &Params, nonce: &str) -> String {
     let carried = [
         "client_id",
         "redirect_uri",
@@ -316,14 +317,25 @@ fn consent_page(params: &Params) -> String {
         "code_challenge",
         "code_challenge_method",
     ];
-    let hidden: Vec<(&str, &str)> = carried
+    let mut hidden: Vec<(&str, &str)> = carried
         .iter()
         .filter_map(|name| params.get(name).map(|value| (*name, value)))
         .collect();
+    hidden.push(("form_nonce", nonce));
     pages::consent(&hidden, SCOPE, DEFAULT_AGENT)
 }
 
 fn decide(shared: &Shared, params: &Params, request: &AuthRequest) -> Resp {
+    // Only a form this sandbox showed, once: another page cannot post a decision for the user.
+    let nonce = params.get("form_nonce").unwrap_or("");
+    if !shared.state().spend_form_nonce(nonce, Instant::now()) {
+        return respond::html(
+            StatusCode::BAD_REQUEST,
+            pages::authorize_error(
+                "This consent form was not shown by this sandbox, or was already used. Start the login again.",
+            ),
+        );
+    }
     match params.get("decision") {
         Some("approve") => {
             let agent = params.get("agent_email").unwrap_or(DEFAULT_AGENT).trim();

@@ -54,8 +54,25 @@ pub(crate) fn no_store(mut resp: Resp) -> Resp {
     resp
 }
 
+/// Pages are self-contained (inline CSS, no script): the policy says so, and no other site may
+/// frame them (a consent page in a hidden frame could be clicked through). No `form-action`:
+/// browsers apply it to the redirect after the consent form, which goes to the client.
+const PAGE_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
 pub(crate) fn html(status: StatusCode, body: String) -> Resp {
-    no_store(build(status, Some("text/html; charset=utf-8"), body))
+    let mut resp = no_store(build(status, Some("text/html; charset=utf-8"), body));
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
 }
 
 pub(crate) fn empty(status: StatusCode) -> Resp {

@@ -21,17 +21,22 @@ pub(crate) struct Limits {
     pub(crate) code_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
     pub(crate) max_contacts: usize,
+    /// The stored contacts' total size (their JSON): a count alone let 300 creates with 1 MB
+    /// fields take 451 MB.
+    pub(crate) max_contact_bytes: usize,
     /// Live codes plus live tokens; beyond it the sandbox refuses to issue more until some expire.
     pub(crate) max_live_credentials: usize,
 }
 
 impl Limits {
+    /// The lifetime is clamped to ten years: `Instant + ttl` must not overflow.
     pub(crate) fn with_access_ttl(access_ttl: Duration) -> Self {
         Limits {
-            access_ttl,
+            access_ttl: access_ttl.min(Duration::from_secs(10 * 365 * 24 * 3600)),
             code_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_contacts: 200_000,
+            max_contact_bytes: 256 << 20,
             max_live_credentials: 500_000,
         }
     }
@@ -167,13 +172,19 @@ pub(crate) struct State {
     /// Live families and the access-token lifetime each was issued with.
     families: HashMap<u64, Duration>,
     next_family: u64,
+    /// The nonces of consent forms shown and not yet submitted, with when they were shown.
+    form_nonces: HashMap<String, Instant>,
     contacts: HashMap<String, StoredContact>,
+    /// The JSON size of the contacts as created.
+    contact_bytes: usize,
     external_ids: HashSet<(String, String)>,
     next_seq: u64,
     last_prune: Option<Instant>,
     pub(crate) counters: Counters,
     pub(crate) faults: FaultQueue,
 }
+
+const FORM_NONCE_TTL: Duration = Duration::from_secs(600);
 
 /// A random, URL-safe token with a recognisable prefix: 43 base64url chars of 32 random bytes.
 pub(crate) fn new_secret(prefix: &str) -> String {
@@ -201,7 +212,9 @@ impl State {
             refresh: HashMap::new(),
             families: HashMap::new(),
             next_family: 1,
+            form_nonces: HashMap::new(),
             contacts: HashMap::new(),
+            contact_bytes: 0,
             external_ids: HashSet::new(),
             next_seq: 1,
             last_prune: None,
@@ -434,6 +447,32 @@ impl State {
         self.contacts.get(id).map(|c| c.fields.clone())
     }
 
+    /// A nonce for one consent form. At most 10,000 are outstanding (the oldest goes), each
+    /// for ten minutes: a form posted from anywhere else, or twice, is refused.
+    pub(crate) fn issue_form_nonce(&mut self, now: Instant) -> String {
+        self.form_nonces
+            .retain(|_, shown| now.duration_since(*shown) < FORM_NONCE_TTL);
+        if self.form_nonces.len() >= 10_000
+            && let Some(oldest) = self
+                .form_nonces
+                .iter()
+                .min_by_key(|(_, shown)| **shown)
+                .map(|(n, _)| n.clone())
+        {
+            self.form_nonces.remove(&oldest);
+        }
+        let nonce = new_secret("");
+        self.form_nonces.insert(nonce.clone(), now);
+        nonce
+    }
+
+    /// Spend a consent form's nonce: true once, for a nonce this sandbox issued in time.
+    pub(crate) fn spend_form_nonce(&mut self, nonce: &str, now: Instant) -> bool {
+        self.form_nonces
+            .remove(nonce)
+            .is_some_and(|shown| now.duration_since(shown) < FORM_NONCE_TTL)
+    }
+
     pub(crate) fn contact_mut(&mut self, id: &str) -> Option<&mut StoredContact> {
         self.contacts.get_mut(id)
     }
@@ -444,10 +483,14 @@ impl State {
         agent: &str,
         fields: Map<String, Value>,
     ) -> Option<&StoredContact> {
-        if self.contacts.len() >= self.limits.max_contacts {
+        let size = serde_json::to_string(&fields).map_or(0, |t| t.len());
+        if self.contacts.len() >= self.limits.max_contacts
+            || self.contact_bytes.saturating_add(size) > self.limits.max_contact_bytes
+        {
             return None;
         }
         let id = fields.get("id").and_then(Value::as_str)?.to_owned();
+        self.contact_bytes += size;
         if let Some(external_id) = fields.get("external_id").and_then(Value::as_str)
             && !self
                 .external_ids
@@ -619,6 +662,25 @@ mod tests {
         assert!(s.insert_contact("a", contact("3")).is_none());
         assert_eq!(s.contact_count(), 2);
         assert_eq!(s.counters.duplicate_external_ids, 1);
+    }
+
+    #[test]
+    fn contacts_are_capped_by_bytes_too() {
+        let mut s = state();
+        s.limits.max_contact_bytes = 3_000;
+        let big = |id: &str| {
+            let mut map = Map::new();
+            map.insert("id".into(), Value::String(id.into()));
+            map.insert("drugs".into(), Value::String("x".repeat(1_000)));
+            map
+        };
+        assert!(s.insert_contact("a", big("1")).is_some());
+        assert!(s.insert_contact("a", big("2")).is_some());
+        assert!(
+            s.insert_contact("a", big("3")).is_none(),
+            "over 3,000 bytes"
+        );
+        assert_eq!(s.contact_count(), 2);
     }
 
     #[test]

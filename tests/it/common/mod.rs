@@ -376,6 +376,7 @@ pub fn consent(authorize_url: &str, decision: &str) -> String {
     form.push(("agent_email".into(), "agent@sandbox.test".into()));
     let page = http().get(authorize_url).send().unwrap();
     assert_eq!(page.status(), 200, "consent page");
+    form.push(("form_nonce".into(), form_nonce(&page.text().unwrap())));
     let action = format!("{}://{}{}", url.scheme(), url.authority(), url.path());
     let resp = http().post(action).form(&form).send().unwrap();
     assert!(
@@ -384,6 +385,13 @@ pub fn consent(authorize_url: &str, decision: &str) -> String {
         resp.status()
     );
     resp.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// The nonce of the sandbox's consent form (a hidden `form_nonce` field), as a browser posts it.
+pub fn form_nonce(page: &str) -> String {
+    let marker = "name=\"form_nonce\" value=\"";
+    let start = page.find(marker).expect("a form_nonce field") + marker.len();
+    page[start..].split('"').next().unwrap().to_string()
 }
 
 /// Follow a redirect to hsm's loopback listener like a browser; returns (status, page).
