@@ -22,6 +22,7 @@ mod interrupt;
 pub mod manual;
 mod output;
 mod paths;
+mod private_file;
 mod retry;
 pub mod sandbox_env;
 mod secret;

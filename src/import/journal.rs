@@ -4,8 +4,8 @@
 //! rows are done, which failed, and which may or may not have reached the server.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -108,7 +108,7 @@ impl Journal {
                 prior.insert(entry.row, (entry.external_id, state));
             }
         }
-        end_with_newline(&mut file).map_err(|e| err("cannot repair", e))?;
+        crate::private_file::end_torn_line(&mut file).map_err(|e| err("cannot repair", e))?;
         Ok(Journal {
             file,
             path: path.to_path_buf(),
@@ -208,51 +208,16 @@ fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     false
 }
 
-/// The report holds contact ids and API messages: created 0600 (an older, wider one is
-/// narrowed), never in a world-writable directory, and only ever a regular file.
+/// The report holds contact ids and API messages: a private file (see `private_file`), never
+/// in a world-writable directory.
 fn open_private(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.create(true).read(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        if std::fs::metadata(dir)?.permissions().mode() & 0o002 != 0 {
-            return Err(std::io::Error::other(format!(
-                "{} is world-writable; keep reports (they hold personal data) in a private directory",
-                dir.display()
-            )));
-        }
-        options.mode(0o600);
-        let file = options.open(path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(std::io::Error::other("not a regular file"));
-        }
-        if meta.permissions().mode() & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        }
-        Ok(file)
+    if let Some(dir) = crate::private_file::world_writable_dir(path)? {
+        return Err(std::io::Error::other(format!(
+            "{} is world-writable; keep reports (they hold personal data) in a private directory",
+            dir.display()
+        )));
     }
-    #[cfg(not(unix))]
-    options.open(path)
-}
-
-fn end_with_newline(file: &mut File) -> std::io::Result<()> {
-    let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(());
-    }
-    file.seek(SeekFrom::Start(len - 1))?;
-    let mut last = [0u8; 1];
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
-        file.write_all(b"\n")?;
-    }
-    Ok(())
+    crate::private_file::open_append(path)
 }
 
 #[cfg(test)]

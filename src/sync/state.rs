@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -117,7 +117,8 @@ impl State {
             file.set_len(0)
                 .map_err(|e| io_error("cannot repair", path, e))?;
         }
-        end_with_newline(&mut file).map_err(|e| io_error("cannot repair", path, e))?;
+        crate::private_file::end_torn_line(&mut file)
+            .map_err(|e| io_error("cannot repair", path, e))?;
         let mut state = State {
             path: path.to_path_buf(),
             salt: salt.clone().unwrap_or_else(new_salt),
@@ -387,33 +388,9 @@ fn prepare_dir(path: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The state file, created 0600; an existing one readable by others is refused.
+/// The state file, private (see `private_file`).
 fn open_private(path: &Path) -> Result<File> {
-    let mut options = OpenOptions::new();
-    options.create(true).read(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options
-        .open(path)
-        .map_err(|e| io_error("cannot open", path, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = file
-            .metadata()
-            .map_err(|e| io_error("cannot inspect", path, e))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(CliError::usage(format!(
-                "the sync state {} is readable by others (mode {:o})",
-                path.display(),
-                mode & 0o777
-            ))
-            .with_hint(format!("run `chmod 600 {}`", path.display())));
-        }
-    }
-    Ok(file)
+    crate::private_file::open_append(path).map_err(|e| io_error("cannot open", path, e))
 }
 
 /// `STATE.lock`, held for the run: a second sync on the same state stops at once.
@@ -434,20 +411,6 @@ fn take_lock(path: &Path) -> Result<File> {
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(io_error("cannot lock", path, e)),
     }
-}
-
-fn end_with_newline(file: &mut File) -> std::io::Result<()> {
-    let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(());
-    }
-    file.seek(SeekFrom::Start(len - 1))?;
-    let mut last = [0u8; 1];
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
-        file.write_all(b"\n")?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

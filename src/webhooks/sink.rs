@@ -4,8 +4,8 @@
 //! arrives while the first delivery is being handled waits for it, then finds it taken.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -215,14 +215,10 @@ impl Record {
     /// line cut short by a crash is ended, so the next event starts on a line of its own.
     pub(crate) fn open(path: &Path) -> Result<(Record, HashSet<Key>, usize)> {
         check_dir(path)?;
-        let mut options = OpenOptions::new();
-        options.read(true).append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(|e| file_error(path, &e))?;
+        let file = crate::private_file::open_append(path).map_err(|e| file_error(path, &e))?;
         let (keys, unreadable) = read_keys(&file).map_err(|e| file_error(path, &e))?;
         let mut file = file;
-        end_torn_line(&mut file).map_err(|e| file_error(path, &e))?;
+        crate::private_file::end_torn_line(&mut file).map_err(|e| file_error(path, &e))?;
         let record = Record {
             path: path.to_owned(),
             file: Arc::new(Mutex::new(file)),
@@ -257,23 +253,14 @@ fn file_error(path: &Path, e: &std::io::Error) -> CliError {
 
 /// Personal data goes only into a directory other users cannot write to.
 fn check_dir(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let meta = std::fs::metadata(dir).map_err(|e| file_error(path, &e))?;
-        if meta.permissions().mode() & 0o002 != 0 {
-            return Err(CliError::usage(format!(
-                "refusing --output in {}: other users can write to that directory, and events hold personal data",
-                dir.display()
-            )));
-        }
+    match crate::private_file::world_writable_dir(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(dir)) => Err(CliError::usage(format!(
+            "refusing --output in {}: other users can write to that directory, and events hold personal data",
+            dir.display()
+        ))),
+        Err(e) => Err(file_error(path, &e)),
     }
-    let _ = path;
-    Ok(())
 }
 
 /// The keys of the file's events, and how many lines were not events.
@@ -307,21 +294,6 @@ fn read_keys(file: &File) -> std::io::Result<(HashSet<Key>, usize)> {
         }
     }
     Ok((keys, unreadable))
-}
-
-fn end_torn_line(file: &mut File) -> std::io::Result<()> {
-    let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(());
-    }
-    file.seek(SeekFrom::Start(len - 1))?;
-    let mut last = [0u8; 1];
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
-        file.write_all(b"\n")?;
-        file.sync_data()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
