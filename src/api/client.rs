@@ -41,6 +41,13 @@ pub struct Api {
     printer: Printer,
 }
 
+/// A request that got no answer: it never left (the connection failed), or it was sent and
+/// its answer was lost.
+enum NoAnswer {
+    NotSent(String),
+    Lost(String),
+}
+
 impl Api {
     /// Get a usable token first (refreshing it if it is about to expire): a command without
     /// a session fails here, before reading any input or sending anything.
@@ -135,6 +142,30 @@ impl Api {
         }
     }
 
+    /// Send, and trace the answer's status and time under `-v`. A connection that failed
+    /// means the request never left; any other failure, that its outcome is unknown.
+    async fn send_traced(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> std::result::Result<reqwest::Response, NoAnswer> {
+        let started = Instant::now();
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                NoAnswer::NotSent(describe_reqwest(&e))
+            } else {
+                NoAnswer::Lost(describe_reqwest(&e))
+            }
+        })?;
+        let status = response.status();
+        self.printer.trace(&format!(
+            "< {} {} ({} ms)",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            started.elapsed().as_millis()
+        ));
+        Ok(response)
+    }
+
     /// Send one attempt and read its answer whole.
     async fn send(
         &self,
@@ -160,19 +191,12 @@ impl Api {
                 );
             }
         }
-        let started = Instant::now();
-        let response = match request.send().await {
+        let response = match self.send_traced(request).await {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return Reply::NotSent(describe_reqwest(&e)),
-            Err(e) => return Reply::Lost(describe_reqwest(&e)),
+            Err(NoAnswer::NotSent(why)) => return Reply::NotSent(why),
+            Err(NoAnswer::Lost(why)) => return Reply::Lost(why),
         };
         let status = response.status();
-        self.printer.trace(&format!(
-            "< {} {} ({} ms)",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            started.elapsed().as_millis()
-        ));
         let retry_after = crate::http::retry_after(response.headers());
         let is_json = response
             .headers()

@@ -548,36 +548,45 @@ fn summary_json(t: &Tally, report: &std::path::Path, interrupted: bool) -> Value
     })
 }
 
-/// The worst outcome decides: lost session, then network/unknown, then API refusals, then
-/// invalid rows.
 fn exit_for(t: Tally) -> Result<()> {
-    if let Some(e) = t.auth_error {
+    let not_done = t.failed + t.unknown;
+    bulk_exit(
+        t.auth_error,
+        not_done,
+        t.refused,
+        t.invalid,
+        "see the report; fix the rows and re-run the same command to send only what is left",
+    )
+}
+
+/// The exit of a bulk run (import, sync): the worst outcome decides. A lost session, then
+/// rows failed or with an unknown outcome (5), then API refusals (3), then invalid rows (2).
+pub(crate) fn bulk_exit(
+    auth_error: Option<CliError>,
+    failed_or_unknown: u64,
+    refused: u64,
+    invalid: u64,
+    hint: &str,
+) -> Result<()> {
+    if let Some(e) = auth_error {
         return Err(e);
     }
-    let (exit, what) = if t.failed + t.unknown > 0 {
+    let (exit, what) = if failed_or_unknown > 0 {
         (
             Exit::Network,
-            format!(
-                "{} row(s) failed or have an unknown outcome",
-                t.failed + t.unknown
-            ),
+            format!("{failed_or_unknown} row(s) failed or have an unknown outcome"),
         )
-    } else if t.refused > 0 {
+    } else if refused > 0 {
         (
             Exit::ApiRefused,
-            format!("{} row(s) refused by the API", t.refused),
+            format!("{refused} row(s) refused by the API"),
         )
-    } else if t.invalid > 0 {
-        (
-            Exit::Usage,
-            format!("{} invalid row(s) not sent", t.invalid),
-        )
+    } else if invalid > 0 {
+        (Exit::Usage, format!("{invalid} invalid row(s) not sent"))
     } else {
         return Ok(());
     };
-    Err(CliError::new(exit, what).with_hint(
-        "see the report; fix the rows and re-run the same command to send only what is left",
-    ))
+    Err(CliError::new(exit, what).with_hint(hint))
 }
 
 /// A spinner with counts on a terminal; nothing when stderr is piped or with `-q`.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::cli::{GlobalArgs, SyncArgs};
-use crate::error::{CliError, Exit, Result};
+use crate::error::{CliError, Result};
 use crate::output::Printer;
 use crate::settings::EnvSettings;
 use plan::{Action, Wanted};
@@ -265,28 +265,16 @@ fn conclude(tally: Tally, path: &Path, json: bool, printer: Printer) -> Result<(
     exit_for(tally)
 }
 
-/// As import: a lost session, then failed or unknown rows, then refusals.
+/// As import's (rows are validated before anything is sent, so none is invalid here).
 fn exit_for(t: Tally) -> Result<()> {
-    if let Some(e) = t.auth_error {
-        return Err(e);
-    }
-    let (exit, what) = if t.failed + t.unknown > 0 {
-        (
-            Exit::Network,
-            format!(
-                "{} row(s) failed or have an unknown outcome",
-                t.failed + t.unknown
-            ),
-        )
-    } else if t.refused > 0 {
-        (
-            Exit::ApiRefused,
-            format!("{} row(s) refused by the API", t.refused),
-        )
-    } else {
-        return Ok(());
-    };
-    Err(CliError::new(exit, what).with_hint("re-run the same command: it sends only what is left"))
+    let not_done = t.failed + t.unknown;
+    crate::import::bulk_exit(
+        t.auth_error,
+        not_done,
+        t.refused,
+        0,
+        "re-run the same command: it sends only what is left",
+    )
 }
 
 /// A spinner with counts on a terminal; nothing when stderr is piped or with `-q`.

@@ -2,14 +2,14 @@
 //! client's rules (one refresh after a 401 `invalid_token`; 429 honoured; nothing resent whose
 //! outcome is unknown unless the method is idempotent), and the answer returned as it came.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Version};
 use url::Url;
 
-use super::{Api, MAX_RETRY_AFTER, is_invalid_token, unreachable_error};
+use super::{Api, MAX_RETRY_AFTER, NoAnswer, is_invalid_token, unreachable_error};
 use crate::api::{ApiError, Failure};
 use crate::http::describe_reqwest;
 use crate::retry::{Backoff, Policy};
@@ -177,19 +177,12 @@ impl Api {
             self.printer
                 .trace(&format!("> authorization: Bearer {}", token.fingerprint()));
         }
-        let started = Instant::now();
-        let mut response = match builder.send().await {
+        let mut response = match self.send_traced(builder).await {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return RawReply::NotSent(describe_reqwest(&e)),
-            Err(e) => return RawReply::Lost(describe_reqwest(&e)),
+            Err(NoAnswer::NotSent(why)) => return RawReply::NotSent(why),
+            Err(NoAnswer::Lost(why)) => return RawReply::Lost(why),
         };
         let status = response.status();
-        self.printer.trace(&format!(
-            "< {} {} ({} ms)",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            started.elapsed().as_millis()
-        ));
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
