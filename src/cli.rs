@@ -323,9 +323,13 @@ pub struct SyncArgs {
     /// The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Requests in flight at once
+    /// Most requests in flight at once; hsm adapts between 1 and this to the server's pace
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// Send at most N requests per second (your quota); without it, hsm learns the pace
+    /// from the server's 429 answers
+    #[arg(long, value_name = "N", value_parser = requests_per_second)]
+    pub rate: Option<f64>,
     /// Print the plan (to create, to update with which fields, missing) and send nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -468,9 +472,13 @@ pub struct ImportArgs {
     /// CSV (.csv, header row of field names) or JSON Lines (.jsonl) file, or - for stdin
     #[arg(value_name = "FILE")]
     pub file: String,
-    /// Requests in flight at once
+    /// Most requests in flight at once; hsm adapts between 1 and this to the server's pace
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// Send at most N requests per second (your quota); without it, hsm learns the pace
+    /// from the server's 429 answers
+    #[arg(long, value_name = "N", value_parser = requests_per_second)]
+    pub rate: Option<f64>,
     /// The report and journal (JSON Lines); default FILE.report.jsonl
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
@@ -488,8 +496,20 @@ pub struct ImportArgs {
     pub json: bool,
     /// Send nothing: list the last outcome of every row in the report (--report, else
     /// FILE.report.jsonl) as a table, or JSON lines with --json
-    #[arg(long, conflicts_with_all = ["dry_run", "resend_unknown", "concurrency"])]
+    #[arg(long, conflicts_with_all = ["dry_run", "resend_unknown", "concurrency", "rate"])]
     pub show_report: bool,
+}
+
+/// `--rate`: a positive number of requests per second (0.5 is one every two seconds), at most
+/// 10,000, which no partner quota comes near.
+fn requests_per_second(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of requests per second"))?;
+    if !(0.01..=10_000.0).contains(&rate) {
+        return Err("expected a rate between 0.01 and 10000 requests per second".to_string());
+    }
+    Ok(rate)
 }
 
 /// Whole seconds, as `--timeout` takes them (0 is refused by the command, with its own message).

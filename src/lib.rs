@@ -21,6 +21,7 @@ mod interrupt;
 // The man page sections clap cannot derive; the test generator renders them.
 pub mod manual;
 mod output;
+mod pace;
 mod paths;
 mod private_file;
 mod retry;

@@ -15,6 +15,7 @@ use super::error::{ApiError, Failure};
 mod raw;
 use crate::http::{describe_reqwest, looks_like_html};
 use crate::output::Printer;
+use crate::pace::{Pace, Signal};
 use crate::retry::{Backoff, Policy};
 use crate::secret::Secret;
 use crate::session;
@@ -23,6 +24,9 @@ pub use raw::{RawRequest, RawResponse};
 
 /// The longest `Retry-After` we honour; a longer one is reported instead of waited out.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// A 429 asking for at least this long pauses every call (a quota spent, maintenance). A
+/// shorter one is a rate limit speaking: that request waits it out, and the pace slows.
+const PAUSE_EVERYONE_AFTER: Duration = Duration::from_secs(5);
 
 /// A successful answer: its status and JSON body (None for 204 or an empty body).
 #[derive(Debug)]
@@ -36,8 +40,10 @@ pub struct Api {
     base: Url,
     settings: EnvSettings,
     token: Mutex<Secret>,
-    /// When the server last asked everyone to slow down: shared by concurrent calls.
+    /// When the server last asked everyone to stop for a while: shared by concurrent calls.
     paused_until: Mutex<Option<Instant>>,
+    /// How many calls may be out at once and how fast they go (bulk runs only).
+    pace: Pace,
     printer: Printer,
 }
 
@@ -64,8 +70,18 @@ impl Api {
             settings: settings.clone(),
             token: Mutex::new(token),
             paused_until: Mutex::new(None),
+            pace: Pace::unpaced(),
             printer,
         })
+    }
+
+    /// Send every attempt under this pace (import and sync).
+    pub fn paced(self, pace: Pace) -> Api {
+        Api { pace, ..self }
+    }
+
+    pub fn pace(&self) -> &Pace {
+        &self.pace
     }
 
     /// Send one call. `path` is relative to the API base (`contacts`, `contacts/ID`).
@@ -106,7 +122,10 @@ impl Api {
         loop {
             self.wait_if_paused().await;
             let token = self.token.lock().await.clone();
-            let pause = match self.send(&method, &url, body, &token).await {
+            let sending = self.pace.slot().await;
+            let reply = self.send(&method, &url, body, &token).await;
+            sending.done(pace_signal(&reply));
+            let pause = match reply {
                 Reply::NotSent(why) => match backoff.next() {
                     Some(pause) => {
                         self.printer.trace(&format!("not sent ({why}); retrying"));
@@ -215,7 +234,7 @@ impl Api {
     }
 
     /// The pause before retrying a 429 or 5xx: the server's `Retry-After`, else the backoff.
-    /// A 429 pauses every call in flight; a wait longer than we honour is reported instead.
+    /// A long 429 pauses every call in flight; a wait longer than we honour is reported instead.
     async fn pause_before_retry(
         &self,
         failed: Retryable,
@@ -228,7 +247,7 @@ impl Api {
         if wait > MAX_RETRY_AFTER {
             return Err(failed.error);
         }
-        if failed.status == StatusCode::TOO_MANY_REQUESTS {
+        if failed.status == StatusCode::TOO_MANY_REQUESTS && wait >= PAUSE_EVERYONE_AFTER {
             self.pause_for(wait).await;
         }
         self.printer.trace(&format!(
@@ -305,6 +324,16 @@ impl Rules {
         failed.status == StatusCode::TOO_MANY_REQUESTS
             || (failed.status == StatusCode::SERVICE_UNAVAILABLE && failed.retry_after.is_some())
             || self.resend_after_server_error
+    }
+}
+
+/// What an attempt tells the pace: throttled, overloaded, answered (its latency), or nothing.
+fn pace_signal(reply: &Reply) -> Signal {
+    match reply {
+        Reply::Answer(a) if a.status == StatusCode::TOO_MANY_REQUESTS => Signal::RateLimited,
+        Reply::Answer(a) if a.status == StatusCode::SERVICE_UNAVAILABLE => Signal::Overloaded,
+        Reply::Answer(_) => Signal::Answered,
+        Reply::NotSent(_) | Reply::Lost(_) => Signal::NoAnswer,
     }
 }
 

@@ -93,12 +93,12 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     let settings = crate::select::settings_for_session(global, printer)?;
     journal::refuse_input_as_report(&args.file, &report)?;
     let mut journal = Journal::open(&report)?;
-    let api = Arc::new(Api::connect(&settings, printer).await?);
+    let pace = crate::pace::Pace::new(usize::from(args.concurrency), args.rate, printer);
+    let api = Arc::new(Api::connect(&settings, printer).await?.paced(pace));
     let progress = Progress::new(printer);
     let mut tally = Tally::for_command(show::command(&args));
     let mut in_flight: InFlight = JoinSet::new();
     let mut pending = Pending::new();
-    let limit = usize::from(args.concurrency);
     let mut interrupted = false;
     let mut interrupt = crate::interrupt::Interrupt::install();
 
@@ -109,7 +109,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     let mut rows = rows.peekable();
     loop {
         let stop = interrupted || fatal.is_some() || tally.auth_error.is_some();
-        if !stop && in_flight.len() < limit && rows.peek().is_some() {
+        if !stop && in_flight.len() < api.pace().limit() && rows.peek().is_some() {
             let sent = match rows.next() {
                 Some(Ok(row)) => {
                     let mut run = (&mut journal, &mut tally, &mut in_flight, &mut pending);
@@ -121,7 +121,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
             if let Err(e) = sent {
                 fatal = Some(e);
             }
-            progress.tick(&tally);
+            progress.tick(&tally, api.pace());
             continue;
         }
         if in_flight.is_empty() {
@@ -135,7 +135,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
                         fatal.get_or_insert(e);
                     }
                 }
-                progress.tick(&tally);
+                progress.tick(&tally, api.pace());
             }
             _ = interrupt.recv() => {
                 if interrupted {
@@ -606,10 +606,13 @@ impl Progress {
         Progress(Some(bar))
     }
 
-    fn tick(&self, t: &Tally) {
+    fn tick(&self, t: &Tally, pace: &crate::pace::Pace) {
         if let Some(bar) = &self.0 {
+            let pace = pace
+                .snapshot()
+                .map_or_else(String::new, |p| format!(" · {}", p.describe()));
             bar.set_message(format!(
-                "{} created, {} skipped, {} invalid, {} failed",
+                "{} created, {} skipped, {} invalid, {} failed{pace}",
                 t.created,
                 t.skipped,
                 t.invalid,

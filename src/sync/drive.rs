@@ -36,7 +36,6 @@ pub struct Run<'a> {
     pub state: &'a mut State,
     pub wanted: &'a [Wanted],
     pub api: Arc<Api>,
-    pub limit: usize,
     pub resend_unknown: bool,
     pub printer: Printer,
 }
@@ -52,12 +51,12 @@ impl Run<'_> {
         let mut next = 0;
         loop {
             let stop = tally.interrupted || fatal.is_some() || tally.auth_error.is_some();
-            if !stop && in_flight.len() < self.limit && next < self.wanted.len() {
+            if !stop && in_flight.len() < self.api.pace().limit() && next < self.wanted.len() {
                 if let Err(e) = self.start(next, &mut in_flight, &mut tally) {
                     fatal = Some(e);
                 }
                 next += 1;
-                progress.tick(&tally);
+                progress.tick(&tally, self.api.pace());
                 continue;
             }
             if in_flight.is_empty() {
@@ -70,7 +69,7 @@ impl Run<'_> {
                     {
                         fatal.get_or_insert(e);
                     }
-                    progress.tick(&tally);
+                    progress.tick(&tally, self.api.pace());
                 }
                 _ = interrupt.recv(), if !tally.interrupted => {
                     tally.interrupted = true;

@@ -58,7 +58,8 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
         }
         return dry_run(&state, &wanted, args.json, printer);
     }
-    let api = Arc::new(Api::connect(&settings, printer).await?);
+    let pace = crate::pace::Pace::new(usize::from(args.concurrency), args.rate, printer);
+    let api = Arc::new(Api::connect(&settings, printer).await?.paced(pace));
     let mut state = State::open(&path)?;
     if let Some(report) = &args.adopt {
         adopt(&mut state, report, printer)?;
@@ -67,7 +68,6 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
         state: &mut state,
         wanted: &wanted,
         api,
-        limit: usize::from(args.concurrency),
         resend_unknown: args.resend_unknown,
         printer,
     }
@@ -294,13 +294,16 @@ impl Progress {
         Progress(Some(bar))
     }
 
-    fn tick(&self, t: &Tally) {
+    fn tick(&self, t: &Tally, pace: &crate::pace::Pace) {
         if let Some(bar) = &self.0 {
+            let pace = pace
+                .snapshot()
+                .map_or_else(String::new, |p| format!(" · {}", p.describe()));
             bar.set_position(
                 t.created + t.updated + t.unchanged + t.refused + t.failed + t.unknown,
             );
             bar.set_message(format!(
-                "{} created, {} updated, {} unchanged, {} failed",
+                "{} created, {} updated, {} unchanged, {} failed{pace}",
                 t.created,
                 t.updated,
                 t.unchanged,
