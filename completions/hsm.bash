@@ -1094,7 +1094,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__sandbox)
-            opts="-v -q -h -V --port --access-ttl --auto-approve --latency-ms --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --port --access-ttl --auto-approve --latency-ms --rate-limit --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1109,6 +1109,10 @@ _hsm() {
                     return 0
                     ;;
                 --latency-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

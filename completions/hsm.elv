@@ -341,6 +341,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --port 'Port to listen on at 127.0.0.1 (0 picks a free one)'
             cand --access-ttl 'Lifetime of issued access tokens, in seconds'
             cand --latency-ms 'Delay every API response by this many milliseconds (a realistic network latency)'
+            cand --rate-limit 'Answer 429 with Retry-After beyond N requests per second over /v2 (a token bucket of N, refilled at N per second), to try a client''s pacing against a rate-limited API'
             cand --fault 'Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create, update, search, api (all of /v2), any. KIND: NNN[=SECS], htmlNNN, 429[=SECS], html, malformed, delay=MS, lost=MS, commit-then-NNN, commit-then-lost. E.g. `token:500`, `create:429=2x3`, `api:delay=2000`, `create:lost=5000`, `create:commit-then-502`'
             cand --webhook-url 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`''s); queue one with POST /__sandbox/webhooks/submission'
             cand --webhook-api-key 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)'

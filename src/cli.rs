@@ -245,6 +245,11 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
 
+    /// Answer 429 with Retry-After beyond N requests per second over /v2 (a token bucket of N,
+    /// refilled at N per second), to try a client's pacing against a rate-limited API
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate_limit: Option<u32>,
+
     /// Inject faults (repeatable): ENDPOINT:KIND[=ARG][xCOUNT]. ENDPOINT: authorize, token, create,
     /// update, search, api (all of /v2), any. KIND: NNN[=SECS], htmlNNN, 429[=SECS], html,
     /// malformed, delay=MS, lost=MS, commit-then-NNN, commit-then-lost. E.g. `token:500`,

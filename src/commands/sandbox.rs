@@ -1,6 +1,7 @@
 //! `hsm sandbox`: the only place the client reaches the emulator. It turns the command's flags
 //! into the sandbox's own configuration, prints the URL, and stops on Ctrl-C.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use hsm_sandbox::{Config, Server};
@@ -18,6 +19,7 @@ pub fn config(args: SandboxArgs, printer: Printer) -> Config {
         access_ttl: Duration::from_secs(args.access_ttl),
         auto_approve: args.auto_approve,
         latency: Duration::from_millis(args.latency_ms),
+        rate_limit: args.rate_limit.and_then(NonZeroU32::new),
         faults: args.faults,
         quiet: printer.quiet,
         verbose: printer.verbose,

@@ -5,62 +5,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
+use crate::common::tls_front::tls_front;
 use crate::common::*;
-
-/// A TLS front for the sandbox: `https://localhost:PORT` with a certificate from a fresh CA.
-struct TlsFront {
-    ca_pem: String,
-    port: u16,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn tls_front(upstream: SocketAddr) -> TlsFront {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "hsm test corporate CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    hsm::http::install_crypto_provider();
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der());
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key.into())
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    runtime.spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(tcp).await
-                    && let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await
-                {
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
-                }
-            });
-        }
-    });
-    TlsFront {
-        ca_pem: ca.pem(),
-        port,
-        _runtime: runtime,
-    }
-}
 
 /// An HTTP CONNECT proxy that records the targets it tunnels to.
 struct Proxy {
@@ -237,4 +183,42 @@ fn login_checks_the_token_endpoint_over_tls_and_through_the_proxy_before_waiting
         proxy.targets.lock().unwrap().clone(),
         vec![format!("localhost:{}", front.port)]
     );
+}
+
+#[test]
+fn an_import_over_https_reuses_its_connections() {
+    // A little latency, so the four workers really overlap and each holds a connection.
+    let (sb, mut env) = logged_in(&["--latency-ms", "20"]);
+    let upstream: SocketAddr = sb.base_url.trim_start_matches("http://").parse().unwrap();
+    let front = tls_front(upstream);
+    env.set("HSM_API_URL", &format!("{}/v2", front.url()));
+    let ca = env.path("ca.pem");
+    write_file(&ca, &front.ca_pem);
+    env.set("HSM_CA_FILE", ca.to_str().unwrap());
+    let rows: String = (1..=60)
+        .map(|i| {
+            format!("{{\"external_id\":\"TLS{i}\",\"first_name\":\"F{i}\",\"last_name\":\"L\"}}\n")
+        })
+        .collect();
+    let file = env.path("rows.jsonl");
+    write_file(&file, &rows);
+    let out = run_with_timeout(
+        env.cmd().args([
+            "contacts",
+            "import",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+            "--concurrency",
+            "4",
+        ]),
+        std::time::Duration::from_secs(120),
+    );
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 60, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+    // One handshake per connection, at most one connection per worker: not one per request.
+    let handshakes = front.handshakes();
+    assert!((1..=4).contains(&handshakes), "{handshakes} TLS handshakes");
 }

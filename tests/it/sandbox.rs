@@ -1430,6 +1430,186 @@ fn latency_delays_api_but_not_admin() {
     assert!(start.elapsed() >= Duration::from_millis(400));
 }
 
+// ---------- rate limit and pacing stats ----------
+
+fn stat(stats: &Value, name: &str) -> u64 {
+    stats[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name} in {stats}"))
+}
+
+#[test]
+fn rate_limit_answers_429_with_retry_after_beyond_the_bucket_and_counts_them() {
+    let sb = Sandbox::start(&["--rate-limit", "5"]);
+    assert!(
+        sb.stderr().contains("rate limit:    5 requests/s over /v2"),
+        "{}",
+        sb.stderr()
+    );
+    let at = access_token(&sb, json!({}));
+    let start = Instant::now();
+    let answers: Vec<Response> = (0..20)
+        .map(|_| search(&sb, &at, json!({"medicare_number": "1"})))
+        .collect();
+    let elapsed = start.elapsed();
+    let mut limited = 0;
+    let mut retry_after = 0;
+    for resp in answers {
+        if resp.status() == StatusCode::OK {
+            continue;
+        }
+        limited += 1;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        let header = resp.headers()["retry-after"].to_str().expect("ASCII");
+        retry_after = header.parse::<u64>().expect("whole seconds");
+        assert!(retry_after >= 1, "Retry-After: {header}");
+        assert_eq!(error_code(resp).1, "rate_limited");
+    }
+    // A full bucket of 5, plus what refilled at 5/s while the burst ran (none when it took
+    // under 200 ms, as it does on an idle machine).
+    let refilled = (elapsed.as_secs_f64() * 5.0).floor() as u64;
+    let passed = 20 - limited;
+    assert!(
+        (5..=5 + refilled).contains(&passed),
+        "{passed} of 20 passed in {elapsed:?}"
+    );
+    let stats = sb.stats();
+    assert_eq!(stat(&stats, "rate_limited"), limited);
+    assert_eq!(stat(&stats, "api_requests"), 20);
+    assert_eq!(stat(&stats, "searches"), passed, "a 429 is not processed");
+    assert_eq!(stat(&stats, "faults_injected"), 0);
+
+    // The bucket is empty, yet the token endpoint and the admin area are not limited.
+    for _ in 0..10 {
+        let resp = refresh(&sb, "sbx_rt_unknown");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+    health_ok(&sb);
+
+    // Waiting out Retry-After is enough.
+    thread::sleep(Duration::from_secs(retry_after));
+    assert_eq!(search_status(&sb, &at), StatusCode::OK);
+    assert_eq!(stat(&sb.stats(), "rate_limited"), limited);
+}
+
+#[test]
+fn rate_limit_must_be_a_sensible_whole_number() {
+    for bad in ["0", "-1", "2.5", "abc", "1000001"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hsm"))
+            .args(["sandbox", "--port", "0", &format!("--rate-limit={bad}")])
+            .output()
+            .expect("run hsm");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--rate-limit"), "{bad}: {err}");
+        assert!(out.stdout.is_empty(), "no URL when nothing listens");
+    }
+}
+
+#[test]
+fn in_flight_peak_counts_concurrent_api_requests_and_returns_to_zero() {
+    // A second of latency holds the five requests in flight together.
+    let sb = Sandbox::start(&["--latency-ms", "1000"]);
+    let at = access_token(&sb, json!({}));
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(5));
+    let clients: Vec<_> = (0..5)
+        .map(|_| {
+            let (url, at, ready) = (sb.url("/v2/contacts/search"), at.clone(), ready.clone());
+            thread::spawn(move || {
+                ready.wait();
+                let resp = http_client()
+                    .post(url)
+                    .bearer_auth(at)
+                    .json(&json!({"medicare_number": "1"}))
+                    .send()
+                    .expect("search");
+                resp.status()
+            })
+        })
+        .collect();
+    // While they wait, the admin area sees them in flight.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stat(&sb.stats(), "api_requests") < 5 {
+        assert!(Instant::now() < deadline, "the requests never arrived");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let during = sb.stats();
+    for client in clients {
+        assert_eq!(client.join().expect("client thread"), StatusCode::OK);
+    }
+    let after = sb.stats();
+    assert_eq!(stat(&after, "api_in_flight_peak"), 5, "{after}");
+    assert_eq!(stat(&after, "api_in_flight"), 0, "every guard dropped");
+    assert!(stat(&during, "api_in_flight") >= 1, "{during}");
+    // Admin requests are neither in flight nor counted.
+    assert_eq!(stat(&after, "requests"), 5);
+
+    let reset = sb.reset_stats();
+    assert_eq!(stat(&reset, "api_in_flight_peak"), 0);
+    assert_eq!(stat(&reset, "api_requests"), 5, "other counters stay");
+}
+
+#[test]
+fn a_request_abandoned_by_its_client_leaves_the_in_flight_count() {
+    let sb = Sandbox::start(&["--latency-ms", "5000"]);
+    let at = access_token(&sb, json!({}));
+    let impatient = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let sent = impatient
+        .post(sb.url("/v2/contacts/search"))
+        .bearer_auth(at)
+        .json(&json!({"medicare_number": "1"}))
+        .send();
+    assert!(sent.is_err(), "timed out during the latency");
+    assert_eq!(stat(&sb.stats(), "api_in_flight_peak"), 1);
+    // The closed connection drops the request, well before its 5 s latency ends.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while stat(&sb.stats(), "api_in_flight") != 0 {
+        assert!(Instant::now() < deadline, "still in flight: {}", sb.stats());
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn max_per_second_is_the_busiest_one_second_window_until_reset() {
+    let sb = Sandbox::start(&[]);
+    let at = access_token(&sb, json!({}));
+    // `n` searches in a row: all within one second unless the machine is very busy.
+    let burst = |n: u64| {
+        let start = Instant::now();
+        for _ in 0..n {
+            assert_eq!(search_status(&sb, &at), StatusCode::OK);
+        }
+        let max = stat(&sb.stats(), "api_max_per_second");
+        if start.elapsed() < Duration::from_millis(900) {
+            assert_eq!(max, n);
+        } else {
+            assert!((1..=n).contains(&max), "{max} of {n}");
+        }
+    };
+    burst(8);
+    // Token requests and admin calls are not /v2 arrivals.
+    refresh(&sb, "sbx_rt_unknown");
+    let stats = sb.stats();
+    assert!((1..=8).contains(&stat(&stats, "api_max_per_second")));
+    assert_eq!(stat(&stats, "api_in_flight_peak"), 1, "one at a time");
+
+    let reset = sb.reset_stats();
+    assert_eq!(stat(&reset, "api_max_per_second"), 0);
+    assert_eq!(stat(&reset, "api_in_flight_peak"), 0);
+    assert_eq!(stat(&reset, "searches"), 8, "other counters stay");
+    burst(3);
+    let wrong = sb
+        .client()
+        .get(sb.url("/__sandbox/stats/reset"))
+        .send()
+        .expect("GET");
+    assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
 // ---------- bounds and garbage ----------
 
 #[test]

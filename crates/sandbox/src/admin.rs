@@ -1,4 +1,5 @@
-//! The admin area under `/__sandbox/`: health, counters, faults, minting and revoking tokens.
+//! The admin area under `/__sandbox/`: health, counters (and resetting the peaks among them),
+//! faults, minting and revoking tokens.
 //! Not subject to faults or latency, so tests can always steer the sandbox.
 
 use std::time::Duration;
@@ -15,6 +16,10 @@ pub(crate) fn handle(shared: &Shared, req: &Req, name: &str) -> Resp {
     match (name, &req.method) {
         ("health", &Method::GET) => respond::json(StatusCode::OK, &json!({"ok": true})),
         ("stats", &Method::GET) => stats(shared),
+        ("stats/reset", &Method::POST) => {
+            shared.state().reset_pace_stats();
+            stats(shared)
+        }
         ("faults", &Method::GET) => pending_faults(shared),
         ("faults", &Method::POST) => set_faults(shared, &req.body),
         ("faults", &Method::DELETE) => {
@@ -32,7 +37,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req, name: &str) -> Resp {
         ("webhooks/submission", _) => respond::method_not_allowed("POST"),
         ("health" | "stats", _) => respond::method_not_allowed("GET"),
         ("faults", _) => respond::method_not_allowed("GET, POST, DELETE"),
-        ("tokens" | "revoke", _) => respond::method_not_allowed("POST"),
+        ("tokens" | "revoke" | "stats/reset", _) => respond::method_not_allowed("POST"),
         _ => respond::not_found(&req.path),
     }
 }

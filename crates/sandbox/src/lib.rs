@@ -18,9 +18,11 @@ mod respond;
 mod running;
 mod schema;
 mod state;
+mod traffic;
 mod webhooks;
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -76,6 +78,8 @@ pub struct Config {
     pub auto_approve: bool,
     /// Added before every `/v2` answer.
     pub latency: Duration,
+    /// `/v2` requests per second (a token bucket of this capacity); beyond it, 429.
+    pub rate_limit: Option<NonZeroU32>,
     /// Faults handed to the first matching requests, in order.
     pub faults: Vec<Fault>,
     /// Nothing on the log: no banner, no request lines.
@@ -93,6 +97,7 @@ impl Default for Config {
             access_ttl: Duration::from_secs(3600),
             auto_approve: false,
             latency: Duration::ZERO,
+            rate_limit: None,
             faults: Vec::new(),
             quiet: false,
             verbose: false,
@@ -159,6 +164,7 @@ struct Shared {
     base_url: String,
     auto_approve: bool,
     latency: Duration,
+    rate_limit: Option<NonZeroU32>,
     log: Log,
     webhooks: Option<Arc<webhooks::Outbox>>,
 }
@@ -224,11 +230,15 @@ impl Server {
         let port = listener.local_addr().map_err(Error::Address)?.port();
         let mut state = State::new(Limits::with_access_ttl(config.access_ttl));
         state.faults.set(config.faults);
+        state.bucket = config
+            .rate_limit
+            .map(|rate| traffic::TokenBucket::new(rate, Instant::now()));
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             base_url: format!("http://127.0.0.1:{port}"),
             auto_approve: config.auto_approve,
             latency: config.latency,
+            rate_limit: config.rate_limit,
             webhooks: config
                 .webhooks
                 .map(|w| Arc::new(webhooks::Outbox::new(w, log.clone()))),
@@ -253,6 +263,11 @@ impl Server {
         log.status(&format!("  client secret: {CLIENT_SECRET}"));
         log.status(&format!("  API base:      {base_url}/v2"));
         log.status("  log in with:   hsm login --env sandbox");
+        if let Some(rate) = self.shared.rate_limit {
+            log.status(&format!(
+                "  rate limit:    {rate} requests/s over /v2 (429 with Retry-After beyond)"
+            ));
+        }
         if let Some(outbox) = &self.shared.webhooks {
             log.status(&format!("  webhooks to:   {}", outbox.url()));
             log.status(&format!(
@@ -440,7 +455,35 @@ async fn collect_capped(mut body: Incoming) -> std::result::Result<Bytes, BodyEr
     Ok(Bytes::from(kept))
 }
 
-/// Counts, applies latency and faults, then dispatches.
+/// A `/v2` request being handled, counted in `api_in_flight` until this drops: also when
+/// hyper drops the request's future because the client closed the connection mid-request.
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.state().api_departure();
+    }
+}
+
+/// Counts the request; a `/v2` one is also marked in flight and takes a `--rate-limit` token
+/// (`Err`: the wait until one is there).
+fn arrive<'a>(
+    shared: &'a Shared,
+    route: &Route<'_>,
+    is_api: bool,
+) -> (Option<InFlight<'a>>, std::result::Result<(), Duration>) {
+    let mut state = shared.state();
+    state.counters.requests += 1;
+    state.counters.api_requests += u64::from(is_api);
+    state.counters.token_requests += u64::from(*route == Route::Token);
+    if !is_api {
+        return (None, Ok(()));
+    }
+    let taken = state.api_arrival(Instant::now());
+    (Some(InFlight(shared)), taken)
+}
+
+/// Counts, rate-limits, applies latency and faults, then dispatches.
 async fn respond_to(shared: &Shared, req: Req) -> std::result::Result<Resp, DropConnection> {
     let route = route(&req.path);
     let is_api = is_api_path(&req.path);
@@ -448,14 +491,14 @@ async fn respond_to(shared: &Shared, req: Req) -> std::result::Result<Resp, Drop
     if let Route::Admin(name) = route {
         return Ok(admin::handle(shared, &req, name));
     }
-    {
-        let mut state = shared.state();
-        state.counters.requests += 1;
-        state.counters.api_requests += u64::from(is_api);
-        state.counters.token_requests += u64::from(route == Route::Token);
-    }
+    // The bucket is checked on arrival, before the latency, as a gateway in front of the API
+    // would: the latency stands for the network, which a 429 crosses too, so it still waits.
+    let (_in_flight, taken) = arrive(shared, &route, is_api);
     if is_api && !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
+    }
+    if let Err(wait) = taken {
+        return Ok(rate_limited(traffic::retry_after_secs(wait)));
     }
     let fault = {
         let mut state = shared.state();
@@ -524,17 +567,22 @@ fn contacts(shared: &Shared, req: &Req, route: &Route<'_>) -> Resp {
     }
 }
 
+/// 429 with `Retry-After`, for `--rate-limit` and the `429` fault alike.
+fn rate_limited(retry_after_secs: u64) -> Resp {
+    respond::with_header(
+        respond::api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests; retry later",
+        ),
+        header::RETRY_AFTER,
+        &retry_after_secs.to_string(),
+    )
+}
+
 fn fault_response(kind: FaultKind) -> Resp {
     match kind {
-        FaultKind::RateLimited { retry_after_secs } => respond::with_header(
-            respond::api_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many requests; retry later",
-            ),
-            header::RETRY_AFTER,
-            &retry_after_secs.to_string(),
-        ),
+        FaultKind::RateLimited { retry_after_secs } => rate_limited(retry_after_secs),
         FaultKind::Status {
             code,
             html,

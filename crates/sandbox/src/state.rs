@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::faults::FaultQueue;
 use super::oauth::pkce_matches;
+use super::traffic::{ArrivalWindow, TokenBucket};
 
 pub(crate) const SCOPE: &str = "partner_api_v2";
 pub(crate) const DEFAULT_AGENT: &str = "agent@sandbox.test";
@@ -77,6 +78,14 @@ pub(crate) struct Counters {
     pub(crate) requests: u64,
     pub(crate) api_requests: u64,
     pub(crate) token_requests: u64,
+    /// `/v2` requests refused with 429 by `--rate-limit` (not the `429` fault).
+    pub(crate) rate_limited: u64,
+    /// `/v2` requests being handled now (body read, answer not yet returned), the most at once
+    /// and the most arrivals in any one-second window; the last two since start or
+    /// `POST /__sandbox/stats/reset`. Rate-limited requests count as arrivals and in flight.
+    pub(crate) api_in_flight: u64,
+    pub(crate) api_in_flight_peak: u64,
+    pub(crate) api_max_per_second: u64,
 }
 
 /// Why a code exchange failed; all are `invalid_grant` on the wire.
@@ -182,6 +191,9 @@ pub(crate) struct State {
     last_prune: Option<Instant>,
     pub(crate) counters: Counters,
     pub(crate) faults: FaultQueue,
+    /// `--rate-limit`, when given.
+    pub(crate) bucket: Option<TokenBucket>,
+    arrivals: ArrivalWindow,
 }
 
 const FORM_NONCE_TTL: Duration = Duration::from_secs(600);
@@ -220,7 +232,32 @@ impl State {
             last_prune: None,
             counters: Counters::default(),
             faults: FaultQueue::default(),
+            bucket: None,
+            arrivals: ArrivalWindow::default(),
         }
+    }
+
+    /// A `/v2` request arrives: it is counted in flight (until [`State::api_departure`]) and
+    /// takes a token when there is a bucket; `Err` is the wait until one is there.
+    pub(crate) fn api_arrival(&mut self, now: Instant) -> Result<(), Duration> {
+        let counters = &mut self.counters;
+        counters.api_max_per_second = self.arrivals.arrive(now);
+        counters.api_in_flight += 1;
+        counters.api_in_flight_peak = counters.api_in_flight_peak.max(counters.api_in_flight);
+        let taken = self.bucket.as_mut().map_or(Ok(()), |b| b.try_take(now));
+        counters.rate_limited += u64::from(taken.is_err());
+        taken
+    }
+
+    pub(crate) fn api_departure(&mut self) {
+        self.counters.api_in_flight = self.counters.api_in_flight.saturating_sub(1);
+    }
+
+    /// Restarts the peak from the requests in flight now, and the busiest second from none.
+    pub(crate) fn reset_pace_stats(&mut self) {
+        self.counters.api_in_flight_peak = self.counters.api_in_flight;
+        self.counters.api_max_per_second = 0;
+        self.arrivals.reset();
     }
 
     fn live_credentials(&self) -> usize {

@@ -14,6 +14,7 @@ pub mod browser;
 ))]
 pub mod keyring;
 pub mod sandbox;
+pub mod tls_front;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;

@@ -206,6 +206,14 @@ impl Sandbox {
         )
     }
 
+    /// Restarts `api_in_flight_peak` and `api_max_per_second`; the stats after it.
+    pub fn reset_stats(&self) -> Value {
+        self.admin_json(
+            self.client.post(self.url("/__sandbox/stats/reset")).send(),
+            "POST /__sandbox/stats/reset",
+        )
+    }
+
     /// Replaces the pending faults with `specs` (ENDPOINT:KIND[=ARG][xCOUNT]).
     pub fn set_faults(&self, specs: &[&str]) {
         let body = json!({ "faults": specs });
