@@ -285,7 +285,8 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;contacts;import' {
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Most requests in flight at once; hsm adapts between 1 and this to the server''s pace')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Send at most N requests per second (your quota); without it, hsm learns the pace from the server''s 429 answers')
             [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'The report and journal (JSON Lines); default FILE.report.jsonl')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Input format when it cannot be told from the file name')
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
@@ -307,7 +308,8 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
         }
         'hsm;contacts;sync' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl')
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Most requests in flight at once; hsm adapts between 1 and this to the server''s pace')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Send at most N requests per second (your quota); without it, hsm learns the pace from the server''s 429 answers')
             [CompletionResult]::new('--adopt', '--adopt', [CompletionResultType]::ParameterName, 'Seed the state from an import report, so contacts it created are not created again')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Input format when it cannot be told from the file name')
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')

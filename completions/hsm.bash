@@ -514,13 +514,17 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__import)
-            opts="-v -q -h -V --concurrency --report --dry-run --resend-unknown --format --json --show-report --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --concurrency --rate --report --dry-run --resend-unknown --format --json --show-report --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -602,7 +606,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__sync)
-            opts="-v -q -h -V --state --concurrency --dry-run --json --adopt --resend-unknown --format --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --state --concurrency --rate --dry-run --json --adopt --resend-unknown --format --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -613,6 +617,10 @@ _hsm() {
                     return 0
                     ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -265,7 +265,8 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --version 'Print version'
         }
         &'hsm;contacts;import'= {
-            cand --concurrency 'Requests in flight at once'
+            cand --concurrency 'Most requests in flight at once; hsm adapts between 1 and this to the server''s pace'
+            cand --rate 'Send at most N requests per second (your quota); without it, hsm learns the pace from the server''s 429 answers'
             cand --report 'The report and journal (JSON Lines); default FILE.report.jsonl'
             cand --format 'Input format when it cannot be told from the file name'
             cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
@@ -286,7 +287,8 @@ set edit:completion:arg-completer[hsm] = {|@words|
         }
         &'hsm;contacts;sync'= {
             cand --state 'The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl'
-            cand --concurrency 'Requests in flight at once'
+            cand --concurrency 'Most requests in flight at once; hsm adapts between 1 and this to the server''s pace'
+            cand --rate 'Send at most N requests per second (your quota); without it, hsm learns the pace from the server''s 429 answers'
             cand --adopt 'Seed the state from an import report, so contacts it created are not created again'
             cand --format 'Input format when it cannot be told from the file name'
             cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'

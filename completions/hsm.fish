@@ -189,7 +189,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l concurrency -d 'Requests in flight at once' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l concurrency -d 'Most requests in flight at once; hsm adapts between 1 and this to the server\'s pace' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l rate -d 'Send at most N requests per second (your quota); without it, hsm learns the pace from the server\'s 429 answers' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l report -d 'The report and journal (JSON Lines); default FILE.report.jsonl' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l format -d 'Input format when it cannot be told from the file name' -r -f -a "csv\t''
 jsonl\t''"
@@ -205,7 +206,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l state -d 'The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl' -r -F
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l concurrency -d 'Requests in flight at once' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l concurrency -d 'Most requests in flight at once; hsm adapts between 1 and this to the server\'s pace' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l rate -d 'Send at most N requests per second (your quota); without it, hsm learns the pace from the server\'s 429 answers' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l adopt -d 'Seed the state from an import report, so contacts it created are not created again' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l format -d 'Input format when it cannot be told from the file name' -r -f -a "csv\t''
 jsonl\t''"
