@@ -878,3 +878,36 @@ fn a_refresh_waiting_on_the_store_does_not_stall_the_requests_in_flight() {
     assert_eq!(stats["refreshes"], 1, "{stats}");
     assert_eq!(stats["reuse_detected"], 0, "{stats}");
 }
+
+/// A rotated pair whose write cannot finish by the store's deadline (the file store's lock
+/// held past the 30 s lock wait) is reported as of unknown outcome, exit 6, never as "not
+/// stored"; nothing is spent twice.
+#[test]
+fn a_rotated_pair_write_past_its_deadline_is_reported_as_unknown() {
+    let (sb, env) = logged_in(&[]);
+    let before = env.stored_record(ACCOUNT).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.path("data/hsm/credentials.json.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = run_with_timeout(
+        env.cmd().args(["token", "refresh", "--env", "sandbox"]),
+        Duration::from_secs(90),
+    );
+    lock.unlock().unwrap();
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(
+        err.contains("did not finish storing the rotated tokens within 30 s")
+            && err.contains("whether they are stored is unknown")
+            && !err.contains("could not be stored"),
+        "{err}"
+    );
+    assert!(err.contains("hsm login --env sandbox"), "{err}");
+    // hsm exited with the write still waiting for the lock: it never landed.
+    assert_eq!(env.stored_record(ACCOUNT).unwrap(), before);
+    let stats = sb.stats();
+    assert_eq!(stats["refreshes"], 1, "spent once: {stats}");
+    assert_eq!(stats["reuse_detected"], 0, "{stats}");
+}
