@@ -47,6 +47,9 @@ impl Interrupt {
 pub struct Deferred {
     #[cfg(unix)]
     saved: Vec<(libc::c_int, libc::sigaction)>,
+    /// Whether the rotated pair was stored: what the exit line says.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    stored: bool,
 }
 
 #[cfg(unix)]
@@ -81,12 +84,20 @@ impl Deferred {
                     }
                 }
             }
-            Deferred { saved }
+            Deferred {
+                saved,
+                stored: false,
+            }
         }
         #[cfg(not(unix))]
         {
-            Deferred {}
+            Deferred { stored: false }
         }
+    }
+
+    /// The rotated pair is stored (else a deferred signal's exit line does not claim it).
+    pub fn stored(&mut self) {
+        self.stored = true;
     }
 }
 
@@ -110,10 +121,12 @@ impl Drop for Deferred {
                 Some(libc::SIG_IGN) => {}
                 Some(libc::SIG_DFL) => {
                     use std::io::Write as _;
-                    let _ = writeln!(
-                        std::io::stderr(),
+                    let why = if self.stored {
                         "hsm: stopped by a signal, after storing the refreshed session"
-                    );
+                    } else {
+                        "hsm: stopped by a signal, during a token refresh that did not complete"
+                    };
+                    let _ = writeln!(std::io::stderr(), "{why}");
                     std::process::exit(128 + caught);
                 }
                 // SAFETY: re-raised for the handler installed again (tokio's, say).

@@ -7,6 +7,7 @@
 // reports what nothing uses.
 mod api;
 mod auth;
+mod blocking;
 mod bounded;
 pub mod cli;
 mod commands;

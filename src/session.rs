@@ -4,13 +4,18 @@
 //! (etcd), the store's own lock is taken after the local one, so that processes on one
 //! machine queue locally first. Stored credentials are never deleted
 //! because a refresh failed.
+//!
+//! Store and lock calls block, so they run off the runtime thread (`SharedStore`), each
+//! within a deadline: a refresh waiting for a keychain or a lock stalls no other request.
 
 use std::fs::{File, OpenOptions};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::oauth::{self, ClientCredentials, TokenError};
+use crate::blocking::Waited;
 use crate::credentials::record::now;
-use crate::credentials::{self, Record, SecretStore};
+use crate::credentials::{self, HeldLock, LOCK_WAIT, Record, SecretStore, SharedStore};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
@@ -20,8 +25,6 @@ use crate::settings::{EnvSettings, TokenSource};
 
 /// Refresh when the access token expires within this many seconds.
 pub const REFRESH_MARGIN: u64 = 60;
-/// How long to wait for another process's refresh before giving up.
-const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// The longest wait between two refresh attempts, whatever the server's `Retry-After`.
 const MAX_REFRESH_WAIT: Duration = Duration::from_secs(10);
 
@@ -56,14 +59,22 @@ pub async fn access_token(settings: &EnvSettings, printer: Printer) -> Result<Se
     if let TokenSource::Variable(token) = &settings.token {
         return Ok(token.clone());
     }
-    let store = credentials::open_store(&settings.store)?;
-    let seen = credentials::load_record(store.as_ref(), &settings.account())?
-        .ok_or_else(|| not_logged_in(settings))?;
+    let store = SharedStore::open(&settings.store).await?;
+    let seen = load(&store, settings).await?;
     if !seen.needs_refresh(now(), REFRESH_MARGIN) {
         return usable(seen.access_token, settings);
     }
-    let record = refresh_locked(settings, store.as_ref(), &seen, false, printer).await?;
+    let record = refresh_locked(settings, &store, &seen, false, printer).await?;
     usable(record.access_token, settings)
+}
+
+/// The session's record, read off the runtime thread; none is "not logged in".
+async fn load(store: &SharedStore, settings: &EnvSettings) -> Result<Record> {
+    let account = settings.account();
+    store
+        .call(move |s| credentials::load_record(s, &account))
+        .await?
+        .ok_or_else(|| not_logged_in(settings))
 }
 
 /// A stored token that cannot go in an `Authorization` header (a line break, a control
@@ -92,15 +103,14 @@ pub async fn refresh_after_rejection(
             ev::HSM_ACCESS_TOKEN
         )));
     }
-    let store = credentials::open_store(&settings.store)?;
-    let seen = credentials::load_record(store.as_ref(), &settings.account())?
-        .ok_or_else(|| not_logged_in(settings))?;
+    let store = SharedStore::open(&settings.store).await?;
+    let seen = load(&store, settings).await?;
     // A sibling's token, unless it is about to expire too (with tokens shorter than the
     // margin, it may be gone before our retry lands: refresh instead).
     if seen.access_token != *rejected && !seen.needs_refresh(now(), REFRESH_MARGIN) {
         return Ok(seen.access_token);
     }
-    let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
+    let record = refresh_locked(settings, &store, &seen, true, printer).await?;
     Ok(record.access_token)
 }
 
@@ -108,28 +118,58 @@ pub async fn refresh_after_rejection(
 pub async fn force_refresh(
     settings: &EnvSettings,
     printer: Printer,
-) -> Result<(Record, Box<dyn SecretStore>)> {
-    let store = credentials::open_store(&settings.store)?;
-    let seen = credentials::load_record(store.as_ref(), &settings.account())?
-        .ok_or_else(|| not_logged_in(settings))?;
-    let record = refresh_locked(settings, store.as_ref(), &seen, true, printer).await?;
-    Ok((record, store))
+) -> Result<(Record, Arc<dyn SecretStore>)> {
+    let store = SharedStore::open(&settings.store).await?;
+    let seen = load(&store, settings).await?;
+    let record = refresh_locked(settings, &store, &seen, true, printer).await?;
+    Ok((record, store.store().clone()))
+}
+
+/// The locks of one refresh: this machine's, then a shared store's own. Shared with each
+/// write of the rotated pair, so that a write still running past its deadline keeps every
+/// sibling from reading the old, spent refresh token until it lands (or hsm exits).
+/// Fields drop in order: the shared lock, taken last, goes first.
+struct Locks {
+    _shared: Option<Box<dyn HeldLock>>,
+    _local: File,
 }
 
 async fn refresh_locked(
     settings: &EnvSettings,
-    store: &dyn SecretStore,
+    store: &SharedStore,
     seen: &Record,
     force: bool,
     printer: Printer,
 ) -> Result<Record> {
-    let _lock = acquire_lock(settings, printer).await?;
-    // Then, for a store shared between machines, its own lock (released first, on return).
-    let _shared = store.lock_for_refresh(&settings.account(), &|| {
-        printer.status("Waiting for another machine to finish refreshing the session...")
-    })?;
-    let current = credentials::load_record(store, &settings.account())?
-        .ok_or_else(|| not_logged_in(settings))?;
+    let local = acquire_lock(settings, printer).await?;
+    // Then, for a store shared between machines, its own lock.
+    let account = settings.account();
+    let shared = store
+        .call(move |s| {
+            s.lock_for_refresh(&account, &|| {
+                printer.status("Waiting for another machine to finish refreshing the session...")
+            })
+        })
+        .await?;
+    let locks = Arc::new(Locks {
+        _shared: shared,
+        _local: local,
+    });
+    let result = refresh_under(settings, store, seen, force, &locks, printer).await;
+    // Releasing an etcd lock is a call too: off the runtime thread.
+    let _ = tokio::task::spawn_blocking(move || drop(locks)).await;
+    result
+}
+
+async fn refresh_under(
+    settings: &EnvSettings,
+    store: &SharedStore,
+    seen: &Record,
+    force: bool,
+    locks: &Arc<Locks>,
+    printer: Printer,
+) -> Result<Record> {
+    let current = load(store, settings).await?;
     let sibling_rotated = current.refresh_token != seen.refresh_token;
     if sibling_rotated && !current.needs_refresh(now(), REFRESH_MARGIN) {
         printer.trace("another hsm process refreshed the session; using its tokens");
@@ -138,15 +178,16 @@ async fn refresh_locked(
     if !force && !current.needs_refresh(now(), REFRESH_MARGIN) {
         return Ok(current);
     }
-    spend_refresh_token(settings, store, &current, printer).await
+    spend_refresh_token(settings, store, &current, locks, printer).await
 }
 
 /// Under the lock: spend the refresh token of `current`, and keep the rotated pair before
 /// anything uses it (the old refresh token is dead from now on).
 async fn spend_refresh_token(
     settings: &EnvSettings,
-    store: &dyn SecretStore,
+    store: &SharedStore,
     current: &Record,
+    locks: &Arc<Locks>,
     printer: Printer,
 ) -> Result<Record> {
     let refresh_token = current.refresh_token.clone().ok_or_else(|| {
@@ -156,18 +197,7 @@ async fn spend_refresh_token(
         ))
         .with_hint(login_hint(settings))
     })?;
-    let secret = credentials::client_secret(settings, &current.client_id, store, || Ok(None))?
-        .ok_or_else(|| {
-            CliError::auth(format!(
-                "no client secret stored for client `{}`, so the session cannot be refreshed",
-                current.client_id
-            ))
-            .with_hint(format!(
-                "set {} or run `hsm login --client-secret-stdin`",
-                ev::HSM_CLIENT_SECRET
-            ))
-        })?
-        .value;
+    let secret = client_secret(settings, store, &current.client_id).await?;
     let token_url = crate::settings::parse_endpoint(&current.token_url, "stored token URL")?;
     let creds = ClientCredentials {
         client_id: &current.client_id,
@@ -181,10 +211,10 @@ async fn spend_refresh_token(
         secret.fingerprint()
     ));
     // From here until the rotated pair is stored, a Ctrl-C or SIGTERM waits (then exits).
-    let _deferred = crate::interrupt::Deferred::begin();
+    let mut deferred = crate::interrupt::Deferred::begin();
     let new = match refresh_with_retries(&http, &creds, &token_url, &refresh_token, printer).await {
         Ok(new) => new,
-        Err(e) => return refresh_failed(settings, store, current, e),
+        Err(e) => return refresh_failed(settings, store, current, e).await,
     };
     printer.trace(&format!(
         "< new access token {}, new refresh token {}",
@@ -194,29 +224,77 @@ async fn spend_refresh_token(
             .map(Secret::fingerprint)
             .unwrap_or_default()
     ));
-    persist_rotated(store, &settings.account(), &new)
+    persist_rotated(store, &settings.account(), &new, locks)
         .await
-        .map_err(|e| {
-            CliError::store(format!(
-                "the session was refreshed but the rotated tokens could not be stored: {}",
-                e.message
-            ))
-            .with_hint(login_hint(settings))
-        })?;
+        .map_err(|e| unsaved(settings, store, e))?;
+    deferred.stored();
     Ok(new)
+}
+
+/// The client secret to refresh with (from the environment, or kept in the store).
+async fn client_secret(
+    settings: &EnvSettings,
+    store: &SharedStore,
+    client_id: &str,
+) -> Result<Secret> {
+    let (for_call, id) = (settings.clone(), client_id.to_string());
+    let found = store
+        .call(move |s| credentials::client_secret(&for_call, &id, s, || Ok(None)))
+        .await?;
+    let found = found.ok_or_else(|| {
+        CliError::auth(format!(
+            "no client secret stored for client `{client_id}`, so the session cannot be refreshed"
+        ))
+        .with_hint(format!(
+            "set {} or run `hsm login --client-secret-stdin`",
+            ev::HSM_CLIENT_SECRET
+        ))
+    })?;
+    Ok(found.value)
+}
+
+/// Why a rotated pair is not known to be stored.
+enum Unsaved {
+    /// The store refused or failed the write: the pair is not stored.
+    Failed(CliError),
+    /// The write did not finish by its deadline. It runs on (it cannot be stopped), still
+    /// holding the refresh locks, so it may yet land; it ends with the process.
+    Unknown,
+}
+
+fn unsaved(settings: &EnvSettings, store: &SharedStore, e: Unsaved) -> CliError {
+    match e {
+        Unsaved::Failed(e) => CliError::store(format!(
+            "the session was refreshed but the rotated tokens could not be stored: {}",
+            e.message
+        ))
+        .with_hint(login_hint(settings)),
+        Unsaved::Unknown => CliError::store(format!(
+            "the session was refreshed, but {} did not finish storing the rotated tokens within {} s: whether they are stored is unknown",
+            store.store().in_words(),
+            store.limit().as_secs_f64()
+        ))
+        .with_hint(format!(
+            "the write goes on until it lands or hsm exits; if the next command says the session can no longer be refreshed, {}",
+            login_hint(settings)
+        )),
+    }
 }
 
 /// What a failed refresh means for the user. A refused grant is looked at once more: a
 /// sibling may have rotated between our read and our request.
-fn refresh_failed(
+async fn refresh_failed(
     settings: &EnvSettings,
-    store: &dyn SecretStore,
+    store: &SharedStore,
     current: &Record,
     e: TokenError,
 ) -> Result<Record> {
     match e {
         TokenError::Refused { error, description } => {
-            let latest = credentials::load_record(store, &settings.account())?;
+            let account = settings.account();
+            let latest = store
+                .call(move |s| credentials::load_record(s, &account))
+                .await?;
             if let Some(latest) = latest.filter(|l| l.refresh_token != current.refresh_token) {
                 return Ok(latest);
             }
@@ -254,14 +332,29 @@ fn refresh_failed(
 }
 
 /// Losing a rotated refresh token loses the session, so a failed write is tried again a few
-/// times (a keychain can be briefly busy) before giving up.
-async fn persist_rotated(store: &dyn SecretStore, account: &str, record: &Record) -> Result<()> {
+/// times (a keychain can be briefly busy) before giving up. A write past its deadline is not
+/// retried: it is still running, and holds the refresh locks until it ends.
+async fn persist_rotated(
+    store: &SharedStore,
+    account: &str,
+    record: &Record,
+    locks: &Arc<Locks>,
+) -> std::result::Result<(), Unsaved> {
     let mut backoff = Policy::STORE_WRITE.backoff();
     loop {
-        let saved = credentials::save_record(store, account, record);
+        let (account, record, held) = (account.to_string(), record.clone(), locks.clone());
+        let write = store.start(move |s| {
+            let saved = credentials::save_record(s, &account, &record);
+            drop(held);
+            saved
+        });
+        let saved = match write.await.map_err(Unsaved::Failed)? {
+            Waited::Done(saved) => saved,
+            Waited::Late => return Err(Unsaved::Unknown),
+        };
         match backoff.next() {
             Some(pause) if saved.is_err() => tokio::time::sleep(pause).await,
-            _ => return saved,
+            _ => return saved.map_err(Unsaved::Failed),
         }
     }
 }
@@ -363,5 +456,88 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
             told = true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::StoreKind;
+    use std::sync::Mutex;
+
+    /// A store whose writes take `delay` (a keychain behind a prompt, a lock held elsewhere).
+    struct SlowStore {
+        value: Mutex<Option<String>>,
+        delay: Duration,
+    }
+
+    impl SecretStore for SlowStore {
+        fn kind(&self) -> StoreKind {
+            StoreKind::File
+        }
+        fn location(&self) -> String {
+            "slow".into()
+        }
+        fn get(&self, _: &str) -> Result<Option<String>> {
+            Ok(self.value.lock().unwrap().clone())
+        }
+        fn set(&self, _: &str, value: &str) -> Result<()> {
+            std::thread::sleep(self.delay);
+            *self.value.lock().unwrap() = Some(value.into());
+            Ok(())
+        }
+        fn delete(&self, _: &str) -> Result<bool> {
+            Ok(self.value.lock().unwrap().take().is_some())
+        }
+        fn probe(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_rotated_pair_written_past_its_deadline_is_unknown_and_holds_the_locks_until_it_lands() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let slow = Arc::new(SlowStore {
+                value: Mutex::new(None),
+                delay: Duration::from_millis(300),
+            });
+            let store = SharedStore::new(slow.clone(), Duration::from_millis(30));
+            let locks = Arc::new(Locks {
+                _shared: None,
+                _local: tempfile::tempfile().unwrap(),
+            });
+            let record = Record {
+                access_token: Secret::new("a".to_string()),
+                refresh_token: Some(Secret::new("r2".to_string())),
+                token_type: "Bearer".into(),
+                scope: None,
+                expires_at: Some(now() + 3600),
+                token_url: "https://example.invalid/oauth/token".into(),
+                client_id: "client".into(),
+                updated_at: 0,
+                access_token_sha256: None,
+            };
+            let outcome = persist_rotated(&store, "e/p", &record, &locks).await;
+            assert!(
+                matches!(outcome, Err(Unsaved::Unknown)),
+                "not reported as failed"
+            );
+            assert_eq!(
+                Arc::strong_count(&locks),
+                2,
+                "the write still holds the locks"
+            );
+            let until = Instant::now() + Duration::from_secs(10);
+            while Arc::strong_count(&locks) > 1 {
+                assert!(Instant::now() < until, "the late write never ended");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let stored = slow.value.lock().unwrap().clone().unwrap();
+            assert!(stored.contains("r2"), "the late write landed, once");
+        });
     }
 }

@@ -7,10 +7,12 @@ mod file;
 mod keychain;
 pub mod record;
 mod seal;
+mod shared;
 
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 pub use record::Record;
+pub use shared::{LOCK_WAIT, SharedStore};
 
 use crate::secret::Secret;
 use crate::settings::{EnvSettings, StoreChoice};
@@ -79,8 +81,9 @@ pub trait SecretStore: Send + Sync {
     }
 }
 
-/// A lock of a shared store, released on drop.
-pub trait HeldLock: Send {}
+/// A lock of a shared store, released on drop. Sync: a refresh shares its locks with a write
+/// of the rotated pair that may outlive the refresh's deadline (see `session`).
+pub trait HeldLock: Send + Sync {}
 
 /// The store chosen by `HSM_CREDENTIAL_STORE` (keychain unless `file` or `etcd`).
 pub fn open_store(choice: &StoreChoice) -> Result<Box<dyn SecretStore>> {

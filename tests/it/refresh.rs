@@ -795,3 +795,119 @@ fn a_stored_token_with_a_line_break_is_a_store_error_not_a_network_one() {
     assert!(err.contains("damaged") && !err.contains('\r'), "{err}");
     assert_eq!(sb.stats()["api_requests"], 0);
 }
+
+/// The import report's lines with `status` that were refused with `http_status`.
+fn report_failures(path: &std::path::Path, http_status: u16) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["status"] == "failed" && l["http_status"] == http_status)
+        .count()
+}
+
+/// A refresh that waits on the store (here the file store's lock, held by another process)
+/// waits off the runtime thread: the import's other requests in flight are answered and
+/// journaled meanwhile, instead of stalling until the store is free.
+#[test]
+fn a_refresh_waiting_on_the_store_does_not_stall_the_requests_in_flight() {
+    let (sb, env) = logged_in(&["--latency-ms", "1000"]);
+    // A token the server does not know and our clock thinks valid: the first create that
+    // reaches the application is rejected with 401 and refreshes.
+    edit_record(&env, ACCOUNT, |r| {
+        r["access_token"] = serde_json::json!("rejected-by-the-server")
+    });
+    let before = env.stored_record(ACCOUNT).unwrap();
+    let rows = env.path("rows.jsonl");
+    let mut text = String::new();
+    for i in 1..=3 {
+        text.push_str(&format!(
+            "{{\"external_id\":\"CRM{i}\",\"first_name\":\"F{i}\",\"last_name\":\"L\",\"birth_date\":\"1950-01-0{i}\",\"zip\":\"94103\"}}\n"
+        ));
+    }
+    write_file(&rows, &text);
+    // Of the two creates sent at once, one is refused (422, no token needed) and one reaches
+    // the application (401: the refresh). The third row, sent when the first is settled, is
+    // refused a second later, while the refresh is waiting for the store.
+    sb.set_faults(&["create:422x1", "create:delay=1x1", "create:422x1"]);
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.path("data/hsm/credentials.json.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "import",
+            rows.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .args(["--concurrency", "2", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stats(&sb, "the refresh", |s| s["refreshes"].as_u64().unwrap() > 0);
+    let report = env.path("rows.jsonl.report.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while report_failures(&report, 422) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the third row's answer was not journaled while the refresh waited for the store (stats {})",
+            sb.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The rotated pair is still waiting for the store: nothing was lost or spent twice.
+    assert_eq!(
+        env.stored_record(ACCOUNT).unwrap()["refresh_token"],
+        before["refresh_token"]
+    );
+    lock.unlock().unwrap();
+    let out = wait_output(child, Duration::from_secs(60));
+    assert_exit(&out, 3);
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["created"], 1, "{summary}");
+    assert_ne!(
+        env.stored_record(ACCOUNT).unwrap()["refresh_token"],
+        before["refresh_token"]
+    );
+    let stats = sb.stats();
+    assert_eq!(stats["refreshes"], 1, "{stats}");
+    assert_eq!(stats["reuse_detected"], 0, "{stats}");
+}
+
+/// A rotated pair whose write cannot finish by the store's deadline (the file store's lock
+/// held past the 30 s lock wait) is reported as of unknown outcome, exit 6, never as "not
+/// stored"; nothing is spent twice.
+#[test]
+fn a_rotated_pair_write_past_its_deadline_is_reported_as_unknown() {
+    let (sb, env) = logged_in(&[]);
+    let before = env.stored_record(ACCOUNT).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.path("data/hsm/credentials.json.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = run_with_timeout(
+        env.cmd().args(["token", "refresh", "--env", "sandbox"]),
+        Duration::from_secs(90),
+    );
+    lock.unlock().unwrap();
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(
+        err.contains("did not finish storing the rotated tokens within 30 s")
+            && err.contains("whether they are stored is unknown")
+            && !err.contains("could not be stored"),
+        "{err}"
+    );
+    assert!(err.contains("hsm login --env sandbox"), "{err}");
+    // hsm exited with the write still waiting for the lock: it never landed.
+    assert_eq!(env.stored_record(ACCOUNT).unwrap(), before);
+    let stats = sb.stats();
+    assert_eq!(stats["refreshes"], 1, "spent once: {stats}");
+    assert_eq!(stats["reuse_detected"], 0, "{stats}");
+}
