@@ -157,7 +157,7 @@ impl Api {
                     Verdict::InvalidToken(error) | Verdict::Failed(error) => return Err(error),
                 },
             };
-            tokio::time::sleep(pause).await;
+            self.pace.rest(pause).await;
         }
     }
 

@@ -109,7 +109,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     let mut rows = rows.peekable();
     loop {
         let stop = interrupted || fatal.is_some() || tally.auth_error.is_some();
-        if !stop && in_flight.len() < api.pace().limit() && rows.peek().is_some() {
+        if !stop && api.pace().may_send(in_flight.len()) && rows.peek().is_some() {
             let sent = match rows.next() {
                 Some(Ok(row)) => {
                     let mut run = (&mut journal, &mut tally, &mut in_flight, &mut pending);
@@ -137,6 +137,8 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
                 }
                 progress.tick(&tally, api.pace());
             }
+            // A row resting before its retry frees a slot of the window.
+            _ = api.pace().freed() => {}
             _ = interrupt.recv() => {
                 if interrupted {
                     // The second Ctrl-C: stop waiting now (a long Retry-After, a slow server).

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::output::Printer;
 use meter::Meter;
 use rate::Governor;
-use window::{Shrink, Why, Window};
+use window::{Change, Shrink, Why, Window};
 
 /// How one attempt ended, as far as pacing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub struct Pace(Option<Arc<Shared>>);
 
 struct Shared {
     state: Mutex<State>,
+    /// Wakes the bulk driver when a request starts resting: a slot of the window is free.
+    freed: tokio::sync::Notify,
+    /// Wakes a request waiting for a slot of the window when an answer frees one.
+    slot_freed: tokio::sync::Notify,
     printer: Printer,
 }
 
@@ -44,6 +48,14 @@ struct State {
     accepted: Meter,
     /// Requests sent and not yet answered.
     sending: usize,
+    /// The most requests out at once in the current round (since `round_started`): the
+    /// window is in use when this reached it. Answers come in clusters, and only the first of
+    /// a cluster sees the others still out.
+    peak_sending: usize,
+    round_started: Instant,
+    /// Requests waiting out a pause before their retry (a 429's `Retry-After`): rows in
+    /// flight for the driver, but not using a slot of the window.
+    resting: usize,
 }
 
 /// What the progress line shows.
@@ -80,16 +92,47 @@ impl Pace {
                 governor: Governor::new(rate),
                 accepted: Meter::new(THROUGHPUT_SPAN),
                 sending: 0,
+                peak_sending: 0,
+                round_started: Instant::now(),
+                resting: 0,
             }),
+            freed: tokio::sync::Notify::new(),
+            slot_freed: tokio::sync::Notify::new(),
             printer,
         })))
     }
 
-    /// How many rows a bulk driver may have in flight now.
-    pub fn limit(&self) -> usize {
-        self.0
-            .as_ref()
-            .map_or(usize::MAX, |shared| shared.state().window.limit())
+    /// Whether a bulk driver with `in_flight` rows out may send another: fewer than the
+    /// limit are using the window (those resting before a retry do not), and no more than
+    /// twice the ceiling are out in all, so a server refusing everything does not collect
+    /// an ever longer queue of resting rows.
+    pub fn may_send(&self, in_flight: usize) -> bool {
+        let Some(shared) = &self.0 else {
+            return true;
+        };
+        let state = shared.state();
+        let using = in_flight.saturating_sub(state.resting);
+        using < state.window.limit() && in_flight < 2 * state.window.ceiling()
+    }
+
+    /// Resolves when a request started resting since the last call (a bulk driver waits on
+    /// this beside its rows' answers); never for an unpaced client.
+    pub async fn freed(&self) {
+        match &self.0 {
+            Some(shared) => shared.freed.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Wait out a pause before a retry, not counted as using the window meanwhile.
+    pub async fn rest(&self, pause: Duration) {
+        let Some(shared) = &self.0 else {
+            return tokio::time::sleep(pause).await;
+        };
+        shared.state().resting += 1;
+        shared.freed.notify_one();
+        let _resting = Resting(shared);
+        tokio::time::sleep(pause).await;
     }
 
     /// Wait for this attempt's turn under the pace, then count it as sent.
@@ -102,7 +145,19 @@ impl Pace {
         };
         let at = shared.state().governor.reserve(Instant::now());
         tokio::time::sleep_until(at.into()).await;
-        shared.state().sending += 1;
+        // Then a slot of the window: a retry coming back from its rest waits here when the
+        // rows sent meanwhile use every slot.
+        loop {
+            {
+                let mut state = shared.state();
+                if state.sending < state.window.limit() {
+                    state.sending += 1;
+                    state.peak_sending = state.peak_sending.max(state.sending);
+                    break;
+                }
+            }
+            shared.slot_freed.notified().await;
+        }
         Sending {
             pace: Some(shared.clone()),
             sent: Instant::now(),
@@ -131,28 +186,40 @@ impl Sending {
         };
         let now = Instant::now();
         let mut state = shared.state();
-        // Every slot of the window was in use when this answer came: the window is what
-        // limits the run, and may grow. (Judged at the answer, not at the send: the requests
-        // of one round go out one after the other, and only the last would see it full.)
-        let window_full = state.sending >= state.window.limit();
+        // Every slot of the window was in use during this request's round: the window is
+        // what limits the run, and may grow. A request sent after the round began closes it.
+        let window_full = state.peak_sending >= state.window.limit();
         state.sending = state.sending.saturating_sub(1);
+        if self.sent >= state.round_started {
+            state.round_started = now;
+            state.peak_sending = state.sending;
+        }
         let trace = match signal {
             Signal::RateLimited => {
                 let accepted = state.accepted.count_within(now, Duration::from_secs(1));
                 let paced = state.governor.on_throttled(now, accepted);
-                let shrink = state.window.on_throttled(now);
+                let shrink = state
+                    .window
+                    .on_throttled(now, self.sent)
+                    .map(Change::Shrank);
                 describe(shrink, paced)
             }
-            Signal::Overloaded => describe(state.window.on_throttled(now), None),
+            Signal::Overloaded => describe(
+                state
+                    .window
+                    .on_throttled(now, self.sent)
+                    .map(Change::Shrank),
+                None,
+            ),
             Signal::Answered => {
                 state.accepted.record(now);
                 state.governor.on_answer(now);
-                let rtt = now.duration_since(self.sent);
-                describe(state.window.on_answer(now, rtt, window_full), None)
+                describe(state.window.on_answer(now, self.sent, window_full), None)
             }
             Signal::NoAnswer => None,
         };
         drop(state);
+        shared.slot_freed.notify_one();
         if let Some(line) = trace {
             shared.printer.trace(&line);
         }
@@ -165,7 +232,19 @@ impl Drop for Sending {
         if let Some(shared) = self.pace.take() {
             let mut state = shared.state();
             state.sending = state.sending.saturating_sub(1);
+            drop(state);
+            shared.slot_freed.notify_one();
         }
+    }
+}
+
+/// A request resting before its retry; counted until the rest ends or is cancelled.
+struct Resting<'a>(&'a Shared);
+
+impl Drop for Resting<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.resting = state.resting.saturating_sub(1);
     }
 }
 
@@ -180,17 +259,21 @@ impl Shared {
 }
 
 /// The `-v` line for a change of pace, if any.
-fn describe(shrink: Option<Shrink>, paced: Option<f64>) -> Option<String> {
+fn describe(change: Option<Change>, paced: Option<f64>) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(rate) = paced {
         parts.push(format!("HTTP 429: pacing at {rate:.1} requests/s"));
     }
-    if let Some(s) = shrink {
-        let why = match s.why {
-            Why::Throttled => "the server is throttling",
-            Why::Slow => "answers are slowing down",
-        };
-        parts.push(format!("concurrency {} -> {} ({why})", s.before, s.after));
+    match change {
+        Some(Change::Shrank(Shrink { before, after, why })) => {
+            let why = match why {
+                Why::Throttled => "the server is throttling",
+                Why::Slow => "answers are slowing down",
+            };
+            parts.push(format!("concurrency {before} -> {after} ({why})"));
+        }
+        Some(Change::Recovered(limit)) => parts.push(format!("concurrency back at {limit}")),
+        None => {}
     }
     (!parts.is_empty()).then(|| format!("pace: {}", parts.join("; ")))
 }

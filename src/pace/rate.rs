@@ -73,10 +73,13 @@ impl Governor {
         now: Instant,
         accepted_last_second: usize,
     ) -> Option<f64> {
-        if self.calm_until.is_some_and(|until| now < until) {
+        // Nothing accepted in the last second (the run's first answers, or a server refusing
+        // everything) is no evidence of a rate: the window shrinks and each refused request
+        // waits its own Retry-After, which paces the run without a guess.
+        if accepted_last_second == 0 || self.calm_until.is_some_and(|until| now < until) {
             return None;
         }
-        let accepted = (accepted_last_second as f64).max(1.0);
+        let accepted = accepted_last_second as f64;
         let base = self.learned.map_or(accepted, |l| l.min(accepted));
         let mut learned = (base * DECREASE).max(FLOOR);
         if let Some(cap) = self.cap {
@@ -151,6 +154,13 @@ mod tests {
         assert_eq!(g.on_throttled(now + 10 * MS, 105), None);
         // Later, the server accepted fewer: the pace follows it down.
         assert_eq!(g.on_throttled(now + 2000 * MS, 40), Some(40.0 * DECREASE));
+    }
+
+    #[test]
+    fn a_429_before_anything_was_accepted_sets_no_pace() {
+        let mut g = Governor::new(None);
+        assert_eq!(g.on_throttled(Instant::now(), 0), None);
+        assert_eq!(g.rate(), None);
     }
 
     #[test]

@@ -42,13 +42,22 @@ pub(super) struct Shrink {
     pub why: Why,
 }
 
+/// A change of the limit worth a `-v` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    Shrank(Shrink),
+    /// Grown back to the ceiling.
+    Recovered(usize),
+}
+
 #[derive(Debug)]
 pub(super) struct Window {
     limit: f64,
     ceiling: f64,
     latency: Latency,
-    /// After a shrink, no other until the answers to requests sent since have come back.
-    calm_until: Option<Instant>,
+    /// When it last shrank: bad answers to requests sent before then are the same trouble,
+    /// already acted on (TCP's one reduction per window).
+    last_shrink: Option<Instant>,
 }
 
 impl Window {
@@ -58,7 +67,7 @@ impl Window {
             limit: ceiling,
             ceiling,
             latency: Latency::default(),
-            calm_until: None,
+            last_shrink: None,
         }
     }
 
@@ -76,38 +85,40 @@ impl Window {
     pub(super) fn on_answer(
         &mut self,
         now: Instant,
-        rtt: Duration,
+        sent: Instant,
         window_full: bool,
-    ) -> Option<Shrink> {
-        self.latency.sample(now, rtt);
+    ) -> Option<Change> {
+        self.latency.sample(now, now.duration_since(sent));
         if self.latency.is_slow() {
-            return self.shrink(now, SLOW_FACTOR, Why::Slow);
+            return self
+                .shrink(now, sent, SLOW_FACTOR, Why::Slow)
+                .map(Change::Shrank);
         }
-        if window_full {
+        if window_full && self.limit < self.ceiling {
             self.limit = (self.limit + 1.0 / self.limit).min(self.ceiling);
+            if self.limit >= self.ceiling {
+                return Some(Change::Recovered(self.limit()));
+            }
         }
         None
     }
 
     /// A 429, or a 503: the server says it is overloaded.
-    pub(super) fn on_throttled(&mut self, now: Instant) -> Option<Shrink> {
-        self.shrink(now, THROTTLED_FACTOR, Why::Throttled)
+    pub(super) fn on_throttled(&mut self, now: Instant, sent: Instant) -> Option<Shrink> {
+        self.shrink(now, sent, THROTTLED_FACTOR, Why::Throttled)
     }
 
-    fn shrink(&mut self, now: Instant, factor: f64, why: Why) -> Option<Shrink> {
-        if self.calm_until.is_some_and(|until| now < until) {
+    /// Shrink for trouble met by a request sent at `sent`; a shrink that changes nothing (at
+    /// one already) is not reported.
+    fn shrink(&mut self, now: Instant, sent: Instant, factor: f64, why: Why) -> Option<Shrink> {
+        if self.last_shrink.is_some_and(|at| sent < at) {
             return None;
         }
+        self.last_shrink = Some(now);
         let before = self.limit();
         self.limit = (self.limit * factor).max(1.0);
-        // Two smoothed round trips: the answers already on their way were sent before the
-        // shrink, and the smoothed latency needs a few samples to come down.
-        self.calm_until = Some(now + self.latency.smoothed() * 2);
-        Some(Shrink {
-            before,
-            after: self.limit(),
-            why,
-        })
+        let after = self.limit();
+        (after < before).then_some(Shrink { before, after, why })
     }
 }
 
@@ -135,10 +146,6 @@ impl Latency {
         self.current_min = Some(self.current_min.map_or(rtt, |m| m.min(rtt)));
     }
 
-    fn smoothed(&self) -> Duration {
-        self.smoothed.unwrap_or_default()
-    }
-
     fn fastest(&self) -> Option<Duration> {
         match (self.current_min, self.previous_min) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -161,11 +168,14 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     /// Feed `n` answers of `rtt`, each sent with the window full, one millisecond apart.
+    /// ... and return the shrinks among the changes.
     fn answers(w: &mut Window, at: &mut Instant, n: usize, rtt: Duration) -> Vec<Shrink> {
         let mut shrinks = Vec::new();
         for _ in 0..n {
             *at += MS;
-            shrinks.extend(w.on_answer(*at, rtt, true));
+            if let Some(Change::Shrank(s)) = w.on_answer(*at, *at - rtt, true) {
+                shrinks.push(s);
+            }
         }
         shrinks
     }
@@ -183,11 +193,11 @@ mod tests {
     fn an_unused_window_does_not_grow() {
         let mut w = Window::new(16);
         let mut at = Instant::now();
-        w.on_throttled(at);
+        w.on_throttled(at, at - 5 * MS);
         assert_eq!(w.limit(), 8);
         for _ in 0..100 {
             at += 100 * MS;
-            w.on_answer(at, 5 * MS, false);
+            w.on_answer(at, at - 5 * MS, false);
         }
         assert_eq!(w.limit(), 8);
     }
@@ -197,7 +207,11 @@ mod tests {
         let mut w = Window::new(16);
         let mut at = Instant::now();
         answers(&mut w, &mut at, 15, 10 * MS);
-        let shrinks: Vec<Shrink> = (0..16).filter_map(|_| w.on_throttled(at)).collect();
+        // Sixteen 429s to requests sent together, answered over a few milliseconds.
+        let sent = at - 10 * MS;
+        let shrinks: Vec<Shrink> = (0..16u32)
+            .filter_map(|i| w.on_throttled(at + i * MS, sent))
+            .collect();
         assert_eq!(
             shrinks,
             vec![Shrink {
@@ -214,9 +228,14 @@ mod tests {
         assert_eq!(w.limit(), 9);
         answers(&mut w, &mut at, 200, 10 * MS);
         assert_eq!(w.limit(), 16);
-        // A later 429, after the calm period, counts again.
+        assert_eq!(
+            w.on_answer(at, at - 10 * MS, true),
+            None,
+            "said once, at the ceiling"
+        );
+        // A 429 to a request sent after the shrink counts again.
         at += 100 * MS;
-        assert!(w.on_throttled(at).is_some());
+        assert!(w.on_throttled(at, at - 10 * MS).is_some());
     }
 
     #[test]

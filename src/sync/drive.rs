@@ -51,7 +51,7 @@ impl Run<'_> {
         let mut next = 0;
         loop {
             let stop = tally.interrupted || fatal.is_some() || tally.auth_error.is_some();
-            if !stop && in_flight.len() < self.api.pace().limit() && next < self.wanted.len() {
+            if !stop && self.api.pace().may_send(in_flight.len()) && next < self.wanted.len() {
                 if let Err(e) = self.start(next, &mut in_flight, &mut tally) {
                     fatal = Some(e);
                 }
@@ -71,6 +71,8 @@ impl Run<'_> {
                     }
                     progress.tick(&tally, self.api.pace());
                 }
+                // A row resting before its retry frees a slot of the window.
+                _ = self.api.pace().freed() => {}
                 _ = interrupt.recv(), if !tally.interrupted => {
                     tally.interrupted = true;
                     self.printer.status("Interrupted: finishing the requests in flight, sending no more...");

@@ -26,6 +26,7 @@ mod keychain;
 mod login;
 mod network;
 mod output;
+mod pace;
 mod package;
 mod refresh;
 mod sandbox;

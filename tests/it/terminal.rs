@@ -188,9 +188,10 @@ fn import_shows_progress_on_a_terminal_and_none_when_piped() {
             file.display()
         ),
     );
-    let live = term.wait_for(" created, ");
+    // The pace is on the line: the concurrency in force (of the ceiling) and the rate.
+    let live = term.wait_for("concurrency 2/2, ");
     assert!(
-        !live.contains("EXIT="),
+        !live.contains("EXIT=") && live.contains(" created, ") && live.contains(" req/s"),
         "progress is shown while the import runs:\n{live}"
     );
     let done = term.wait_for("EXIT=");
