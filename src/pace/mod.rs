@@ -143,8 +143,13 @@ impl Pace {
                 sent: Instant::now(),
             };
         };
-        let at = shared.state().governor.reserve(Instant::now());
-        tokio::time::sleep_until(at.into()).await;
+        let now = Instant::now();
+        let at = shared.state().governor.reserve(now);
+        // Only when there is a wait: a timer, even one already due, waits for the timer
+        // wheel's next millisecond tick, which costs a fifth of a 5 ms round trip.
+        if at > now {
+            tokio::time::sleep_until(at.into()).await;
+        }
         // Then a slot of the window: a retry coming back from its rest waits here when the
         // rows sent meanwhile use every slot.
         loop {
