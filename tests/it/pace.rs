@@ -118,3 +118,46 @@ fn a_bad_rate_is_refused_before_anything_is_sent() {
     }
     assert_eq!(sb.stats()["api_requests"], 0);
 }
+
+#[test]
+fn answers_that_slow_down_shrink_the_concurrency() {
+    let (sb, env) = logged_in(&["--latency-ms", "20"]);
+    let file = env.path("D.jsonl");
+    write_file(&file, &rows(600, "D"));
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "import",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+            "-v",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the run has a baseline of fast answers, the server slows down (queueing).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sb.stats()["contacts_created"].as_u64().unwrap() < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never got going"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sb.set_faults(&["create:delay=400x64"]);
+    let out = wait_output(child, Duration::from_secs(300));
+    assert_exit(&out, 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("(answers are slowing down)"),
+        "slow answers shrink the concurrency:\n{}",
+        err.lines()
+            .filter(|l| l.contains("pace:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_created_once(&sb, 600);
+}
