@@ -138,7 +138,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
                 progress.tick(&tally, api.pace());
             }
             // A row resting before its retry frees a slot of the window.
-            _ = api.pace().freed() => {}
+            _ = api.pace().rest_started() => {}
             _ = interrupt.recv() => {
                 if interrupted {
                     // The second Ctrl-C: stop waiting now (a long Retry-After, a slow server).

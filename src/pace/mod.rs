@@ -35,7 +35,7 @@ pub struct Pace(Option<Arc<Shared>>);
 struct Shared {
     state: Mutex<State>,
     /// Wakes the bulk driver when a request starts resting: a slot of the window is free.
-    freed: tokio::sync::Notify,
+    rest_started: tokio::sync::Notify,
     /// Wakes a request waiting for a slot of the window when an answer frees one.
     slot_freed: tokio::sync::Notify,
     printer: Printer,
@@ -96,7 +96,7 @@ impl Pace {
                 round_started: Instant::now(),
                 resting: 0,
             }),
-            freed: tokio::sync::Notify::new(),
+            rest_started: tokio::sync::Notify::new(),
             slot_freed: tokio::sync::Notify::new(),
             printer,
         })))
@@ -117,9 +117,9 @@ impl Pace {
 
     /// Resolves when a request started resting since the last call (a bulk driver waits on
     /// this beside its rows' answers); never for an unpaced client.
-    pub async fn freed(&self) {
+    pub async fn rest_started(&self) {
         match &self.0 {
-            Some(shared) => shared.freed.notified().await,
+            Some(shared) => shared.rest_started.notified().await,
             None => std::future::pending().await,
         }
     }
@@ -130,7 +130,7 @@ impl Pace {
             return tokio::time::sleep(pause).await;
         };
         shared.state().resting += 1;
-        shared.freed.notify_one();
+        shared.rest_started.notify_one();
         let _resting = Resting(shared);
         tokio::time::sleep(pause).await;
     }
@@ -194,10 +194,9 @@ impl Sending {
         // Every slot of the window was in use during this request's round: the window is
         // what limits the run, and may grow. A request sent after the round began closes it.
         let window_full = state.peak_sending >= state.window.limit();
-        state.sending = state.sending.saturating_sub(1);
         if self.sent >= state.round_started {
             state.round_started = now;
-            state.peak_sending = state.sending;
+            state.peak_sending = state.sending.saturating_sub(1); // this one is leaving
         }
         let trace = match signal {
             Signal::RateLimited => {
@@ -207,9 +206,9 @@ impl Sending {
                     .window
                     .on_throttled(now, self.sent)
                     .map(Change::Shrank);
-                describe(shrink, paced)
+                trace_line(shrink, paced)
             }
-            Signal::Overloaded => describe(
+            Signal::Overloaded => trace_line(
                 state
                     .window
                     .on_throttled(now, self.sent)
@@ -219,12 +218,12 @@ impl Sending {
             Signal::Answered => {
                 state.accepted.record(now);
                 state.governor.on_answer(now);
-                describe(state.window.on_answer(now, self.sent, window_full), None)
+                trace_line(state.window.on_answer(now, self.sent, window_full), None)
             }
             Signal::NoAnswer => None,
         };
         drop(state);
-        shared.slot_freed.notify_one();
+        shared.release();
         if let Some(line) = trace {
             shared.printer.trace(&line);
         }
@@ -235,10 +234,7 @@ impl Drop for Sending {
     /// An attempt abandoned without an outcome (its task was cancelled) still frees its slot.
     fn drop(&mut self) {
         if let Some(shared) = self.pace.take() {
-            let mut state = shared.state();
-            state.sending = state.sending.saturating_sub(1);
-            drop(state);
-            shared.slot_freed.notify_one();
+            shared.release();
         }
     }
 }
@@ -254,6 +250,14 @@ impl Drop for Resting<'_> {
 }
 
 impl Shared {
+    /// An attempt is over: its slot of the window goes to the next one waiting.
+    fn release(&self) {
+        let mut state = self.state();
+        state.sending = state.sending.saturating_sub(1);
+        drop(state);
+        self.slot_freed.notify_one();
+    }
+
     /// The state, even after a panic elsewhere while it was held: pacing is advice, and a
     /// poisoned lock must not stop a run whose journal is consistent.
     fn state(&self) -> MutexGuard<'_, State> {
@@ -264,7 +268,7 @@ impl Shared {
 }
 
 /// The `-v` line for a change of pace, if any.
-fn describe(change: Option<Change>, paced: Option<f64>) -> Option<String> {
+fn trace_line(change: Option<Change>, paced: Option<f64>) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(rate) = paced {
         parts.push(format!("HTTP 429: pacing at {rate:.1} requests/s"));

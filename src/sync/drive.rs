@@ -72,7 +72,7 @@ impl Run<'_> {
                     progress.tick(&tally, self.api.pace());
                 }
                 // A row resting before its retry frees a slot of the window.
-                _ = self.api.pace().freed() => {}
+                _ = self.api.pace().rest_started() => {}
                 _ = interrupt.recv(), if !tally.interrupted => {
                     tally.interrupted = true;
                     self.printer.status("Interrupted: finishing the requests in flight, sending no more...");
