@@ -36,6 +36,12 @@ pub const BROWSER: &str = "BROWSER";
 /// `sync/`, the sync state (default: the platform state dir).
 pub const HSM_STATE_DIR: &str = "HSM_STATE_DIR";
 
+/// Where the ledger of what hsm has sent lives: `sqlite:PATH` (default
+/// `STATE_DIR/ledger.sqlite3`) or `postgres://USER@HOST:PORT/DB`.
+pub const HSM_LEDGER: &str = "HSM_LEDGER";
+/// Seconds a ledger connection or a busy ledger may hold a command up (default 10).
+pub const HSM_LEDGER_TIMEOUT: &str = "HSM_LEDGER_TIMEOUT";
+
 /// Base URL of the sandbox for the built-in `sandbox` environment (default http://127.0.0.1:8787).
 pub const HSM_SANDBOX_URL: &str = "HSM_SANDBOX_URL";
 /// Seconds one HTTP request may take (default 30).

@@ -19,6 +19,7 @@ mod error;
 pub mod http;
 mod import;
 mod interrupt;
+mod ledger;
 // The man page sections clap cannot derive; the test generator renders them.
 pub mod manual;
 mod output;

@@ -66,6 +66,21 @@ pub fn sync_dir(explicit: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
+/// hsm's state directory (the ledger): `HSM_STATE_DIR`, else the platform state dir
+/// (`$XDG_STATE_HOME/hsm` or `~/.local/state/hsm` on Linux; the local data dir elsewhere).
+pub fn state_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    project()
+        .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
+        .ok_or_else(|| {
+            CliError::store("cannot find a directory for hsm's state (the ledger)").with_hint(
+                format!("set {} or HSM_LEDGER=sqlite:PATH", ev::HSM_STATE_DIR),
+            )
+        })
+}
+
 /// The config file's default location: `$XDG_CONFIG_HOME/hsm/config.toml` or
 /// `~/.config/hsm/config.toml` on Linux (`--config` / `HSM_CONFIG` are handled by the caller).
 pub fn default_config_file() -> Option<PathBuf> {

@@ -61,6 +61,10 @@ pub struct EnvSettings {
     /// Where the refresh locks live: `HSM_STATE_DIR`, else (None) the platform cache dir.
     pub state_dir: Option<PathBuf>,
     pub browser: BrowserChoice,
+    /// `HSM_LEDGER` as given (None: the default SQLite file under the state dir).
+    pub ledger: Option<String>,
+    /// `HSM_LEDGER_TIMEOUT` (default 10 s).
+    pub ledger_timeout: Duration,
 }
 
 impl EnvSettings {
@@ -172,6 +176,8 @@ struct Variables {
     credential_store: Option<String>,
     credentials_file: Option<String>,
     state_dir: Option<String>,
+    ledger: Option<String>,
+    ledger_timeout: Option<String>,
     ca_file: Option<String>,
     http_timeout: Option<String>,
     keychain_timeout: Option<String>,
@@ -202,6 +208,8 @@ impl Variables {
             credential_store: var(ev::HSM_CREDENTIAL_STORE),
             credentials_file: var(ev::HSM_CREDENTIALS_FILE),
             state_dir: var(ev::HSM_STATE_DIR),
+            ledger: var(ev::HSM_LEDGER),
+            ledger_timeout: var(ev::HSM_LEDGER_TIMEOUT),
             ca_file: var(ev::HSM_CA_FILE),
             http_timeout: var(ev::HSM_HTTP_TIMEOUT),
             keychain_timeout: var(ev::HSM_KEYCHAIN_TIMEOUT),
@@ -321,6 +329,11 @@ fn resolve_with(
         http_timeout: local.http_timeout,
         state_dir: local.state_dir,
         browser: local.browser,
+        ledger: vars.ledger.clone(),
+        ledger_timeout: seconds(vars.ledger_timeout.as_deref())
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .and_then(|s| Duration::try_from_secs_f64(s.clamp(0.1, 3_600.0)).ok())
+            .unwrap_or(DEFAULT_LEDGER_TIMEOUT),
     })
 }
 
@@ -459,6 +472,8 @@ impl FromVariables {
 }
 
 /// A number of seconds as the timeout variables take it ("30", "0.5"); None if not a number.
+const DEFAULT_LEDGER_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn seconds(text: Option<&str>) -> Option<f64> {
     text?.parse::<f64>().ok()
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, StatusCode};
@@ -52,6 +52,9 @@ pub const CLIENT_ID: &str = "hsm-sandbox";
 pub const CLIENT_SECRET: &str = "hsm-sandbox-secret";
 /// The port `hsm sandbox` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 8787;
+/// Every answer names the sandbox's instance in this header: a random id per start, so a
+/// client can tell a restarted sandbox (which holds no contacts) from the one it wrote to.
+pub const INSTANCE_HEADER: &str = "hsm-sandbox-instance";
 
 /// Connections served at once; further ones wait in the accept queue.
 const MAX_CONNECTIONS: usize = 256;
@@ -162,6 +165,8 @@ pub fn validate_contact(
 struct Shared {
     state: Mutex<State>,
     base_url: String,
+    /// This start's instance id (see [`INSTANCE_HEADER`]).
+    instance: HeaderValue,
     auto_approve: bool,
     latency: Duration,
     rate_limit: Option<NonZeroU32>,
@@ -236,6 +241,8 @@ impl Server {
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             base_url: format!("http://127.0.0.1:{port}"),
+            instance: HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unnamed")),
             auto_approve: config.auto_approve,
             latency: config.latency,
             rate_limit: config.rate_limit,
@@ -402,6 +409,9 @@ async fn handle(
         resp.status().as_u16(),
         started.elapsed().as_millis()
     ));
+    let mut resp = resp;
+    resp.headers_mut()
+        .insert(INSTANCE_HEADER, shared.instance.clone());
     Ok(resp)
 }
 

@@ -1,0 +1,382 @@
+//! The ledger: what hsm knows it has sent, one store shared by `contacts create`, `update`,
+//! `import` and `sync` (SPEC.md "The ledger"). Keyed by realm (the server and login a write
+//! was made under) and external id: the contact id, a salted digest of each field as last
+//! sent (never a value), and the request in flight, recorded before it goes out and settled
+//! after, so a crash or a lost answer leaves the row "unknown", looked up before anything is
+//! sent for it again.
+//!
+//! One small interface (this file) over the store; `sqlite` is the embedded default. The SQL
+//! is kept portable so a server store can run the same statements.
+
+mod lock;
+mod realm;
+mod sqlite;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{CliError, Result};
+use crate::settings::EnvSettings;
+
+pub use lock::RealmLock;
+pub use realm::RealmKey;
+
+/// Field name → salted digest of its value as last sent.
+pub type Digests = BTreeMap<String, String>;
+
+/// A realm of the ledger: its row id, the salt of its digests and what it names.
+#[derive(Debug, Clone)]
+pub struct Realm {
+    pub id: i64,
+    salt: String,
+    pub key: RealmKey,
+}
+
+impl Realm {
+    /// The salted digest of one field's value: equal values digest equally within a realm,
+    /// and the ledger holds no value.
+    pub fn digest(&self, field: &str, value: &Value) -> String {
+        let mut h = Sha256::new();
+        h.update(self.salt.as_bytes());
+        h.update([0]);
+        h.update(field.as_bytes());
+        h.update([0]);
+        h.update(value.to_string().as_bytes());
+        h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The digests of these fields of a contact.
+    pub fn digests<'a>(
+        &self,
+        contact: &Map<String, Value>,
+        fields: impl IntoIterator<Item = &'a String>,
+    ) -> Digests {
+        fields
+            .into_iter()
+            .filter_map(|f| contact.get(f).map(|v| (f.clone(), self.digest(f, v))))
+            .collect()
+    }
+}
+
+/// A request sent whose outcome is not recorded yet (in flight, or lost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub create: bool,
+    /// The digests of the fields it carried.
+    pub d: Digests,
+}
+
+/// What the ledger knows of one external id in a realm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    pub contact_id: Option<String>,
+    /// None: adopted from an older file, what the contact holds is unknown.
+    pub digests: Option<Digests>,
+    pub pending: Option<Pending>,
+}
+
+/// How a request ended, as the ledger records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The create answered with this id.
+    Created(String),
+    /// The PATCH answered: `true` when the contact changed, `false` for "no changes".
+    Updated(bool),
+    /// The API refused it (4xx) or it failed before reaching the server: it did not act.
+    Failed(Option<u16>),
+    /// Sent, and no answer: the request stays pending, to be looked up.
+    Unknown(Option<u16>),
+    /// A look-up found the contact (its id, and the digests of the server's values).
+    Found(String, Digests),
+    /// A look-up proved a pending create absent.
+    Absent,
+}
+
+impl Outcome {
+    fn word(&self) -> &'static str {
+        match self {
+            Outcome::Created(_) => "created",
+            Outcome::Updated(true) => "updated",
+            Outcome::Updated(false) => "unchanged",
+            Outcome::Failed(_) => "failed",
+            Outcome::Unknown(_) => "unknown",
+            Outcome::Found(..) => "found",
+            Outcome::Absent => "absent",
+        }
+    }
+
+    fn http_status(&self) -> Option<u16> {
+        match self {
+            Outcome::Failed(s) | Outcome::Unknown(s) => *s,
+            _ => None,
+        }
+    }
+}
+
+/// One line of `hsm ledger history`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at: String,
+    pub command: String,
+    pub action: String,
+    pub fields: Vec<String>,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+}
+
+/// One realm's counts, for `hsm ledger status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealmCounts {
+    pub realm: String,
+    pub contacts: u64,
+    pub in_flight_or_unknown: u64,
+    pub runs: u64,
+    pub last_run: Option<String>,
+}
+
+/// One contact as `hsm ledger export` writes it (and `adopt` reads it back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Exported {
+    pub realm: RealmKey,
+    pub external_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digests: Option<Digests>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// Where the ledger is, as `HSM_LEDGER` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+}
+
+impl Location {
+    pub fn of(settings: &EnvSettings) -> Result<Location> {
+        match settings.ledger.as_deref() {
+            None => Ok(Location::Sqlite(
+                crate::paths::state_dir(settings.state_dir.as_deref())?.join("ledger.sqlite3"),
+            )),
+            Some(spec) => match spec.split_once(':') {
+                Some(("sqlite", path)) if !path.is_empty() => {
+                    Ok(Location::Sqlite(PathBuf::from(path)))
+                }
+                _ => Err(CliError::usage(format!(
+                    "HSM_LEDGER: expected sqlite:PATH, not `{}`",
+                    crate::output::terminal_safe(spec, false)
+                ))
+                .with_hint("unset HSM_LEDGER to use the default ledger in the state directory")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The ledger, open.
+pub struct Ledger {
+    store: sqlite::Sqlite,
+    location: Location,
+    timeout: Duration,
+}
+
+/// How many external ids one look-up asks for at once.
+pub const BATCH: usize = 500;
+
+impl Ledger {
+    /// Open the ledger `settings` name, creating it on first use. A damaged or foreign file
+    /// is exit 6, never read as empty.
+    pub async fn open(settings: &EnvSettings) -> Result<Ledger> {
+        let location = Location::of(settings)?;
+        let timeout = settings.ledger_timeout;
+        let store = match &location {
+            Location::Sqlite(path) => sqlite::Sqlite::open(path, timeout)?,
+        };
+        Ok(Ledger {
+            store,
+            location,
+            timeout,
+        })
+    }
+
+    /// Open an existing ledger only (for `hsm ledger` commands that read): None when there
+    /// is none yet.
+    pub async fn open_existing(settings: &EnvSettings) -> Result<Option<Ledger>> {
+        let location = Location::of(settings)?;
+        let Location::Sqlite(path) = &location;
+        if std::fs::symlink_metadata(path).is_err() {
+            return Ok(None);
+        }
+        Ledger::open(settings).await.map(Some)
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The realm of `key`, created on first use.
+    pub async fn realm(&mut self, key: &RealmKey) -> Result<Realm> {
+        self.store.realm(key)
+    }
+
+    /// Only one writer per realm at a time: wait up to `wait` for another run, then exit 2
+    /// naming it.
+    pub async fn lock(
+        &self,
+        realm: &Realm,
+        wait: Duration,
+        holder: &str,
+        printer: crate::output::Printer,
+    ) -> Result<RealmLock> {
+        let Location::Sqlite(path) = &self.location;
+        RealmLock::take(path, realm, wait, holder, printer).await
+    }
+
+    /// What the ledger holds of these external ids (at most [`BATCH`] a call is fastest).
+    pub async fn lookup(&mut self, realm: &Realm, ids: &[&str]) -> Result<HashMap<String, Record>> {
+        self.store.lookup(realm.id, ids)
+    }
+
+    /// One contact, found by its HealthSherpa id.
+    pub async fn by_contact_id(
+        &mut self,
+        realm: &Realm,
+        contact_id: &str,
+    ) -> Result<Option<String>> {
+        self.store.by_contact_id(realm.id, contact_id)
+    }
+
+    pub async fn start_run(&mut self, realm: &Realm, command: &str) -> Result<i64> {
+        self.store.start_run(realm.id, command)
+    }
+
+    pub async fn finish_run(&mut self, run: i64, summary: &Value) -> Result<()> {
+        self.store.finish_run(run, summary)
+    }
+
+    /// Record a request as sent, before it goes out: `fields` are the fields it carries,
+    /// `d` their digests.
+    pub async fn sent(
+        &mut self,
+        realm: &Realm,
+        run: i64,
+        external_id: &str,
+        pending: &Pending,
+    ) -> Result<()> {
+        self.store.sent(realm.id, run, external_id, pending)
+    }
+
+    /// Record how a request (or a look-up) ended.
+    pub async fn settle(
+        &mut self,
+        realm: &Realm,
+        run: i64,
+        external_id: &str,
+        outcome: &Outcome,
+    ) -> Result<()> {
+        self.store.settle(realm.id, run, external_id, outcome)
+    }
+
+    /// Seed a contact from an older file: known id, fields unknown (or known digests from an
+    /// export). Returns false when the ledger already knew it.
+    pub async fn adopt(&mut self, realm: &Realm, item: &Exported) -> Result<bool> {
+        self.store.adopt(realm, item)
+    }
+
+    /// Remember that a file was adopted into a realm (so an upgrade hint is given once).
+    pub async fn mark_adopted(&mut self, realm: &Realm, file: &str) -> Result<()> {
+        self.store.mark_adopted(realm.id, file)
+    }
+
+    pub async fn was_adopted(&mut self, realm: &Realm, file: &str) -> Result<bool> {
+        self.store.was_adopted(realm.id, file)
+    }
+
+    /// Start a run's set of external ids seen in its file (for "missing from the file" and
+    /// repeated ids). Returns, per id, whether it was new to the set.
+    pub async fn see(&mut self, ids: &[&str]) -> Result<Vec<bool>> {
+        self.store.see(ids)
+    }
+
+    /// Contacts of the realm (with an id) not seen in this run's file.
+    pub async fn unseen(&mut self, realm: &Realm) -> Result<Vec<String>> {
+        self.store.unseen(realm.id)
+    }
+
+    pub async fn history(&mut self, realm: &Realm, external_id: &str) -> Result<Vec<Event>> {
+        self.store.history(realm.id, external_id)
+    }
+
+    pub async fn status(&mut self) -> Result<Vec<RealmCounts>> {
+        self.store.status()
+    }
+
+    /// Integrity and consistency problems (empty when the ledger is sound).
+    pub async fn verify(&mut self) -> Result<Vec<String>> {
+        self.store.verify()
+    }
+
+    /// Every contact of every realm, in order, to `each`.
+    pub async fn export(
+        &mut self,
+        each: &mut dyn FnMut(Exported) -> std::io::Result<()>,
+    ) -> Result<u64> {
+        self.store.export(each)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// The error every ledger failure becomes: exit 6, naming the ledger and how to check it.
+pub(crate) fn damaged(location: &str, what: impl std::fmt::Display) -> CliError {
+    CliError::store(format!("ledger {location}: {what}")).with_hint(
+        "nothing was sent; check it with `hsm ledger verify` (restore it from a backup made with `hsm ledger export` if it is damaged)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn realm(salt: &str) -> Realm {
+        Realm {
+            id: 1,
+            salt: salt.into(),
+            key: RealmKey::for_tests(),
+        }
+    }
+
+    #[test]
+    fn digests_depend_on_salt_field_and_value_and_hold_no_value() {
+        let a = realm("s1");
+        let v = Value::String("Ann".into());
+        assert_eq!(a.digest("first_name", &v), a.digest("first_name", &v));
+        assert_ne!(a.digest("first_name", &v), a.digest("last_name", &v));
+        assert_ne!(
+            a.digest("first_name", &v),
+            realm("s2").digest("first_name", &v)
+        );
+        assert!(!a.digest("first_name", &v).contains("Ann"));
+    }
+}
