@@ -310,24 +310,22 @@ pub enum ContactsCommand {
 const SYNC_EXAMPLES: &str = "Examples:
   hsm contacts sync crm-export.csv                   # nightly: create new rows, PATCH changed fields
   hsm contacts sync crm-export.csv --dry-run         # the plan: to create, to update (which fields), missing
-  hsm contacts sync crm-export.csv --adopt crm-export.csv.report.jsonl   # after an earlier import
+  hsm contacts sync crm-export.csv --skip-invalid    # send the valid rows, list the invalid ones
 The file is the desired state, keyed by external_id, read and validated whole before anything is
-sent (an invalid row or a repeated external id: exit 2, nothing sent). A row never sent is
-created; a row whose fields changed since they were last sent is PATCHed with those fields only
-(never external_id); an unchanged row sends nothing; rows gone from the file are listed, never
-deleted. The state (external_id, contact id, salted digests of what was sent; no field values)
-is kept per environment and profile under the state dir (--state PATH overrides), 0600. It is a
-write-ahead journal: after a crash or Ctrl-C, run the same command again; a request whose outcome
-is unknown is looked up (hsm contacts search) before anything is sent for that row.";
+sent (an invalid row or a repeated external id: exit 2, nothing sent, unless --skip-invalid). A
+row the ledger does not know is created; a row whose fields changed since they were last sent is
+PATCHed with those fields only (never external_id); an unchanged row sends nothing; rows gone
+from the file are listed, never deleted. What was sent is read from the ledger (hsm ledger
+status), which import and create write too: a sync after an import of the same rows sends nothing
+for them. After a crash or Ctrl-C, run the same command again; a request whose outcome is
+unknown is looked up (hsm contacts search) before anything is sent for that row, and a failed
+look-up keeps it unknown.";
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// CSV (.csv, header row of field names) or JSON Lines (.jsonl) file, or - for stdin
     #[arg(value_name = "FILE")]
     pub file: String,
-    /// The sync state (journal) to use; default STATE_DIR/sync/ENV.PROFILE.jsonl
-    #[arg(long, value_name = "PATH")]
-    pub state: Option<PathBuf>,
     /// Most requests in flight at once; hsm adapts between 1 and this to the server's pace
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -335,22 +333,25 @@ pub struct SyncArgs {
     /// from the server's 429 answers
     #[arg(long, value_name = "N", value_parser = requests_per_second)]
     pub rate: Option<f64>,
-    /// Print the plan (to create, to update with which fields, missing) and send nothing
+    /// Print the plan (to create, to update with which fields, to look up, missing) and send
+    /// nothing; the real run does exactly this
     #[arg(long)]
     pub dry_run: bool,
     /// Print the summary (or, with --dry-run, the plan) as JSON on stdout
     #[arg(long)]
     pub json: bool,
-    /// Seed the state from an import report, so contacts it created are not created again
-    #[arg(long, value_name = "REPORT")]
-    pub adopt: Option<PathBuf>,
-    /// Send again the rows whose earlier request has an unknown outcome that a search cannot
-    /// settle (rows a search can find are always looked up first)
+    /// Send the valid rows and list the invalid ones (default: one invalid row refuses the run)
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Send again the rows whose earlier request has an unknown outcome when a search answered
+    /// and found nothing (a failed search never lets a row go out again)
     #[arg(long)]
     pub resend_unknown: bool,
     /// Input format when it cannot be told from the file name
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<InputFormat>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 const LOGIN_EXAMPLES: &str = "Examples:
@@ -407,11 +408,13 @@ are upper-cased.";
 const IMPORT_EXAMPLES: &str = "Examples:
   hsm contacts import crm-export.csv                 # report: crm-export.csv.report.jsonl
   hsm contacts import contacts.jsonl --concurrency 16 --report run1.jsonl
-  hsm contacts import crm-export.csv --dry-run       # validate every row, send nothing
-Re-running with the same report skips rows already created; rows whose outcome is unknown
-(sent, no answer) are listed, and sent again only with --resend-unknown. The first invalid or
-refused rows are shown on stderr (line, external id, field, reason; never the value);
---show-report lists the last outcome of every row in the report.
+  hsm contacts import crm-export.csv --dry-run       # what a run would do; nothing sent
+Every row is recorded in the ledger (hsm ledger status) before its request goes out and with
+its outcome after: a re-run of the same file, fixed or not, sends only what is left (rows the
+ledger holds as created are skipped), and rows whose outcome is unknown are looked up before
+anything is sent for them (--resend-unknown sends those a search answered and did not find).
+The first invalid or refused rows are shown on stderr (line, external id, field, reason; never
+the value); the report (one line per row of this run) is listed by --show-report.
 Before validation, unambiguous formats are normalised, in flags, --data and import rows alike:
 phone punctuation and a leading +1 are dropped (816-555-0166, (816) 555-0166 and
 +1 816 555 0166 are all 8165550166), a ZIP+4 keeps its five-digit ZIP (94103-1234 is 94103),
@@ -428,12 +431,26 @@ pub struct DataArgs {
     pub json: bool,
 }
 
+/// How a command that writes waits for another writing to the same realm of the ledger.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// When another hsm is writing to the same server and login, wait up to SECS for it,
+    /// then exit 2 naming it (default: 10 for one contact, 0 for import and sync)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub wait: Option<u64>,
+}
+
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     #[command(flatten)]
     pub fields: ContactFields,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Create it even though the ledger says this external id was created already
+    #[arg(long)]
+    pub allow_duplicate: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -445,6 +462,8 @@ pub struct UpdateArgs {
     pub fields: ContactFields,
     #[command(flatten)]
     pub data: DataArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -484,13 +503,14 @@ pub struct ImportArgs {
     /// from the server's 429 answers
     #[arg(long, value_name = "N", value_parser = requests_per_second)]
     pub rate: Option<f64>,
-    /// The report and journal (JSON Lines); default FILE.report.jsonl
+    /// The report: one JSON line per row of this run; default FILE.report.jsonl
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
-    /// Validate every row and report, but send nothing
+    /// Validate every row and say what a run would do (create, skip, look up), sending nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Send again the rows whose outcome is unknown (sent, no answer recorded)
+    /// Send again the rows whose earlier outcome is unknown when a search answered and found
+    /// nothing (a failed search never lets a row go out again)
     #[arg(long)]
     pub resend_unknown: bool,
     /// Input format when it cannot be told from the file name
@@ -503,6 +523,8 @@ pub struct ImportArgs {
     /// FILE.report.jsonl) as a table, or JSON lines with --json
     #[arg(long, conflicts_with_all = ["dry_run", "resend_unknown", "concurrency", "rate"])]
     pub show_report: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// `--rate`: a positive number of requests per second (0.5 is one every two seconds), at most

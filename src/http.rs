@@ -27,8 +27,25 @@ pub fn install_crypto_provider() {
 /// `extra_ca` (a PEM bundle) is trusted in addition to the platform's roots, for networks
 /// whose proxy inspects TLS with its own CA.
 pub(crate) fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwest::Client> {
+    build(reqwest::Client::builder(), timeout, extra_ca)
+}
+
+/// A client for a loopback address only (the sandbox's instance probe): never through a
+/// proxy, which could not reach this machine's loopback anyway.
+pub(crate) fn loopback_client(
+    timeout: Duration,
+    extra_ca: Option<&Path>,
+) -> Result<reqwest::Client> {
+    build(reqwest::Client::builder().no_proxy(), timeout, extra_ca)
+}
+
+fn build(
+    builder: reqwest::ClientBuilder,
+    timeout: Duration,
+    extra_ca: Option<&Path>,
+) -> Result<reqwest::Client> {
     install_crypto_provider();
-    let mut builder = reqwest::Client::builder()
+    let mut builder = builder
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))

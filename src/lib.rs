@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod blocking;
 mod bounded;
+mod bulk;
 pub mod cli;
 mod commands;
 mod config;

@@ -1,6 +1,8 @@
 //! `hsm contacts create | update | search`: build the contact from `--data` and flags,
 //! validate it against the schema before anything is sent, call the API, print the result.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use crate::api::{self, Api};
@@ -8,24 +10,100 @@ use crate::cli::{ContactFields, CreateArgs, DataArgs, GlobalArgs, SearchArgs, Up
 use crate::contact::input::{contact_from_json, value_from_text};
 use crate::contact::schema::{self, Mode, field_spec};
 use crate::error::{CliError, Result};
+use crate::ledger::{Outcome, Pending, Writer, synced_fields};
 use crate::output::Printer;
 use crate::settings::EnvSettings;
 
 pub async fn create(global: &GlobalArgs, args: CreateArgs, printer: Printer) -> Result<()> {
     let contact = build_contact(&args.data, &args.fields, Mode::Create)?;
+    let external_id = contact
+        .get("external_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let settings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
-    let answer = api::contacts::create(&api, contact).await.map_err(|e| {
+    let wait = Duration::from_secs(args.wait.wait.unwrap_or(ONE_CONTACT_WAIT));
+    let mut ledger = Writer::begin(&settings, "contacts create", wait, printer).await?;
+    if !args.allow_duplicate {
+        refuse_known(&mut ledger, &external_id).await?;
+    }
+    let pending = Pending {
+        create: true,
+        d: ledger.realm.digests(&contact, synced_fields(&contact)),
+    };
+    // Recorded before the request exists: a crash from here on leaves it "unknown".
+    ledger.sent(&external_id, &pending).await?;
+    let result = api::contacts::create(&api, contact).await;
+    let outcome = match &result {
+        Ok(answer) => match api::contacts::contact_id(answer) {
+            Some(id) => Outcome::Created(id.to_string()),
+            None => Outcome::Unknown(None),
+        },
+        Err(e) => settled_failure(e),
+    };
+    ledger.settle(&external_id, &outcome).await?;
+    ledger
+        .finish(&serde_json::json!({"outcome": outcome_word(&outcome)}))
+        .await?;
+    let answer = result.map_err(|e| {
         let unknown = e.failure == api::Failure::Unknown;
         let err = e.into_cli();
         if unknown {
-            err.with_hint("the contact may or may not have been created; check with `hsm contacts search` before creating it again")
+            err.with_hint("the contact may or may not have been created; check with `hsm contacts search` before creating it again (the ledger keeps it as unknown: import and sync look it up first)")
         } else {
             err
         }
     })?;
     print_answer(&answer, args.data.json, printer, "created");
     Ok(())
+}
+
+/// How long a one-contact command waits for another hsm writing to the same realm: its own
+/// write takes one request, so waiting a little beats failing a script that runs several.
+const ONE_CONTACT_WAIT: u64 = 10;
+
+/// An external id the ledger holds in this realm is not created again: exit 2 with the
+/// contact id and the command that changes it instead.
+async fn refuse_known(ledger: &mut Writer, external_id: &str) -> Result<()> {
+    let Some(record) = ledger.record(external_id).await? else {
+        return Ok(());
+    };
+    let safe = crate::output::terminal_safe(external_id, false);
+    if let Some(id) = &record.contact_id {
+        return Err(CliError::usage(format!(
+            "external id {safe} was already created by hsm here, as contact {id}"
+        ))
+        .with_hint(format!(
+            "nothing was sent; change it with `hsm contacts update {id} ...`, or pass --allow-duplicate to create another"
+        )));
+    }
+    if record.pending.is_some() {
+        return Err(CliError::usage(format!(
+            "external id {safe} was sent before and its outcome is unknown"
+        ))
+        .with_hint("nothing was sent; check with `hsm contacts search`, then pass --allow-duplicate to create it if it is not there"));
+    }
+    Ok(())
+}
+
+/// How a failed request is recorded: unknown when it may have reached the server, else
+/// failed (the server did not act).
+fn settled_failure(e: &api::ApiError) -> Outcome {
+    match e.failure {
+        api::Failure::Unknown => Outcome::Unknown(e.status),
+        _ => Outcome::Failed(e.status),
+    }
+}
+
+fn outcome_word(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Created(_) => "created",
+        Outcome::Updated(true) => "updated",
+        Outcome::Updated(false) => "unchanged",
+        Outcome::Unknown(_) => "unknown",
+        _ => "failed",
+    }
 }
 
 pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> Result<()> {
@@ -40,10 +118,34 @@ pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> 
     }
     let settings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
-    match api::contacts::update(&api, &args.contact_id, changes)
-        .await
-        .map_err(|e| e.into_cli())?
-    {
+    let wait = Duration::from_secs(args.wait.wait.unwrap_or(ONE_CONTACT_WAIT));
+    let mut ledger = Writer::begin(&settings, "contacts update", wait, printer).await?;
+    // A contact the ledger knows has its digests brought up to date; one it does not know
+    // (created elsewhere) is left out of it.
+    let realm = ledger.realm.clone();
+    let known = ledger
+        .ledger
+        .by_contact_id(&realm, &args.contact_id)
+        .await?;
+    if let Some(x) = &known {
+        let pending = Pending {
+            create: false,
+            d: realm.digests(&changes, synced_fields(&changes)),
+        };
+        ledger.sent(x, &pending).await?;
+    }
+    let result = api::contacts::update(&api, &args.contact_id, changes).await;
+    if let Some(x) = &known {
+        let outcome = match &result {
+            Ok(answer) => Outcome::Updated(answer.is_some()),
+            Err(e) => settled_failure(e),
+        };
+        ledger.settle(x, &outcome).await?;
+        ledger
+            .finish(&serde_json::json!({"outcome": outcome_word(&outcome)}))
+            .await?;
+    }
+    match result.map_err(|e| e.into_cli())? {
         Some(answer) => print_answer(&answer, args.data.json, printer, "updated"),
         None => {
             printer.status(&format!(

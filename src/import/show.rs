@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::journal::{Entry, Status};
+use crate::bulk::report::{Entry, Status};
 use crate::cli::ImportArgs;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
@@ -53,7 +53,10 @@ fn last_outcomes(path: &Path) -> Result<BTreeMap<u64, Entry>> {
             continue;
         };
         if let Some(prev) = rows.get(&entry.row) {
-            if matches!(prev.status, Status::Created | Status::Found) {
+            if matches!(
+                prev.status,
+                Status::Created | Status::Found | Status::Skipped
+            ) {
                 continue;
             }
             // An outcome line of an older version may lack the line the `sent` line had.
@@ -68,6 +71,7 @@ fn status_word(status: Status) -> &'static str {
     match status {
         Status::Sent | Status::Unknown => "unknown",
         Status::Created => "created",
+        Status::Skipped => "skipped",
         Status::Found => "found",
         Status::Failed => "failed",
         Status::Invalid => "invalid",
@@ -90,7 +94,7 @@ pub fn show_report(path: &Path, json: bool, printer: Printer) -> Result<()> {
     ));
     for e in rows.values() {
         let detail = match (e.status, &e.contact_id, e.http_status, &e.error) {
-            (Status::Created | Status::Found, Some(id), _, _) => id.clone(),
+            (Status::Created | Status::Found | Status::Skipped, Some(id), _, _) => id.clone(),
             (Status::Sent, ..) => "sent, no answer recorded".to_string(),
             (_, _, Some(code), Some(err)) => format!("HTTP {code}: {err}"),
             (_, _, _, Some(err)) => err.clone(),
@@ -112,7 +116,7 @@ pub fn show_report(path: &Path, json: bool, printer: Printer) -> Result<()> {
     printer.status(&format!(
         "{} rows: {} created or found, {} invalid, {} failed, {} unknown ({}).",
         rows.len(),
-        count(&["created", "found"]),
+        count(&["created", "found", "skipped"]),
         count(&["invalid"]),
         count(&["failed"]),
         count(&["unknown"]),

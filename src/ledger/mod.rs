@@ -53,6 +53,15 @@ impl Realm {
             .collect()
     }
 
+    #[cfg(test)]
+    pub fn for_tests() -> Realm {
+        Realm {
+            id: 1,
+            salt: "test-salt".into(),
+            key: RealmKey::for_tests(),
+        }
+    }
+
     /// The digests of these fields of a contact.
     pub fn digests<'a>(
         &self,
@@ -317,6 +326,11 @@ impl Ledger {
         self.store.see(ids)
     }
 
+    /// Empty the set of external ids seen (a second pass over the same file).
+    pub async fn forget_seen(&mut self) -> Result<()> {
+        self.store.forget_seen()
+    }
+
     /// Contacts of the realm (with an id) not seen in this run's file.
     pub async fn unseen(&mut self, realm: &Realm) -> Result<Vec<String>> {
         self.store.unseen(realm.id)
@@ -346,6 +360,74 @@ impl Ledger {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+}
+
+/// A command's hold on its realm of the ledger: the ledger open, the realm locked, a run
+/// begun. Every writing command starts with one, before anything is sent.
+pub struct Writer {
+    pub ledger: Ledger,
+    pub realm: Realm,
+    pub run: i64,
+    _lock: Option<RealmLock>,
+}
+
+impl Writer {
+    pub async fn begin(
+        settings: &EnvSettings,
+        command: &str,
+        wait: Duration,
+        printer: crate::output::Printer,
+    ) -> Result<Writer> {
+        let mut ledger = Ledger::open(settings).await?;
+        let key = RealmKey::of(settings).await?;
+        let realm = ledger.realm(&key).await?;
+        let lock = ledger.lock(&realm, wait, command, printer).await?;
+        let run = ledger.start_run(&realm, command).await?;
+        Ok(Writer {
+            ledger,
+            realm,
+            run,
+            _lock: Some(lock),
+        })
+    }
+
+    /// The ledger as a dry run reads it: no lock, no run, nothing written but the realm.
+    pub async fn peek(settings: &EnvSettings) -> Result<Writer> {
+        let mut ledger = Ledger::open(settings).await?;
+        let key = RealmKey::of(settings).await?;
+        let realm = ledger.realm(&key).await?;
+        Ok(Writer {
+            ledger,
+            realm,
+            run: 0,
+            _lock: None,
+        })
+    }
+
+    /// What the ledger holds of one external id.
+    pub async fn record(&mut self, external_id: &str) -> Result<Option<Record>> {
+        let mut found = self.ledger.lookup(&self.realm, &[external_id]).await?;
+        Ok(found.remove(external_id))
+    }
+
+    pub async fn sent(&mut self, external_id: &str, pending: &Pending) -> Result<()> {
+        let (realm, run) = (self.realm.clone(), self.run);
+        self.ledger.sent(&realm, run, external_id, pending).await
+    }
+
+    pub async fn settle(&mut self, external_id: &str, outcome: &Outcome) -> Result<()> {
+        let (realm, run) = (self.realm.clone(), self.run);
+        self.ledger.settle(&realm, run, external_id, outcome).await
+    }
+
+    pub async fn finish(&mut self, summary: &Value) -> Result<()> {
+        self.ledger.finish_run(self.run, summary).await
+    }
+}
+
+/// The fields that are compared and sent: all but `external_id`, which is immutable.
+pub fn synced_fields(contact: &Map<String, Value>) -> impl Iterator<Item = &String> {
+    contact.keys().filter(|k| k.as_str() != "external_id")
 }
 
 /// The error every ledger failure becomes: exit 6, naming the ledger and how to check it.

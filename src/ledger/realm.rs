@@ -79,7 +79,7 @@ async fn sandbox_instance(settings: &EnvSettings) -> Result<String> {
     let mut url = settings.api_url.clone();
     url.set_path("/__sandbox/health");
     url.set_query(None);
-    let http = crate::http::client(Duration::from_secs(10), settings.ca_file.as_deref())?;
+    let http = crate::http::loopback_client(Duration::from_secs(10), settings.ca_file.as_deref())?;
     let answer = http.get(url.clone()).send().await.map_err(|e| {
         CliError::network(format!(
             "cannot reach {}: {}",

@@ -457,6 +457,16 @@ impl Sqlite {
         Ok(fresh)
     }
 
+    pub fn forget_seen(&mut self) -> Result<()> {
+        let shown = self.shown();
+        if self.seen_ready {
+            self.conn
+                .execute("DELETE FROM temp.seen", [])
+                .map_err(|e| sql(&shown, e))?;
+        }
+        Ok(())
+    }
+
     pub fn unseen(&mut self, realm: i64) -> Result<Vec<String>> {
         let shown = self.shown();
         let e = |err| sql(&shown, err);

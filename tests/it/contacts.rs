@@ -227,7 +227,7 @@ fn rate_limits_and_server_errors_are_retried_then_reported() {
 
     // A 503 with Retry-After says the server did not act: resent, then reported.
     sb.set_faults(&["create:503=1x20"]);
-    let out = create(&env, &JOHN);
+    let out = create(&env, &[&JOHN[..], &["--allow-duplicate"]].concat());
     assert_exit(&out, 5);
     assert!(stderr(&out).contains("HTTP 503"), "{}", stderr(&out));
     sb.clear_faults();
@@ -235,7 +235,7 @@ fn rate_limits_and_server_errors_are_retried_then_reported() {
     // A gateway's 502 may come after the create was stored: sent once, reported unknown.
     sb.set_faults(&["create:commit-then-502"]);
     let before = sb.stats()["api_requests"].as_u64().unwrap();
-    let out = create(&env, &JOHN);
+    let out = create(&env, &[&JOHN[..], &["--allow-duplicate"]].concat());
     assert_exit(&out, 5);
     let err = stderr(&out);
     assert!(
@@ -252,7 +252,7 @@ fn rate_limits_and_server_errors_are_retried_then_reported() {
 
     for (fault, text) in [("create:html", "HTML"), ("create:malformed", "not JSON")] {
         sb.set_faults(&[fault]);
-        let out = create(&env, &JOHN);
+        let out = create(&env, &[&JOHN[..], &["--allow-duplicate"]].concat());
         assert_exit(&out, 5);
         let err = stderr(&out);
         assert!(err.contains(text), "{fault}: {err}");
@@ -262,6 +262,65 @@ fn rate_limits_and_server_errors_are_retried_then_reported() {
         );
         sb.clear_faults();
     }
+}
+
+#[test]
+fn the_ledger_refuses_a_second_create_of_one_external_id_unless_allowed() {
+    let (sb, env) = logged_in(&[]);
+    let first = create(&env, &JOHN);
+    assert_exit(&first, 0);
+    let id = stdout(&first).trim().to_string();
+    let again = create(&env, &JOHN);
+    assert_exit(&again, 2);
+    let err = stderr(&again);
+    assert!(
+        err.contains(&id)
+            && err.contains("hsm contacts update")
+            && err.contains("--allow-duplicate"),
+        "{err}"
+    );
+    assert_eq!(
+        sb.stats()["contacts_created"],
+        1,
+        "nothing sent the second time"
+    );
+    let forced = create(&env, &[&JOHN[..], &["--allow-duplicate"]].concat());
+    assert_exit(&forced, 0);
+    assert_eq!(sb.stats()["contacts_created"], 2);
+}
+
+#[test]
+fn an_unknown_create_is_not_sent_again_by_a_plain_create() {
+    let (sb, mut env) = logged_in(&[]);
+    env.set("HSM_HTTP_TIMEOUT", "1");
+    sb.set_faults(&["create:lost=3000"]);
+    assert_exit(&create(&env, &JOHN), 5);
+    sb.clear_faults();
+    let again = create(&env, &JOHN);
+    assert_exit(&again, 2);
+    assert!(
+        stderr(&again).contains("outcome is unknown"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(sb.stats()["contacts_created"], 1);
+}
+
+#[test]
+fn a_restarted_sandbox_is_a_new_realm() {
+    let (sb, env) = logged_in(&[]);
+    assert_exit(&create(&env, &JOHN), 0);
+    // The sandbox restarted on the same port (same URL, same client): a new instance that
+    // holds no contacts, so what was written to the old one is not trusted there.
+    let port: u16 = sb.base_url.rsplit(':').next().unwrap().parse().unwrap();
+    drop(sb);
+    let mut config = crate::common::sandbox::config(&["--auto-approve"]);
+    config.port = port;
+    let restarted = Sandbox::in_process(config);
+    assert_eq!(restarted.base_url, format!("http://127.0.0.1:{port}"));
+    login_auto(&env, &[]);
+    assert_exit(&create(&env, &JOHN), 0);
+    assert_eq!(restarted.stats()["contacts_created"], 1);
 }
 
 #[test]

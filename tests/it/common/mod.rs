@@ -13,6 +13,7 @@ pub mod browser;
     not(any(target_os = "macos", target_os = "ios", target_os = "android"))
 ))]
 pub mod keyring;
+pub mod ledger;
 pub mod sandbox;
 pub mod tls_front;
 
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub use ledger::{ledger_created, ledger_path, ledger_pending};
 pub use sandbox::Sandbox;
 
 pub const HSM: &str = env!("CARGO_BIN_EXE_hsm");

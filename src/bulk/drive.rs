@@ -1,0 +1,593 @@
+//! The one send loop of import and sync. Rows are read in batches (memory stays flat at any
+//! size), looked up in the ledger a batch at a time, and each row's request goes out at the
+//! server's pace, recorded in the ledger as sent before it goes out and with its outcome
+//! after. A row whose earlier outcome is unknown is looked up before anything is sent for it;
+//! a failed look-up keeps it unknown. Ctrl-C stops the sending, not the waiting; a second
+//! Ctrl-C stops the waiting too, leaving the rows in flight unknown (the ledger has them).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::task::JoinSet;
+
+use super::Tally;
+use super::plan::{self, Action, Item, Kind};
+use super::progress::Progress;
+use super::report::{Entry, Report, Status};
+use crate::api::{self, Api, ApiError, Failure};
+use crate::error::{CliError, Result};
+use crate::import::rows::Row;
+use crate::ledger::{self, Outcome, Pending, Record, Writer};
+use crate::output::Printer;
+
+/// What a look-up showed.
+enum Looked {
+    Found(Map<String, Value>),
+    /// The search answered with no match for this row.
+    NoMatch {
+        certain: bool,
+    },
+    /// The search failed (5xx, 429, no answer): nothing is known.
+    Failed(ApiError),
+    /// The row lacks the fields any search needs.
+    NotSearchable,
+}
+
+enum Done {
+    Created(std::result::Result<Value, ApiError>, Option<Looked>),
+    Updated(std::result::Result<Option<Value>, ApiError>),
+    Looked(Looked),
+}
+
+/// One line of a dry run's plan.
+pub enum Planned {
+    Create(String),
+    Update(String, Vec<String>, bool),
+    Check(String),
+}
+
+type InFlight = JoinSet<(Item, Record, Done)>;
+
+pub struct Driver<'a> {
+    pub kind: Kind,
+    pub ledger: &'a mut Writer,
+    /// None in a dry run: nothing is sent, the plan goes to `plan`.
+    pub api: Option<Arc<Api>>,
+    pub report: Option<&'a mut Report>,
+    pub resend_unknown: bool,
+    pub printer: Printer,
+    pub total: Option<u64>,
+    pub plan: Option<&'a mut dyn FnMut(Planned)>,
+}
+
+/// A row waiting for its turn: what it needs, and what the ledger holds of it.
+struct Queued {
+    item: Item,
+    action: Action,
+    record: Record,
+}
+
+impl Driver<'_> {
+    /// Every row, once. An error that stops the run (unreadable input, a ledger that cannot be
+    /// written) comes back beside the tally, so the summary is still printed.
+    pub async fn run(
+        mut self,
+        rows: &mut dyn Iterator<Item = Result<Row>>,
+    ) -> (Tally, Option<CliError>) {
+        let mut tally = Tally::default();
+        let mut queue: VecDeque<Queued> = VecDeque::new();
+        let mut in_flight: InFlight = JoinSet::new();
+        let mut out: BTreeMap<u64, Item> = BTreeMap::new();
+        let mut interrupt = crate::interrupt::Interrupt::install();
+        let progress = Progress::new(self.printer, self.total);
+        let pace = self.api.as_ref().map(|a| a.pace().clone());
+        let mut fatal: Option<CliError> = None;
+        let mut read_all = false;
+        loop {
+            let stop = tally.interrupted || fatal.is_some() || tally.auth_error.is_some();
+            if !stop && queue.is_empty() && !read_all {
+                match self.next_batch(rows, &mut tally, &mut queue).await {
+                    Ok(more) => read_all = !more,
+                    Err(e) => fatal = Some(e),
+                }
+                progress.tick(&tally, pace.as_ref());
+                continue;
+            }
+            let may_send = pace.as_ref().is_none_or(|p| p.may_send(in_flight.len()));
+            if !stop
+                && may_send
+                && let Some(next) = queue.pop_front()
+            {
+                if let Err(e) = self.start(next, &mut in_flight, &mut out, &mut tally).await {
+                    fatal = Some(e);
+                }
+                progress.tick(&tally, pace.as_ref());
+                continue;
+            }
+            if in_flight.is_empty() {
+                if stop || (queue.is_empty() && read_all) {
+                    break;
+                }
+                continue;
+            }
+            let rest = async {
+                match &pace {
+                    Some(p) => p.rest_started().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                done = in_flight.join_next() => {
+                    if let Some(Ok((item, record, done))) = done {
+                        out.remove(&item.number);
+                        let settled = self.settle(item, record, done, &mut queue, &mut tally).await;
+                        if let Err(e) = settled {
+                            fatal.get_or_insert(e);
+                        }
+                    }
+                    progress.tick(&tally, pace.as_ref());
+                }
+                // A row resting before its retry frees a slot of the window.
+                _ = rest => {}
+                _ = interrupt.recv() => {
+                    if tally.interrupted {
+                        if let Err(e) = self.stop_now(&mut in_flight, &mut out, &mut tally).await {
+                            fatal.get_or_insert(e);
+                        }
+                        break;
+                    }
+                    tally.interrupted = true;
+                    self.printer.status("Interrupted: finishing the requests in flight, sending no more (Ctrl-C again to stop now)...");
+                }
+            }
+        }
+        progress.finish();
+        (tally, fatal)
+    }
+
+    /// Read up to a batch of rows: the invalid ones are counted and reported, the valid ones
+    /// looked up in the ledger together and decided. False when the input is exhausted.
+    async fn next_batch(
+        &mut self,
+        rows: &mut dyn Iterator<Item = Result<Row>>,
+        tally: &mut Tally,
+        queue: &mut VecDeque<Queued>,
+    ) -> Result<bool> {
+        let mut items = Vec::with_capacity(ledger::BATCH);
+        let mut more = true;
+        while items.len() < ledger::BATCH {
+            let Some(row) = rows.next() else {
+                more = false;
+                break;
+            };
+            let row = row?;
+            match (row.contact, row.external_id) {
+                (Err(why), x) => self.invalid(tally, row.number, row.line, x, &why)?,
+                (Ok(_), None) => {
+                    self.invalid(tally, row.number, row.line, None, "no external_id")?;
+                }
+                (Ok(contact), Some(x)) => items.push(Item {
+                    number: row.number,
+                    line: row.line,
+                    x,
+                    contact,
+                }),
+            }
+        }
+        let ids: Vec<&str> = items.iter().map(|i| i.x.as_str()).collect();
+        let fresh = self.ledger.ledger.see(&ids).await?;
+        let records = self.ledger.ledger.lookup(&self.ledger.realm, &ids).await?;
+        let mut records = records;
+        for (item, fresh) in items.into_iter().zip(fresh) {
+            if !fresh {
+                let why = "the external id appears twice in the file";
+                self.invalid(tally, item.number, item.line, Some(item.x), why)?;
+                continue;
+            }
+            let record = records.remove(&item.x).unwrap_or_default();
+            self.decide(item, record, tally, queue)?;
+        }
+        Ok(more)
+    }
+
+    /// Count what needs no request; queue the rest.
+    fn decide(
+        &mut self,
+        item: Item,
+        record: Record,
+        tally: &mut Tally,
+        queue: &mut VecDeque<Queued>,
+    ) -> Result<()> {
+        let known = record != Record::default();
+        let action = plan::action(
+            self.kind,
+            &self.ledger.realm,
+            known.then_some(&record),
+            &item,
+        );
+        match action {
+            Action::Unchanged => tally.unchanged += 1,
+            Action::Skip(id) => {
+                tally.skipped += 1;
+                self.report(&Entry {
+                    contact_id: Some(id),
+                    ..Entry::new(item.number, item.line, Some(item.x), Status::Skipped)
+                })?;
+            }
+            action => queue.push_back(Queued {
+                item,
+                action,
+                record,
+            }),
+        }
+        Ok(())
+    }
+
+    fn invalid(
+        &mut self,
+        tally: &mut Tally,
+        number: u64,
+        line: u64,
+        x: Option<String>,
+        why: &str,
+    ) -> Result<()> {
+        tally.invalid += 1;
+        tally.note_problem(line, x.as_deref(), &format!("invalid: {why}"));
+        self.report(&Entry {
+            error: Some(why.to_string()),
+            ..Entry::new(number, line, x, Status::Invalid)
+        })
+    }
+
+    fn report(&mut self, entry: &Entry) -> Result<()> {
+        match self.report.as_deref_mut() {
+            Some(report) => report.record(entry),
+            None => Ok(()),
+        }
+    }
+
+    /// Record the row's request as sent, then send it (in a dry run, plan it).
+    async fn start(
+        &mut self,
+        queued: Queued,
+        in_flight: &mut InFlight,
+        out: &mut BTreeMap<u64, Item>,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        let Queued {
+            item,
+            action,
+            record,
+        } = queued;
+        let Some(api) = self.api.clone() else {
+            return self.plan_only(item, action, tally);
+        };
+        let realm = self.ledger.realm.clone();
+        out.insert(item.number, item.clone());
+        match action {
+            Action::Unchanged | Action::Skip(_) => {}
+            Action::Check => {
+                let query = plan::lookup_query(&realm, &record, &item.contact);
+                in_flight.spawn(async move {
+                    let looked = match query {
+                        Some((query, certain)) => look(&api, query, certain, &item.x).await,
+                        None => Looked::NotSearchable,
+                    };
+                    (item, record, Done::Looked(looked))
+                });
+            }
+            Action::Create => {
+                let pending = Pending {
+                    create: true,
+                    d: realm.digests(&item.contact, ledger::synced_fields(&item.contact)),
+                };
+                // Committed before the request exists: a crash from here on leaves the row
+                // unknown, never silently unsent or silently sent twice.
+                self.ledger.sent(&item.x, &pending).await?;
+                tally.sent += 1;
+                let record = Record {
+                    pending: Some(pending),
+                    ..record
+                };
+                in_flight.spawn(async move {
+                    let contact = item.contact.clone();
+                    let result = api::contacts::create(&api, contact).await;
+                    // Sent, and the server may have acted on it: look before anyone resends.
+                    let looked = match &result {
+                        Err(e) if e.failure == Failure::Unknown => {
+                            match plan::lookup_query(&realm, &record, &item.contact) {
+                                Some((query, _)) => Some(look(&api, query, false, &item.x).await),
+                                None => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    (item, record, Done::Created(result, looked))
+                });
+            }
+            Action::Update { id, changes, .. } => {
+                let pending = Pending {
+                    create: false,
+                    d: realm.digests(&changes, changes.keys()),
+                };
+                self.ledger.sent(&item.x, &pending).await?;
+                tally.sent += 1;
+                let record = Record {
+                    pending: Some(pending),
+                    ..record
+                };
+                in_flight.spawn(async move {
+                    let result = api::contacts::update(&api, &id, changes).await;
+                    (item, record, Done::Updated(result))
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_only(&mut self, item: Item, action: Action, tally: &mut Tally) -> Result<()> {
+        let planned = match action {
+            Action::Create => {
+                tally.created += 1;
+                Planned::Create(item.x)
+            }
+            Action::Update { changes, all, .. } => {
+                tally.updated += 1;
+                Planned::Update(item.x, changes.keys().cloned().collect(), all)
+            }
+            Action::Check => {
+                tally.note_unknown(&item.x);
+                Planned::Check(item.x)
+            }
+            Action::Unchanged | Action::Skip(_) => return Ok(()),
+        };
+        if let Some(plan) = self.plan.as_deref_mut() {
+            plan(planned);
+        }
+        Ok(())
+    }
+
+    async fn settle(
+        &mut self,
+        item: Item,
+        record: Record,
+        done: Done,
+        queue: &mut VecDeque<Queued>,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        match done {
+            Done::Created(Ok(answer), _) => match api::contacts::contact_id(&answer) {
+                Some(id) => {
+                    tally.created += 1;
+                    self.ledger
+                        .settle(&item.x, &Outcome::Created(id.to_string()))
+                        .await?;
+                    self.report(&Entry {
+                        contact_id: Some(id.to_string()),
+                        ..Entry::new(item.number, item.line, Some(item.x), Status::Created)
+                    })
+                }
+                None => {
+                    let e =
+                        ApiError::new(Failure::Unknown, "the API's answer carried no contact id");
+                    self.failed(item, e, None, tally).await
+                }
+            },
+            Done::Created(Err(e), Some(Looked::Found(contact))) => {
+                let _ = e;
+                self.found(item, contact, queue, tally).await
+            }
+            Done::Created(Err(e), looked) => self.failed(item, e, looked, tally).await,
+            Done::Updated(Ok(answer)) => {
+                if answer.is_some() {
+                    tally.updated += 1;
+                } else {
+                    tally.unchanged += 1;
+                }
+                self.ledger
+                    .settle(&item.x, &Outcome::Updated(answer.is_some()))
+                    .await
+            }
+            Done::Updated(Err(e)) => self.failed(item, e, None, tally).await,
+            Done::Looked(Looked::Found(contact)) => self.found(item, contact, queue, tally).await,
+            // Only with --resend-unknown: a search that answered and found nothing.
+            Done::Looked(Looked::NoMatch { .. }) if self.resend_unknown => {
+                // Not there: the earlier request did not take effect, and this row's own goes.
+                self.ledger.settle(&item.x, &Outcome::Absent).await?;
+                let record = Record {
+                    pending: None,
+                    ..record
+                };
+                self.follow_up(item, record, queue, tally)
+            }
+            Done::Looked(Looked::NotSearchable) if self.resend_unknown => {
+                self.ledger.settle(&item.x, &Outcome::Absent).await?;
+                let record = Record {
+                    pending: None,
+                    ..record
+                };
+                self.follow_up(item, record, queue, tally)
+            }
+            Done::Looked(looked) => self.still_unknown(item, looked, tally),
+        }
+    }
+
+    /// A look-up found the contact: it is recorded with the server's values, and the row goes
+    /// on from there (sync may still PATCH what differs).
+    async fn found(
+        &mut self,
+        item: Item,
+        contact: Map<String, Value>,
+        queue: &mut VecDeque<Queued>,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        let realm = self.ledger.realm.clone();
+        let d = realm.digests(&contact, ledger::synced_fields(&item.contact));
+        let id = contact
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        tally.found += 1;
+        self.ledger
+            .settle(&item.x, &Outcome::Found(id.clone(), d.clone()))
+            .await?;
+        self.report(&Entry {
+            contact_id: Some(id.clone()),
+            ..Entry::new(item.number, item.line, Some(item.x.clone()), Status::Found)
+        })?;
+        let record = Record {
+            contact_id: Some(id),
+            digests: Some(d),
+            pending: None,
+        };
+        if self.kind == Kind::Sync {
+            return self.follow_up(item, record, queue, tally);
+        }
+        Ok(())
+    }
+
+    /// After a look-up, the row's own request, first in line; none once the run is stopping
+    /// (the next run takes the row from what the look-up recorded).
+    fn follow_up(
+        &mut self,
+        item: Item,
+        record: Record,
+        queue: &mut VecDeque<Queued>,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        if tally.interrupted || tally.auth_error.is_some() {
+            return Ok(());
+        }
+        let action = plan::action(self.kind, &self.ledger.realm, Some(&record), &item);
+        match action {
+            Action::Unchanged | Action::Skip(_) => {
+                if self.kind == Kind::Sync {
+                    tally.unchanged += 1;
+                }
+                Ok(())
+            }
+            action => {
+                queue.push_front(Queued {
+                    item,
+                    action,
+                    record,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// A pending row whose fate no search could tell: it stays unknown, never resent blindly.
+    fn still_unknown(&mut self, item: Item, looked: Looked, tally: &mut Tally) -> Result<()> {
+        let why = match looked {
+            Looked::Failed(e) => format!("the search to check it failed: {}", e.message),
+            Looked::NotSearchable => {
+                "it cannot be searched for (no Medicare number, or name with birth date, email or phone)".to_string()
+            }
+            Looked::NoMatch { .. } => "a search found no such contact (yet)".to_string(),
+            Looked::Found(_) => String::new(),
+        };
+        tally.note_unknown(&item.x);
+        self.report(&Entry {
+            error: Some(format!("sent earlier, outcome unknown; not resent: {why}")),
+            ..Entry::new(item.number, item.line, Some(item.x), Status::Unknown)
+        })
+    }
+
+    /// A request that failed: refused (its status kept), failed, or unknown (left pending).
+    async fn failed(
+        &mut self,
+        item: Item,
+        e: ApiError,
+        looked: Option<Looked>,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        let mut why = e.message.clone();
+        if !e.fields.is_empty() {
+            why = format!("{why} ({})", e.fields.join("; "));
+        }
+        match &looked {
+            Some(Looked::NoMatch { .. }) => why.push_str("; a search found no such contact yet"),
+            Some(Looked::Failed(s)) => {
+                why.push_str(&format!("; the search to check it failed: {}", s.message));
+            }
+            _ => {}
+        }
+        let (status, outcome) = match e.failure {
+            Failure::Unknown => {
+                tally.note_unknown(&item.x);
+                (Status::Unknown, Outcome::Unknown(e.status))
+            }
+            Failure::Refused => {
+                tally.refused += 1;
+                let code = e.status.map_or_else(String::new, |s| format!(" {s}"));
+                tally.note_problem(
+                    item.line,
+                    Some(&item.x),
+                    &format!("refused by the API{code}: {why}"),
+                );
+                (Status::Failed, Outcome::Failed(e.status))
+            }
+            Failure::Auth | Failure::Store | Failure::Usage => {
+                tally.failed += 1;
+                tally.auth_error.get_or_insert_with(|| e.clone().into_cli());
+                (Status::Failed, Outcome::Failed(e.status))
+            }
+            Failure::Network => {
+                tally.failed += 1;
+                (Status::Failed, Outcome::Failed(e.status))
+            }
+        };
+        self.ledger.settle(&item.x, &outcome).await?;
+        self.report(&Entry {
+            http_status: e.status,
+            error: Some(why),
+            ..Entry::new(item.number, item.line, Some(item.x), status)
+        })
+    }
+
+    /// The second Ctrl-C: answers already in are settled, the rest stay unknown (the ledger
+    /// holds them as sent).
+    async fn stop_now(
+        &mut self,
+        in_flight: &mut InFlight,
+        out: &mut BTreeMap<u64, Item>,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        in_flight.abort_all();
+        let mut queue = VecDeque::new();
+        tally.interrupted = true;
+        while let Some(done) = in_flight.join_next().await {
+            if let Ok((item, record, done)) = done {
+                out.remove(&item.number);
+                self.settle(item, record, done, &mut queue, tally).await?;
+            }
+        }
+        for (_, item) in std::mem::take(out) {
+            tally.note_unknown(&item.x);
+            self.ledger.settle(&item.x, &Outcome::Unknown(None)).await?;
+            self.report(&Entry {
+                error: Some("stopped (second Ctrl-C) before the answer arrived".to_string()),
+                ..Entry::new(item.number, item.line, Some(item.x), Status::Unknown)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Search for a row's contact: found (with this external id), no match, or failed.
+async fn look(api: &Api, query: Map<String, Value>, certain: bool, x: &str) -> Looked {
+    match api::contacts::search(api, query).await {
+        Ok(answer) => match api::contacts::contact(&answer) {
+            Some(c) if c.get("external_id").and_then(Value::as_str) == Some(x) => {
+                Looked::Found(c.clone())
+            }
+            // Another contact answered: this one's absence is not proven.
+            Some(_) => Looked::NoMatch { certain: false },
+            None => Looked::NoMatch { certain },
+        },
+        Err(e) => Looked::Failed(e),
+    }
+}
