@@ -55,8 +55,35 @@ fn counter(sb: &Sandbox, name: &str) -> u64 {
     sb.stats()[name].as_u64().unwrap()
 }
 
-fn default_state(env: &TestEnv) -> PathBuf {
-    env.path("home/.local/state/hsm/sync/sandbox.default.jsonl")
+fn import(env: &TestEnv, file: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "contacts",
+        "import",
+        file.to_str().unwrap(),
+        "--env",
+        "sandbox",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    run_with_timeout(env.cmd().args(&args), Duration::from_secs(300))
+}
+
+/// The ledger's bytes, with its write-ahead log: what a thief of the disk would read.
+fn ledger_bytes(env: &TestEnv) -> Vec<u8> {
+    let path = ledger_path(env);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.clone().into_os_string();
+        side.push(suffix);
+        bytes.extend(std::fs::read(PathBuf::from(side)).unwrap_or_default());
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -122,23 +149,27 @@ fn creates_then_sends_nothing_then_only_minimal_patches_and_lists_missing_rows()
     );
     assert_eq!(counter(&sb, "api_requests"), before);
 
-    // The state: 0600, and no field value in it (salted digests only).
-    let state = default_state(&env);
-    let text = std::fs::read_to_string(&state).unwrap();
-    // Quoted, as a value would be stored: the digests and contact ids are hex, in which a bare
-    // "94103" turns up by chance.
-    for value in ["First1", "8165550199", "94103"] {
-        assert!(
-            !text.contains(&format!("\"{value}\"")),
-            "{value} is in the state"
-        );
+    // The ledger (and its WAL and shared-memory files): 0600 in a private directory, and no
+    // field value in it, only salted digests. (Hex digests can hold a bare "94103" by chance;
+    // names and ten-digit phones cannot.)
+    let bytes = ledger_bytes(&env);
+    for value in ["First1", "Last", "8165550199", "8165550100"] {
+        assert!(!contains(&bytes, value), "{value} is in the ledger");
     }
-    assert!(!text.contains("First1"));
+    assert!(contains(&bytes, "CRM1"), "the external ids are");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&state).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let ledger = ledger_path(&env);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = ledger.clone().into_os_string();
+            p.push(suffix);
+            if let Ok(meta) = std::fs::metadata(&p) {
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{p:?}");
+            }
+        }
+        let dir = std::fs::metadata(ledger.parent().unwrap()).unwrap();
+        assert_eq!(dir.permissions().mode() & 0o077, 0, "a private directory");
     }
 }
 
@@ -150,10 +181,16 @@ fn dry_run_prints_the_plan_and_sends_and_writes_nothing() {
     let out = sync(&env, &file, &["--dry-run"]);
     assert_exit(&out, 0);
     assert_eq!(summary(&out)["create"].as_array().unwrap().len(), 5);
-    assert!(!default_state(&env).exists(), "a dry run writes no state");
-    assert_exit(&sync(&env, &file, &[]), 0);
+    assert_eq!(counter(&sb, "api_requests"), 0);
+    let real = sync(&env, &file, &[]);
+    assert_exit(&real, 0);
+    assert_eq!(
+        summary(&real)["created"],
+        5,
+        "the run did what its dry run said"
+    );
 
-    let state_before = std::fs::read(default_state(&env)).unwrap();
+    let ledger_before = ledger_created(&env);
     let edited = |i: usize| {
         if i == 2 {
             ("8165550199".into(), "94103".into())
@@ -186,7 +223,21 @@ fn dry_run_prints_the_plan_and_sends_and_writes_nothing() {
         stdout(&out)
     );
     assert_eq!(counter(&sb, "api_requests"), before);
-    assert_eq!(std::fs::read(default_state(&env)).unwrap(), state_before);
+    assert_eq!(ledger_created(&env), ledger_before);
+    // And the real run does exactly that plan.
+    let real = sync(&env, &file, &[]);
+    assert_exit(&real, 0);
+    let s = summary(&real);
+    assert_eq!(
+        (
+            s["created"].as_u64(),
+            s["updated"].as_u64(),
+            s["unchanged"].as_u64(),
+            s["missing"].as_u64()
+        ),
+        (Some(1), Some(1), Some(3), Some(1)),
+        "{s}"
+    );
 }
 
 #[test]
@@ -209,42 +260,46 @@ fn bad_rows_exit_2_and_nothing_is_sent() {
     );
     assert!(!err.contains("555"), "no value shown: {err}");
     assert_eq!(counter(&sb, "api_requests"), 0);
-    assert!(!default_state(&env).exists());
 
-    // A state in a directory anyone may write to is refused.
+    // --skip-invalid sends the valid rows and lists the others (exit 2: rows not sent).
+    let out = sync(&env, &file, &["--skip-invalid"]);
+    assert_exit(&out, 2);
+    let s = summary(&out);
+    assert_eq!(
+        (s["created"].as_u64(), s["invalid"].as_u64()),
+        (Some(3), Some(2)),
+        "{s}"
+    );
+
+    // A ledger in a directory anyone may write to is refused.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        let mut env = env;
         let open_dir = env.path("open");
         std::fs::create_dir_all(&open_dir).unwrap();
         std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let ledger = open_dir.join("l.sqlite3");
+        env.set("HSM_LEDGER", &format!("sqlite:{}", ledger.display()));
         write_file(&file, &rows(1..=3, plain));
-        let state = open_dir.join("s.jsonl");
-        let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
-        assert_exit(&out, 2);
+        let before = counter(&sb, "api_requests");
+        let out = sync(&env, &file, &[]);
+        assert_exit(&out, 6);
         assert!(
-            stderr(&out).contains("anyone can write"),
+            stderr(&out).contains("can be written by other users"),
             "{}",
             stderr(&out)
         );
-        assert_eq!(counter(&sb, "api_requests"), 0);
+        assert_eq!(counter(&sb, "api_requests"), before);
     }
 }
 
 #[test]
-fn adopting_an_import_report_creates_nothing_twice() {
+fn a_sync_after_an_import_and_a_create_sends_nothing_for_them() {
     let (sb, env) = logged_in(&[]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=20, plain));
-    let out = env.run(&[
-        "contacts",
-        "import",
-        file.to_str().unwrap(),
-        "--env",
-        "sandbox",
-    ]);
-    assert_exit(&out, 0);
-    // Two rows the report leaves unknown: CRM21 did reach the server, CRM22 did not.
+    assert_exit(&import(&env, &file, &[]), 0);
     let created = env.run(&[
         "contacts",
         "create",
@@ -254,48 +309,30 @@ fn adopting_an_import_report_creates_nothing_twice() {
         &row(21, "8165550100", "94103"),
     ]);
     assert_exit(&created, 0);
-    let report = env.path("crm.jsonl.report.jsonl");
-    let mut text = std::fs::read_to_string(&report).unwrap();
-    text.push_str("{\"row\":21,\"external_id\":\"CRM21\",\"status\":\"sent\"}\n");
-    text.push_str("{\"row\":22,\"external_id\":\"CRM22\",\"status\":\"unknown\"}\n");
-    write_file(&report, &text);
     write_file(&file, &rows(1..=22, plain));
-    let state = env.path("state/crm.jsonl");
-    let state_arg = ["--state", state.to_str().unwrap()];
-    let mut args = vec!["--adopt", report.to_str().unwrap()];
-    args.extend_from_slice(&state_arg);
-    let out = sync(&env, &file, &args);
-    assert_exit(&out, 5);
-    let s = summary(&out);
-    assert_eq!(s["created"], 0, "{s}");
-    assert_eq!(
-        (s["unchanged"].as_u64(), s["found"].as_u64()),
-        (Some(21), Some(1)),
-        "{s}"
-    );
-    assert_eq!(
-        s["unknown_external_ids"],
-        serde_json::json!(["CRM22"]),
-        "{s}"
-    );
-    let stats = sb.stats();
-    assert_eq!(stats["contacts_created"], 21, "{stats}");
-    assert_eq!(
-        stats["update_requests"], 20,
-        "one full PATCH each, answered 204: {stats}"
-    );
-    assert_eq!(stats["contacts_updated"], 0, "{stats}");
-
-    // What a search cannot settle is sent only when asked.
-    let mut args = vec!["--resend-unknown"];
-    args.extend_from_slice(&state_arg);
-    let out = sync(&env, &file, &args);
+    let before = counter(&sb, "api_requests");
+    let plan = sync(&env, &file, &["--dry-run"]);
+    assert_exit(&plan, 0);
+    assert_eq!(summary(&plan)["create"], serde_json::json!(["CRM22"]));
+    let out = sync(&env, &file, &[]);
     assert_exit(&out, 0);
-    assert_eq!(summary(&out)["created"], 1);
-    assert_eq!(counter(&sb, "contacts_created"), 22);
+    let s = summary(&out);
+    assert_eq!(
+        (
+            s["created"].as_u64(),
+            s["unchanged"].as_u64(),
+            s["updated"].as_u64()
+        ),
+        (Some(1), Some(21), Some(0)),
+        "{s}"
+    );
+    assert_eq!(
+        counter(&sb, "api_requests") - before,
+        1,
+        "one create, nothing else"
+    );
     assert_eq!(counter(&sb, "duplicate_external_ids"), 0);
 
-    let before = counter(&sb, "api_requests");
     let edited = |i: usize| {
         if i == 7 {
             ("8165550100".into(), "10001".into())
@@ -304,21 +341,125 @@ fn adopting_an_import_report_creates_nothing_twice() {
         }
     };
     write_file(&file, &rows(1..=22, edited));
-    let out = sync(&env, &file, &state_arg);
+    let before = counter(&sb, "api_requests");
+    let out = sync(&env, &file, &[]);
     assert_exit(&out, 0);
     assert_eq!(summary(&out)["updated"], 1);
     assert_eq!(counter(&sb, "api_requests") - before, 1);
-    assert_eq!(counter(&sb, "update_fields"), 20 * 5 + 1);
+    assert_eq!(counter(&sb, "update_fields"), 1, "only the ZIP");
 }
 
-/// Lines of the state file recording `ev`.
 #[cfg(unix)]
-fn count_ev(path: &Path, ev: &str) -> usize {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&format!("\"ev\":\"{ev}\"")))
-        .count()
+#[test]
+fn a_sync_after_an_interrupted_import_creates_nothing_twice() {
+    let (sb, env) = logged_in(&["--latency-ms", "5"]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=1000, plain));
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "import",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_created(&env, 100);
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = wait_output(child, Duration::from_secs(60));
+    assert_exit(&out, 130);
+    let first = counter(&sb, "contacts_created");
+    assert!(first < 1000, "{first}");
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    let s = summary(&out);
+    assert_eq!(s["created"].as_u64().unwrap() + first, 1000, "{s}");
+    assert_eq!(s["unchanged"].as_u64().unwrap(), first, "{s}");
+    assert_eq!(counter(&sb, "contacts_created"), 1000);
+    assert_eq!(counter(&sb, "duplicate_external_ids"), 0);
+}
+
+#[test]
+fn a_failed_look_up_keeps_a_row_unknown_with_or_without_resend_unknown() {
+    let (sb, mut env) = logged_in(&[]);
+    env.set("HSM_HTTP_TIMEOUT", "1");
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=5, plain));
+    // Three creates whose answers are lost before the server acts: unknown.
+    sb.set_faults(&["create:lost=3000x3", "search:500x1000"]);
+    let out = sync(&env, &file, &["--concurrency", "1"]);
+    assert_exit(&out, 5);
+    assert_eq!(summary(&out)["unknown"], 3, "{}", stdout(&out));
+    let created = counter(&sb, "contacts_created");
+    for extra in [&[][..], &["--resend-unknown"][..]] {
+        for command in ["sync", "import"] {
+            sb.set_faults(&["search:500x100"]);
+            let mut args = vec![
+                "contacts",
+                command,
+                file.to_str().unwrap(),
+                "--env",
+                "sandbox",
+                "--json",
+            ];
+            args.extend_from_slice(extra);
+            let out = run_with_timeout(env.cmd().args(&args), Duration::from_secs(120));
+            assert_exit(&out, 5);
+            assert_eq!(
+                summary(&out)["unknown"],
+                3,
+                "{command} {extra:?}: {}",
+                stdout(&out)
+            );
+            assert_eq!(
+                counter(&sb, "contacts_created"),
+                created,
+                "{command} {extra:?}: nothing resent"
+            );
+        }
+    }
+    sb.clear_faults();
+    let out = sync(&env, &file, &["--resend-unknown"]);
+    assert_exit(&out, 0);
+    assert_eq!(counter(&sb, "contacts_created"), 5);
+    assert_eq!(counter(&sb, "duplicate_external_ids"), 0);
+}
+
+#[test]
+fn an_earlier_sync_state_is_not_ignored_on_upgrade() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=3, plain));
+    let old = env.path("home/.local/state/hsm/sync/sandbox.default.jsonl");
+    write_file(
+        &old,
+        "{\"ev\":\"header\",\"v\":1,\"salt\":\"ab\"}\n{\"ev\":\"entry\",\"x\":\"CRM1\",\"id\":\"c1\",\"d\":{}}\n",
+    );
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("hsm ledger adopt"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(counter(&sb, "api_requests"), 0);
+}
+
+/// Wait until the ledger holds `n` contacts as created.
+#[cfg(unix)]
+fn wait_created(env: &TestEnv, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !ledger_path(env).exists() || ledger_created(env) < n {
+        assert!(std::time::Instant::now() < deadline, "made no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[cfg(unix)]
@@ -327,7 +468,6 @@ fn sigkill_halfway_then_a_rerun_creates_each_contact_exactly_once() {
     let (sb, env) = logged_in(&["--latency-ms", "20"]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=500, plain));
-    let state = env.path("state/s.jsonl");
     let child = env
         .cmd()
         .args([
@@ -337,30 +477,23 @@ fn sigkill_halfway_then_a_rerun_creates_each_contact_exactly_once() {
             "--env",
             "sandbox",
         ])
-        .args(["--state", state.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while count_ev(&state, "created") < 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "sync made no progress"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_created(&env, 200);
     // SAFETY: plain syscall on our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGKILL);
     }
     let out = wait_output(child, Duration::from_secs(60));
     assert_eq!(out.status.code(), None, "killed");
-    let in_flight = count_ev(&state, "sent_create") - count_ev(&state, "created");
+    let in_flight = ledger_pending(&env);
     assert!(in_flight > 0, "the kill left requests in flight");
     assert!(counter(&sb, "contacts_created") < 500);
 
-    let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+    // Each is looked up first; those the server never got are sent with --resend-unknown.
+    let out = sync(&env, &file, &["--resend-unknown"]);
     assert_exit(&out, 0);
     let s = summary(&out);
     let stats = sb.stats();
@@ -373,7 +506,7 @@ fn sigkill_halfway_then_a_rerun_creates_each_contact_exactly_once() {
     assert_eq!(stats["update_requests"], 0, "{stats}");
 
     let before = counter(&sb, "api_requests");
-    let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+    let out = sync(&env, &file, &[]);
     assert_exit(&out, 0);
     assert_eq!(summary(&out)["unchanged"], 500);
     assert_eq!(counter(&sb, "api_requests"), before);
@@ -413,7 +546,6 @@ fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
     let (sb, env) = logged_in(&["--latency-ms", "10"]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=2000, plain));
-    let state = env.path("state/s.jsonl");
     let child = env
         .cmd()
         .args([
@@ -423,19 +555,11 @@ fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
             "--env",
             "sandbox",
         ])
-        .args(["--state", state.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while count_ev(&state, "created") < 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "sync made no progress"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_created(&env, 200);
     // SAFETY: plain syscall on our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -448,15 +572,15 @@ fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
         stderr(&out)
     );
     assert_eq!(
-        count_ev(&state, "sent_create"),
+        ledger_pending(&env),
         0,
         "every request in flight was settled"
     );
     let first = counter(&sb, "contacts_created");
     assert!(first < 2000);
-    assert_eq!(count_ev(&state, "entry") as u64, first, "compacted");
+    assert_eq!(ledger_created(&env), first);
 
-    let out = sync(&env, &file, &["--state", state.to_str().unwrap()]);
+    let out = sync(&env, &file, &[]);
     assert_exit(&out, 0);
     assert_eq!(summary(&out)["created"].as_u64().unwrap(), 2000 - first);
     let stats = sb.stats();
@@ -469,7 +593,6 @@ fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
 fn rows_can_come_from_stdin_as_csv() {
     use std::io::Write;
     let (sb, env) = logged_in(&[]);
-    let state = env.path("state/s.jsonl");
     let csv = "External ID,first-name,last_name,phone\nS1,Ann,Lee,(816) 555-0166\nS2,Bo,Li,\n";
     let run = |extra: &[&str]| {
         let mut child = env
@@ -477,7 +600,6 @@ fn rows_can_come_from_stdin_as_csv() {
             .args([
                 "contacts", "sync", "-", "--format", "csv", "--env", "sandbox", "--json",
             ])
-            .args(["--state", state.to_str().unwrap()])
             .args(extra)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
