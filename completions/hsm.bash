@@ -314,7 +314,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__create)
-            opts="-v -q -h -V --external-id --first-name --last-name --address-1 --address-2 --birth-date --city --state --zip --phone --sex --email --medicare-number --medicare-part-a-effective-date --medicare-part-b-effective-date --medicaid-number --extra-help --medicaid-eligible --data --json --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --external-id --first-name --last-name --address-1 --address-2 --birth-date --city --state --zip --phone --sex --email --medicare-number --medicare-part-a-effective-date --medicare-part-b-effective-date --medicaid-number --extra-help --medicaid-eligible --data --json --allow-duplicate --wait --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -393,6 +393,10 @@ _hsm() {
                     return 0
                     ;;
                 --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -514,7 +518,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__import)
-            opts="-v -q -h -V --concurrency --rate --report --dry-run --resend-unknown --format --json --show-report --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --concurrency --rate --report --dry-run --resend-unknown --format --json --show-report --wait --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -534,6 +538,10 @@ _hsm() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "csv jsonl" -- "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --env)
@@ -606,16 +614,12 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__sync)
-            opts="-v -q -h -V --state --concurrency --rate --dry-run --json --adopt --resend-unknown --format --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --concurrency --rate --dry-run --json --skip-invalid --resend-unknown --format --wait --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --state)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -624,12 +628,12 @@ _hsm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --adopt)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
                     COMPREPLY=($(compgen -W "csv jsonl" -- "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --env)
@@ -652,7 +656,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__contacts__subcmd__update)
-            opts="-v -q -h -V --external-id --first-name --last-name --address-1 --address-2 --birth-date --city --state --zip --phone --sex --email --medicare-number --medicare-part-a-effective-date --medicare-part-b-effective-date --medicaid-number --extra-help --medicaid-eligible --data --json --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --external-id --first-name --last-name --address-1 --address-2 --birth-date --city --state --zip --phone --sex --email --medicare-number --medicare-part-a-effective-date --medicare-part-b-effective-date --medicaid-number --extra-help --medicaid-eligible --data --json --wait --env --profile --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -731,6 +735,10 @@ _hsm() {
                     return 0
                     ;;
                 --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

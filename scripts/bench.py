@@ -85,7 +85,8 @@ def sync_bench(hsm, env, work, results):
     run([hsm, "login", "--env", "sandbox", "--redirect-uri", f"http://127.0.0.1:{free_port()}/callback"], env)
     rows = f"{work}/sync.jsonl"
     rows_file(rows, ROWS, "S")
-    sync = [hsm, "contacts", "sync", rows, "--env", "sandbox", "--state", f"{work}/sync-state/s.jsonl"]
+    env = dict(env, HSM_LEDGER=f"sqlite:{work}/sync-ledger/ledger.sqlite3")
+    sync = [hsm, "contacts", "sync", rows, "--env", "sandbox"]
     out = {}
     for name, edit in (("first", False), ("unchanged", False), ("one_percent", True)):
         if edit:

@@ -361,7 +361,19 @@ fn run_fleet(machines: &[TestEnv], procs: usize, rows: usize, tag: &str) -> Vec<
 }
 
 fn worker(env: &TestEnv, id: &str, rows: usize) -> Vec<Output> {
-    let create = env.run(&[
+    // Each worker keeps a ledger of its own: workers sharing one would take turns (one writer
+    // per realm of a ledger), and this test is about the shared session, not the ledger.
+    let ledger = format!(
+        "sqlite:{}",
+        env.path(&format!("{id}.ledger.sqlite3")).display()
+    );
+    let run = |args: &[&str]| {
+        run_with_timeout(
+            env.cmd().env("HSM_LEDGER", &ledger).args(args),
+            std::time::Duration::from_secs(300),
+        )
+    };
+    let create = run(&[
         "contacts",
         "create",
         "--env",
@@ -382,7 +394,7 @@ fn worker(env: &TestEnv, id: &str, rows: usize) -> Vec<Output> {
         .collect();
     write_file(&file, &(lines.join("\n") + "\n"));
     let report = env.path(&format!("{id}.report.jsonl"));
-    let import = env.run(&[
+    let import = run(&[
         "contacts",
         "import",
         file.to_str().unwrap(),
