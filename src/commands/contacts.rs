@@ -24,7 +24,7 @@ pub async fn create(global: &GlobalArgs, args: CreateArgs, printer: Printer) -> 
     let settings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
     let wait = Duration::from_secs(args.wait.wait.unwrap_or(ONE_CONTACT_WAIT));
-    let mut ledger = Writer::begin(&settings, "contacts create", wait, printer).await?;
+    let mut ledger = Writer::begin_one(&settings, "contacts create", wait, printer).await?;
     if !args.allow_duplicate {
         refuse_known(&mut ledger, &external_id).await?;
     }
@@ -119,7 +119,7 @@ pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> 
     let settings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;
     let wait = Duration::from_secs(args.wait.wait.unwrap_or(ONE_CONTACT_WAIT));
-    let mut ledger = Writer::begin(&settings, "contacts update", wait, printer).await?;
+    let mut ledger = Writer::begin_one(&settings, "contacts update", wait, printer).await?;
     // A contact the ledger knows has its digests brought up to date; one it does not know
     // (created elsewhere) is left out of it.
     let realm = ledger.realm.clone();

@@ -215,10 +215,16 @@ impl Ledger {
     /// Open the ledger `settings` name, creating it on first use. A damaged or foreign file
     /// is exit 6, never read as empty.
     pub async fn open(settings: &EnvSettings) -> Result<Ledger> {
+        Ledger::open_with(settings, true).await
+    }
+
+    /// `check`: a structural check first (bulk runs, `hsm ledger`); a one-contact command skips
+    /// it, since its one look-up meets any damage on its own path.
+    async fn open_with(settings: &EnvSettings, check: bool) -> Result<Ledger> {
         let location = Location::of(settings)?;
         let timeout = settings.ledger_timeout;
         let store = match &location {
-            Location::Sqlite(path) => sqlite::Sqlite::open(path, timeout)?,
+            Location::Sqlite(path) => sqlite::Sqlite::open(path, timeout, check)?,
         };
         Ok(Ledger {
             store,
@@ -378,7 +384,27 @@ impl Writer {
         wait: Duration,
         printer: crate::output::Printer,
     ) -> Result<Writer> {
-        let mut ledger = Ledger::open(settings).await?;
+        Writer::begin_with(settings, command, wait, printer, true).await
+    }
+
+    /// As [`Writer::begin`], for a command that writes one contact (no structural check).
+    pub async fn begin_one(
+        settings: &EnvSettings,
+        command: &str,
+        wait: Duration,
+        printer: crate::output::Printer,
+    ) -> Result<Writer> {
+        Writer::begin_with(settings, command, wait, printer, false).await
+    }
+
+    async fn begin_with(
+        settings: &EnvSettings,
+        command: &str,
+        wait: Duration,
+        printer: crate::output::Printer,
+        check: bool,
+    ) -> Result<Writer> {
+        let mut ledger = Ledger::open_with(settings, check).await?;
         let key = RealmKey::of(settings).await?;
         let realm = ledger.realm(&key).await?;
         let lock = ledger.lock(&realm, wait, command, printer).await?;

@@ -626,3 +626,143 @@ fn rows_can_come_from_stdin_as_csv() {
     );
     assert_eq!(counter(&sb, "api_requests"), 2);
 }
+
+#[test]
+fn a_damaged_ledger_stops_import_and_sync_before_anything_is_sent() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=2000, plain));
+    assert_exit(&sync(&env, &file, &[]), 0);
+    let ledger = ledger_path(&env);
+    let good = std::fs::read(&ledger).unwrap();
+    assert!(
+        good.len() > 64 * 1024,
+        "a ledger of many pages: {}",
+        good.len()
+    );
+    let middle = good.len() / 2 / 4096 * 4096;
+    let mut overwritten = good.clone();
+    overwritten[middle..middle + 4096].fill(0x55);
+    let damages: [(&str, Vec<u8>); 4] = [
+        ("a page overwritten", overwritten),
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("empty", Vec::new()),
+        ("foreign", b"name,value\nnot,a ledger\n".repeat(100)),
+    ];
+    for (what, bytes) in damages {
+        std::fs::write(&ledger, &bytes).unwrap();
+        let before = counter(&sb, "api_requests");
+        for command in ["sync", "import"] {
+            let out = run_with_timeout(
+                env.cmd().args([
+                    "contacts",
+                    command,
+                    file.to_str().unwrap(),
+                    "--env",
+                    "sandbox",
+                ]),
+                Duration::from_secs(120),
+            );
+            assert_exit(&out, 6);
+            let err = stderr(&out);
+            assert!(
+                err.contains(&ledger.display().to_string()) && err.contains("hsm ledger verify"),
+                "{what}, {command}: {err}"
+            );
+        }
+        assert_eq!(counter(&sb, "api_requests"), before, "{what}: nothing sent");
+        assert_eq!(
+            std::fs::read(&ledger).unwrap(),
+            bytes,
+            "{what}: left as it was"
+        );
+    }
+    std::fs::write(&ledger, &good).unwrap();
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["unchanged"], 2000);
+}
+
+#[cfg(unix)]
+#[test]
+fn two_runs_on_one_realm_never_both_send_whatever_path_names_the_ledger() {
+    let (sb, mut env) = logged_in(&["--latency-ms", "20"]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=400, plain));
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            "sync",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+            "--concurrency",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_created(&env, 10);
+    let ledger = ledger_path(&env);
+    let link = env.path("link.sqlite3");
+    std::os::unix::fs::symlink(&ledger, &link).unwrap();
+    let before = counter(&sb, "contacts_created");
+    // Beside it: a second sync, an import, and both through a symlink to the same ledger.
+    let mut tries: Vec<(String, std::process::Output)> = Vec::new();
+    for command in ["sync", "import"] {
+        tries.push((
+            command.into(),
+            run_with_timeout(
+                env.cmd().args([
+                    "contacts",
+                    command,
+                    file.to_str().unwrap(),
+                    "--env",
+                    "sandbox",
+                ]),
+                Duration::from_secs(60),
+            ),
+        ));
+    }
+    env.set("HSM_LEDGER", &format!("sqlite:{}", link.display()));
+    for command in ["sync", "import"] {
+        tries.push((
+            format!("{command} via a symlink"),
+            run_with_timeout(
+                env.cmd().args([
+                    "contacts",
+                    command,
+                    file.to_str().unwrap(),
+                    "--env",
+                    "sandbox",
+                ]),
+                Duration::from_secs(60),
+            ),
+        ));
+    }
+    for (what, out) in &tries {
+        assert_exit(out, 2);
+        let err = stderr(out);
+        assert!(
+            err.contains("another hsm is writing")
+                && err.contains("contacts sync")
+                && err.contains("--wait"),
+            "{what}: {err}"
+        );
+    }
+    assert!(
+        counter(&sb, "contacts_created") - before < 400,
+        "the first run was still going"
+    );
+    let out = wait_output(child, Duration::from_secs(120));
+    assert_exit(&out, 0);
+    // With --wait, a second run waits for the first, then finds nothing left to do.
+    let out = sync(&env, &file, &["--wait", "60"]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["unchanged"], 400);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 400, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
