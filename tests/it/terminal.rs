@@ -194,6 +194,11 @@ fn import_shows_progress_on_a_terminal_and_none_when_piped() {
         !live.contains("EXIT=") && live.contains(" created, ") && live.contains(" req/s"),
         "progress is shown while the import runs:\n{live}"
     );
+    // With an end: rows done of the file's 400, the rate and the time left.
+    assert!(
+        live.contains("/400 rows") && live.contains("/s") && live.contains(" left"),
+        "done/total, rate and time left:\n{live}"
+    );
     let done = term.wait_for("EXIT=");
     assert!(
         done.contains("EXIT=0") && done.contains("400 created"),
