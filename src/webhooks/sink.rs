@@ -233,18 +233,28 @@ impl Record {
     async fn append(&self, line: &str) -> Result<(), Failure> {
         let file = self.file.clone();
         let bytes = format!("{line}\n").into_bytes();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut file = lock(&file);
-            file.write_all(&bytes)?;
-            file.sync_data()
-        })
-        .await;
+        let written = tokio::task::spawn_blocking(move || append_whole(&mut lock(&file), &bytes))
+            .await;
         match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Failure(format!("--output: cannot write: {e}"))),
             Err(_) => Err(Failure("--output: the writer stopped".into())),
         }
     }
+}
+
+/// Appends `bytes` (one whole line) and makes it durable, or leaves the file as it was: a
+/// failed write (a full disk) is cut back to the length before it, so the next event is not
+/// written onto a torn line (unreadable, and its event neither kept nor deduplicated).
+fn append_whole(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+    // A line left torn by an earlier cut that failed too is ended first.
+    crate::private_file::end_torn_line(file)?;
+    let before = file.metadata()?.len();
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_data()) {
+        let _ = file.set_len(before).and_then(|()| file.sync_data());
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn file_error(path: &Path, e: &std::io::Error) -> CliError {

@@ -734,3 +734,100 @@ fn a_short_key_is_warned_about() {
         "the key itself is not shown:\n{err}"
     );
 }
+
+/// A real tmpfs of 64 KiB mounted on `dir` (private: --output refuses a world-writable
+/// directory); unmounted when dropped. None when this process may not mount (not root).
+#[cfg(target_os = "linux")]
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+#[cfg(target_os = "linux")]
+impl SmallDisk {
+    fn mount(dir: std::path::PathBuf) -> Option<SmallDisk> {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+            .arg(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    /// Writes a file until the disk is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![b'x'; 1024];
+        while file.write_all(&chunk).is_ok() {}
+        path
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let umount = |extra: &[&str]| {
+            std::process::Command::new("umount")
+                .args(extra)
+                .arg(&self.dir)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !umount(&[]) {
+            umount(&["--lazy"]);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_leaves_no_torn_line_and_the_refused_event_is_taken_later() {
+    let env = env();
+    let Some(disk) = SmallDisk::mount(env.path("disk")) else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: needs root to mount a tmpfs");
+        }
+        return;
+    };
+    let output = disk.dir.join("events.jsonl");
+    let out_arg = output.display().to_string();
+    let l = Listener::start(&env, &["--output", &out_arg]);
+    assert_eq!(post_event(&l.url, &event("9100000001")), 200);
+    let filler = disk.fill();
+    // Larger than what is left of the file's last page: part of it is written, then ENOSPC.
+    let mut big = event("9100000002");
+    big["contact"]["notes"] = json!("n".repeat(20_000));
+    let (status, body) = post(&l.url, Some(KEY), big.to_string());
+    assert_eq!(status, 500, "{body}");
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(post_event(&l.url, &event("9100000003")), 200);
+    // Every line is a whole event (`lines` parses each): the refused one left nothing.
+    let kept: Vec<_> = lines(&output)
+        .iter()
+        .map(|e| e["medicare_application"]["confirmation_number"].clone())
+        .collect();
+    assert_eq!(kept, [json!("9100000001"), json!("9100000003")]);
+    let (code, err) = l.interrupt();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    // After a restart every line counts as an event, and the redelivery of the refused one
+    // is taken, not mistaken for a duplicate.
+    let mut l = Listener::start(&env, &["--output", &out_arg]);
+    let (status, body) = post(&l.url, Some(KEY), big.to_string());
+    assert_eq!((status, body.contains("taken")), (200, true), "{body}");
+    assert!(!body.contains("already"), "{body}");
+    l.wait_for(|line| line.contains("9100000002"));
+    assert!(
+        !l.seen.iter().any(|line| line.contains("not events")),
+        "{:?}",
+        l.seen
+    );
+    assert_eq!(lines(&output).len(), 3);
+    drop(l);
+    drop(disk);
+}
