@@ -85,7 +85,7 @@ fn open_sinks(args: &ListenArgs, printer: Printer) -> Result<Sinks> {
     let forward = match &args.forward_to {
         Some(url) => {
             let url = settings::parse_endpoint(url, "--forward-to")?;
-            Some((crate::http::client(args.timeout, None)?, url))
+            Some((crate::http::client(args.timeout, None, &url)?, url))
         }
         None => None,
     };

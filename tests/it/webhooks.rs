@@ -831,3 +831,15 @@ fn a_full_disk_leaves_no_torn_line_and_the_refused_event_is_taken_later() {
     drop(l);
     drop(disk);
 }
+
+#[test]
+fn forward_to_on_loopback_never_goes_through_a_proxy() {
+    let mut env = env();
+    let trap = crate::common::proxy_trap::ProxyTrap::start();
+    trap.install(&mut env);
+    let (target, count) = test_server(vec![]);
+    let l = Listener::start(&env, &["--forward-to", &target]);
+    assert_eq!(post_event(&l.url, &event("9200000001")), 200);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(trap.seen(), Vec::<String>::new());
+}

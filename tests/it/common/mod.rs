@@ -13,6 +13,7 @@ pub mod browser;
     not(any(target_os = "macos", target_os = "ios", target_os = "android"))
 ))]
 pub mod keyring;
+pub mod proxy_trap;
 pub mod sandbox;
 pub mod tls_front;
 
