@@ -216,6 +216,19 @@ impl Record {
     pub(crate) fn open(path: &Path) -> Result<(Record, HashSet<Key>, usize)> {
         check_dir(path)?;
         let file = crate::private_file::open_append(path).map_err(|e| file_error(path, &e))?;
+        // Held as long as the file is open: a second listener (or a restart overlapping the
+        // old one) would record every event it also receives a second time.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(CliError::usage(format!(
+                    "another `hsm webhooks listen` is using {} as --output",
+                    path.display()
+                ))
+                .with_hint("stop it first, or give this one another --output"));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(file_error(path, &e)),
+        }
         let (keys, unreadable) = read_keys(&file).map_err(|e| file_error(path, &e))?;
         let mut file = file;
         crate::private_file::end_torn_line(&mut file).map_err(|e| file_error(path, &e))?;

@@ -843,3 +843,26 @@ fn forward_to_on_loopback_never_goes_through_a_proxy() {
     assert_eq!(count.load(Ordering::SeqCst), 1);
     assert_eq!(trap.seen(), Vec::<String>::new());
 }
+
+#[test]
+fn a_second_listener_on_the_same_output_is_refused() {
+    let env = env();
+    let output = env.path("events.jsonl").display().to_string();
+    let first = Listener::start(&env, &["--output", &output]);
+    let second = env.run(&["webhooks", "listen", "--port", "0", "--output", &output]);
+    assert_exit(&second, 2);
+    let err = stderr(&second);
+    assert!(
+        err.contains("another `hsm webhooks listen` is using") && err.contains("events.jsonl"),
+        "{err}"
+    );
+    assert!(!err.contains("listening on"), "{err}");
+    // The first keeps the file to itself; once it has stopped, a new one takes it over.
+    assert_eq!(post_event(&first.url, &event("9300000001")), 200);
+    assert_eq!(first.interrupt().0, Some(0));
+    let again = Listener::start(&env, &["--output", &output]);
+    let (status, body) = post(&again.url, Some(KEY), event("9300000001").to_string());
+    assert_eq!(status, 200);
+    assert!(body.contains("already taken"), "{body}");
+    assert_eq!(lines(&env.path("events.jsonl")).len(), 1);
+}
