@@ -158,7 +158,7 @@ async fn run_until_interrupted(
     printer: Printer,
 ) -> Result<()> {
     let (stopper, alive, stopped) = server::stopper();
-    let serving = tokio::spawn(server::serve(listener, receiver, alive, stopped));
+    let serving = tokio::spawn(server::serve(listener, receiver.clone(), alive, stopped));
     tokio::select! {
         () = interrupt.recv() => {}
         () = terminated() => {}
@@ -170,6 +170,9 @@ async fn run_until_interrupted(
             printer.status("hsm webhooks: stopped");
             Ok(())
         }
-        () = interrupt.recv() => Err(CliError::interrupted()),
+        () = interrupt.recv() => {
+            receiver.sinks.stop_commands();
+            Err(CliError::interrupted())
+        }
     }
 }

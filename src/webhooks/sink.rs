@@ -38,6 +38,8 @@ pub(crate) struct Sinks {
     pub(crate) exec: Option<String>,
     pub(crate) forward: Option<(reqwest::Client, Url)>,
     pub(crate) timeout: Duration,
+    /// The `--exec` commands running now (their process ids, which are their groups' ids).
+    running: Mutex<HashSet<u32>>,
     taken: Mutex<HashSet<Key>>,
     busy: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -59,8 +61,17 @@ impl Sinks {
             exec,
             forward,
             timeout,
+            running: Mutex::default(),
             taken: Mutex::new(taken),
             busy: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Kills every `--exec` command running now, with whatever it started (hsm is stopping
+    /// at once: they would be left running, reparented to init).
+    pub(crate) fn stop_commands(&self) {
+        for pid in lock(&self.running).drain() {
+            kill_group(pid);
         }
     }
 
@@ -94,7 +105,7 @@ impl Sinks {
             forward(client, url, event).await?;
         }
         if let Some(command) = &self.exec {
-            exec(command, event, self.timeout).await?;
+            exec(command, event, self.timeout, &self.running).await?;
         }
         if let Some(record) = &self.output {
             record.append(&event.line).await?;
@@ -155,19 +166,53 @@ fn shell(command: &str) -> tokio::process::Command {
 
 /// Stops the command and whatever it started (its process group, on Unix).
 fn stop(child: &mut tokio::process::Child) {
-    #[cfg(unix)]
-    if let Some(pid) = child
-        .id()
-        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    if let Some(pid) = child.id() {
+        kill_group(pid);
     }
     let _ = child.start_kill();
 }
 
+/// Kills the process group led by `pid` (on Unix; elsewhere the child alone is stopped).
+fn kill_group(pid: u32) {
+    #[cfg(unix)]
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// Keeps a command's id among the running ones while it runs.
+struct Running<'a> {
+    set: &'a Mutex<HashSet<u32>>,
+    pid: Option<u32>,
+}
+
+impl<'a> Running<'a> {
+    fn add(set: &'a Mutex<HashSet<u32>>, pid: Option<u32>) -> Running<'a> {
+        if let Some(pid) = pid {
+            lock(set).insert(pid);
+        }
+        Running { set, pid }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            lock(self.set).remove(&pid);
+        }
+    }
+}
+
 /// Runs the command with the event (one line) on its stdin and its output on our stderr
 /// (stdout is kept for `--json`); it must exit 0 within `limit`, or it is killed.
-async fn exec(command: &str, event: &Event, limit: Duration) -> Result<(), Failure> {
+async fn exec(
+    command: &str,
+    event: &Event,
+    limit: Duration,
+    running: &Mutex<HashSet<u32>>,
+) -> Result<(), Failure> {
     let mut child = shell(command)
         .stdin(Stdio::piped())
         .stdout(Stdio::from(std::io::stderr()))
@@ -175,6 +220,7 @@ async fn exec(command: &str, event: &Event, limit: Duration) -> Result<(), Failu
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| Failure(format!("--exec: cannot start the shell: {e}")))?;
+    let _running = Running::add(running, child.id());
     let mut stdin = child.stdin.take();
     let line = format!("{}\n", event.line);
     let feed = async move {

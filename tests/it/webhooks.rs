@@ -866,3 +866,44 @@ fn a_second_listener_on_the_same_output_is_refused() {
     assert!(body.contains("already taken"), "{body}");
     assert_eq!(lines(&env.path("events.jsonl")).len(), 1);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_second_ctrl_c_stops_the_running_commands_with_what_they_started() {
+    let env = env();
+    let l = Listener::start(&env, &["--exec", "sleep 60 & echo $! > bg.pid; wait"]);
+    let url = l.url.clone();
+    thread::spawn(move || {
+        let _ = http()
+            .post(&url)
+            .header("x-api-key", KEY)
+            .body(event("9400000001").to_string())
+            .send();
+    });
+    let pid_file = env.path("bg.pid");
+    let bg = wait_until(|| {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+    });
+    let mut l = l;
+    // SAFETY: a plain syscall on our own child.
+    assert_eq!(unsafe { libc::kill(l.child.id() as i32, libc::SIGINT) }, 0);
+    l.wait_for(|line| line.contains("finishing the requests in flight"))
+        .expect("the first Ctrl-C is acknowledged");
+    let (code, err) = l.interrupt();
+    assert_eq!(code, Some(130), "{err}");
+    wait_until(|| (!running(bg)).then_some(()));
+}
+
+/// Waits (20 s at most) until `ready` gives a value.
+fn wait_until<T>(ready: impl Fn() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "the condition never held");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
