@@ -93,7 +93,14 @@ fn field(value: &Value, object: &str, name: &str) -> String {
 
 impl Event {
     /// The stderr line: confirmation number, plan, contact external id; the name with `-v`.
+    /// The sender chose every byte of these fields: a newline in one would print a line of its
+    /// own on our stderr, so control characters are shown escaped (`\n`).
     pub(crate) fn describe(&self, verbose: bool) -> String {
+        let line = self.describe_raw(verbose);
+        crate::output::terminal_safe(&line, false).into_owned()
+    }
+
+    fn describe_raw(&self, verbose: bool) -> String {
         let v = &self.value;
         let mut line = format!(
             "submission {} (plan {}, contact {})",
@@ -181,6 +188,21 @@ mod tests {
             e.describe(true),
             "submission 42 (plan -, contact -) - -, -, submitted "
         );
+    }
+
+    #[test]
+    fn a_newline_in_a_field_does_not_start_a_line() {
+        let mut forged = event();
+        forged["medicare_application"]["confirmation_number"] = json!("x\nFAKE LINE");
+        forged["contact"]["first_name"] = json!("A\r\u{1b}[2J");
+        let e = parse(forged.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            e.describe(false),
+            "submission x\\nFAKE LINE (plan H1290-001-000, contact CRM1)"
+        );
+        assert!(e.describe(true).contains("A\\r\\u{1b}[2J Lee"));
+        // The key keeps the number as sent.
+        assert_eq!(e.key.confirmation_number, "x\nFAKE LINE");
     }
 
     #[test]

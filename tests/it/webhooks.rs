@@ -907,3 +907,24 @@ fn wait_until<T>(ready: impl Fn() -> Option<T>) -> T {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_newline_in_an_event_does_not_forge_a_line_on_stderr() {
+    let env = env();
+    let mut l = Listener::start(&env, &[]);
+    let mut forged = event("x\nerror: FAKE LINE");
+    forged["contact"]["external_id"] = json!("CRM\rwarning: FORGED");
+    assert_eq!(post_event(&l.url, &forged), 200);
+    let line = l
+        .wait_for(|line| line.ends_with(": taken"))
+        .expect("a status line for the event");
+    assert_eq!(
+        line,
+        "submission x\\nerror: FAKE LINE (plan H1290-001-000, contact CRM\\rwarning: FORGED): taken"
+    );
+    let (_, err) = l.interrupt();
+    assert!(
+        !err.lines().any(|l| l.starts_with("error: FAKE")),
+        "{err}"
+    );
+}
