@@ -355,7 +355,7 @@ fn read_keys(file: &File) -> std::io::Result<(HashSet<Key>, usize)> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice(&line).ok().as_ref().and_then(key_of) {
+        match key_of(&line) {
             Some(key) => {
                 keys.insert(key);
             }

@@ -928,3 +928,34 @@ fn a_newline_in_an_event_does_not_forge_a_line_on_stderr() {
         "{err}"
     );
 }
+
+/// An event written by hand, so its numbers reach hsm exactly as a sender writes them.
+fn event_with_number(confirmation: &str) -> String {
+    format!(
+        "{{\n  \"medicare_application\": {{\"confirmation_number\": {confirmation},\n    \"submitted_at\": \"2026-10-15T14:03:11.123Z\"}},\n  \"contact\": {{\"id\": \"c-1\", \"household_income\": 18446744073709551616}}\n}}"
+    )
+}
+
+#[test]
+fn numbers_beyond_64_bits_are_kept_and_told_apart_exactly() {
+    let env = env();
+    let l = Listener::start(&env, &["--output", "events.jsonl"]);
+    for number in ["123456789012345678901234", "123456789012345678901235"] {
+        let (status, body) = post(&l.url, Some(KEY), event_with_number(number));
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains("already"), "{number} was taken for another: {body}");
+    }
+    let text = std::fs::read_to_string(env.path("events.jsonl")).unwrap();
+    assert_eq!(
+        text,
+        "{\"medicare_application\":{\"confirmation_number\":123456789012345678901234,\"submitted_at\":\"2026-10-15T14:03:11.123Z\"},\"contact\":{\"id\":\"c-1\",\"household_income\":18446744073709551616}}\n\
+         {\"medicare_application\":{\"confirmation_number\":123456789012345678901235,\"submitted_at\":\"2026-10-15T14:03:11.123Z\"},\"contact\":{\"id\":\"c-1\",\"household_income\":18446744073709551616}}\n"
+    );
+    assert_eq!(l.interrupt().0, Some(0));
+    // Read back after a restart: each is a redelivery of itself only.
+    let l = Listener::start(&env, &["--output", "events.jsonl"]);
+    let (_, body) = post(&l.url, Some(KEY), event_with_number("123456789012345678901235"));
+    assert!(body.contains("already taken"), "{body}");
+    let (_, body) = post(&l.url, Some(KEY), event_with_number("123456789012345678901236"));
+    assert!(!body.contains("already"), "{body}");
+}
