@@ -110,6 +110,8 @@ pub struct EtcdSettings {
     pub timeout: Duration,
     /// `HSM_STORE_KEY`, as given; parsed (and required) when the store is opened.
     pub store_key: Option<Secret>,
+    /// `HSM_STATE_DIR`: where the generations of the records seen are kept (rollback check).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// How to open the login URL.
@@ -507,6 +509,7 @@ fn etcd_settings(vars: &Variables, cfg: &Config) -> EtcdSettings {
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .unwrap_or(DEFAULT_ETCD_TIMEOUT),
         store_key: vars.store_key.as_deref().map(Secret::new),
+        state_dir: path(&vars.state_dir),
     }
 }
 
