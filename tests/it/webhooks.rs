@@ -959,3 +959,42 @@ fn numbers_beyond_64_bits_are_kept_and_told_apart_exactly() {
     let (_, body) = post(&l.url, Some(KEY), event_with_number("123456789012345678901236"));
     assert!(!body.contains("already"), "{body}");
 }
+
+/// Sends `request` on a new connection, shuts down the sending side, and reads the answer.
+fn send_then_half_close(addr: &str, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn a_sender_that_half_closes_after_its_request_gets_the_answer() {
+    let env = env();
+    let l = Listener::start(&env, &["--output", "events.jsonl"]);
+    let body = event("9500000001").to_string();
+    let request = format!(
+        "POST /webhooks/healthsherpa HTTP/1.1\r\nhost: x\r\nx-api-key: {KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = send_then_half_close(&format!("127.0.0.1:{}", l.port()), request.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(answer.contains("taken"), "{answer:?}");
+    assert_eq!(lines(&env.path("events.jsonl")).len(), 1);
+}
+
+#[test]
+fn the_sandbox_answers_a_client_that_half_closes() {
+    let sb = Sandbox::start(&[]);
+    // An answer that takes a while: the connection's EOF is read before it is ready.
+    sb.set_faults(&["any:delay=300"]);
+    let addr = sb.base_url.trim_start_matches("http://").to_owned();
+    let answer = send_then_half_close(
+        &addr,
+        b"GET /v2/contacts HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer:?}");
+}
