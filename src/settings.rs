@@ -742,7 +742,9 @@ mod tests {
             assert_eq!(err.exit, crate::error::Exit::Usage, "{bad}");
             assert_eq!(
                 err.message,
-                format!("HSM_HTTP_TIMEOUT must be a number of seconds from 0.1 to 86400 (got `{bad}`)")
+                format!(
+                    "HSM_HTTP_TIMEOUT must be a number of seconds from 0.1 to 86400 (got `{bad}`)"
+                )
             );
         }
         for (set, name) in [
@@ -761,8 +763,13 @@ mod tests {
                 "HSM_ETCD_TIMEOUT",
             ),
         ] {
-            let err = resolve_with(&global(None), &Overrides::default(), &Config::default(), &set)
-                .unwrap_err();
+            let err = resolve_with(
+                &global(None),
+                &Overrides::default(),
+                &Config::default(),
+                &set,
+            )
+            .unwrap_err();
             assert!(err.message.starts_with(name), "{}", err.message);
         }
         assert_eq!(keychain_timeout(Some("1")), Duration::from_secs(1));

@@ -292,8 +292,8 @@ impl Record {
     async fn append(&self, line: &str) -> Result<(), Failure> {
         let file = self.file.clone();
         let bytes = format!("{line}\n").into_bytes();
-        let written = tokio::task::spawn_blocking(move || append_whole(&mut lock(&file), &bytes))
-            .await;
+        let written =
+            tokio::task::spawn_blocking(move || append_whole(&mut lock(&file), &bytes)).await;
         match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Failure(format!("--output: cannot write: {e}"))),

@@ -277,5 +277,9 @@ fn an_answer_over_the_cap_is_exit_5_in_one_line_and_not_asked_again() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("larger than 32 MiB"), "{err}");
     assert!(stdout(&out).is_empty());
-    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1, "not resent");
+    assert_eq!(
+        count.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "not resent"
+    );
 }

@@ -671,7 +671,11 @@ fn etcdctl_put(cluster: &Cluster, key: &str, value: &str) {
         .args(["--endpoints", &cluster.endpoints(), "put", key, value])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -696,8 +700,15 @@ fn a_record_rolled_back_with_etcdctl_is_refused_before_its_spent_token_is_sent()
         assert_exit(&out, 6);
         let err = stderr(&out);
         assert!(err.contains("was rolled back"), "{err}");
-        assert!(err.contains("generation 1, this machine has seen generation 2"), "{err}");
-        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+        assert!(
+            err.contains("generation 1, this machine has seen generation 2"),
+            "{err}"
+        );
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{err}"
+        );
     }
     assert_eq!(cluster.raw(&key).unwrap().0, old, "left untouched");
     assert_eq!(sb.stats()["refreshes"], 1, "the spent token was not sent");

@@ -925,7 +925,14 @@ fn an_unusable_numeric_variable_is_exit_2_naming_it_and_its_range() {
             env.set(name, bad);
             for args in [
                 &["token", "print", "--env", "sandbox"][..],
-                &["contacts", "search", "--env", "sandbox", "--medicare-number", "1EG4TE5MK73"],
+                &[
+                    "contacts",
+                    "search",
+                    "--env",
+                    "sandbox",
+                    "--medicare-number",
+                    "1EG4TE5MK73",
+                ],
                 &["status"],
             ] {
                 let out = env.run(args);

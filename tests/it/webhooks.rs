@@ -923,10 +923,7 @@ fn a_newline_in_an_event_does_not_forge_a_line_on_stderr() {
         "submission x\\nerror: FAKE LINE (plan H1290-001-000, contact CRM\\rwarning: FORGED): taken"
     );
     let (_, err) = l.interrupt();
-    assert!(
-        !err.lines().any(|l| l.starts_with("error: FAKE")),
-        "{err}"
-    );
+    assert!(!err.lines().any(|l| l.starts_with("error: FAKE")), "{err}");
 }
 
 /// An event written by hand, so its numbers reach hsm exactly as a sender writes them.
@@ -943,7 +940,10 @@ fn numbers_beyond_64_bits_are_kept_and_told_apart_exactly() {
     for number in ["123456789012345678901234", "123456789012345678901235"] {
         let (status, body) = post(&l.url, Some(KEY), event_with_number(number));
         assert_eq!(status, 200, "{body}");
-        assert!(!body.contains("already"), "{number} was taken for another: {body}");
+        assert!(
+            !body.contains("already"),
+            "{number} was taken for another: {body}"
+        );
     }
     let text = std::fs::read_to_string(env.path("events.jsonl")).unwrap();
     assert_eq!(
@@ -954,9 +954,17 @@ fn numbers_beyond_64_bits_are_kept_and_told_apart_exactly() {
     assert_eq!(l.interrupt().0, Some(0));
     // Read back after a restart: each is a redelivery of itself only.
     let l = Listener::start(&env, &["--output", "events.jsonl"]);
-    let (_, body) = post(&l.url, Some(KEY), event_with_number("123456789012345678901235"));
+    let (_, body) = post(
+        &l.url,
+        Some(KEY),
+        event_with_number("123456789012345678901235"),
+    );
     assert!(body.contains("already taken"), "{body}");
-    let (_, body) = post(&l.url, Some(KEY), event_with_number("123456789012345678901236"));
+    let (_, body) = post(
+        &l.url,
+        Some(KEY),
+        event_with_number("123456789012345678901236"),
+    );
     assert!(!body.contains("already"), "{body}");
 }
 

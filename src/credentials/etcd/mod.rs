@@ -276,9 +276,7 @@ impl Inner {
         for _ in 0..3 {
             let revision = self.expected_revision(&account, held.as_ref()).await?;
             let stamp = self.next_stamp(&account)?;
-            let sealed = self
-                .key
-                .seal(&account, &generation::wrap(&stamp, &value))?;
+            let sealed = self.key.seal(&account, &generation::wrap(&stamp, &value))?;
             if self
                 .put_if(&account, &sealed, revision, held.as_ref())
                 .await?
