@@ -304,8 +304,6 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(shared.clone(), request));
             let _ = http1::Builder::new()
-                // A client that half-closes after its request still gets the answer.
-                .half_close(true)
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
