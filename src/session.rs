@@ -203,7 +203,11 @@ async fn spend_refresh_token(
         client_id: &current.client_id,
         client_secret: &secret,
     };
-    let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
+    let http = crate::http::client(
+        settings.http_timeout,
+        settings.ca_file.as_deref(),
+        &token_url,
+    )?;
     printer.trace(&format!(
         "> POST {token_url} grant_type=refresh_token refresh_token={} client_id={} client_secret={}",
         refresh_token.fingerprint(),

@@ -59,7 +59,11 @@ impl Api {
     /// a session fails here, before reading any input or sending anything.
     pub async fn connect(settings: &EnvSettings, printer: Printer) -> crate::error::Result<Api> {
         let token = session::access_token(settings, printer).await?;
-        let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
+        let http = crate::http::client(
+            settings.http_timeout,
+            settings.ca_file.as_deref(),
+            &settings.api_url,
+        )?;
         let mut base = settings.api_url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));

@@ -14,6 +14,7 @@ pub mod browser;
 ))]
 pub mod keyring;
 pub mod ledger;
+pub mod proxy_trap;
 pub mod sandbox;
 pub mod tls_front;
 
