@@ -52,11 +52,7 @@ pub(crate) fn loopback_client(
 }
 
 /// `direct`: no proxy, whatever the variables say.
-fn build(
-    timeout: Duration,
-    extra_ca: Option<&Path>,
-    direct: bool,
-) -> Result<reqwest::Client> {
+fn build(timeout: Duration, extra_ca: Option<&Path>, direct: bool) -> Result<reqwest::Client> {
     install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
