@@ -766,3 +766,46 @@ fn two_runs_on_one_realm_never_both_send_whatever_path_names_the_ledger() {
     assert_eq!(stats["contacts_created"], 400, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
+
+#[test]
+fn a_contacts_update_is_known_to_the_next_sync() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=3, plain));
+    assert_exit(&sync(&env, &file, &[]), 0);
+    let id = {
+        let out = env.run(&[
+            "contacts",
+            "search",
+            "--env",
+            "sandbox",
+            "--first-name",
+            "First2",
+            "--last-name",
+            "Last",
+            "--birth-date",
+            "1950-01-03",
+        ]);
+        assert_exit(&out, 0);
+        stdout(&out).trim().to_string()
+    };
+    assert!(!id.is_empty());
+    let out = env.run(&[
+        "contacts", "update", &id, "--env", "sandbox", "--zip", "10001",
+    ]);
+    assert_exit(&out, 0);
+    // The CRM now says the same: nothing is left to send.
+    let edited = |i: usize| {
+        if i == 2 {
+            ("8165550100".into(), "10001".into())
+        } else {
+            plain(i)
+        }
+    };
+    write_file(&file, &rows(1..=3, edited));
+    let before = counter(&sb, "api_requests");
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["unchanged"], 3, "{}", stdout(&out));
+    assert_eq!(counter(&sb, "api_requests"), before);
+}
