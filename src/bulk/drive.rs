@@ -389,17 +389,9 @@ impl Driver<'_> {
             }
             Done::Updated(Err(e)) => self.failed(item, e, None, tally).await,
             Done::Looked(Looked::Found(contact)) => self.found(item, contact, queue, tally).await,
-            // Only with --resend-unknown: a search that answered and found nothing.
-            Done::Looked(Looked::NoMatch) if self.resend_unknown => {
-                // Not there: the earlier request did not take effect, and this row's own goes.
-                self.ledger.settle(&item.x, &Outcome::Absent).await?;
-                let record = Record {
-                    pending: None,
-                    ..record
-                };
-                self.follow_up(item, record, queue, tally)
-            }
-            Done::Looked(Looked::NotSearchable) if self.resend_unknown => {
+            // Only with --resend-unknown: a search that answered and found nothing (or none
+            // is possible): the earlier request is taken as not applied, and the row's own goes.
+            Done::Looked(Looked::NoMatch | Looked::NotSearchable) if self.resend_unknown => {
                 self.ledger.settle(&item.x, &Outcome::Absent).await?;
                 let record = Record {
                     pending: None,

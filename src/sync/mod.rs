@@ -135,8 +135,7 @@ async fn validate(
 /// How many invalid rows are shown before the count.
 const SHOWN: usize = 10;
 
-/// The sync state of an earlier hsm (`STATE_DIR/sync/ENV.PROFILE.jsonl`) knows what it sent;
-/// until the ledger has adopted it, its contacts would be created again. Stop, and say how.
+/// The sync state of an earlier hsm (`STATE_DIR/sync/ENV.PROFILE.jsonl`) knows what it sent.
 async fn refuse_unadopted_state(settings: &EnvSettings, ledger: &mut Writer) -> Result<()> {
     let Ok(dir) = crate::paths::sync_dir(settings.state_dir.as_deref()) else {
         return Ok(());
@@ -145,22 +144,7 @@ async fn refuse_unadopted_state(settings: &EnvSettings, ledger: &mut Writer) -> 
     if !old.is_file() {
         return Ok(());
     }
-    let key = std::fs::canonicalize(&old)
-        .unwrap_or_else(|_| old.clone())
-        .display()
-        .to_string();
-    let realm = ledger.realm.clone();
-    if ledger.ledger.was_adopted(&realm, &key).await? {
-        return Ok(());
-    }
-    Err(CliError::usage(format!(
-        "found the sync state of an earlier hsm at {}; the ledger does not know what it sent yet",
-        old.display()
-    ))
-    .with_hint(format!(
-        "nothing was sent; adopt it first, so nothing is created twice: hsm ledger adopt {}",
-        old.display()
-    )))
+    ledger.refuse_unadopted(&old, "the sync state").await
 }
 
 /// A dry run's plan: printed as it comes (text), or gathered for one JSON object.
