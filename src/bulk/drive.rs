@@ -57,6 +57,9 @@ pub struct Driver<'a> {
     pub printer: Printer,
     pub total: Option<u64>,
     pub plan: Option<&'a mut dyn FnMut(Planned)>,
+    /// Rows already known to repeat an earlier row's external id (a first pass found them,
+    /// and recorded every id as seen); None: this pass finds them itself.
+    pub repeats: Option<&'a std::collections::HashSet<u64>>,
 }
 
 /// A row waiting for its turn: what it needs, and what the ledger holds of it.
@@ -174,7 +177,10 @@ impl Driver<'_> {
             }
         }
         let ids: Vec<&str> = items.iter().map(|i| i.x.as_str()).collect();
-        let fresh = self.ledger.ledger.see(&ids).await?;
+        let fresh = match self.repeats {
+            Some(repeats) => items.iter().map(|i| !repeats.contains(&i.number)).collect(),
+            None => self.ledger.ledger.see(&ids).await?,
+        };
         let records = self.ledger.ledger.lookup(&self.ledger.realm, &ids).await?;
         let mut records = records;
         for (item, fresh) in items.into_iter().zip(fresh) {

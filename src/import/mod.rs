@@ -62,6 +62,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         printer,
         total,
         plan: None,
+        repeats: None,
     }
     .run(&mut rows)
     .await;
@@ -107,6 +108,7 @@ async fn dry_run(
         printer,
         total,
         plan: Some(&mut |_: Planned| {}),
+        repeats: None,
     }
     .run(rows)
     .await;
