@@ -29,7 +29,7 @@ complete -c hsm -n "__fish_hsm_needs_command" -l profile -d 'Credential profile 
 complete -c hsm -n "__fish_hsm_needs_command" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_needs_command" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_needs_command" -s q -l quiet -d 'Print only results and errors'
-complete -c hsm -n "__fish_hsm_needs_command" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_needs_command" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'

@@ -13,6 +13,7 @@ use crate::env_vars as ev;
     version,
     long_version = LONG_VERSION,
     about = "Talk to the HealthSherpa for Medicare Partner API v2 from a terminal, scripts and CI",
+    after_long_help = crate::manual::exit_status_help(),
     propagate_version = true
 )]
 pub struct Cli {

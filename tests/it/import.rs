@@ -554,11 +554,15 @@ fn flags_and_data_are_normalised_before_validation() {
         "+44 20 7946 0958",
     ]);
     assert_exit(&out, 2);
+    // The rule as the user meets it: formatting is accepted, so the message does not forbid it.
     assert!(
-        stderr(&out).contains("phone: must be 10 digits"),
+        stderr(&out).contains(
+            "phone: must be a 10-digit US number (punctuation and a leading +1 are fine)"
+        ),
         "{}",
         stderr(&out)
     );
+    assert!(!stderr(&out).contains("without formatting"));
     assert!(!stderr(&out).contains("7946"), "{}", stderr(&out));
     assert_eq!(sb.stats()["contacts_created"], 1);
 }

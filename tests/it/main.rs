@@ -11,6 +11,7 @@ mod api;
 mod browser_login;
 mod common;
 mod contacts;
+mod docs;
 // A real etcd cluster from Debian's etcd-server: Linux only.
 #[cfg(target_os = "linux")]
 mod etcd;
