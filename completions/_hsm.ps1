@@ -356,9 +356,9 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;completions' {
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Refused: this command uses no environment')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Refused: this command uses no credential profile')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Refused: this command reads no config file')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -370,6 +370,9 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;sandbox' {
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Refused: this command uses no environment')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Refused: this command uses no credential profile')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Refused: this command reads no config file')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on at 127.0.0.1 (0 picks a free one)')
             [CompletionResult]::new('--access-ttl', '--access-ttl', [CompletionResultType]::ParameterName, 'Lifetime of issued access tokens, in seconds')
             [CompletionResult]::new('--latency-ms', '--latency-ms', [CompletionResultType]::ParameterName, 'Delay every API response by this many milliseconds (a realistic network latency)')
@@ -378,9 +381,6 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--webhook-url', '--webhook-url', [CompletionResultType]::ParameterName, 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`''s); queue one with POST /__sandbox/webhooks/submission')
             [CompletionResult]::new('--webhook-api-key', '--webhook-api-key', [CompletionResultType]::ParameterName, 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)')
             [CompletionResult]::new('--webhook-retry-scale', '--webhook-retry-scale', [CompletionResultType]::ParameterName, 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
             [CompletionResult]::new('--auto-approve', '--auto-approve', [CompletionResultType]::ParameterName, 'Approve every authorization request without showing the consent page')
             [CompletionResult]::new('--webhook-on-create', '--webhook-on-create', [CompletionResultType]::ParameterName, 'Also send a submission event for every contact created, a second after its creation')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
@@ -433,6 +433,9 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;webhooks;listen' {
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Refused: this command uses no environment')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Refused: this command uses no credential profile')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Refused: this command reads no config file')
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0 picks a free one)')
             [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'The path HealthSherpa posts to; other paths get 404')
@@ -440,9 +443,6 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD for each new event, the event on its stdin (`sh -c CMD`; `cmd /C` on Windows); exit 0 acknowledges it, anything else (or --timeout) answers 500 so it is sent again')
             [CompletionResult]::new('--forward-to', '--forward-to', [CompletionResultType]::ParameterName, 'POST each new event to URL (https, or http on loopback); a 2xx acknowledges it')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds --exec and --forward-to may take per event')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment to use: production, staging, sandbox, or one defined in the config file')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Credential profile within the environment')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read instead of the platform default')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON line per event on stdout (no personal data), for scripts')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')

@@ -1102,12 +1102,24 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__sandbox)
-            opts="-v -q -h -V --port --access-ttl --auto-approve --latency-ms --rate-limit --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --env --profile --config --port --access-ttl --auto-approve --latency-ms --rate-limit --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1137,18 +1149,6 @@ _hsm() {
                     return 0
                     ;;
                 --webhook-retry-scale)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1428,12 +1428,24 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__webhooks__subcmd__listen)
-            opts="-v -q -h -V --bind --port --path --output --exec --forward-to --timeout --json --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --env --profile --config --bind --port --path --output --exec --forward-to --timeout --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1459,18 +1471,6 @@ _hsm() {
                     return 0
                     ;;
                 --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

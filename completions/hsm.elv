@@ -327,9 +327,9 @@ set edit:completion:arg-completer[hsm] = {|@words|
         &'hsm;contacts;help;help'= {
         }
         &'hsm;completions'= {
-            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
-            cand --profile 'Credential profile within the environment'
-            cand --config 'Config file to read instead of the platform default'
+            cand --env 'Refused: this command uses no environment'
+            cand --profile 'Refused: this command uses no credential profile'
+            cand --config 'Refused: this command reads no config file'
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand -q 'Print only results and errors'
@@ -340,6 +340,9 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --version 'Print version'
         }
         &'hsm;sandbox'= {
+            cand --env 'Refused: this command uses no environment'
+            cand --profile 'Refused: this command uses no credential profile'
+            cand --config 'Refused: this command reads no config file'
             cand --port 'Port to listen on at 127.0.0.1 (0 picks a free one)'
             cand --access-ttl 'Lifetime of issued access tokens, in seconds'
             cand --latency-ms 'Delay every API response by this many milliseconds (a realistic network latency)'
@@ -348,9 +351,6 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --webhook-url 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`''s); queue one with POST /__sandbox/webhooks/submission'
             cand --webhook-api-key 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)'
             cand --webhook-retry-scale 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01'
-            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
-            cand --profile 'Credential profile within the environment'
-            cand --config 'Config file to read instead of the platform default'
             cand --auto-approve 'Approve every authorization request without showing the consent page'
             cand --webhook-on-create 'Also send a submission event for every contact created, a second after its creation'
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
@@ -400,6 +400,9 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;webhooks;listen'= {
+            cand --env 'Refused: this command uses no environment'
+            cand --profile 'Refused: this command uses no credential profile'
+            cand --config 'Refused: this command reads no config file'
             cand --bind 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy'
             cand --port 'Port to listen on (0 picks a free one)'
             cand --path 'The path HealthSherpa posts to; other paths get 404'
@@ -407,9 +410,6 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --exec 'Run CMD for each new event, the event on its stdin (`sh -c CMD`; `cmd /C` on Windows); exit 0 acknowledges it, anything else (or --timeout) answers 500 so it is sent again'
             cand --forward-to 'POST each new event to URL (https, or http on loopback); a 2xx acknowledges it'
             cand --timeout 'Seconds --exec and --forward-to may take per event'
-            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
-            cand --profile 'Credential profile within the environment'
-            cand --config 'Config file to read instead of the platform default'
             cand --json 'One JSON line per event on stdout (no personal data), for scripts'
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'

@@ -227,13 +227,16 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l profile -d 'Credential profile within the environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -l env -d 'Refused: this command uses no environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -l profile -d 'Refused: this command uses no credential profile' -r
+complete -c hsm -n "__fish_hsm_using_subcommand completions" -l config -d 'Refused: this command reads no config file' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l env -d 'Refused: this command uses no environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l profile -d 'Refused: this command uses no credential profile' -r
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l config -d 'Refused: this command reads no config file' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l port -d 'Port to listen on at 127.0.0.1 (0 picks a free one)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l access-ttl -d 'Lifetime of issued access tokens, in seconds' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l latency-ms -d 'Delay every API response by this many milliseconds (a realistic network latency)' -r
@@ -242,9 +245,6 @@ complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l fault -d 'Inject fau
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-url -d 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`\'s); queue one with POST /__sandbox/webhooks/submission' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-api-key -d 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-retry-scale -d 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l profile -d 'Credential profile within the environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l auto-approve -d 'Approve every authorization request without showing the consent page'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-on-create -d 'Also send a submission event for every contact created, a second after its creation'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
@@ -272,6 +272,9 @@ complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_su
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -f -a "listen" -d 'Receive submission events: check the API key, keep or hand on each event once, answer'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l env -d 'Refused: this command uses no environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l profile -d 'Refused: this command uses no credential profile' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l config -d 'Refused: this command reads no config file' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l bind -d 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy' -r
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l port -d 'Port to listen on (0 picks a free one)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l path -d 'The path HealthSherpa posts to; other paths get 404' -r
@@ -279,9 +282,6 @@ complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l exec -d 'Run CMD for each new event, the event on its stdin (`sh -c CMD`; `cmd /C` on Windows); exit 0 acknowledges it, anything else (or --timeout) answers 500 so it is sent again' -r
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l forward-to -d 'POST each new event to URL (https, or http on loopback); a 2xx acknowledges it' -r
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l timeout -d 'Seconds --exec and --forward-to may take per event' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l profile -d 'Credential profile within the environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l json -d 'One JSON line per event on stdout (no personal data), for scripts'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s q -l quiet -d 'Print only results and errors'

@@ -59,6 +59,33 @@ pub struct GlobalArgs {
     pub quiet: bool,
 }
 
+/// On commands that use no environment, profile or config (sandbox, completions, webhooks
+/// listen): `--env`, `--profile` and `--config` are hidden and refused rather than silently
+/// ignored. Same ids and types as the global flags, so clap does not add those here.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NoSession {
+    /// Refused: this command uses no environment
+    #[arg(long, hide = true, value_name = "NAME", value_parser = unused_here::<String>("--env"))]
+    env: Option<String>,
+    /// Refused: this command uses no credential profile
+    #[arg(long, hide = true, value_name = "NAME", value_parser = unused_here::<String>("--profile"))]
+    profile: Option<String>,
+    /// Refused: this command reads no config file
+    #[arg(long, hide = true, value_name = "PATH", value_parser = unused_here::<PathBuf>("--config"))]
+    config: Option<PathBuf>,
+}
+
+/// A value parser that refuses every value: the flag has no meaning on this command. (Of the
+/// global flag's type: clap copies a value given before the subcommand, or by HSM_ENV,
+/// HSM_PROFILE or HSM_CONFIG, down to the same id here, where nothing reads it.)
+fn unused_here<T>(flag: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |_| {
+        Err(format!(
+            "{flag} has no effect on this command (it uses no environment, profile or config file)"
+        ))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in through the browser and keep the tokens in the OS keychain
@@ -81,6 +108,8 @@ pub enum Command {
         /// The shell to complete for
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
+        #[command(flatten)]
+        no_session: NoSession,
     },
     /// Run a local emulator of the Partner API v2 for trying hsm and testing scripts
     Sandbox(SandboxArgs),
@@ -137,6 +166,9 @@ pub enum WebhooksCommand {
 
 #[derive(Debug, Args)]
 pub struct ListenArgs {
+    #[command(flatten)]
+    pub no_session: NoSession,
+
     /// Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
@@ -229,6 +261,9 @@ pub struct JsonFlag {
 
 #[derive(Debug, Args, Clone)]
 pub struct SandboxArgs {
+    #[command(flatten)]
+    pub no_session: NoSession,
+
     /// Port to listen on at 127.0.0.1 (0 picks a free one)
     #[arg(long, value_name = "PORT", default_value_t = 8787)]
     pub port: u16,

@@ -63,7 +63,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     // Needs no runtime, network or keychain: answer before any of them exists.
-    if let cli::Command::Completions { shell } = cli.command {
+    if let cli::Command::Completions { shell, .. } = cli.command {
         commands::completions(shell);
         return ExitCode::SUCCESS;
     }

@@ -26,7 +26,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             ContactsCommand::Import(args) => crate::import::run(global, args, printer).await,
             ContactsCommand::Sync(args) => crate::sync::run(global, args, printer).await,
         },
-        Command::Completions { shell } => {
+        Command::Completions { shell, .. } => {
             completions(shell);
             Ok(())
         }

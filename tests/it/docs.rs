@@ -167,3 +167,50 @@ fn the_top_page_example_shows_the_report_also_when_rows_were_invalid() {
     );
     assert!(!examples.contains("crm.csv && hsm contacts import crm.csv --show-report"));
 }
+
+#[test]
+fn commands_that_use_no_session_hide_and_refuse_env_profile_and_config() {
+    let env = TestEnv::new();
+    for (command, help_args, page) in [
+        (
+            &["sandbox"][..],
+            &["sandbox", "--help"][..],
+            "hsm-sandbox.1",
+        ),
+        (
+            &["completions", "bash"],
+            &["completions", "--help"],
+            "hsm-completions.1",
+        ),
+        (
+            &["webhooks", "listen"],
+            &["webhooks", "listen", "--help"],
+            "hsm-webhooks-listen.1",
+        ),
+    ] {
+        let help = stdout(&env.run(help_args));
+        let page = man(page, 200);
+        for flag in ["--env", "--profile", "--config"] {
+            assert!(!help.contains(flag), "{help_args:?} shows {flag}:\n{help}");
+            assert!(!page.contains(flag), "{command:?}'s man page shows {flag}");
+            let mut args = command.to_vec();
+            args.extend([flag, "x"]);
+            let out = env.run(&args);
+            assert_exit(&out, 2);
+            assert!(
+                stderr(&out).contains(&format!("{flag} has no effect on this command")),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // Where they mean something, they are still there.
+    assert!(stdout(&env.run(&["status", "--help"])).contains("--env <NAME>"));
+    // HSM_ENV and friends (or the flags before the subcommand) are not an error there.
+    let mut env = TestEnv::new();
+    env.set("HSM_ENV", "staging")
+        .set("HSM_PROFILE", "ci")
+        .set("HSM_CONFIG", "/nonexistent/config.toml");
+    assert_exit(&env.run(&["completions", "bash"]), 0);
+    assert_exit(&env.run(&["--env", "staging", "completions", "bash"]), 0);
+}
