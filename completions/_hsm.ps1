@@ -356,9 +356,6 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;completions' {
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Refused: this command uses no environment')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Refused: this command uses no credential profile')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Refused: this command reads no config file')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace each HTTP exchange on stderr, with secrets redacted')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -370,9 +367,6 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;sandbox' {
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Refused: this command uses no environment')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Refused: this command uses no credential profile')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Refused: this command reads no config file')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on at 127.0.0.1 (0 picks a free one)')
             [CompletionResult]::new('--access-ttl', '--access-ttl', [CompletionResultType]::ParameterName, 'Lifetime of issued access tokens, in seconds')
             [CompletionResult]::new('--latency-ms', '--latency-ms', [CompletionResultType]::ParameterName, 'Delay every API response by this many milliseconds (a realistic network latency)')
@@ -433,9 +427,6 @@ Register-ArgumentCompleter -Native -CommandName 'hsm' -ScriptBlock {
             break
         }
         'hsm;webhooks;listen' {
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Refused: this command uses no environment')
-            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Refused: this command uses no credential profile')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Refused: this command reads no config file')
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0 picks a free one)')
             [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'The path HealthSherpa posts to; other paths get 404')

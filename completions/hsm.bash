@@ -189,11 +189,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -243,11 +243,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -262,24 +262,12 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__completions)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --verbose --quiet --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -295,11 +283,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -397,11 +385,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -537,11 +525,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -587,11 +575,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -633,11 +621,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -735,11 +723,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1057,11 +1045,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1083,11 +1071,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1102,24 +1090,12 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__sandbox)
-            opts="-v -q -h -V --env --profile --config --port --access-ttl --auto-approve --latency-ms --rate-limit --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --verbose --quiet --help --version"
+            opts="-v -q -h -V --port --access-ttl --auto-approve --latency-ms --rate-limit --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1167,11 +1143,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1193,11 +1169,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1289,11 +1265,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1315,11 +1291,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1341,11 +1317,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1367,11 +1343,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1428,24 +1404,12 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__webhooks__subcmd__listen)
-            opts="-v -q -h -V --env --profile --config --bind --port --path --output --exec --forward-to --timeout --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --bind --port --path --output --exec --forward-to --timeout --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

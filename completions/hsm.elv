@@ -327,9 +327,6 @@ set edit:completion:arg-completer[hsm] = {|@words|
         &'hsm;contacts;help;help'= {
         }
         &'hsm;completions'= {
-            cand --env 'Refused: this command uses no environment'
-            cand --profile 'Refused: this command uses no credential profile'
-            cand --config 'Refused: this command reads no config file'
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand -q 'Print only results and errors'
@@ -340,9 +337,6 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --version 'Print version'
         }
         &'hsm;sandbox'= {
-            cand --env 'Refused: this command uses no environment'
-            cand --profile 'Refused: this command uses no credential profile'
-            cand --config 'Refused: this command reads no config file'
             cand --port 'Port to listen on at 127.0.0.1 (0 picks a free one)'
             cand --access-ttl 'Lifetime of issued access tokens, in seconds'
             cand --latency-ms 'Delay every API response by this many milliseconds (a realistic network latency)'
@@ -400,9 +394,6 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'hsm;webhooks;listen'= {
-            cand --env 'Refused: this command uses no environment'
-            cand --profile 'Refused: this command uses no credential profile'
-            cand --config 'Refused: this command reads no config file'
             cand --bind 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy'
             cand --port 'Port to listen on (0 picks a free one)'
             cand --path 'The path HealthSherpa posts to; other paths get 404'

@@ -24,8 +24,8 @@ function __fish_hsm_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c hsm -n "__fish_hsm_needs_command" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_needs_command" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_needs_command" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_needs_command" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_needs_command" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_needs_command" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_needs_command" -s q -l quiet -d 'Print only results and errors'
@@ -45,8 +45,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand login" -l client-id -d 'OAuth cl
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l redirect-uri -d 'Redirect URI registered for the client (a loopback http:// URL)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l scope -d 'OAuth scope to request' -r
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l timeout -d 'Seconds to wait for the browser to come back' -r
-complete -c hsm -n "__fish_hsm_using_subcommand login" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand login" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l client-secret-stdin -d 'Read the client secret from the first line of stdin and keep it in the credential store'
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l no-browser -d 'Do not open a browser: print the URL and accept the pasted redirect URL on stdin'
@@ -54,23 +54,23 @@ complete -c hsm -n "__fish_hsm_using_subcommand login" -s v -l verbose -d 'Trace
 complete -c hsm -n "__fish_hsm_using_subcommand login" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand login" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand logout" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand logout" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand status" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand status" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand status" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand status" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand status" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand status" -l json -d 'Print the result as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand status" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand status" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand status" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -s q -l quiet -d 'Print only results and errors'
@@ -80,8 +80,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subco
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l check -d 'Check the session with the server (one read-only API call; refreshes first if needed); without it, "valid" means only "not expired" by the stored expiry'
@@ -89,16 +89,16 @@ complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcomman
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l json -d 'Print the result as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -s q -l quiet -d 'Print only results and errors'
@@ -108,8 +108,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcomman
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -s q -l quiet -d 'Print only results and errors'
@@ -140,8 +140,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l extra-help -d 'Receives Extra Help: true or false' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicaid-eligible -d 'Eligible for Medicaid: true or false' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l data -d 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l json -d 'Print the whole API response as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
@@ -167,8 +167,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l extra-help -d 'Receives Extra Help: true or false' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicaid-eligible -d 'Eligible for Medicaid: true or false' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l data -d 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l json -d 'Print the whole API response as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
@@ -181,8 +181,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l birth-date -d 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l email -d 'Email address' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l phone -d 'Phone number, 10 digits (punctuation and a leading +1 are dropped)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l json -d 'Print the whole API response as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
@@ -194,8 +194,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l report -d 'The report and journal (JSON Lines); default FILE.report.jsonl' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l format -d 'Input format when it cannot be told from the file name' -r -f -a "csv\t''
 jsonl\t''"
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l dry-run -d 'Validate every row and report, but send nothing'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l resend-unknown -d 'Send again the rows whose outcome is unknown (sent, no answer recorded)'
@@ -211,8 +211,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l adopt -d 'Seed the state from an import report, so contacts it created are not created again' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l format -d 'Input format when it cannot be told from the file name' -r -f -a "csv\t''
 jsonl\t''"
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l dry-run -d 'Print the plan (to create, to update with which fields, missing) and send nothing'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l json -d 'Print the summary (or, with --dry-run, the plan) as JSON on stdout'
@@ -227,16 +227,10 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l env -d 'Refused: this command uses no environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l profile -d 'Refused: this command uses no credential profile' -r
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l config -d 'Refused: this command reads no config file' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l env -d 'Refused: this command uses no environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l profile -d 'Refused: this command uses no credential profile' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l config -d 'Refused: this command reads no config file' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l port -d 'Port to listen on at 127.0.0.1 (0 picks a free one)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l access-ttl -d 'Lifetime of issued access tokens, in seconds' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l latency-ms -d 'Delay every API response by this many milliseconds (a realistic network latency)' -r
@@ -255,16 +249,16 @@ complete -c hsm -n "__fish_hsm_using_subcommand api" -s X -l method -d 'HTTP met
 complete -c hsm -n "__fish_hsm_using_subcommand api" -l input -d 'Send this file as the body, or - for stdin' -r
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s f -l raw-field -d 'A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John, arrays as key[]=value (repeatable; with GET, query parameters instead)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s H -l header -d 'A request header, \'Name: value\' (repeatable)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand api" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand api" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand api" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s i -l include -d 'Print the status line and the response headers before the body'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s q -l quiet -d 'Print only results and errors'
@@ -272,9 +266,6 @@ complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_su
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -f -a "listen" -d 'Receive submission events: check the API key, keep or hand on each event once, answer'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l env -d 'Refused: this command uses no environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l profile -d 'Refused: this command uses no credential profile' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l config -d 'Refused: this command reads no config file' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l bind -d 'Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy' -r
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l port -d 'Port to listen on (0 picks a free one)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l path -d 'The path HealthSherpa posts to; other paths get 404' -r

@@ -36,14 +36,49 @@ const LONG_VERSION: &str = concat!(
 
 const GLOBAL: &str = "Global options";
 
+/// The environments every hsm knows (SPEC: production, staging, sandbox).
+pub const BUILT_IN_ENVS: [&str; 3] = ["production", "staging", "sandbox"];
+
+/// A parser for `--env` / `--profile`: any name, but with the usual ones as the values that
+/// completion scripts offer (the help already names them in words).
+#[derive(Clone)]
+pub struct NameWithSuggestions(pub &'static [&'static str]);
+
+impl clap::builder::TypedValueParser for NameWithSuggestions {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0
+                .iter()
+                .map(|name| clap::builder::PossibleValue::new(*name)),
+        ))
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Environment to use: production, staging, sandbox, or one defined in the config file
-    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true, help_heading = GLOBAL)]
+    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true, help_heading = GLOBAL,
+          value_parser = NameWithSuggestions(&BUILT_IN_ENVS),
+          hide_possible_values = true)]
     pub env: Option<String>,
 
     /// Credential profile within the environment
-    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_PROFILE, hide_env_values = true, help_heading = GLOBAL)]
+    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_PROFILE, hide_env_values = true, help_heading = GLOBAL,
+          value_parser = NameWithSuggestions(&["default"]),
+          hide_possible_values = true)]
     pub profile: Option<String>,
 
     /// Config file to read instead of the platform default
@@ -119,6 +154,20 @@ pub enum Command {
     /// Receive HealthSherpa's submission webhooks (like `stripe listen`)
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// The names the completion scripts offer for --env or --profile, one per line
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// What to list
+        #[arg(value_name = "KIND")]
+        kind: CompleteKind,
+    },
+}
+
+/// What `hsm __complete` lists.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompleteKind {
+    Env,
+    Profile,
 }
 
 const API_EXAMPLES: &str = "Examples:

@@ -11,6 +11,7 @@ mod blocking;
 mod bounded;
 pub mod cli;
 mod commands;
+mod completion;
 mod config;
 mod contact;
 mod credentials;
@@ -65,6 +66,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     // Needs no runtime, network or keychain: answer before any of them exists.
     if let cli::Command::Completions { shell, .. } = cli.command {
         commands::completions(shell);
+        return ExitCode::SUCCESS;
+    }
+    if let cli::Command::Complete { kind } = cli.command {
+        commands::complete_values(kind, &cli.global);
         return ExitCode::SUCCESS;
     }
     let printer = Printer {

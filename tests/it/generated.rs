@@ -197,7 +197,7 @@ fn the_top_man_page_has_exit_status_environment_files_and_examples() {
 fn command_paths(cmd: &clap::Command, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
     out.push(prefix.clone());
     for sub in cmd.get_subcommands() {
-        if sub.get_name() == "help" {
+        if sub.get_name() == "help" || sub.is_hide_set() {
             continue;
         }
         let mut p = prefix.clone();
