@@ -163,6 +163,32 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command was asked for JSON (`--json`), so that an error is JSON too.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Status(flag) => flag.json,
+            Command::Token(TokenCommand::Show(args)) => args.json,
+            Command::Token(TokenCommand::Refresh(flag)) => flag.json,
+            Command::Token(TokenCommand::Print) => false,
+            Command::Contacts(cmd) => match cmd {
+                ContactsCommand::Create(args) => args.data.json,
+                ContactsCommand::Update(args) => args.data.json,
+                ContactsCommand::Search(args) => args.json,
+                ContactsCommand::Import(args) => args.json,
+                ContactsCommand::Sync(args) => args.json,
+            },
+            Command::Webhooks(WebhooksCommand::Listen(args)) => args.json,
+            Command::Login(_)
+            | Command::Logout
+            | Command::Completions { .. }
+            | Command::Sandbox(_)
+            | Command::Api(_)
+            | Command::Complete { .. } => false,
+        }
+    }
+}
+
 /// What `hsm __complete` lists.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum CompleteKind {
