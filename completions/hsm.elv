@@ -351,8 +351,8 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }

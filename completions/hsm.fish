@@ -243,7 +243,7 @@ complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l auto-approve -d 'App
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-on-create -d 'Also send a submission event for every contact created, a second after its creation'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s q -l quiet -d 'Print only results and errors'
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s X -l method -d 'HTTP method (default GET, or POST when -f or --input gives a body)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand api" -l input -d 'Send this file as the body, or - for stdin' -r

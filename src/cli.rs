@@ -147,6 +147,7 @@ pub enum Command {
         no_session: NoSession,
     },
     /// Run a local emulator of the Partner API v2 for trying hsm and testing scripts
+    #[command(after_long_help = SANDBOX_EXAMPLES)]
     Sandbox(SandboxArgs),
     /// Call any API endpoint with the session (like `gh api`); the answer's body on stdout
     #[command(after_long_help = API_EXAMPLES)]
@@ -478,6 +479,16 @@ refreshable), 4 when none is, 6 when the credential store cannot be read.
 Commands that need a session use, when no environment is chosen (--env, HSM_ENV,
 default_env), the only environment with a stored session for the profile; with several,
 they ask you to choose.";
+
+const SANDBOX_EXAMPLES: &str = "Examples:
+  hsm sandbox                                  # then, in another terminal: hsm login --env sandbox
+  hsm sandbox --auto-approve --port 0          # for CI: no consent page, a free port (printed)
+  curl -s -o /dev/null -w '%{redirect_url}\\n' 'AUTHORIZE_URL'
+Without a browser: run the sandbox with --auto-approve and `hsm login --env sandbox
+--no-browser`, then pass the authorize URL it prints to the curl line above; it prints the
+redirect URL to paste back into hsm login.
+The sandbox keeps everything in memory: after a restart it knows no session (run hsm login
+--env sandbox again) and no contact.";
 
 const COMPLETION_EXAMPLES: &str = "Install:
   bash:        hsm completions bash > ~/.local/share/bash-completion/completions/hsm
