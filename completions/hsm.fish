@@ -139,7 +139,7 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicaid-number -d 'Medicaid number' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l extra-help -d 'Receives Extra Help: true or false' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicaid-eligible -d 'Eligible for Medicaid: true or false' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l data -d 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l data -d 'Contact JSON: inline, @FILE for a file (@, as in curl, because --data also takes inline JSON), or - for stdin; flags override its fields' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l config -d 'Config file to read instead of the platform default' -r -F
@@ -166,7 +166,7 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicaid-number -d 'Medicaid number' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l extra-help -d 'Receives Extra Help: true or false' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicaid-eligible -d 'Eligible for Medicaid: true or false' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l data -d 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l data -d 'Contact JSON: inline, @FILE for a file (@, as in curl, because --data also takes inline JSON), or - for stdin; flags override its fields' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l config -d 'Config file to read instead of the platform default' -r -F
@@ -246,7 +246,7 @@ complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s q -l quiet -d 'Print
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s X -l method -d 'HTTP method (default GET, or POST when -f or --input gives a body)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand api" -l input -d 'Send this file as the body, or - for stdin' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l input -d 'The body from FILE as is, or - for stdin (gh api\'s --input: a file name without @; inline bodies are built with -f)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s f -l raw-field -d 'A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John, arrays as key[]=value (repeatable; with GET, query parameters instead)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s H -l header -d 'A request header, \'Name: value\' (repeatable)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand api" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"

@@ -208,7 +208,9 @@ are the same); a URL is accepted only on the API's own host. The method is GET, 
 -f or --input gives a body. The session is refreshed as for every command. Exit status: 0 for
 2xx, 4 for 401 (after one refresh), 3 for other 4xx, 5 for 5xx or no answer. A POST or PATCH
 whose answer is lost is never sent again. Values given with -f are visible to other users of
-this machine (in the process list): pass personal data with --input - instead.";
+this machine (in the process list): pass personal data with --input - instead.
+A body from a file is --input FILE, as in gh api; @FILE is only for contacts create and
+update, whose --data also takes inline JSON (--data @contact.json).";
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
@@ -218,7 +220,8 @@ pub struct ApiArgs {
     /// HTTP method (default GET, or POST when -f or --input gives a body)
     #[arg(short = 'X', long, value_name = "METHOD")]
     pub method: Option<String>,
-    /// Send this file as the body, or - for stdin
+    /// The body from FILE as is, or - for stdin (gh api's --input: a file name without @;
+    /// inline bodies are built with -f)
     #[arg(long, value_name = "FILE|-", conflicts_with = "fields")]
     pub input: Option<String>,
     /// A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John,
@@ -514,6 +517,8 @@ const CREATE_EXAMPLES: &str = "Examples:
   hsm contacts create --external-id CRM123 --first-name John --last-name Doe
   hsm contacts create --data @contact.json --zip 94103
   echo '{\"external_id\":\"CRM9\",\"first_name\":\"A\",\"last_name\":\"B\",\"drugs\":[]}' | hsm contacts create --data -
+--data takes inline JSON, @FILE or - (as curl's -d); hsm api, whose bodies come only from
+files, takes --input FILE as gh api does.
 Before validation, unambiguous formats are normalised, in flags, --data and import rows alike:
 phone punctuation and a leading +1 are dropped (816-555-0166, (816) 555-0166 and
 +1 816 555 0166 are all 8165550166), a ZIP+4 keeps its five-digit ZIP (94103-1234 is 94103),
@@ -541,7 +546,8 @@ and state codes are upper-cased.";
 
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// Contact JSON: inline, @FILE, or - for stdin (flags override its fields)
+    /// Contact JSON: inline, @FILE for a file (@, as in curl, because --data also takes
+    /// inline JSON), or - for stdin; flags override its fields
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub data: Option<String>,
 

@@ -193,8 +193,14 @@ fn commands_that_use_no_session_hide_and_refuse_env_profile_and_config() {
         for flag in ["--env", "--profile", "--config"] {
             // As an option (the text may mention `hsm login --env sandbox`).
             let option = format!("{flag} <");
-            assert!(!help.contains(&option), "{help_args:?} shows {flag}:\n{help}");
-            assert!(!page.contains(&option), "{command:?}'s man page shows {flag}");
+            assert!(
+                !help.contains(&option),
+                "{help_args:?} shows {flag}:\n{help}"
+            );
+            assert!(
+                !page.contains(&option),
+                "{command:?}'s man page shows {flag}"
+            );
             let mut args = command.to_vec();
             args.extend([flag, "x"]);
             let out = env.run(&args);
@@ -215,4 +221,44 @@ fn commands_that_use_no_session_hide_and_refuse_env_profile_and_config() {
         .set("HSM_CONFIG", "/nonexistent/config.toml");
     assert_exit(&env.run(&["completions", "bash"]), 0);
     assert_exit(&env.run(&["--env", "staging", "completions", "bash"]), 0);
+}
+
+#[test]
+fn one_convention_for_a_body_from_a_file_said_in_both_helps() {
+    let env = TestEnv::new();
+    let api = squeeze(&stdout(&env.run(&["api", "--help"])));
+    assert!(
+        api.contains("A body from a file is --input FILE, as in gh api; @FILE is only for contacts create and update, whose --data also takes inline JSON"),
+        "{api}"
+    );
+    let create = squeeze(&stdout(&env.run(&["contacts", "create", "--help"])));
+    assert!(
+        create.contains("--data takes inline JSON, @FILE or - (as curl's -d); hsm api, whose bodies come only from files, takes --input FILE as gh api does"),
+        "{create}"
+    );
+
+    // `--input @FILE`, the other convention, is answered with the right spelling.
+    let (_sb, env) = logged_in(&[]);
+    write_file(&env.path("body.json"), "{}");
+    let out = env
+        .cmd()
+        .current_dir(env.path(""))
+        .args([
+            "api",
+            "contacts",
+            "--env",
+            "sandbox",
+            "--input",
+            "@body.json",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains(
+            "hint: --input takes the file name as is (as gh api does): --input body.json"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
