@@ -76,8 +76,7 @@ fn dynamic_values(shell: Shell, text: String) -> String {
                     ":NAME:_hsm__values_env'",
                 )
                 .replace(":NAME:(default)'", ":NAME:_hsm__values_profile'");
-            let helpers = "\n(( $+functions[_hsm__values_env] )) ||\n_hsm__values_env() {\n    local -a names; names=(${(f)\"$(${words[1]} __complete env 2>/dev/null)\"})\n    _describe -t names 'environment' names\n}\n(( $+functions[_hsm__values_profile] )) ||\n_hsm__values_profile() {\n    local -a names; names=(${(f)\"$(${words[1]} __complete profile 2>/dev/null)\"})\n    _describe -t names 'profile' names\n}\n\nif [ \"$funcstack[1]\" = \"_hsm\" ]; then";
-            text.replacen("\nif [ \"$funcstack[1]\" = \"_hsm\" ]; then", helpers, 1)
+            text.replacen(ZSH_LAST_LINES, &format!("{ZSH_HELPERS}{ZSH_LAST_LINES}"), 1)
         }
         Shell::Fish => {
             let envs: Vec<String> = BUILT_IN_ENVS.iter().map(|e| format!("{e}\\t''")).collect();
@@ -93,6 +92,24 @@ fn dynamic_values(shell: Shell, text: String) -> String {
         _ => text,
     }
 }
+
+/// Where clap_complete's zsh script ends (registering `_hsm`): the helpers go before it.
+const ZSH_LAST_LINES: &str = "\nif [ \"$funcstack[1]\" = \"_hsm\" ]; then";
+
+/// The zsh functions that ask hsm for names. `hsm` by name: inside a subcommand, zsh's
+/// `words` no longer starts with the command.
+const ZSH_HELPERS: &str = r#"
+(( $+functions[_hsm__values_env] )) ||
+_hsm__values_env() {
+    local -a names; names=(${(f)"$(hsm __complete env 2>/dev/null)"})
+    compadd -a names
+}
+(( $+functions[_hsm__values_profile] )) ||
+_hsm__values_profile() {
+    local -a names; names=(${(f)"$(hsm __complete profile 2>/dev/null)"})
+    compadd -a names
+}
+"#;
 
 /// `hsm __complete env|profile`: the names to offer, one per line. Reads the config file and,
 /// with the file store, the stored sessions; never a keychain, never the network. Anything
