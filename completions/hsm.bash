@@ -189,11 +189,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -243,11 +243,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -283,11 +283,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -385,11 +385,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -525,11 +525,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -575,11 +575,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -621,11 +621,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -723,11 +723,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1045,11 +1045,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1071,11 +1071,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1143,11 +1143,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1169,11 +1169,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1265,11 +1265,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1291,11 +1291,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1317,11 +1317,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1343,11 +1343,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null)" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -60,14 +60,17 @@ fn without_hidden(cmd: &Command) -> Command {
 fn dynamic_values(shell: Shell, text: String) -> String {
     let builtin_envs = BUILT_IN_ENVS.join(" ");
     match shell {
+        // The command as typed; the built-in names if it cannot be run (`~/bin/hsm`).
         Shell::Bash => text
             .replace(
                 &format!("compgen -W \"{builtin_envs}\""),
-                "compgen -W \"$(\"${COMP_WORDS[0]}\" __complete env 2>/dev/null)\"",
+                &format!(
+                    "compgen -W \"$(\"${{COMP_WORDS[0]}}\" __complete env 2>/dev/null || echo {builtin_envs})\""
+                ),
             )
             .replace(
                 "compgen -W \"default\"",
-                "compgen -W \"$(\"${COMP_WORDS[0]}\" __complete profile 2>/dev/null)\"",
+                "compgen -W \"$(\"${COMP_WORDS[0]}\" __complete profile 2>/dev/null || echo default)\"",
             ),
         Shell::Zsh => {
             let text = text

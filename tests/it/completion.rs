@@ -16,10 +16,11 @@ fn complete(env: &TestEnv, words: &[&str]) -> Vec<String> {
         .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
         .collect();
     let program = format!(
-        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n_hsm hsm '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n_hsm '{}' '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
         script.display(),
         quoted.join(" "),
         words.len() - 1,
+        words[0],
         words[words.len() - 1],
         words[words.len() - 2],
     );
@@ -63,6 +64,11 @@ fn env_completes_the_built_in_and_the_config_files_environments() {
     assert_eq!(
         complete(&env, &["hsm", "status", "--env", "st"]),
         ["staging"]
+    );
+    // A command that cannot be run as typed still gets the built-in names.
+    assert_eq!(
+        complete(&env, &["/nonexistent/hsm", "--env", ""]),
+        ["production", "sandbox", "staging"]
     );
 }
 
