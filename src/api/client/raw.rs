@@ -118,7 +118,9 @@ impl Api {
                         tokio::time::sleep(pause).await;
                         continue;
                     }
-                    None => return Err(unreachable_error(&request.url, why)),
+                    None => {
+                        return Err(unreachable_error(&request.url, why, &self.settings.env));
+                    }
                 },
                 RawReply::Lost(why) => match backoff.next().filter(|_| idempotent) {
                     Some(pause) => {
