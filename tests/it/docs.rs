@@ -123,7 +123,7 @@ fn command_pages_have_examples_as_written_notes_unjustified_and_their_own_footer
     let examples = section(&page, "EXAMPLES");
     assert!(
         examples.iter().any(|l| l.trim_end()
-            == "       hsm contacts import crm-export.csv --dry-run       # validate every row, send nothing"),
+            == "       hsm contacts import crm-export.csv --dry-run       # what a run would do; nothing sent"),
         "examples keep their spacing:\n{}",
         examples.join("\n")
     );
