@@ -8,6 +8,7 @@
 //! One small interface (this file) over the store; `sqlite` is the embedded default. The SQL
 //! is kept portable so a server store can run the same statements.
 
+pub mod adopt;
 mod lock;
 mod realm;
 mod sqlite;
@@ -300,6 +301,17 @@ impl Ledger {
     /// export). Returns false when the ledger already knew it.
     pub async fn adopt(&mut self, realm: &Realm, item: &Exported) -> Result<bool> {
         self.store.adopt(realm, item)
+    }
+
+    /// Take the salt of an export (`hsm ledger adopt`) for a realm that holds nothing yet, so
+    /// the digests it carries stay meaningful; false (and no change) once the realm holds
+    /// anything, whose digests were made under its own salt.
+    pub async fn adopt_salt(&mut self, realm: &mut Realm, salt: &str) -> Result<bool> {
+        let taken = self.store.adopt_salt(realm.id, salt)?;
+        if taken {
+            realm.salt = salt.to_string();
+        }
+        Ok(taken)
     }
 
     /// Remember that a file was adopted into a realm (so an upgrade hint is given once).

@@ -408,6 +408,20 @@ impl Sqlite {
         Ok(true)
     }
 
+    pub fn adopt_salt(&mut self, realm: i64, salt: &str) -> Result<bool> {
+        let shown = self.shown();
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE realms SET salt = ?1 WHERE id = ?2
+                 AND NOT EXISTS (SELECT 1 FROM contacts WHERE realm = ?2)
+                 AND NOT EXISTS (SELECT 1 FROM history WHERE realm = ?2)",
+                params![salt, realm],
+            )
+            .map_err(|e| sql(&shown, e))?;
+        Ok(changed == 1)
+    }
+
     pub fn mark_adopted(&mut self, realm: i64, file: &str) -> Result<()> {
         let shown = self.shown();
         self.conn
