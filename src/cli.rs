@@ -357,7 +357,7 @@ pub struct SyncArgs {
 }
 
 const LEDGER_EXAMPLES: &str = "Examples:
-  hsm ledger status                                  # where it is; per realm: contacts, in flight, runs
+  hsm ledger status                                  # where it is; per realm: contacts, runs
   hsm ledger history CRM123 --env sandbox            # what hsm did to CRM123, and when
   hsm ledger verify                                  # integrity and consistency: ok, or exit 6
   hsm ledger export > ledger-backup.jsonl            # a backup, one contact a line
