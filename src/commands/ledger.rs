@@ -73,13 +73,14 @@ async fn history(global: &GlobalArgs, args: HistoryArgs, printer: Printer) -> Re
     }
     let settings = crate::select::settings_for_session(global, printer)?;
     let key = RealmKey::of(&settings).await?;
-    let events = match Ledger::open_existing(&settings).await? {
-        Some(mut ledger) => {
+    let mut events = Vec::new();
+    if let Some(mut ledger) = Ledger::open_existing(&settings).await? {
+        // A realm the ledger has never seen has no history (and is not made by looking).
+        if known_realm(&mut ledger, &key).await? {
             let realm = ledger.realm(&key).await?;
-            ledger.history(&realm, &args.external_id).await?
+            events = ledger.history(&realm, &args.external_id).await?;
         }
-        None => Vec::new(),
-    };
+    }
     if args.json {
         printer.result(&serde_json::to_string_pretty(&events).unwrap_or_default());
     } else {
@@ -92,6 +93,11 @@ async fn history(global: &GlobalArgs, args: HistoryArgs, printer: Printer) -> Re
         ));
     }
     Ok(())
+}
+
+async fn known_realm(ledger: &mut Ledger, key: &RealmKey) -> Result<bool> {
+    let shown = key.to_string();
+    Ok(ledger.status().await?.iter().any(|r| r.realm == shown))
 }
 
 /// `AT  COMMAND  ACTION  OUTCOME[ (HTTP NNN)]  fields: a, b`; no value, only field names.
@@ -121,6 +127,9 @@ async fn verify(global: &GlobalArgs, printer: Printer) -> Result<()> {
     };
     let problems = ledger.verify().await?;
     if problems.is_empty() {
+        printer.status(&format!(
+            "Ledger {location}: integrity and consistency checked."
+        ));
         printer.result("ok");
         return Ok(());
     }

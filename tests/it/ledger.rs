@@ -172,6 +172,8 @@ fn an_old_import_report_is_adopted_shown_in_history_and_status_and_not_twice() {
     ]);
     assert_exit(&out, 0);
     assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    let realms = status_json(&env)["realms"].as_array().unwrap().len();
+    assert_eq!(realms, 1, "looking made no realm");
 }
 
 #[test]
@@ -449,4 +451,38 @@ fn verify_finds_a_record_that_cannot_be_read() {
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("hsm ledger verify"), "{err}");
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn adopt_waits_for_no_one_by_default_while_another_hsm_writes_to_the_realm() {
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    populated(&env, 3);
+    // The realm's lock, as a sync holding it would: taken, and naming its holder.
+    let mut lock_name = ledger_path(&env).into_os_string();
+    lock_name.push(".lock-1");
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(PathBuf::from(lock_name))
+        .unwrap();
+    lock.lock().unwrap();
+    std::io::Write::write_all(&mut &lock, b"pid 4242, hsm contacts sync, since then").unwrap();
+    let report = env.path("more.report.jsonl");
+    write_file(&report, &old_report(30));
+    let out = hsm(&env, &["ledger", "adopt", report.to_str().unwrap()]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("another hsm is writing to this realm"),
+        "{err}"
+    );
+    assert!(err.contains("pid 4242, hsm contacts sync"), "{err}");
+    let out = hsm(&env, &["ledger", "history", "CRM30"]);
+    assert!(out.stdout.is_empty(), "nothing adopted: {}", stdout(&out));
+
+    drop(lock);
+    let out = hsm(&env, &["ledger", "adopt", report.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("2 already known"), "{}", stderr(&out));
 }
