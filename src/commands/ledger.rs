@@ -213,13 +213,15 @@ async fn adopt(global: &GlobalArgs, args: AdoptArgs, printer: Printer) -> Result
         // Whatever the ledger already holds (a contact, or a request of its own in flight)
         // knows more than an old file: it is left as it is.
         let known = ledger.lookup(&realm, &ids).await?;
-        for item in mine {
-            if known.contains_key(&item.external_id) {
-                done.known += 1;
-                continue;
-            }
-            let item = adopt::for_realm(item, &realm);
-            if !ledger.adopt(&realm, &item).await? {
+        let fresh: Vec<_> = mine
+            .into_iter()
+            .filter(|item| !known.contains_key(&item.external_id))
+            .map(|item| adopt::for_realm(item, &realm))
+            .collect();
+        done.known += (ids.len() - fresh.len()) as u64;
+        let adopted = ledger.adopt_all(&realm, &fresh).await?;
+        for (item, adopted) in fresh.iter().zip(adopted) {
+            if !adopted {
                 done.known += 1;
             } else if item.contact_id.is_some() {
                 done.adopted += 1;

@@ -303,6 +303,11 @@ impl Ledger {
         self.store.adopt(realm, item)
     }
 
+    /// [`Ledger::adopt`] for many, in one transaction; per item, whether it was adopted.
+    pub async fn adopt_all(&mut self, realm: &Realm, items: &[Exported]) -> Result<Vec<bool>> {
+        self.store.adopt_all(realm, items)
+    }
+
     /// Take the salt of an export (`hsm ledger adopt`) for a realm that holds nothing yet, so
     /// the digests it carries stay meaningful; false (and no change) once the realm holds
     /// anything, whose digests were made under its own salt.
