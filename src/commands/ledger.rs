@@ -158,15 +158,25 @@ async fn export(global: &GlobalArgs, printer: Printer) -> Result<()> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let count = ledger
+    // A reader that has what it wanted (`| head`) ends the export quietly, as for every
+    // command's output.
+    let mut closed = false;
+    let written = ledger
         .export(&mut |item| {
-            serde_json::to_writer(&mut out, &item)?;
-            out.write_all(b"\n")
+            let line = serde_json::to_writer(&mut out, &item)
+                .map_err(std::io::Error::from)
+                .and_then(|_| out.write_all(b"\n"));
+            closed = matches!(&line, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe);
+            line
         })
-        .await?;
-    out.flush()
-        .map_err(|e| CliError::usage(format!("cannot write the export: {e}")))?;
+        .await;
+    let flushed = out.flush();
     drop(out);
+    if closed || matches!(&flushed, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+        return Ok(());
+    }
+    let count = written?;
+    flushed.map_err(|e| CliError::usage(format!("cannot write the export: {e}")))?;
     printer.status(&format!("Exported {count} contact(s) from {location}."));
     Ok(())
 }
@@ -190,6 +200,9 @@ async fn adopt(global: &GlobalArgs, args: AdoptArgs, printer: Printer) -> Result
             old.unreadable
         ));
     }
+    // Its real path is what the upgrade check remembers as adopted.
+    let canonical = std::fs::canonicalize(&args.file)
+        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?;
     let settings = crate::select::settings_for_session(global, printer)?;
     let key = RealmKey::of(&settings).await?;
     let mut ledger = Ledger::open(&settings).await?;
@@ -230,8 +243,6 @@ async fn adopt(global: &GlobalArgs, args: AdoptArgs, printer: Printer) -> Result
             }
         }
     }
-    let canonical = std::fs::canonicalize(&args.file)
-        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?;
     ledger
         .mark_adopted(&realm, &canonical.display().to_string())
         .await?;

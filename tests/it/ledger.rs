@@ -486,3 +486,28 @@ fn adopt_waits_for_no_one_by_default_while_another_hsm_writes_to_the_realm() {
     assert_exit(&out, 0);
     assert!(stderr(&out).contains("2 already known"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_export_read_only_in_part_ends_quietly() {
+    use std::io::BufRead;
+    let sb = Sandbox::start(&[]);
+    let env = TestEnv::with_sandbox(&sb);
+    populated(&env, 3000);
+    // Like `hsm ledger export | head -1`: far more than a pipe holds, and the reader goes away.
+    let mut child = env
+        .cmd()
+        .args(["ledger", "export"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let line: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(line["external_id"], "CRM1");
+    let out = wait_output(child, std::time::Duration::from_secs(60));
+    assert_exit(&out, 0);
+    assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
+}
