@@ -97,6 +97,27 @@ fn a_missing_ledger_is_reported_verified_and_exported_without_being_created() {
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("Nothing recorded for CRM1"));
     assert!(!ledger_path(&env).exists(), "reading made no ledger");
+
+    // A fresh ledger (made by adopting an empty file): one realm, nothing in it, sound.
+    let empty = env.path("empty.jsonl");
+    write_file(&empty, "");
+    let out = hsm(&env, &["ledger", "adopt", empty.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("Adopted 0 contact(s)"),
+        "{}",
+        stderr(&out)
+    );
+    let status = status_json(&env);
+    assert_eq!(status["exists"], true);
+    assert_eq!(status["realms"][0]["contacts"], 0);
+    assert_eq!(status["realms"][0]["in_flight_or_unknown"], 0);
+    assert_eq!(status["realms"][0]["runs"], 0);
+    let out = hsm(&env, &["ledger", "verify"]);
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out).trim(), "ok");
+    let out = hsm(&env, &["ledger", "status"]);
+    assert!(stdout(&out).contains("contacts 0, in flight or unknown 0, runs 0, last run never"));
 }
 
 #[test]
