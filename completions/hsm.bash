@@ -28,6 +28,9 @@ _hsm() {
             hsm,help)
                 cmd="hsm__subcmd__help"
                 ;;
+            hsm,ledger)
+                cmd="hsm__subcmd__ledger"
+                ;;
             hsm,login)
                 cmd="hsm__subcmd__login"
                 ;;
@@ -94,6 +97,9 @@ _hsm() {
             hsm__subcmd__help,help)
                 cmd="hsm__subcmd__help__subcmd__help"
                 ;;
+            hsm__subcmd__help,ledger)
+                cmd="hsm__subcmd__help__subcmd__ledger"
+                ;;
             hsm__subcmd__help,login)
                 cmd="hsm__subcmd__help__subcmd__login"
                 ;;
@@ -127,6 +133,21 @@ _hsm() {
             hsm__subcmd__help__subcmd__contacts,update)
                 cmd="hsm__subcmd__help__subcmd__contacts__subcmd__update"
                 ;;
+            hsm__subcmd__help__subcmd__ledger,adopt)
+                cmd="hsm__subcmd__help__subcmd__ledger__subcmd__adopt"
+                ;;
+            hsm__subcmd__help__subcmd__ledger,export)
+                cmd="hsm__subcmd__help__subcmd__ledger__subcmd__export"
+                ;;
+            hsm__subcmd__help__subcmd__ledger,history)
+                cmd="hsm__subcmd__help__subcmd__ledger__subcmd__history"
+                ;;
+            hsm__subcmd__help__subcmd__ledger,status)
+                cmd="hsm__subcmd__help__subcmd__ledger__subcmd__status"
+                ;;
+            hsm__subcmd__help__subcmd__ledger,verify)
+                cmd="hsm__subcmd__help__subcmd__ledger__subcmd__verify"
+                ;;
             hsm__subcmd__help__subcmd__token,print)
                 cmd="hsm__subcmd__help__subcmd__token__subcmd__print"
                 ;;
@@ -138,6 +159,42 @@ _hsm() {
                 ;;
             hsm__subcmd__help__subcmd__webhooks,listen)
                 cmd="hsm__subcmd__help__subcmd__webhooks__subcmd__listen"
+                ;;
+            hsm__subcmd__ledger,adopt)
+                cmd="hsm__subcmd__ledger__subcmd__adopt"
+                ;;
+            hsm__subcmd__ledger,export)
+                cmd="hsm__subcmd__ledger__subcmd__export"
+                ;;
+            hsm__subcmd__ledger,help)
+                cmd="hsm__subcmd__ledger__subcmd__help"
+                ;;
+            hsm__subcmd__ledger,history)
+                cmd="hsm__subcmd__ledger__subcmd__history"
+                ;;
+            hsm__subcmd__ledger,status)
+                cmd="hsm__subcmd__ledger__subcmd__status"
+                ;;
+            hsm__subcmd__ledger,verify)
+                cmd="hsm__subcmd__ledger__subcmd__verify"
+                ;;
+            hsm__subcmd__ledger__subcmd__help,adopt)
+                cmd="hsm__subcmd__ledger__subcmd__help__subcmd__adopt"
+                ;;
+            hsm__subcmd__ledger__subcmd__help,export)
+                cmd="hsm__subcmd__ledger__subcmd__help__subcmd__export"
+                ;;
+            hsm__subcmd__ledger__subcmd__help,help)
+                cmd="hsm__subcmd__ledger__subcmd__help__subcmd__help"
+                ;;
+            hsm__subcmd__ledger__subcmd__help,history)
+                cmd="hsm__subcmd__ledger__subcmd__help__subcmd__history"
+                ;;
+            hsm__subcmd__ledger__subcmd__help,status)
+                cmd="hsm__subcmd__ledger__subcmd__help__subcmd__status"
+                ;;
+            hsm__subcmd__ledger__subcmd__help,verify)
+                cmd="hsm__subcmd__ledger__subcmd__help__subcmd__verify"
                 ;;
             hsm__subcmd__token,help)
                 cmd="hsm__subcmd__token__subcmd__help"
@@ -182,7 +239,7 @@ _hsm() {
 
     case "${cmd}" in
         hsm)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts completions sandbox api webhooks help"
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version login logout status token contacts ledger completions sandbox api webhooks help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -750,7 +807,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__help)
-            opts="login logout status token contacts completions sandbox api webhooks help"
+            opts="login logout status token contacts ledger completions sandbox api webhooks help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -878,6 +935,90 @@ _hsm() {
         hsm__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__ledger)
+            opts="status history verify export adopt"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__ledger__subcmd__adopt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__ledger__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__ledger__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__ledger__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__help__subcmd__ledger__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1022,6 +1163,264 @@ _hsm() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger)
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version status history verify export adopt help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__adopt)
+            opts="-v -q -h -V --wait --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__export)
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__help)
+            opts="status history verify export adopt help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__help__subcmd__adopt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__history)
+            opts="-v -q -h -V --json --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__status)
+            opts="-v -q -h -V --json --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hsm__subcmd__ledger__subcmd__verify)
+            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

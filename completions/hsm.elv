@@ -34,6 +34,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand status 'List every stored session: environment, profile, store, expiry, whether it refreshes'
             cand token 'Inspect, refresh or print the access token'
             cand contacts 'Create, update, search, bulk-import and sync contacts'
+            cand ledger 'The ledger of what hsm has sent: status, a contact''s history, verify, export, adopt'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
             cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
             cand api 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout'
@@ -330,6 +331,113 @@ set edit:completion:arg-completer[hsm] = {|@words|
         }
         &'hsm;contacts;help;help'= {
         }
+        &'hsm;ledger'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand status 'Where the ledger is; per realm: contacts, requests in flight or unknown, runs, last run'
+            cand history 'What hsm did to one contact in this realm, and when: command, fields by name, outcome'
+            cand verify 'Check the ledger''s integrity and consistency: prints ok, or exits 6 when damaged'
+            cand export 'Write every contact of every realm as JSON Lines on stdout (a backup for `adopt`)'
+            cand adopt 'Seed this realm from an import report or sync state of an earlier hsm, or an export'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;ledger;status'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'Print the result as JSON'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;ledger;history'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand --json 'Print the events as JSON'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;ledger;verify'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;ledger;export'= {
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;ledger;adopt'= {
+            cand --wait 'Seconds to wait for another hsm writing to this realm (default: refuse at once)'
+            cand --env 'Environment to use: production, staging, sandbox, or one defined in the config file'
+            cand --profile 'Credential profile within the environment'
+            cand --config 'Config file to read instead of the platform default'
+            cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'hsm;ledger;help'= {
+            cand status 'Where the ledger is; per realm: contacts, requests in flight or unknown, runs, last run'
+            cand history 'What hsm did to one contact in this realm, and when: command, fields by name, outcome'
+            cand verify 'Check the ledger''s integrity and consistency: prints ok, or exits 6 when damaged'
+            cand export 'Write every contact of every realm as JSON Lines on stdout (a backup for `adopt`)'
+            cand adopt 'Seed this realm from an import report or sync state of an earlier hsm, or an export'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hsm;ledger;help;status'= {
+        }
+        &'hsm;ledger;help;history'= {
+        }
+        &'hsm;ledger;help;verify'= {
+        }
+        &'hsm;ledger;help;export'= {
+        }
+        &'hsm;ledger;help;adopt'= {
+        }
+        &'hsm;ledger;help;help'= {
+        }
         &'hsm;completions'= {
             cand -v 'Trace each HTTP exchange on stderr, with secrets redacted'
             cand --verbose 'Trace each HTTP exchange on stderr, with secrets redacted'
@@ -429,6 +537,7 @@ set edit:completion:arg-completer[hsm] = {|@words|
             cand status 'List every stored session: environment, profile, store, expiry, whether it refreshes'
             cand token 'Inspect, refresh or print the access token'
             cand contacts 'Create, update, search, bulk-import and sync contacts'
+            cand ledger 'The ledger of what hsm has sent: status, a contact''s history, verify, export, adopt'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
             cand sandbox 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
             cand api 'Call any API endpoint with the session (like `gh api`); the answer''s body on stdout'
@@ -468,6 +577,23 @@ set edit:completion:arg-completer[hsm] = {|@words|
         &'hsm;help;contacts;import'= {
         }
         &'hsm;help;contacts;sync'= {
+        }
+        &'hsm;help;ledger'= {
+            cand status 'Where the ledger is; per realm: contacts, requests in flight or unknown, runs, last run'
+            cand history 'What hsm did to one contact in this realm, and when: command, fields by name, outcome'
+            cand verify 'Check the ledger''s integrity and consistency: prints ok, or exits 6 when damaged'
+            cand export 'Write every contact of every realm as JSON Lines on stdout (a backup for `adopt`)'
+            cand adopt 'Seed this realm from an import report or sync state of an earlier hsm, or an export'
+        }
+        &'hsm;help;ledger;status'= {
+        }
+        &'hsm;help;ledger;history'= {
+        }
+        &'hsm;help;ledger;verify'= {
+        }
+        &'hsm;help;ledger;export'= {
+        }
+        &'hsm;help;ledger;adopt'= {
         }
         &'hsm;help;completions'= {
         }

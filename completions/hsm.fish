@@ -36,6 +36,7 @@ complete -c hsm -n "__fish_hsm_needs_command" -f -a "logout" -d 'Remove the stor
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "token" -d 'Inspect, refresh or print the access token'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "contacts" -d 'Create, update, search, bulk-import and sync contacts'
+complete -c hsm -n "__fish_hsm_needs_command" -f -a "ledger" -d 'The ledger of what hsm has sent: status, a contact\'s history, verify, export, adopt'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "api" -d 'Call any API endpoint with the session (like `gh api`); the answer\'s body on stdout'
@@ -231,6 +232,63 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -f -a "status" -d 'Where the ledger is; per realm: contacts, requests in flight or unknown, runs, last run'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -f -a "history" -d 'What hsm did to one contact in this realm, and when: command, fields by name, outcome'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -f -a "verify" -d 'Check the ledger\'s integrity and consistency: prints ok, or exits 6 when damaged'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -f -a "export" -d 'Write every contact of every realm as JSON Lines on stdout (a backup for `adopt`)'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -f -a "adopt" -d 'Seed this realm from an import report or sync state of an earlier hsm, or an export'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and not __fish_seen_subcommand_from status history verify export adopt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from status" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from status" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from status" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from status" -l json -d 'Print the result as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from history" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from history" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from history" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from history" -l json -d 'Print the events as JSON'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from history" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from history" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from history" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from export" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from export" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from export" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from adopt" -l wait -d 'Seconds to wait for another hsm writing to this realm (default: refuse at once)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from adopt" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from adopt" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from adopt" -l config -d 'Config file to read instead of the platform default' -r -F
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from adopt" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from adopt" -s q -l quiet -d 'Print only results and errors'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from adopt" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from adopt" -s V -l version -d 'Print version'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "status" -d 'Where the ledger is; per realm: contacts, requests in flight or unknown, runs, last run'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "history" -d 'What hsm did to one contact in this realm, and when: command, fields by name, outcome'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check the ledger\'s integrity and consistency: prints ok, or exits 6 when damaged'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write every contact of every realm as JSON Lines on stdout (a backup for `adopt`)'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "adopt" -d 'Seed this realm from an import report or sync state of an earlier hsm, or an export'
+complete -c hsm -n "__fish_hsm_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -284,16 +342,17 @@ complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from help" -f -a "listen" -d 'Receive submission events: check the API key, keep or hand on each event once, answer'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "token" -d 'Inspect, refresh or print the access token'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "contacts" -d 'Create, update, search, bulk-import and sync contacts'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "api" -d 'Call any API endpoint with the session (like `gh api`); the answer\'s body on stdout'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "webhooks" -d 'Receive HealthSherpa\'s submission webhooks (like `stripe listen`)'
-complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts completions sandbox api webhooks help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "status" -d 'List every stored session: environment, profile, store, expiry, whether it refreshes'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "token" -d 'Inspect, refresh or print the access token'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "contacts" -d 'Create, update, search, bulk-import and sync contacts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "ledger" -d 'The ledger of what hsm has sent: status, a contact\'s history, verify, export, adopt'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "sandbox" -d 'Run a local emulator of the Partner API v2 for trying hsm and testing scripts'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "api" -d 'Call any API endpoint with the session (like `gh api`); the answer\'s body on stdout'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "webhooks" -d 'Receive HealthSherpa\'s submission webhooks (like `stripe listen`)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and not __fish_seen_subcommand_from login logout status token contacts ledger completions sandbox api webhooks help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "show" -d 'Show the stored session: environment, profile, store, scope, expiry, status (tokens masked)'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
@@ -302,4 +361,9 @@ complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "search" -d 'Find a contact by Medicare number, or by name plus birth date, email or phone'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from contacts" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "status" -d 'Where the ledger is; per realm: contacts, requests in flight or unknown, runs, last run'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "history" -d 'What hsm did to one contact in this realm, and when: command, fields by name, outcome'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "verify" -d 'Check the ledger\'s integrity and consistency: prints ok, or exits 6 when damaged'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "export" -d 'Write every contact of every realm as JSON Lines on stdout (a backup for `adopt`)'
+complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "adopt" -d 'Seed this realm from an import report or sync state of an earlier hsm, or an export'
 complete -c hsm -n "__fish_hsm_using_subcommand help; and __fish_seen_subcommand_from webhooks" -f -a "listen" -d 'Receive submission events: check the API key, keep or hand on each event once, answer'

@@ -137,6 +137,9 @@ pub enum Command {
     /// Create, update, search, bulk-import and sync contacts
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// The ledger of what hsm has sent: status, a contact's history, verify, export, adopt
+    #[command(subcommand, after_long_help = LEDGER_EXAMPLES)]
+    Ledger(LedgerCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(after_long_help = COMPLETION_EXAMPLES)]
     Completions {
@@ -180,6 +183,9 @@ impl Command {
                 ContactsCommand::Sync(args) => args.json,
             },
             Command::Webhooks(WebhooksCommand::Listen(args)) => args.json,
+            Command::Ledger(LedgerCommand::Status(flag)) => flag.json,
+            Command::Ledger(LedgerCommand::History(args)) => args.json,
+            Command::Ledger(_) => false,
             Command::Login(_)
             | Command::Logout
             | Command::Completions { .. }
@@ -467,6 +473,63 @@ pub struct SyncArgs {
     pub format: Option<InputFormat>,
     #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+const LEDGER_EXAMPLES: &str = "Examples:
+  hsm ledger status                                  # where it is; per realm: contacts, runs
+  hsm ledger history CRM123 --env sandbox            # what hsm did to CRM123, and when
+  hsm ledger verify                                  # integrity and consistency: ok, or exit 6
+  hsm ledger export > ledger-backup.jsonl            # a backup, one contact a line
+  hsm ledger adopt crm-export.csv.report.jsonl       # after an import by an earlier hsm
+The ledger (HSM_LEDGER=sqlite:PATH, default STATE_DIR/ledger.sqlite3) holds, per realm (API
+URL, client id, profile, and the sandbox's instance) and external id: the contact id, a salted
+digest of each field as last sent, and the request in flight. It holds no field value.";
+
+const ADOPT_NOTE: &str = "Examples:
+  hsm ledger adopt crm-export.csv.report.jsonl       # an import report of an earlier hsm
+  hsm ledger adopt ~/.local/state/hsm/sync/production.default.jsonl   # its sync state
+  hsm ledger adopt ledger-backup.jsonl               # the output of `hsm ledger export`
+FILE seeds the realm of this environment and profile, so nothing it names is created again:
+contacts it records as created are adopted with their id (their fields unknown: the next
+sync sends each field once); rows whose outcome it left unknown are looked up before anything
+is sent for them. An export's contacts are adopted only into the realm they were written in
+(run adopt with that realm's --env and --profile); their digests are kept when that realm of
+this ledger holds nothing yet, else dropped. Contacts the ledger already knows are left as
+they are. The summary: adopted, already known, unknown.";
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Where the ledger is; per realm: contacts, requests in flight or unknown, runs, last run
+    Status(JsonFlag),
+    /// What hsm did to one contact in this realm, and when: command, fields by name, outcome
+    History(HistoryArgs),
+    /// Check the ledger's integrity and consistency: prints ok, or exits 6 when damaged
+    Verify,
+    /// Write every contact of every realm as JSON Lines on stdout (a backup for `adopt`)
+    Export,
+    /// Seed this realm from an import report or sync state of an earlier hsm, or an export
+    #[command(after_long_help = ADOPT_NOTE)]
+    Adopt(AdoptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The contact's external id
+    #[arg(value_name = "EXTERNAL_ID")]
+    pub external_id: String,
+    /// Print the events as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// An import report (FILE.report.jsonl), a sync state of an earlier hsm, or an export
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Seconds to wait for another hsm writing to this realm (default: refuse at once)
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = seconds)]
+    pub wait: Duration,
 }
 
 const LOGIN_EXAMPLES: &str = "Examples:

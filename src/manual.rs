@@ -106,6 +106,14 @@ pub const SECTIONS: &[Section] = &[
                 "Directory of the refresh lock files; the sync state goes in its sync/ subdirectory.",
             ),
             (
+                "HSM_LEDGER",
+                "Where the ledger of what hsm has sent is: sqlite:PATH (default STATE_DIR/ledger.sqlite3, the state dir being HSM_STATE_DIR or ~/.local/state/hsm).",
+            ),
+            (
+                "HSM_LEDGER_TIMEOUT",
+                "Seconds a busy or unreachable ledger may hold a command up before exit 6 (default 10).",
+            ),
+            (
                 "HSM_CA_FILE",
                 "Extra CA certificates (PEM) to trust, e.g. a TLS-inspecting proxy's.",
             ),
@@ -133,6 +141,10 @@ pub const SECTIONS: &[Section] = &[
             (
                 "FILE.report.jsonl",
                 "The report and journal of hsm contacts import FILE.",
+            ),
+            (
+                "~/.local/state/hsm/ledger.sqlite3",
+                "The ledger (SQLite, WAL): per realm and external id, the contact id, salted digests of the fields as last sent and requests in flight (no field values); mode 0600 in a private directory. hsm ledger status, history, verify, export, adopt. Honours XDG_STATE_HOME, HSM_STATE_DIR and HSM_LEDGER.",
             ),
             (
                 "~/.local/state/hsm/sync/ENV.PROFILE.jsonl",

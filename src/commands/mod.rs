@@ -2,6 +2,7 @@
 
 mod api;
 mod contacts;
+mod ledger;
 mod login;
 mod logout;
 pub mod sandbox;
@@ -26,6 +27,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             ContactsCommand::Import(args) => crate::import::run(global, args, printer).await,
             ContactsCommand::Sync(args) => crate::sync::run(global, args, printer).await,
         },
+        Command::Ledger(cmd) => ledger::run(global, cmd, printer).await,
         Command::Completions { shell, .. } => {
             completions(shell);
             Ok(())

@@ -8,6 +8,7 @@
 //! One small interface (this file) over the store; `sqlite` is the embedded default. The SQL
 //! is kept portable so a server store can run the same statements.
 
+pub mod adopt;
 mod lock;
 mod realm;
 mod sqlite;
@@ -205,7 +206,6 @@ impl std::fmt::Display for Location {
 pub struct Ledger {
     store: sqlite::Sqlite,
     location: Location,
-    timeout: Duration,
 }
 
 /// How many external ids one look-up asks for at once.
@@ -226,11 +226,7 @@ impl Ledger {
         let store = match &location {
             Location::Sqlite(path) => sqlite::Sqlite::open(path, timeout, check)?,
         };
-        Ok(Ledger {
-            store,
-            location,
-            timeout,
-        })
+        Ok(Ledger { store, location })
     }
 
     /// Open an existing ledger only (for `hsm ledger` commands that read): None when there
@@ -311,10 +307,21 @@ impl Ledger {
         self.store.settle(realm.id, run, external_id, outcome)
     }
 
-    /// Seed a contact from an older file: known id, fields unknown (or known digests from an
-    /// export). Returns false when the ledger already knew it.
-    pub async fn adopt(&mut self, realm: &Realm, item: &Exported) -> Result<bool> {
-        self.store.adopt(realm, item)
+    /// Seed contacts from an older file, in one transaction: known id, fields unknown (or
+    /// known digests from an export). Per item, whether it was adopted (false: already known).
+    pub async fn adopt_all(&mut self, realm: &Realm, items: &[Exported]) -> Result<Vec<bool>> {
+        self.store.adopt_all(realm, items)
+    }
+
+    /// Take the salt of an export (`hsm ledger adopt`) for a realm that holds nothing yet, so
+    /// the digests it carries stay meaningful; false (and no change) once the realm holds
+    /// anything, whose digests were made under its own salt.
+    pub async fn adopt_salt(&mut self, realm: &mut Realm, salt: &str) -> Result<bool> {
+        let taken = self.store.adopt_salt(realm.id, salt)?;
+        if taken {
+            realm.salt = salt.to_string();
+        }
+        Ok(taken)
     }
 
     /// Remember that a file was adopted into a realm (so an upgrade hint is given once).
@@ -330,11 +337,6 @@ impl Ledger {
     /// repeated ids). Returns, per id, whether it was new to the set.
     pub async fn see(&mut self, ids: &[&str]) -> Result<Vec<bool>> {
         self.store.see(ids)
-    }
-
-    /// Empty the set of external ids seen (a second pass over the same file).
-    pub async fn forget_seen(&mut self) -> Result<()> {
-        self.store.forget_seen()
     }
 
     /// Contacts of the realm (with an id) not seen in this run's file.
@@ -361,10 +363,6 @@ impl Ledger {
         each: &mut dyn FnMut(Exported) -> std::io::Result<()>,
     ) -> Result<u64> {
         self.store.export(each)
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 }
 

@@ -147,7 +147,7 @@ async fn refuse_unadopted_state(settings: &EnvSettings, ledger: &mut Writer) -> 
         return Ok(());
     };
     let old = dir.join(format!("{}.{}.jsonl", settings.env, settings.profile));
-    if !old.is_file() {
+    if !crate::ledger::adopt::is_old_sync_state(&old) {
         return Ok(());
     }
     ledger.refuse_unadopted(&old, "the sync state").await

@@ -129,7 +129,7 @@ fn command_pages_have_examples_as_written_notes_unjustified_and_their_own_footer
     );
     let notes = section(&page, "NOTES");
     assert!(
-        squeeze(&notes.join(" ")).contains("Re-running with the same report"),
+        squeeze(&notes.join(" ")).contains("a re-run of the same file"),
         "{page}"
     );
     let footer = page.lines().rev().find(|l| !l.trim().is_empty()).unwrap();

@@ -25,6 +25,7 @@ mod import;
     not(any(target_os = "macos", target_os = "ios", target_os = "android"))
 ))]
 mod keychain;
+mod ledger;
 mod login;
 mod network;
 mod output;

@@ -735,63 +735,12 @@ fn a_short_key_is_warned_about() {
     );
 }
 
-/// A real tmpfs of 64 KiB mounted on `dir` (private: --output refuses a world-writable
-/// directory); unmounted when dropped. None when this process may not mount (not root).
-#[cfg(target_os = "linux")]
-struct SmallDisk {
-    dir: std::path::PathBuf,
-}
-
-#[cfg(target_os = "linux")]
-impl SmallDisk {
-    fn mount(dir: std::path::PathBuf) -> Option<SmallDisk> {
-        std::fs::create_dir_all(&dir).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
-            .arg(&dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        mounted.then_some(SmallDisk { dir })
-    }
-
-    /// Writes a file until the disk is full; returns its path.
-    fn fill(&self) -> std::path::PathBuf {
-        let path = self.dir.join("filler");
-        let mut file = std::fs::File::create(&path).unwrap();
-        let chunk = vec![b'x'; 1024];
-        while file.write_all(&chunk).is_ok() {}
-        path
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let umount = |extra: &[&str]| {
-            std::process::Command::new("umount")
-                .args(extra)
-                .arg(&self.dir)
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !umount(&[]) {
-            umount(&["--lazy"]);
-        }
-    }
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_leaves_no_torn_line_and_the_refused_event_is_taken_later() {
     let env = env();
-    let Some(disk) = SmallDisk::mount(env.path("disk")) else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipped: needs root to mount a tmpfs");
-        }
+    let Some(disk) = SmallDisk::mount(env.path("disk"), "64k") else {
+        SmallDisk::skipped();
         return;
     };
     let output = disk.dir.join("events.jsonl");

@@ -16,6 +16,8 @@ pub mod keyring;
 pub mod ledger;
 pub mod proxy_trap;
 pub mod sandbox;
+#[cfg(target_os = "linux")]
+pub mod small_disk;
 pub mod tls_front;
 
 use std::io::{BufRead, BufReader, Read};
@@ -29,6 +31,8 @@ use tempfile::TempDir;
 
 pub use ledger::{ledger_created, ledger_path, ledger_pending};
 pub use sandbox::Sandbox;
+#[cfg(target_os = "linux")]
+pub use small_disk::SmallDisk;
 
 pub const HSM: &str = env!("CARGO_BIN_EXE_hsm");
 
