@@ -448,6 +448,25 @@ fn a_report_of_an_earlier_hsm_is_adopted_before_anything_is_sent() {
         earlier,
         "the report is kept"
     );
+
+    // Adopted, the same command sends only what the earlier hsm did not.
+    let out = env.run(&[
+        "ledger",
+        "adopt",
+        report.to_str().unwrap(),
+        "--env",
+        "sandbox",
+    ]);
+    assert_exit(&out, 0);
+    let out = import(&env, file.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 0);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (summary["created"].as_u64(), summary["skipped"].as_u64()),
+        (Some(3), Some(3)),
+        "{summary}"
+    );
+    assert_eq!(sb.stats()["contacts_created"], 3);
 }
 
 #[test]

@@ -444,6 +444,13 @@ fn an_earlier_sync_state_is_not_ignored_on_upgrade() {
         stderr(&out)
     );
     assert_eq!(counter(&sb, "api_requests"), 0);
+
+    // Adopted, CRM1 is known (the sync PATCHes its fields once), the other two are created.
+    let out = env.run(&["ledger", "adopt", old.to_str().unwrap(), "--env", "sandbox"]);
+    assert_exit(&out, 0);
+    let out = sync(&env, &file, &[]);
+    assert_eq!(summary(&out)["created"], 2, "{}", stdout(&out));
+    assert_eq!(counter(&sb, "contacts_created"), 2);
 }
 
 /// hsm running in the background, its output piped.
