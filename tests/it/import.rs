@@ -907,3 +907,42 @@ fn line_numbers_are_the_files_own_in_crlf_files_with_quoted_line_breaks() {
     assert_eq!(row_and_line("C2"), ("2".into(), "3".into()), "{table}");
     assert_eq!(row_and_line("C3"), ("3".into(), "5".into()), "{table}");
 }
+
+#[test]
+fn fixed_rows_are_sent_by_the_same_command_and_nothing_else_is() {
+    let (sb, env) = logged_in(&[]);
+    let csv = env.path("crm.csv");
+    let header = "external_id,first_name,last_name,zip\n";
+    let good: String = (1..=5).map(|i| format!("F{i},Ann,Lee,94103\n")).collect();
+    write_file(&csv, &format!("{header}{good}F6,Bo,Li,941\n,Cy,Ng,94103\n"));
+    let out = import(&env, csv.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 2);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (summary["created"].as_u64(), summary["invalid"].as_u64()),
+        (Some(5), Some(2)),
+        "{summary}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 7, external id F6: invalid: zip") && err.contains("line 8: invalid"),
+        "{err}"
+    );
+
+    // The operator fixes both rows (and the file is re-exported in another order).
+    write_file(
+        &csv,
+        &format!("{header}F7,Cy,Ng,94103\nF6,Bo,Li,94107\n{good}"),
+    );
+    let out = import(&env, csv.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 0);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (summary["created"].as_u64(), summary["skipped"].as_u64()),
+        (Some(2), Some(5)),
+        "{summary}"
+    );
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 7, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
