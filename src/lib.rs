@@ -29,6 +29,7 @@ mod pace;
 mod paths;
 mod private_file;
 mod retry;
+mod rows;
 pub mod sandbox_env;
 mod secret;
 mod select;

@@ -17,9 +17,9 @@ use super::progress::Progress;
 use super::report::{Entry, Report, Status};
 use crate::api::{self, Api, ApiError, Failure};
 use crate::error::{CliError, Result};
-use crate::import::rows::Row;
 use crate::ledger::{self, Outcome, Pending, Record, Writer};
 use crate::output::Printer;
+use crate::rows::Row;
 
 /// What a look-up showed.
 enum Looked {

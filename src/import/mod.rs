@@ -1,7 +1,6 @@
 //! `hsm contacts import`: bulk create from CSV or JSON Lines through the shared bulk driver
 //! (one token, the server's pace, the ledger), writing a report of this run's rows.
 
-pub(crate) mod rows;
 mod show;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +17,7 @@ use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{CliError, Result};
 use crate::ledger::Writer;
 use crate::output::Printer;
-use rows::Rows;
+use crate::rows::{self, Rows};
 
 /// `--report`, else `FILE.report.jsonl`; stdin has no name to derive one from.
 fn report_path(args: &ImportArgs) -> Result<PathBuf> {

@@ -18,14 +18,14 @@ use crate::bulk::plan::Kind;
 use crate::bulk::{Driver, Planned, Tally};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::error::{CliError, Result};
-use crate::import::rows::Row;
 use crate::ledger::Writer;
 use crate::output::Printer;
+use crate::rows::Row;
 use crate::settings::EnvSettings;
 use source::Source;
 
 pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Result<()> {
-    let format = crate::import::rows::format_for(&args.file, args.format)?;
+    let format = crate::rows::format_for(&args.file, args.format)?;
     let source = Source::open(&args.file, format)?;
     let settings = crate::select::settings_for_session(global, printer)?;
     let (api, mut ledger) = if args.dry_run {

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
 use crate::error::{CliError, Result};
-use crate::import::rows::{self, Format, Rows};
+use crate::rows::{self, Format, Rows};
 
 /// The most a sync reads from stdin or a pipe: far beyond any CRM export, short of filling a
 /// disk with an endless stream.
