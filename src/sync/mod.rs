@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::api::Api;
-use crate::bulk::plan::Kind;
+use crate::bulk::plan::{self, Action, Item, Kind};
 use crate::bulk::{Driver, Planned, Tally};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::error::{CliError, Result};
@@ -39,26 +39,36 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
     };
     refuse_unadopted_state(&settings, &mut ledger).await?;
     // The first pass records every external id as seen (for "missing from the file") and
-    // which rows repeat one, so the second need not.
-    let (total, repeats) = validate(&source, &mut ledger, &args, printer).await?;
+    // which rows repeat one, so the second need not; when it finds nothing to do (the nightly
+    // run of an unchanged file), there is no second pass.
+    let first = validate(&source, &mut ledger, &args, printer).await?;
+    let (total, repeats) = (first.rows, first.repeats);
     let mut plan = Plan::default();
     let json_plan = args.json;
     let mut record_plan = |p: Planned| plan.add(p, json_plan, printer);
-    let (mut tally, fatal) = Driver {
-        kind: Kind::Sync,
-        ledger: &mut ledger,
-        api: api.clone(),
-        report: None,
-        resend_unknown: args.resend_unknown,
-        printer,
-        total: Some(total),
-        plan: args
-            .dry_run
-            .then_some(&mut record_plan as &mut dyn FnMut(Planned)),
-        repeats: Some(&repeats),
-    }
-    .run(&mut source.rows()?)
-    .await;
+    let (mut tally, fatal) = if first.work == 0 && !first.invalid {
+        let tally = Tally {
+            unchanged: first.unchanged,
+            ..Tally::default()
+        };
+        (tally, None)
+    } else {
+        Driver {
+            kind: Kind::Sync,
+            ledger: &mut ledger,
+            api: api.clone(),
+            report: None,
+            resend_unknown: args.resend_unknown,
+            printer,
+            total: Some(total),
+            plan: args
+                .dry_run
+                .then_some(&mut record_plan as &mut dyn FnMut(Planned)),
+            repeats: Some(&repeats),
+        }
+        .run(&mut source.rows()?)
+        .await
+    };
     if let Some(e) = fatal {
         conclude_early(&tally, printer);
         return Err(e);
@@ -75,45 +85,56 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
 
 /// The first pass: every row valid, every external id once; else exit 2 with the first
 /// problems shown (line, external id, field and rule; never a value) and nothing sent. With
-/// `--skip-invalid` the problems are the second pass's to list. Returns the number of rows and
-/// the rows that repeat an external id.
+/// `--skip-invalid` the problems are the second pass's to list.
 async fn validate(
     source: &Source,
     ledger: &mut Writer,
     args: &SyncArgs,
     printer: Printer,
-) -> Result<(u64, HashSet<u64>)> {
+) -> Result<FirstPass> {
     let mut problems = Vec::new();
-    let mut repeats = HashSet::new();
-    let mut count = 0u64;
-    let mut pending: Vec<(u64, u64, String)> = Vec::new();
+    let mut first = FirstPass::default();
+    let mut pending: Vec<Item> = Vec::new();
     let mut rows = source.rows()?;
     loop {
         let row: Option<Row> = rows.next().transpose()?;
         let last = row.is_none();
         if let Some(row) = row {
-            count += 1;
+            first.rows += 1;
             let id = row.external_id.as_deref().map_or_else(String::new, |x| {
                 format!(", external id {}", crate::output::terminal_safe(x, false))
             });
             match (row.contact, row.external_id) {
                 (Err(why), _) => problems.push(format!("line {}{id}: {why}", row.line)),
                 (Ok(_), None) => problems.push(format!("line {}: no external_id", row.line)),
-                (Ok(_), Some(x)) => pending.push((row.number, row.line, x)),
+                (Ok(contact), Some(x)) => pending.push(Item {
+                    number: row.number,
+                    line: row.line,
+                    x,
+                    contact,
+                }),
             }
             if pending.len() < crate::ledger::BATCH {
                 continue;
             }
         }
-        let ids: Vec<&str> = pending.iter().map(|(_, _, x)| x.as_str()).collect();
+        let ids: Vec<&str> = pending.iter().map(|i| i.x.as_str()).collect();
         let fresh = ledger.ledger.see(&ids).await?;
-        for ((number, line, x), fresh) in pending.iter().zip(fresh) {
+        let realm = ledger.realm.clone();
+        let records = ledger.ledger.lookup(&realm, &ids).await?;
+        for (item, fresh) in pending.iter().zip(fresh) {
             if !fresh {
-                repeats.insert(*number);
+                first.repeats.insert(item.number);
                 problems.push(format!(
-                    "line {line}, external id {}: the external id appears twice in the file",
-                    crate::output::terminal_safe(x, false)
+                    "line {}, external id {}: the external id appears twice in the file",
+                    item.line,
+                    crate::output::terminal_safe(&item.x, false)
                 ));
+                continue;
+            }
+            match plan::action(Kind::Sync, &realm, records.get(&item.x), item) {
+                Action::Unchanged | Action::Skip(_) => first.unchanged += 1,
+                _ => first.work += 1,
             }
         }
         pending.clear();
@@ -121,8 +142,9 @@ async fn validate(
             break;
         }
     }
+    first.invalid = !problems.is_empty();
     if problems.is_empty() || args.skip_invalid {
-        return Ok((count, repeats));
+        return Ok(first);
     }
     for p in problems.iter().take(SHOWN) {
         printer.status(&format!("  {p}"));
@@ -136,6 +158,18 @@ async fn validate(
         args.file
     ))
     .with_hint("the file is the desired state: fix these rows and run again, or pass --skip-invalid to send the valid ones"))
+}
+
+/// What the first pass found.
+#[derive(Default)]
+struct FirstPass {
+    rows: u64,
+    /// Rows that repeat an earlier row's external id.
+    repeats: HashSet<u64>,
+    /// Rows that need a request (create, update, look-up), and those that need none.
+    work: u64,
+    unchanged: u64,
+    invalid: bool,
 }
 
 /// How many invalid rows are shown before the count.
