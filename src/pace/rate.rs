@@ -54,16 +54,21 @@ impl Governor {
         }
     }
 
-    /// The moment a send asked for at `now` may go, reserving it: sends are spaced at least
-    /// 1/rate apart, in the order they asked.
-    pub(super) fn reserve(&mut self, now: Instant) -> Instant {
+    /// Whether a send may go at `now`. If so it counts as sent then, and the next one may go
+    /// 1/rate after it; otherwise the moment to ask again. Spacing runs from when a send
+    /// actually went, never from a slot booked in advance: a process that stalled (a busy
+    /// CPU, a suspended VM) and wakes late does not catch up on the slots it missed in one
+    /// burst. The caller lets one send at a time ask (see `Pace::slot`).
+    pub(super) fn try_send(&mut self, now: Instant) -> Result<(), Instant> {
         let Some(rate) = self.rate() else {
-            return now;
+            return Ok(());
         };
-        let at = self.next_free.map_or(now, |free| free.max(now));
-        self.held_back |= at > now;
-        self.next_free = Some(at + Duration::from_secs_f64(1.0 / rate));
-        at
+        if let Some(free) = self.next_free.filter(|free| *free > now) {
+            self.held_back = true;
+            return Err(free);
+        }
+        self.next_free = Some(now + Duration::from_secs_f64(1.0 / rate));
+        Ok(())
     }
 
     /// A 429. `accepted_last_second`: answers other than 429 in the last second. Returns the
@@ -116,13 +121,45 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// `n` sends by one caller asking from `start` on, each again at the moment it was told.
+    fn send_when_allowed(g: &mut Governor, start: Instant, n: usize) -> Vec<Instant> {
+        let mut at = start;
+        let mut sent = Vec::new();
+        while sent.len() < n {
+            match g.try_send(at) {
+                Ok(()) => sent.push(at),
+                Err(later) => {
+                    assert!(later > at);
+                    at = later;
+                }
+            }
+        }
+        sent
+    }
+
+    #[test]
+    fn a_send_that_goes_late_pushes_the_next_ones_back_instead_of_being_caught_up() {
+        let mut g = Governor::new(Some(25.0));
+        let start = Instant::now();
+        assert_eq!(g.try_send(start), Ok(()));
+        let Err(due) = g.try_send(start) else {
+            panic!("the second send waits")
+        };
+        // The caller woke half a second after its turn (the process stalled): it goes then,
+        // and the one after it a full interval later, not at once for the missed turns.
+        let late = due + 500 * MS;
+        assert_eq!(g.try_send(late), Ok(()));
+        let interval = Duration::from_secs_f64(1.0 / (25.0 * CAP_MARGIN));
+        assert_eq!(g.try_send(late), Err(late + interval));
+    }
+
     #[test]
     fn no_limit_means_no_wait() {
         let mut g = Governor::new(None);
         let now = Instant::now();
         assert_eq!(g.rate(), None);
         for _ in 0..100 {
-            assert_eq!(g.reserve(now), now);
+            assert_eq!(g.try_send(now), Ok(()));
         }
     }
 
@@ -130,7 +167,7 @@ mod tests {
     fn a_cap_spaces_sends_so_no_second_holds_more_than_the_cap() {
         let mut g = Governor::new(Some(50.0));
         let start = Instant::now();
-        let slots: Vec<Instant> = (0..200).map(|_| g.reserve(start)).collect();
+        let slots = send_when_allowed(&mut g, start, 200);
         for (i, slot) in slots.iter().enumerate() {
             let in_window = slots[i..]
                 .iter()
@@ -175,7 +212,7 @@ mod tests {
         // A second in which sends queued up: growth.
         let mut at = start + 1200 * MS;
         for _ in 0..10 {
-            g.reserve(at);
+            let _ = g.try_send(at);
         }
         at += 1000 * MS;
         g.on_answer(at);
@@ -183,8 +220,8 @@ mod tests {
         assert!(grown > learned, "{grown} <= {learned}");
         for _ in 0..100 {
             // Two sends at once: the second waits for its turn.
-            g.reserve(at);
-            g.reserve(at);
+            assert_eq!(g.try_send(at), Ok(()));
+            assert!(g.try_send(at).is_err());
             at += 1000 * MS;
             g.on_answer(at);
         }
