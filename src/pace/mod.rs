@@ -17,7 +17,7 @@ fn instant_now() -> Instant {
 
 use crate::output::Printer;
 use meter::Meter;
-use rate::Governor;
+use rate::{Governor, Reaction};
 use window::{Change, Shrink, Why, Window};
 
 /// How one attempt ended, as far as pacing cares.
@@ -53,6 +53,8 @@ struct State {
     governor: Governor,
     /// Answers other than 429, for the rate learned from a 429 and the progress line.
     accepted: Meter,
+    /// 429s, for the share of answers refused (is a slowdown working?).
+    refused: Meter,
     /// Requests sent and not yet answered.
     sending: usize,
     /// The most requests out at once in the current round (since `round_started`): the
@@ -98,6 +100,7 @@ impl Pace {
                 window: Window::new(ceiling),
                 governor: Governor::new(rate),
                 accepted: Meter::new(THROUGHPUT_SPAN),
+                refused: Meter::new(THROUGHPUT_SPAN),
                 sending: 0,
                 peak_sending: 0,
                 round_started: instant_now(),
@@ -218,8 +221,13 @@ impl Sending {
         }
         let trace = match signal {
             Signal::RateLimited => {
-                let accepted = state.accepted.count_within(now, Duration::from_secs(1));
-                let paced = state.governor.on_throttled(now, accepted);
+                state.refused.record(now);
+                let second = Duration::from_secs(1);
+                let accepted = state.accepted.count_within(now, second);
+                let refused = state.refused.count_within(now, second);
+                let paced = state
+                    .governor
+                    .on_throttled(now, self.sent, accepted, refused);
                 let shrink = state
                     .window
                     .on_throttled(now, self.sent)
@@ -235,7 +243,7 @@ impl Sending {
             ),
             Signal::Answered => {
                 state.accepted.record(now);
-                state.governor.on_answer(now);
+                state.governor.on_answer(now, self.sent);
                 trace_line(state.window.on_answer(now, self.sent, window_full), None)
             }
             Signal::NoAnswer => None,
@@ -286,10 +294,20 @@ impl Shared {
 }
 
 /// The `-v` line for a change of pace, if any.
-fn trace_line(change: Option<Change>, paced: Option<f64>) -> Option<String> {
+fn trace_line(change: Option<Change>, paced: Option<Reaction>) -> Option<String> {
     let mut parts = Vec::new();
-    if let Some(rate) = paced {
-        parts.push(format!("HTTP 429: pacing at {rate:.1} requests/s"));
+    match paced {
+        Some(Reaction::Paced(rate)) => {
+            parts.push(format!("HTTP 429: pacing at {rate:.1} requests/s"))
+        }
+        Some(Reaction::Undone(rate)) => parts.push(format!(
+            "HTTP 429s as often at a slower pace: not a rate limit, {}",
+            rate.map_or_else(
+                || "pace lifted".to_string(),
+                |r| format!("back at {r:.1} requests/s")
+            )
+        )),
+        None => {}
     }
     match change {
         Some(Change::Shrank(Shrink { before, after, why })) => {
@@ -365,8 +383,7 @@ mod tests {
         for task in tasks {
             task.abort();
         }
-        let times = sent.lock().unwrap().clone();
-        times
+        sent.lock().unwrap().clone()
     }
 
     #[tokio::test(start_paused = true)]

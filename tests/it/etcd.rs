@@ -15,6 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::common::tools;
 use crate::common::*;
 
 const ACCOUNT: &str = "sandbox/default";
@@ -173,6 +174,7 @@ impl Cluster {
         let peer = format!("http://127.0.0.1:{}", node.peer);
         let log = std::fs::File::create(self.dir.join(format!("{}.log", node.name))).unwrap();
         let mut cmd = Command::new("etcd");
+        clean_env(&mut cmd, &self.dir.join("home"));
         cmd.args(["--name", &node.name])
             .arg("--data-dir")
             .arg(self.dir.join(&node.name))
@@ -426,6 +428,9 @@ fn assert_exactly_once(sb: &Sandbox, outputs: &[Output], contacts: u64) {
 
 #[test]
 fn four_machines_of_eight_processes_share_one_rotating_session_exactly_once() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
     let cluster = shared();
     let (sb, machines, _) = fleet(cluster, "fleet", 4);
     slow_creates(&sb, 700);
@@ -439,6 +444,9 @@ fn four_machines_of_eight_processes_share_one_rotating_session_exactly_once() {
 
 #[test]
 fn the_leader_killed_mid_run_changes_nothing() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
     let cluster = Cluster::start();
     let (sb, machines, _) = fleet(&cluster, "leader", 4);
     let leader = cluster.leader();
@@ -506,6 +514,9 @@ fn kill_holder_then_refresh(fault: &str) -> (Output, (String, String), String) {
 
 #[test]
 fn a_lock_holder_killed_before_its_refresh_landed_lets_the_next_machine_go_on() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
     // The sandbox holds the holder's token request unprocessed; the holder dies, its lease
     // (5 s) expires, and the next machine refreshes normally.
     let (out, before, prefix) = kill_holder_then_refresh("token:delay=30000");
@@ -515,6 +526,9 @@ fn a_lock_holder_killed_before_its_refresh_landed_lets_the_next_machine_go_on() 
 
 #[test]
 fn a_lock_holder_killed_after_the_server_rotated_leaves_the_record_intact() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
     // The sandbox rotates at once but never answers: the holder dies with the new pair unseen.
     // The next machine waits out the lease, spends the refresh token the dead holder already
     // spent, and the sandbox revokes the family: exit 4 (log in again), record untouched.
@@ -525,6 +539,9 @@ fn a_lock_holder_killed_after_the_server_rotated_leaves_the_record_intact() {
 
 #[test]
 fn a_lost_quorum_exits_6_within_the_timeout_and_the_session_survives() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
     let cluster = Cluster::start();
     let (sb, mut machines, prefix) = fleet(&cluster, "quorum", 1);
     let env = &mut machines[0];
@@ -581,12 +598,16 @@ fn a_lost_quorum_exits_6_within_the_timeout_and_the_session_survives() {
 
 #[test]
 fn etcdctl_shows_no_token_and_token_show_names_the_store() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
     let cluster = shared();
     let (_sb, machines, prefix) = fleet(cluster, "sealed", 1);
     let token = stdout(&machines[0].run(&["token", "print", "--env", "sandbox"]));
     let token = token.trim();
     assert!(token.len() > 8);
-    let out = Command::new("etcdctl")
+    let home = tempfile::tempdir().unwrap();
+    let out = clean_env(&mut Command::new("etcdctl"), home.path())
         .env("ETCDCTL_API", "3")
         .args([
             "--endpoints",
@@ -626,6 +647,9 @@ fn etcdctl_shows_no_token_and_token_show_names_the_store() {
 
 #[test]
 fn a_wrong_key_is_exit_6_and_writes_nothing() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
     let cluster = shared();
     let (sb, machines, prefix) = fleet(cluster, "wrongkey", 1);
     let key = format!("{prefix}{ACCOUNT}");
@@ -705,6 +729,7 @@ fn write_certs(dir: &std::path::Path) {
 /// etcdctl against the TLS member, as `user` when given.
 fn etcdctl(dir: &std::path::Path, endpoint: &str, user: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new("etcdctl");
+    clean_env(&mut cmd, &dir.join("home"));
     cmd.env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={endpoint}"))
         .arg(format!("--cacert={}", dir.join("ca.pem").display()))
@@ -724,6 +749,7 @@ fn secure_etcd(dir: &std::path::Path) -> (KillOnDrop, String) {
     let endpoint = format!("https://127.0.0.1:{client}");
     let file = |name: &str| dir.join(name).display().to_string();
     let mut cmd = Command::new("etcd");
+    clean_env(&mut cmd, &dir.join("home"));
     cmd.args(["--name", "s1", "--data-dir", &file("s1")])
         .args([
             "--listen-client-urls",
@@ -782,6 +808,9 @@ fn secure_etcd(dir: &std::path::Path) -> (KillOnDrop, String) {
 
 #[test]
 fn tls_with_client_certificates_and_password_auth() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap().keep();
     DIRS.lock().unwrap().push(dir.clone());
     let (_etcd, endpoint) = secure_etcd(&dir);
