@@ -606,10 +606,11 @@ fn a_signal_during_a_refresh_waits_for_the_rotated_pair_to_be_stored() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // At the server: hsm spent the refresh token, so it holds signals until the rotated
+        // pair is stored (it did so before sending).
         wait_for_stats(&sb, "the refresh to reach the server", |s| {
             s["token_requests"].as_u64().unwrap() > sent
         });
-        std::thread::sleep(Duration::from_millis(200));
         // SAFETY: plain syscall on our own child.
         unsafe {
             libc::kill(child.id() as i32, signal);

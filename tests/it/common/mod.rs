@@ -388,6 +388,30 @@ impl LoginRun {
     }
 }
 
+/// Wait (up to `limit`) for a line of `lines` containing `what`; the lines up to it.
+#[track_caller]
+pub fn wait_for_line_in(
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    limit: Duration,
+) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(what);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no line with {what:?}; saw:\n{}", seen.join("\n")),
+        }
+    }
+}
+
 /// The lines of a child's stderr as they come, read on a thread.
 pub fn spawn_line_reader(stderr: ChildStderr) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
