@@ -1,6 +1,6 @@
 //! Release artifacts: `scripts/package.sh` (a release build, cargo-deb, lintian) and
 //! `scripts/install.sh`. The packaging tests are ignored by a plain `cargo test` because they
-//! need a release build; `cargo test -- --include-ignored` (and `.ci/run`) runs them.
+//! need a release build; `scripts/test` (`cargo test -- --include-ignored`) runs them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -125,7 +125,7 @@ fn version_names_the_commit_and_its_date() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn package_writes_the_archive_the_deb_and_checksums_that_verify() {
     let dist = dist();
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
@@ -166,7 +166,7 @@ fn package_writes_the_archive_the_deb_and_checksums_that_verify() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn the_deb_passes_lintian_and_its_binary_and_completion_work() {
     if !tools::present(tools::DEB) {
         return;
@@ -214,7 +214,7 @@ fn the_deb_passes_lintian_and_its_binary_and_completion_work() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn install_sh_verifies_then_installs_under_the_prefix_and_names_the_path() {
     let release = release_copy();
     let prefix = tempfile::tempdir().unwrap();
@@ -254,7 +254,7 @@ fn install_sh_verifies_then_installs_under_the_prefix_and_names_the_path() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn install_sh_refuses_a_tampered_archive_and_installs_nothing() {
     let release = release_copy();
     let tarball = release.path().join(tarball_name());
@@ -277,7 +277,7 @@ fn install_sh_refuses_a_tampered_archive_and_installs_nothing() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn install_sh_refuses_a_release_without_checksums_or_without_this_target() {
     let release = release_copy();
     let prefix = tempfile::tempdir().unwrap();
