@@ -2,19 +2,28 @@
 # Release artifacts in target/dist/: the tarball (or a .zip for Windows), the .deb (Linux, with
 # cargo-deb) and SHA256SUMS over all of them.
 #
-#   scripts/package.sh [--target TRIPLE]     (default: the host; the toolchain for TRIPLE must be present)
+#   scripts/package.sh [--target TRIPLE] [--no-deb]
+#     --target TRIPLE   default: the host; the toolchain for TRIPLE must be present
+#     --no-deb          the tarball and SHA256SUMS only (no cargo-deb needed)
 #
+# Every tool is checked before the build (cargo-deb at the pinned version for a Linux .deb):
+# a missing one stops it in seconds, naming the command that installs it.
 # The build is `cargo build --release --locked`. Archives are reproducible: files sorted, owned by
 # root, dated SOURCE_DATE_EPOCH (default: the last commit's time), gzip without a timestamp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The cargo-deb that builds the .deb (also installed by scripts/test and the release workflow).
+deb_version=3.8.0
+
 target=""
+make_deb=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target="${2:?--target needs a triple}"; shift 2 ;;
     --target=*) target="${1#--target=}"; shift ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-deb) make_deb=0; shift ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "package.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -23,6 +32,25 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 triple=${target:-$host}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
+
+case "$triple" in *linux*) ;; *) make_deb=0 ;; esac
+
+# Preflight: every tool this run needs, before a minute of release build.
+need() { # COMMAND HOW-TO-INSTALL
+  command -v "$1" >/dev/null 2>&1 || { echo "package.sh: $1 is missing: $2" >&2; exit 1; }
+}
+case "$triple" in
+  *windows*) command -v zip >/dev/null 2>&1 || need 7z "install zip (or 7-Zip)" ;;
+  *) need tar "install tar"; need gzip "install gzip" ;;
+esac
+command -v sha256sum >/dev/null 2>&1 || need shasum "install coreutils (sha256sum) or perl (shasum)"
+if [ "$make_deb" = 1 ]; then
+  found=$(cargo deb --version 2>/dev/null || true)
+  if [ "$found" != "cargo-deb $deb_version" ]; then
+    echo "package.sh: the .deb needs cargo-deb $deb_version (found: ${found:-none}): cargo install --locked cargo-deb@$deb_version, or --no-deb for the tarball and SHA256SUMS only" >&2
+    exit 1
+  fi
+fi
 
 target_args=()
 [ -n "$target" ] && target_args=(--target "$target")
@@ -72,14 +100,11 @@ case "$triple" in
     fi ;;
 esac
 
-case "$triple" in
-  *linux*)
-    command -v cargo-deb >/dev/null 2>&1 || {
-      echo "package.sh: cargo-deb is missing: cargo install --locked cargo-deb@3.8.0" >&2
-      exit 1
-    }
-    cargo deb --no-build --locked --quiet "${target_args[@]}" --output "$dist/" >/dev/null ;;
-esac
+if [ "$make_deb" = 1 ]; then
+  cargo deb --no-build --locked --quiet "${target_args[@]}" --output "$dist/" >/dev/null
+else
+  case "$triple" in *linux*) echo "package: no .deb (--no-deb): the archive and SHA256SUMS only" >&2 ;; esac
+fi
 
 if command -v sha256sum >/dev/null 2>&1; then sum=(sha256sum); else sum=(shasum -a 256); fi
 (cd "$dist" && "${sum[@]}" -- hsm* >SHA256SUMS)

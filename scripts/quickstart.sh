@@ -14,7 +14,7 @@ work=$(mktemp -d)
 trap 'kill "$sandbox_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # Keep everything of this demo in a temp dir: config, a 0600 credentials file, locks.
-export XDG_CONFIG_HOME="$work/config" HSM_STATE_DIR="$work/state"
+export XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/xdg-state" HSM_STATE_DIR="$work/state"
 export HSM_CREDENTIAL_STORE=file HSM_CREDENTIALS_FILE="$work/credentials.json"
 export NO_PROXY="127.0.0.1,localhost"
 
@@ -36,3 +36,14 @@ set -x
 "$hsm" contacts create --env sandbox --external-id CRM123 --first-name John --last-name Doe --zip 94103
 "$hsm" token show --env sandbox --json
 "$hsm" status
+{ set +x; } 2>/dev/null
+
+# Where the binary is, and what to try next: `hsm` is not on PATH yet.
+cat <<EOF
+
+Done. The hsm this built is $hsm
+Next, try it yourself against the sandbox, in two terminals:
+  $hsm sandbox
+  $hsm login --env sandbox
+To have hsm on your PATH: cargo install --locked --path .
+EOF

@@ -10,9 +10,14 @@ mod window;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Now, on tokio's clock (the real one, except in tests that pause it to stall the process).
+fn instant_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 use crate::output::Printer;
 use meter::Meter;
-use rate::Governor;
+use rate::{Governor, Reaction};
 use window::{Change, Shrink, Why, Window};
 
 /// How one attempt ended, as far as pacing cares.
@@ -38,6 +43,8 @@ struct Shared {
     rest_started: tokio::sync::Notify,
     /// Wakes a request waiting for a slot of the window when an answer frees one.
     slot_freed: tokio::sync::Notify,
+    /// Held by the one request asking the rate governor for its turn.
+    turn: tokio::sync::Mutex<()>,
     printer: Printer,
 }
 
@@ -46,6 +53,8 @@ struct State {
     governor: Governor,
     /// Answers other than 429, for the rate learned from a 429 and the progress line.
     accepted: Meter,
+    /// 429s, for the share of answers refused (is a slowdown working?).
+    refused: Meter,
     /// Requests sent and not yet answered.
     sending: usize,
     /// The most requests out at once in the current round (since `round_started`): the
@@ -91,13 +100,15 @@ impl Pace {
                 window: Window::new(ceiling),
                 governor: Governor::new(rate),
                 accepted: Meter::new(THROUGHPUT_SPAN),
+                refused: Meter::new(THROUGHPUT_SPAN),
                 sending: 0,
                 peak_sending: 0,
-                round_started: Instant::now(),
+                round_started: instant_now(),
                 resting: 0,
             }),
             rest_started: tokio::sync::Notify::new(),
             slot_freed: tokio::sync::Notify::new(),
+            turn: tokio::sync::Mutex::new(()),
             printer,
         })))
     }
@@ -135,23 +146,17 @@ impl Pace {
         tokio::time::sleep(pause).await;
     }
 
-    /// Wait for this attempt's turn under the pace, then count it as sent.
+    /// Wait for a slot of the window, then for this attempt's turn under the pace; it counts
+    /// as sent from the moment it passes. The window comes first: a request that passed the
+    /// pace and then waited for a slot (a retry back from its rest) would go out together
+    /// with the ones that passed after it.
     pub async fn slot(&self) -> Sending {
         let Some(shared) = &self.0 else {
             return Sending {
                 pace: None,
-                sent: Instant::now(),
+                sent: instant_now(),
             };
         };
-        let now = Instant::now();
-        let at = shared.state().governor.reserve(now);
-        // Only when there is a wait: a timer, even one already due, waits for the timer
-        // wheel's next millisecond tick, which costs a fifth of a 5 ms round trip.
-        if at > now {
-            tokio::time::sleep_until(at.into()).await;
-        }
-        // Then a slot of the window: a retry coming back from its rest waits here when the
-        // rows sent meanwhile use every slot.
         loop {
             {
                 let mut state = shared.state();
@@ -163,17 +168,33 @@ impl Pace {
             }
             shared.slot_freed.notified().await;
         }
-        Sending {
+        // Holds the slot from here, and frees it if this attempt is cancelled while it waits.
+        let mut sending = Sending {
             pace: Some(shared.clone()),
-            sent: Instant::now(),
+            sent: instant_now(),
+        };
+        // One request at a time asks the governor (a fair lock: in the order they came), so
+        // each send is spaced from the one before as it actually went.
+        let _turn = shared.turn.lock().await;
+        loop {
+            let now = instant_now();
+            let wait = shared.state().governor.try_send(now);
+            match wait {
+                Ok(()) => break,
+                // A timer only when there is a wait: even a due one waits for the timer
+                // wheel's next millisecond tick, a fifth of a 5 ms round trip.
+                Err(at) => tokio::time::sleep_until(at.into()).await,
+            }
         }
+        sending.sent = instant_now();
+        sending
     }
 
     /// What the progress line shows; None for an unpaced client.
     pub fn snapshot(&self) -> Option<Snapshot> {
         let shared = self.0.as_ref()?;
         let mut state = shared.state();
-        let now = Instant::now();
+        let now = instant_now();
         Some(Snapshot {
             limit: state.window.limit(),
             ceiling: state.window.ceiling(),
@@ -189,7 +210,7 @@ impl Sending {
         let Some(shared) = self.pace.take() else {
             return;
         };
-        let now = Instant::now();
+        let now = instant_now();
         let mut state = shared.state();
         // Every slot of the window was in use during this request's round: the window is
         // what limits the run, and may grow. A request sent after the round began closes it.
@@ -200,8 +221,13 @@ impl Sending {
         }
         let trace = match signal {
             Signal::RateLimited => {
-                let accepted = state.accepted.count_within(now, Duration::from_secs(1));
-                let paced = state.governor.on_throttled(now, accepted);
+                state.refused.record(now);
+                let second = Duration::from_secs(1);
+                let accepted = state.accepted.count_within(now, second);
+                let refused = state.refused.count_within(now, second);
+                let paced = state
+                    .governor
+                    .on_throttled(now, self.sent, accepted, refused);
                 let shrink = state
                     .window
                     .on_throttled(now, self.sent)
@@ -217,7 +243,7 @@ impl Sending {
             ),
             Signal::Answered => {
                 state.accepted.record(now);
-                state.governor.on_answer(now);
+                state.governor.on_answer(now, self.sent);
                 trace_line(state.window.on_answer(now, self.sent, window_full), None)
             }
             Signal::NoAnswer => None,
@@ -268,10 +294,20 @@ impl Shared {
 }
 
 /// The `-v` line for a change of pace, if any.
-fn trace_line(change: Option<Change>, paced: Option<f64>) -> Option<String> {
+fn trace_line(change: Option<Change>, paced: Option<Reaction>) -> Option<String> {
     let mut parts = Vec::new();
-    if let Some(rate) = paced {
-        parts.push(format!("HTTP 429: pacing at {rate:.1} requests/s"));
+    match paced {
+        Some(Reaction::Paced(rate)) => {
+            parts.push(format!("HTTP 429: pacing at {rate:.1} requests/s"))
+        }
+        Some(Reaction::Undone(rate)) => parts.push(format!(
+            "HTTP 429s as often at a slower pace: not a rate limit, {}",
+            rate.map_or_else(
+                || "pace lifted".to_string(),
+                |r| format!("back at {r:.1} requests/s")
+            )
+        )),
+        None => {}
     }
     match change {
         Some(Change::Shrank(Shrink { before, after, why })) => {
@@ -297,5 +333,70 @@ impl Snapshot {
             "concurrency {}/{}, {:.0} req/s{paced}",
             self.limit, self.ceiling, self.throughput
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The most of `times` in any one-second window `[t, t+1s)`.
+    fn busiest_second(times: &[Instant]) -> usize {
+        let mut times = times.to_vec();
+        times.sort();
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Sixteen requests at a time, each answered at once, under `--rate 25`, on tokio's
+    /// paused clock: the sending instants, with the whole process frozen for `stall` after
+    /// two seconds (a busy CPU, a suspended VM, a debugger) and then five seconds on.
+    async fn send_through_a_stall(stall: Duration) -> Vec<Instant> {
+        let quiet = Printer {
+            quiet: true,
+            verbose: false,
+        };
+        let pace = Pace::new(16, Some(25.0), quiet);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (pace, sent) = (pace.clone(), sent.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let sending = pace.slot().await;
+                    sent.lock().unwrap().push(instant_now());
+                    sending.done(Signal::Answered);
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Time jumps with nothing running: every timer due meanwhile fires at once.
+        tokio::time::advance(stall).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        for task in tasks {
+            task.abort();
+        }
+        sent.lock().unwrap().clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_is_kept_in_every_second_even_after_the_process_stalled() {
+        for stall_ms in [30, 200, 500, 3000] {
+            let times = send_through_a_stall(Duration::from_millis(stall_ms)).await;
+            let busiest = busiest_second(&times);
+            assert!(
+                busiest <= 25,
+                "{busiest} sends in one second at --rate 25 after a {stall_ms} ms stall"
+            );
+            // Still the pace, not a crawl: about 24.5 a second over the 7 s it ran.
+            assert!(times.len() >= 150, "{} sends in 7 s", times.len());
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::common::tools;
 use crate::common::*;
 
 fn root() -> PathBuf {
@@ -62,6 +63,9 @@ fn readme_exit_codes() -> Vec<(String, String)> {
 
 #[test]
 fn the_exit_codes_read_the_same_in_help_man_page_and_readme() {
+    if !tools::present(&[&tools::MAN]) {
+        return;
+    }
     let readme = readme_exit_codes();
     let codes: Vec<&str> = readme.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(codes, ["0", "1", "2", "3", "4", "5", "6", "130"]);
@@ -118,6 +122,9 @@ fn justified(line: &str) -> bool {
 
 #[test]
 fn command_pages_have_examples_as_written_notes_unjustified_and_their_own_footer() {
+    if !tools::present(&[&tools::MAN]) {
+        return;
+    }
     let page = man("hsm-contacts-import.1", 80);
     assert!(!page.contains("EXTRA"), "{page}");
     let examples = section(&page, "EXAMPLES");
@@ -159,6 +166,9 @@ fn command_pages_have_examples_as_written_notes_unjustified_and_their_own_footer
 
 #[test]
 fn the_top_page_example_shows_the_report_also_when_rows_were_invalid() {
+    if !tools::present(&[&tools::MAN]) {
+        return;
+    }
     let page = man("hsm.1", 2000);
     let examples = squeeze(&section(&page, "EXAMPLES").join("\n"));
     assert!(
@@ -170,6 +180,9 @@ fn the_top_page_example_shows_the_report_also_when_rows_were_invalid() {
 
 #[test]
 fn commands_that_use_no_session_hide_and_refuse_env_profile_and_config() {
+    if !tools::present(&[&tools::MAN]) {
+        return;
+    }
     let env = TestEnv::new();
     for (command, help_args, page) in [
         (

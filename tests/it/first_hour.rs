@@ -223,7 +223,8 @@ fn quickstart_shows_cargo_at_work_and_runs_end_to_end() {
     ));
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = std::process::Command::new("bash");
-    cmd.arg(root.join("scripts/quickstart.sh"))
+    clean_env(&mut cmd, &env.path("home"))
+        .arg(root.join("scripts/quickstart.sh"))
         .env("PATH", std::env::join_paths(dirs).unwrap());
     let out = run_with_timeout(&mut cmd, std::time::Duration::from_secs(120));
     let err = stderr(&out);
@@ -240,8 +241,18 @@ fn quickstart_shows_cargo_at_work_and_runs_end_to_end() {
     );
     assert!(
         stdout(&out).contains("sandbox/default"),
-        "ends with hsm status: {}",
+        "runs hsm status: {}",
         stdout(&out)
+    );
+    // It ends saying where the binary is and what to run next (`hsm` is not on PATH yet).
+    let built = root.join("target/debug/hsm").display().to_string();
+    let end = stdout(&out);
+    let end = &end[end.find("sandbox/default").unwrap()..];
+    assert!(
+        end.contains(&format!("The hsm this built is {built}"))
+            && end.contains(&format!("  {built} sandbox\n"))
+            && end.contains("cargo install --locked --path ."),
+        "{end}"
     );
 }
 

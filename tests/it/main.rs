@@ -18,6 +18,11 @@ mod docs;
 mod etcd;
 mod first_hour;
 mod generated;
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+mod hermetic;
 mod import;
 // Against a private Secret Service (see common::keyring).
 #[cfg(all(

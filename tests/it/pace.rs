@@ -84,8 +84,9 @@ fn rate_is_never_exceeded_in_any_one_second_window_by_import_or_sync() {
     assert_exit(&out, 0);
     assert_created_once(&sb, 90);
     let busiest = sb.stats()["api_max_per_second"].as_u64().unwrap();
+    // Only the cap: how close to it the run gets depends on the machine's load, and is
+    // measured by scripts/bench_pace.py and the governor's unit tests, not here.
     assert!(busiest <= 30, "{busiest} requests in one second");
-    assert!(busiest >= 20, "the cap is a cap, not a crawl: {busiest}");
 
     sb.reset_stats();
     let file = env.path("crm.jsonl");
@@ -160,4 +161,57 @@ fn answers_that_slow_down_shrink_the_concurrency() {
             .join("\n")
     );
     assert_created_once(&sb, 600);
+}
+
+/// The paces a `-v` trace set, in order (`pace: HTTP 429: pacing at 93.6 requests/s`).
+fn paces_set(trace: &str) -> Vec<f64> {
+    trace
+        .lines()
+        .filter_map(|l| l.split("pacing at ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_server_refusing_two_creates_in_three_whatever_the_pace_does_not_pin_the_pace() {
+    let (sb, env) = logged_in(&[]);
+    // 429 with `Retry-After: 0` to two creates of every three, however fast they come: a
+    // refusal that does not follow the pace (a flaky gateway, a shared quota), not a rate.
+    let pattern: Vec<&str> = std::iter::repeat_n(["create:429=0x2", "create:delay=0"], 300)
+        .flatten()
+        .collect();
+    sb.set_faults(&pattern);
+    // Before the fix the pace sank to about one request a second: this run did not end
+    // within the 300 s guard.
+    let out = import(&env, 300, "T", &["-v"]);
+    let err = stderr(&out);
+    let trace: Vec<&str> = err.lines().filter(|l| l.contains("pace:")).collect();
+    let trace = trace.join("\n");
+    // A row refused five times in a row (the retry budget) fails, to be retried by a re-run.
+    assert!(matches!(out.status.code(), Some(0 | 5)), "{err}");
+    // Slowing down did not make the refusals rarer, so it is undone: the run does not end
+    // crawling at a pace of a few requests a second.
+    let last = trace
+        .lines()
+        .rev()
+        .find(|l| l.contains("pacing at") || l.contains("not a rate limit"));
+    if let Some(last) = last {
+        let pinned = paces_set(last).iter().any(|p| *p < 10.0);
+        assert!(!pinned, "the run ended pinned at a crawl:\n{trace}");
+    }
+    // A re-run sends what is left, each row created once.
+    sb.clear_faults();
+    let file = env.path("T.jsonl");
+    let out = run_with_timeout(
+        env.cmd().args([
+            "contacts",
+            "import",
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ]),
+        Duration::from_secs(300),
+    );
+    assert_exit(&out, 0);
+    assert_created_once(&sb, 300);
 }

@@ -1,11 +1,12 @@
 //! Release artifacts: `scripts/package.sh` (a release build, cargo-deb, lintian) and
 //! `scripts/install.sh`. The packaging tests are ignored by a plain `cargo test` because they
-//! need a release build; `cargo test -- --include-ignored` (and `.ci/run`) runs them.
+//! need a release build; `scripts/test` (`cargo test -- --include-ignored`) runs them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use crate::common::tools;
 use crate::common::*;
 
 fn root() -> PathBuf {
@@ -33,19 +34,32 @@ fn host_triple() -> String {
         .to_string()
 }
 
-/// Runs scripts/package.sh once for the whole test binary and returns target/dist.
+/// Runs scripts/package.sh once for the whole test binary and returns target/dist; with
+/// `--no-deb` where cargo-deb, lintian or dpkg-deb is missing (the .deb tests are skipped).
 fn dist() -> &'static Path {
     static DIST: OnceLock<PathBuf> = OnceLock::new();
     DIST.get_or_init(|| {
-        let out = run(Command::new("bash")
-            .arg(root().join("scripts/package.sh"))
-            .current_dir(root()));
+        let with_deb = tools::there(tools::DEB);
+        let mut cmd = Command::new("bash");
+        cmd.arg(root().join("scripts/package.sh"))
+            .current_dir(root());
+        if !with_deb {
+            cmd.arg("--no-deb");
+        }
+        let out = run(&mut cmd);
         assert!(
             out.status.success(),
             "package.sh failed:\n{}{}",
             text(&out.stdout),
             text(&out.stderr)
         );
+        if !with_deb {
+            assert!(
+                text(&out.stderr).contains("no .deb (--no-deb): the archive and SHA256SUMS only"),
+                "{}",
+                text(&out.stderr)
+            );
+        }
         let target_dir = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| root().join("target"));
@@ -111,12 +125,16 @@ fn version_names_the_commit_and_its_date() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn package_writes_the_archive_the_deb_and_checksums_that_verify() {
     let dist = dist();
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
     assert!(sums.contains(&tarball_name()), "{sums}");
-    assert!(sums.contains(&deb_name()), "{sums}");
+    // The .deb itself is checked by the test below, which is skipped (or fails in CI)
+    // without the tools.
+    if tools::there(tools::DEB) {
+        assert!(sums.contains(&deb_name()), "{sums}");
+    }
     let check = run(Command::new("sha256sum")
         .args(["-c", "SHA256SUMS"])
         .current_dir(dist));
@@ -148,8 +166,11 @@ fn package_writes_the_archive_the_deb_and_checksums_that_verify() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn the_deb_passes_lintian_and_its_binary_and_completion_work() {
+    if !tools::present(tools::DEB) {
+        return;
+    }
     let deb = dist().join(deb_name());
     let lintian = run(Command::new("lintian").arg(&deb));
     let report = text(&lintian.stdout) + &text(&lintian.stderr);
@@ -162,7 +183,7 @@ fn the_deb_passes_lintian_and_its_binary_and_completion_work() {
     let extract = run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(x.path()));
     assert!(extract.status.success(), "{}", text(&extract.stderr));
     let hsm = x.path().join("usr/bin/hsm");
-    let out = run(Command::new(&hsm).arg("--version"));
+    let out = run(TestEnv::new().cmd_of(&hsm).arg("--version"));
     assert!(
         text(&out.stdout).starts_with(&format!("hsm {} (", version())),
         "{}",
@@ -193,7 +214,7 @@ fn the_deb_passes_lintian_and_its_binary_and_completion_work() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn install_sh_verifies_then_installs_under_the_prefix_and_names_the_path() {
     let release = release_copy();
     let prefix = tempfile::tempdir().unwrap();
@@ -210,7 +231,7 @@ fn install_sh_verifies_then_installs_under_the_prefix_and_names_the_path() {
         "{stderr}"
     );
     let hsm = bin.join("hsm");
-    let out = run(Command::new(&hsm).args(["token", "--help"]));
+    let out = run(TestEnv::new().cmd_of(&hsm).args(["token", "--help"]));
     assert!(out.status.success());
     for path in [
         "share/man/man1/hsm.1",
@@ -233,7 +254,7 @@ fn install_sh_verifies_then_installs_under_the_prefix_and_names_the_path() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn install_sh_refuses_a_tampered_archive_and_installs_nothing() {
     let release = release_copy();
     let tarball = release.path().join(tarball_name());
@@ -256,7 +277,7 @@ fn install_sh_refuses_a_tampered_archive_and_installs_nothing() {
 }
 
 #[test]
-#[ignore = "a release build with cargo-deb and lintian: run with --include-ignored (.ci/run does)"]
+#[ignore = "a release build: run with --include-ignored (scripts/test does)"]
 fn install_sh_refuses_a_release_without_checksums_or_without_this_target() {
     let release = release_copy();
     let prefix = tempfile::tempdir().unwrap();
@@ -436,4 +457,33 @@ fn install_sh_from_plain_http_warns_that_the_checksums_prove_nothing() {
         "{stderr}"
     );
     assert!(prefix.path().join("bin/hsm").is_file());
+}
+
+#[test]
+fn package_sh_without_the_pinned_cargo_deb_stops_before_building_and_names_the_fix() {
+    // A CARGO_HOME with no cargo-deb in it: `cargo deb` is then no command at all.
+    let home = tempfile::tempdir().unwrap();
+    let rustup_home = std::env::var("RUSTUP_HOME")
+        .unwrap_or_else(|_| format!("{}/.rustup", std::env::var("HOME").unwrap_or_default()));
+    let cargo = PathBuf::from(env!("CARGO"));
+    let path = format!(
+        "{}:/usr/bin:/bin",
+        cargo.parent().expect("cargo's directory").display()
+    );
+    let out = run(Command::new("bash")
+        .arg(root().join("scripts/package.sh"))
+        .current_dir(root())
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", home.path())
+        .env("CARGO_HOME", home.path())
+        .env("RUSTUP_HOME", rustup_home));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cargo install --locked cargo-deb@3.8.0") && err.contains("--no-deb"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("cargo build"), "it built first: {err}");
 }

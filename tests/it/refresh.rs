@@ -122,7 +122,9 @@ fn thirty_two_processes_with_always_expiring_tokens_never_reuse_a_refresh_token(
 ))]
 #[test]
 fn thirty_two_processes_share_the_real_keychain_safely() {
-    let keyring = crate::common::keyring::PrivateKeyring::unlocked();
+    let Some(keyring) = crate::common::keyring::PrivateKeyring::unlocked() else {
+        return;
+    };
     let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "2"]);
     let mut env = TestEnv::with_sandbox(&sb);
     env.unset("HSM_CREDENTIAL_STORE");
@@ -461,8 +463,9 @@ mod keychain_store {
     use super::*;
     use crate::common::keyring::PrivateKeyring;
 
-    fn session(extra: &[&str]) -> (Sandbox, TestEnv, PrivateKeyring) {
-        let keyring = PrivateKeyring::unlocked();
+    /// None when the keyring tools are missing (the test is skipped).
+    fn session(extra: &[&str]) -> Option<(Sandbox, TestEnv, PrivateKeyring)> {
+        let keyring = PrivateKeyring::unlocked()?;
         let mut args = vec!["--auto-approve"];
         args.extend_from_slice(extra);
         let sb = Sandbox::start(&args);
@@ -470,12 +473,14 @@ mod keychain_store {
         env.unset("HSM_CREDENTIAL_STORE");
         env.set("DBUS_SESSION_BUS_ADDRESS", &keyring.bus);
         login_auto(&env, &[]);
-        (sb, env, keyring)
+        Some((sb, env, keyring))
     }
 
     #[test]
     fn invalid_grant_exits_4_and_keeps_the_keychain_record() {
-        let (sb, env, keyring) = session(&[]);
+        let Some((sb, env, keyring)) = session(&[]) else {
+            return;
+        };
         let before = keyring.lookup(ACCOUNT).unwrap();
         sb.revoke(None);
         let out = env.run(&["token", "refresh", "--env", "sandbox"]);
@@ -485,7 +490,9 @@ mod keychain_store {
 
     #[test]
     fn server_errors_html_and_lost_answers_leave_the_keychain_record_intact() {
-        let (sb, mut env, keyring) = session(&[]);
+        let Some((sb, mut env, keyring)) = session(&[]) else {
+            return;
+        };
         env.set("HSM_HTTP_TIMEOUT", "1");
         let before = keyring.lookup(ACCOUNT).unwrap();
         for fault in [
@@ -506,7 +513,9 @@ mod keychain_store {
     #[test]
     fn sigkill_after_the_server_rotated_is_reported_and_the_record_kept() {
         // Every token expires within the refresh margin, so `token print` refreshes.
-        let (sb, env, keyring) = session(&["--access-ttl", "2"]);
+        let Some((sb, env, keyring)) = session(&["--access-ttl", "2"]) else {
+            return;
+        };
         let before = keyring.lookup(ACCOUNT).unwrap();
         spawn_and_kill_during_refresh(&env, &sb, KillPoint::AfterTheServerRotated);
         assert_eq!(keyring.lookup(ACCOUNT).unwrap(), before);
@@ -597,10 +606,11 @@ fn a_signal_during_a_refresh_waits_for_the_rotated_pair_to_be_stored() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // At the server: hsm spent the refresh token, so it holds signals until the rotated
+        // pair is stored (it did so before sending).
         wait_for_stats(&sb, "the refresh to reach the server", |s| {
             s["token_requests"].as_u64().unwrap() > sent
         });
-        std::thread::sleep(Duration::from_millis(200));
         // SAFETY: plain syscall on our own child.
         unsafe {
             libc::kill(child.id() as i32, signal);

@@ -349,7 +349,8 @@ fn quiet_still_prints_the_url_but_nothing_on_stderr() {
 fn port_in_use_exits_5_naming_the_port_like_login_does() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hsm"))
+    let out = crate::common::TestEnv::new()
+        .cmd()
         .args(["sandbox", "--port", &port])
         .output()
         .expect("run hsm");
@@ -361,7 +362,8 @@ fn port_in_use_exits_5_naming_the_port_like_login_does() {
 
 #[test]
 fn bad_fault_spec_at_start_up_is_a_usage_error() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hsm"))
+    let out = crate::common::TestEnv::new()
+        .cmd()
         .args(["sandbox", "--port", "0", "--fault", "create:teapot"])
         .output()
         .expect("run hsm");
@@ -1495,7 +1497,8 @@ fn rate_limit_answers_429_with_retry_after_beyond_the_bucket_and_counts_them() {
 #[test]
 fn rate_limit_must_be_a_sensible_whole_number() {
     for bad in ["0", "-1", "2.5", "abc", "1000001"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hsm"))
+        let out = crate::common::TestEnv::new()
+            .cmd()
             .args(["sandbox", "--port", "0", &format!("--rate-limit={bad}")])
             .output()
             .expect("run hsm");
@@ -1757,7 +1760,9 @@ fn browser_approve_delivers_code_and_state_to_the_loopback_listener() {
     let sb = Sandbox::start(&[]);
     let (redirect_uri, received) = callback_listener();
     let state = "st-4fQ9_x";
-    let browser = Browser::start();
+    let Some(browser) = Browser::start() else {
+        return;
+    };
     browser.goto(&browser_authorize_url(&sb, &redirect_uri, state));
     let page = browser.page_source();
     assert!(
@@ -1790,7 +1795,9 @@ fn browser_approve_delivers_code_and_state_to_the_loopback_listener() {
 fn browser_deny_delivers_access_denied() {
     let sb = Sandbox::start(&[]);
     let (redirect_uri, received) = callback_listener();
-    let browser = Browser::start();
+    let Some(browser) = Browser::start() else {
+        return;
+    };
     browser.goto(&browser_authorize_url(&sb, &redirect_uri, "deny-state"));
     browser.click("#deny");
     let target = received

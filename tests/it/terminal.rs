@@ -5,18 +5,30 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::tools;
 use crate::common::*;
 
 struct Tmux {
     socket: PathBuf,
+    home: PathBuf,
+}
+
+/// `tmux -S SOCKET ...` with a cleared environment: the server it starts, and the shell in its
+/// terminal, get PATH and the test's HOME and XDG dirs, then what the script exports; nothing
+/// of the operator's (HSM_*, XDG_*) reaches the hsm they run.
+fn tmux(socket: &std::path::Path, home: &std::path::Path) -> Command {
+    let mut cmd = Command::new("tmux");
+    clean_env(&mut cmd, home);
+    cmd.arg("-S").arg(socket);
+    cmd
 }
 
 impl Tmux {
-    fn start(env: &TestEnv, script_body: &str) -> Tmux {
-        assert!(
-            Command::new("tmux").arg("-V").output().is_ok(),
-            "tmux is missing: install the Debian package tmux (.ci/run does)"
-        );
+    /// None when tmux is missing (the test is skipped, see `tools`).
+    fn start(env: &TestEnv, script_body: &str) -> Option<Tmux> {
+        if !tools::present(&[&tools::TMUX]) {
+            return None;
+        }
         let script = env.path("term.sh");
         let mut text = String::from("#!/bin/sh\n");
         for (k, v) in &env.vars {
@@ -30,38 +42,19 @@ impl Tmux {
         static TERMINALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = TERMINALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let socket = env.path(&format!("tmux-{n}.sock"));
-        let status = Command::new("tmux")
-            .args([
-                "-S",
-                socket.to_str().unwrap(),
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-                "-x",
-                "400",
-                "-y",
-                "50",
-            ])
+        let home = env.path("home");
+        let status = tmux(&socket, &home)
+            .args(["new-session", "-d", "-s", "t", "-x", "400", "-y", "50"])
             .arg(format!("sh {}", script.display()))
-            .env_remove("TMUX")
             .status()
             .unwrap();
         assert!(status.success());
-        Tmux { socket }
+        Some(Tmux { socket, home })
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args([
-                "-S",
-                self.socket.to_str().unwrap(),
-                "capture-pane",
-                "-p",
-                "-J",
-                "-t",
-                "t",
-            ])
+        let out = tmux(&self.socket, &self.home)
+            .args(["capture-pane", "-p", "-J", "-t", "t"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -88,17 +81,16 @@ impl Tmux {
     }
 
     fn type_line(&self, text: &str) {
-        let sock = self.socket.to_str().unwrap();
         assert!(
-            Command::new("tmux")
-                .args(["-S", sock, "send-keys", "-t", "t", "-l", text])
+            tmux(&self.socket, &self.home)
+                .args(["send-keys", "-t", "t", "-l", text])
                 .status()
                 .unwrap()
                 .success()
         );
         assert!(
-            Command::new("tmux")
-                .args(["-S", sock, "send-keys", "-t", "t", "Enter"])
+            tmux(&self.socket, &self.home)
+                .args(["send-keys", "-t", "t", "Enter"])
                 .status()
                 .unwrap()
                 .success()
@@ -108,9 +100,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-S", self.socket.to_str().unwrap(), "kill-server"])
-            .status();
+        let _ = tmux(&self.socket, &self.home).arg("kill-server").status();
     }
 }
 
@@ -131,7 +121,9 @@ fn secret_prompt_does_not_echo_and_a_pasted_redirect_completes_the_login() {
                 sb.base_url
             ),
         );
-        let term = Tmux::start(&env, &format!("{HSM} login --env acme --no-browser"));
+        let Some(term) = Tmux::start(&env, &format!("{HSM} login --env acme --no-browser")) else {
+            return;
+        };
         let asked = term.wait_for("Client secret for hsm-sandbox:");
         assert!(
             asked.contains("It is asked once: hsm keeps it in the file")
@@ -181,13 +173,15 @@ fn import_shows_progress_on_a_terminal_and_none_when_piped() {
     write_file(&env.path("t.jsonl"), &rows);
     write_file(&env.path("p.jsonl"), &rows.replace("\"P", "\"Q"));
     let file = env.path("t.jsonl");
-    let term = Tmux::start(
+    let Some(term) = Tmux::start(
         &env,
         &format!(
             "{HSM} contacts import {} --env sandbox --concurrency 2",
             file.display()
         ),
-    );
+    ) else {
+        return;
+    };
     // The pace is on the line: the concurrency in force (of the ceiling) and the rate.
     let live = term.wait_for("concurrency 2/2, ");
     assert!(
@@ -237,7 +231,9 @@ fn over_ssh_with_no_display_hsm_says_how_to_paste_the_redirect_and_the_paste_log
             "HSM_REDIRECT_URI",
             &format!("http://127.0.0.1:{port}/callback"),
         );
-        let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+        let Some(term) = Tmux::start(&env, &format!("{HSM} login --env sandbox")) else {
+            return;
+        };
         let taken = port_taken_message(port);
         let screen = term.wait_until("the paste instructions", |s| {
             s.contains("press Enter") || s.contains(&taken)
@@ -287,7 +283,9 @@ fn with_no_keychain_at_a_terminal_login_asks_before_using_the_file_store() {
     env.set("BROWSER", "curl -s -o /dev/null -L");
 
     // No: nothing is stored, exit 6, and the variable is named.
-    let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+    let Some(term) = Tmux::start(&env, &format!("{HSM} login --env sandbox")) else {
+        return;
+    };
     let asked = term.wait_for("Keep the tokens in this file? [y/N]");
     assert!(asked.contains("no OS keychain on this machine"), "{asked}");
     assert!(asked.contains("mode 0600"), "{asked}");
@@ -299,7 +297,9 @@ fn with_no_keychain_at_a_terminal_login_asks_before_using_the_file_store() {
     drop(term);
 
     // Yes: this login goes to the file, and hsm says how to keep using it.
-    let term = Tmux::start(&env, &format!("{HSM} login --env sandbox"));
+    let Some(term) = Tmux::start(&env, &format!("{HSM} login --env sandbox")) else {
+        return;
+    };
     term.wait_for("Keep the tokens in this file? [y/N]");
     term.type_line("y");
     let screen = term.wait_for("EXIT=");

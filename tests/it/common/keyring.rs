@@ -25,29 +25,27 @@ exec sleep 600
 "#;
 
 impl PrivateKeyring {
-    /// An unlocked keyring with a default collection (as on a logged-in desktop).
-    pub fn unlocked() -> PrivateKeyring {
-        Self::start(true)
+    /// An unlocked keyring with a default collection (as on a logged-in desktop); None when
+    /// the tools are missing (the test is skipped, see `tools`).
+    pub fn unlocked() -> Option<PrivateKeyring> {
+        super::tools::present(super::tools::KEYRING).then(|| Self::start(true))
     }
 
     /// A keyring daemon with no unlocked default collection (locked, as after boot).
-    pub fn locked() -> PrivateKeyring {
-        Self::start(false)
+    pub fn locked() -> Option<PrivateKeyring> {
+        super::tools::present(super::tools::KEYRING).then(|| Self::start(false))
     }
 
     fn start(unlock: bool) -> PrivateKeyring {
-        for tool in ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"] {
-            assert!(
-                which(tool),
-                "`{tool}` is missing: install the Debian packages dbus, gnome-keyring and libsecret-tools (.ci/run does)"
-            );
-        }
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
         std::fs::create_dir_all(&run).unwrap();
-        let mut child = Command::new("dbus-run-session")
+        // A cleared environment: the daemon keeps its keyrings under XDG_DATA_HOME, which
+        // must be this test's own, never the operator's or another test's.
+        let mut cmd = Command::new("dbus-run-session");
+        super::clean_env(&mut cmd, dir.path());
+        let mut child = cmd
             .args(["--", "sh", "-c", SCRIPT])
-            .env("HOME", dir.path())
             .env("XDG_RUNTIME_DIR", &run)
             .env("UNLOCK", if unlock { "1" } else { "0" })
             .stdin(Stdio::null())
@@ -75,7 +73,7 @@ impl PrivateKeyring {
     /// `secret-tool lookup service hsm username ACCOUNT` on this keyring (keyring-rs stores the
     /// account as the `username` attribute).
     pub fn lookup(&self, account: &str) -> Option<String> {
-        let out = Command::new("secret-tool")
+        let out = super::clean_env(&mut Command::new("secret-tool"), self._dir.path())
             .args(["lookup", "service", "hsm", "username", account])
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
             .output()
@@ -95,10 +93,4 @@ impl Drop for PrivateKeyring {
         }
         let _ = self.child.wait();
     }
-}
-
-fn which(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
-        .unwrap_or(false)
 }

@@ -19,6 +19,7 @@ pub mod sandbox;
 #[cfg(target_os = "linux")]
 pub mod small_disk;
 pub mod tls_front;
+pub mod tools;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -91,7 +92,12 @@ impl TestEnv {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(HSM);
+        self.cmd_of(Path::new(HSM))
+    }
+
+    /// `program` (another hsm binary: a packaged or installed one) in this environment.
+    pub fn cmd_of(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
         c.env_clear();
         for (k, v) in &self.vars {
             c.env(k, v);
@@ -121,6 +127,27 @@ impl TestEnv {
             .get(account)
             .map(|v| serde_json::from_str(v.as_str().unwrap()).unwrap())
     }
+}
+
+/// Clears the environment of a process a test starts (a daemon, a terminal, a tool) down to
+/// PATH, with HOME and every XDG directory inside `home`: nothing of the operator's own
+/// settings (HSM_*, XDG_*, a D-Bus session, proxies) reaches it, whatever they are.
+pub fn clean_env<'c>(cmd: &'c mut Command, home: &Path) -> &'c mut Command {
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("NO_PROXY", "*");
+    for (var, dir) in [
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ] {
+        let dir = home.join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        cmd.env(var, dir);
+    }
+    cmd
 }
 
 pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
@@ -365,6 +392,30 @@ impl LoginRun {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// Wait (up to `limit`) for a line of `lines` containing `what`; the lines up to it.
+#[track_caller]
+pub fn wait_for_line_in(
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    limit: Duration,
+) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(what);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no line with {what:?}; saw:\n{}", seen.join("\n")),
+        }
     }
 }
 

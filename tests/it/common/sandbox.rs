@@ -33,6 +33,8 @@ enum Server {
         stderr: Arc<Mutex<String>>,
         /// The thread copying stderr; it ends at the process's exit.
         drain: Option<thread::JoinHandle<()>>,
+        /// Its HOME (and XDG dirs): a cleared environment of its own.
+        _home: tempfile::TempDir,
     },
 }
 
@@ -87,10 +89,12 @@ impl Sandbox {
 
     /// Runs `hsm sandbox --port 0 EXTRA_ARGS` and waits for its URL line.
     pub fn spawn(extra_args: &[&str]) -> Sandbox {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hsm"))
+        let home = tempfile::tempdir().expect("a HOME for the sandbox");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hsm"));
+        super::clean_env(&mut cmd, home.path());
+        let mut child = cmd
             .args(["sandbox", "--port", "0"])
             .args(extra_args)
-            .env("NO_PROXY", "*")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -127,6 +131,7 @@ impl Sandbox {
                 child,
                 stderr,
                 drain: Some(drain),
+                _home: home,
             },
             client: http_client(),
         }
