@@ -6,7 +6,8 @@ unchanged sync; peak memory of each; the ledger's size per row; and import throu
 and 40 ms of latency (2,000 rows, concurrency 16).
 
 Release build, the sandbox in its own process, one fresh ledger per size.
-Usage: scripts/bench_ledger.py [--quick]   (--quick: 2,000 and 20,000 rows)
+Usage: scripts/bench_ledger.py [--quick] [--baseline PATH]   (--quick: 2,000 and 20,000 rows;
+--baseline: an hsm built before the ledger, whose import throughput is measured alongside)
 Results are printed and written to target/bench-ledger.json.
 """
 import json, os, subprocess, sys, tempfile, time
@@ -82,12 +83,14 @@ def sync_at(hsm, base_env, work, rows):
     return out
 
 
-def import_at(hsm, base_env, work, latency_ms):
-    sb = Sandbox(hsm, "--latency-ms", str(latency_ms))
-    env = dict(base_env, HSM_SANDBOX_URL=sb.url, HSM_LEDGER=f"sqlite:{work}/import-{latency_ms}/l.sqlite3")
+def import_at(hsm, base_env, work, latency_ms, sandbox_hsm=None):
+    sb = Sandbox(sandbox_hsm or hsm, "--latency-ms", str(latency_ms))
+    tag = f"{latency_ms}-{time.monotonic_ns()}"
+    env = dict(base_env, HSM_SANDBOX_URL=sb.url, HSM_LEDGER=f"sqlite:{work}/import-{tag}/l.sqlite3",
+               HSM_STATE_DIR=f"{work}/state-{tag}")
     login(hsm, env)
-    path = f"{work}/import-{latency_ms}.jsonl"
-    rows_file(path, IMPORT_ROWS, f"I{latency_ms}-")
+    path = f"{work}/import-{tag}.jsonl"
+    rows_file(path, IMPORT_ROWS, f"I{tag}-")
     seconds = timed([hsm, "contacts", "import", path, "--env", "sandbox", "--concurrency", "16"], env)
     sb.stop()
     return {"latency_ms": latency_ms, "rows": IMPORT_ROWS, "rows_per_s": round(IMPORT_ROWS / seconds, 1)}
@@ -111,10 +114,17 @@ def main():
               f"{r['one_percent']['requests']:>7} {r['unchanged']['seconds']:>7} {r['unchanged']['requests']:>8} "
               f"{r['import_dry_run']['seconds']:>9} {(peak or 0) / 1024:>8.1f} {r['ledger_bytes_per_row']:>6}",
               flush=True)
+    # Import throughput, interleaved with the client before the ledger (--baseline PATH) when given.
+    baseline = sys.argv[sys.argv.index("--baseline") + 1] if "--baseline" in sys.argv else None
     for latency in (5, 40):
-        r = import_at(hsm, env, work, latency)
-        results["import"].append(r)
-        print(f"import, {latency} ms latency: {r['rows_per_s']} rows/s", flush=True)
+        for round_ in range(3):
+            for name, binary in (("ledger", hsm), ("baseline", baseline)):
+                if binary is None:
+                    continue
+                r = import_at(binary, env, work, latency, sandbox_hsm=hsm)
+                r["client"] = name
+                results["import"].append(r)
+                print(f"import, {latency} ms latency, {name}: {r['rows_per_s']} rows/s", flush=True)
     with open(os.path.join(ROOT, "target", "bench-ledger.json"), "w") as f:
         json.dump(results, f, indent=1)
     print("results: target/bench-ledger.json")

@@ -47,6 +47,14 @@ pub enum Planned {
 
 type InFlight = JoinSet<(Item, Record, Done)>;
 
+/// A row's request (or look-up), ready to go once its record is committed.
+type Launch =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Item, Record, Done)> + Send + 'static>>;
+
+/// How many rows' records are committed together before their requests go out (one commit,
+/// one write of the pages they touch, instead of one each).
+const SEND_BATCH: usize = 32;
+
 pub struct Driver<'a> {
     pub kind: Kind,
     pub ledger: &'a mut Writer,
@@ -61,6 +69,14 @@ pub struct Driver<'a> {
     /// and recorded every id as seen); None: this pass finds them itself.
     pub repeats: Option<&'a std::collections::HashSet<u64>>,
 }
+
+/// What sending and settling touch: the queue, the tasks, the rows out, the counts.
+type Running<'r> = (
+    &'r mut VecDeque<Queued>,
+    &'r mut InFlight,
+    &'r mut BTreeMap<u64, Item>,
+    &'r mut Tally,
+);
 
 /// A row waiting for its turn: what it needs, and what the ledger holds of it.
 struct Queued {
@@ -96,11 +112,9 @@ impl Driver<'_> {
                 continue;
             }
             let may_send = pace.as_ref().is_none_or(|p| p.may_send(in_flight.len()));
-            if !stop
-                && may_send
-                && let Some(next) = queue.pop_front()
-            {
-                if let Err(e) = self.start(next, &mut in_flight, &mut out, &mut tally).await {
+            if !stop && may_send && !queue.is_empty() {
+                let sending = (&mut queue, &mut in_flight, &mut out, &mut tally);
+                if let Err(e) = self.dispatch(sending, pace.as_ref()).await {
                     fatal = Some(e);
                 }
                 progress.tick(&tally, pace.as_ref());
@@ -120,10 +134,9 @@ impl Driver<'_> {
             };
             tokio::select! {
                 done = in_flight.join_next() => {
-                    if let Some(Ok((item, record, done))) = done {
-                        out.remove(&item.number);
-                        let settled = self.settle(item, record, done, &mut queue, &mut tally).await;
-                        if let Err(e) = settled {
+                    if let Some(joined) = done {
+                        let settling = (&mut queue, &mut in_flight, &mut out, &mut tally);
+                        if let Err(e) = self.settle_ready(joined, settling).await {
                             fatal.get_or_insert(e);
                         }
                     }
@@ -145,6 +158,65 @@ impl Driver<'_> {
         }
         progress.finish();
         (tally, fatal)
+    }
+
+    /// Send the next rows the pace allows: their records committed together, then their
+    /// requests spawned. A record that could not be written stops the run; those written before
+    /// it still go out, as recorded.
+    async fn dispatch(
+        &mut self,
+        (queue, in_flight, out, tally): Running<'_>,
+        pace: Option<&crate::pace::Pace>,
+    ) -> Result<()> {
+        let sending = self.api.is_some();
+        if sending {
+            self.ledger.ledger.begin_batch().await?;
+        }
+        let mut launches = Vec::new();
+        let mut result = Ok(());
+        while launches.len() < SEND_BATCH
+            && pace.is_none_or(|p| p.may_send(in_flight.len() + launches.len()))
+            && let Some(next) = queue.pop_front()
+        {
+            match self.prepare(next, out, tally).await {
+                Ok(Some(launch)) => launches.push(launch),
+                Ok(None) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if sending {
+            self.ledger.ledger.commit_batch().await?;
+        }
+        for launch in launches {
+            in_flight.spawn(launch);
+        }
+        result
+    }
+
+    /// Settle an answer and every other one already in, their records committed together.
+    async fn settle_ready(
+        &mut self,
+        first: std::result::Result<(Item, Record, Done), tokio::task::JoinError>,
+        (queue, in_flight, out, tally): Running<'_>,
+    ) -> Result<()> {
+        self.ledger.ledger.begin_batch().await?;
+        let mut result = Ok(());
+        let mut next = Some(first);
+        while let Some(joined) = next {
+            if let Ok((item, record, done)) = joined {
+                out.remove(&item.number);
+                if let Err(e) = self.settle(item, record, done, queue, tally).await {
+                    result = Err(e);
+                    break;
+                }
+            }
+            next = in_flight.try_join_next();
+        }
+        let committed = self.ledger.ledger.commit_batch().await;
+        result.and(committed)
     }
 
     /// Read up to a batch of rows: the invalid ones are counted and reported, the valid ones
@@ -252,34 +324,34 @@ impl Driver<'_> {
     }
 
     /// Record the row's request as sent, then send it (in a dry run, plan it).
-    async fn start(
+    async fn prepare(
         &mut self,
         queued: Queued,
-        in_flight: &mut InFlight,
         out: &mut BTreeMap<u64, Item>,
         tally: &mut Tally,
-    ) -> Result<()> {
+    ) -> Result<Option<Launch>> {
         let Queued {
             item,
             action,
             record,
         } = queued;
         let Some(api) = self.api.clone() else {
-            return self.plan_only(item, action, tally);
+            self.plan_only(item, action, tally)?;
+            return Ok(None);
         };
         let realm = self.ledger.realm.clone();
         out.insert(item.number, item.clone());
-        match action {
-            Action::Unchanged | Action::Skip(_) => {}
+        let launch: Launch = match action {
+            Action::Unchanged | Action::Skip(_) => return Ok(None),
             Action::Check => {
                 let query = plan::lookup_query(&realm, &record, &item.contact);
-                in_flight.spawn(async move {
+                Box::pin(async move {
                     let looked = match query {
                         Some(query) => look(&api, query, &item.x).await,
                         None => Looked::NotSearchable,
                     };
                     (item, record, Done::Looked(looked))
-                });
+                })
             }
             Action::Create => {
                 let pending = Pending {
@@ -294,7 +366,7 @@ impl Driver<'_> {
                     pending: Some(pending),
                     ..record
                 };
-                in_flight.spawn(async move {
+                Box::pin(async move {
                     let contact = item.contact.clone();
                     let result = api::contacts::create(&api, contact).await;
                     // Sent, and the server may have acted on it: look before anyone resends.
@@ -308,7 +380,7 @@ impl Driver<'_> {
                         _ => None,
                     };
                     (item, record, Done::Created(result, looked))
-                });
+                })
             }
             Action::Update { id, changes, .. } => {
                 let pending = Pending {
@@ -321,13 +393,13 @@ impl Driver<'_> {
                     pending: Some(pending),
                     ..record
                 };
-                in_flight.spawn(async move {
+                Box::pin(async move {
                     let result = api::contacts::update(&api, &id, changes).await;
                     (item, record, Done::Updated(result))
-                });
+                })
             }
-        }
-        Ok(())
+        };
+        Ok(Some(launch))
     }
 
     fn plan_only(&mut self, item: Item, action: Action, tally: &mut Tally) -> Result<()> {

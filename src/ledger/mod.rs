@@ -48,10 +48,13 @@ impl Realm {
         h.update(field.as_bytes());
         h.update([0]);
         h.update(value.to_string().as_bytes());
-        h.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(32);
+        for b in &h.finalize()[..16] {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        hex
     }
 
     #[cfg(test)]
@@ -282,6 +285,15 @@ impl Ledger {
 
     pub async fn finish_run(&mut self, run: i64, summary: &Value) -> Result<()> {
         self.store.finish_run(run, summary)
+    }
+
+    /// Begin a batch of records, committed together by [`Ledger::commit_batch`].
+    pub async fn begin_batch(&mut self) -> Result<()> {
+        self.store.begin_batch()
+    }
+
+    pub async fn commit_batch(&mut self) -> Result<()> {
+        self.store.commit_batch()
     }
 
     /// Record a request as sent, before it goes out: `fields` are the fields it carries,

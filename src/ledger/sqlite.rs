@@ -269,10 +269,27 @@ impl Sqlite {
         Ok(())
     }
 
+    /// Hold the commits of the records that follow until [`Sqlite::commit_batch`]: one commit
+    /// (one write of the pages they touch) for a batch of rows instead of one each. A record
+    /// still goes out only after the batch holding it is committed.
+    pub fn begin_batch(&mut self) -> Result<()> {
+        let shown = self.shown();
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| sql(&shown, e))
+    }
+
+    pub fn commit_batch(&mut self) -> Result<()> {
+        let shown = self.shown();
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(|e| sql(&shown, e))
+    }
+
     pub fn sent(&mut self, realm: i64, run: i64, x: &str, pending: &Pending) -> Result<()> {
         let shown = self.shown();
         let e = |err| sql(&shown, err);
-        let tx = self.conn.transaction().map_err(e)?;
+        let tx = self.conn.savepoint().map_err(e)?;
         let at = now();
         tx.execute(
             "INSERT INTO contacts (realm, external_id, pending, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -289,7 +306,7 @@ impl Sqlite {
     pub fn settle(&mut self, realm: i64, run: i64, x: &str, outcome: &Outcome) -> Result<()> {
         let shown = self.shown();
         let e = |err| sql(&shown, err);
-        let tx = self.conn.transaction().map_err(e)?;
+        let tx = self.conn.savepoint().map_err(e)?;
         let row: Option<(Option<String>, Option<String>)> = tx
             .query_row(
                 "SELECT digests, pending FROM contacts WHERE realm = ?1 AND external_id = ?2",
@@ -673,7 +690,7 @@ fn adopt_one(
 }
 
 fn upsert(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     realm: i64,
     x: &str,
     id: Option<&String>,
@@ -690,7 +707,7 @@ fn upsert(
 
 #[allow(clippy::too_many_arguments)]
 fn insert_history(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     realm: i64,
     x: &str,
     run: i64,

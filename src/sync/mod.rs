@@ -101,11 +101,13 @@ async fn validate(
         let last = row.is_none();
         if let Some(row) = row {
             first.rows += 1;
-            let id = row.external_id.as_deref().map_or_else(String::new, |x| {
-                format!(", external id {}", crate::output::terminal_safe(x, false))
-            });
             match (row.contact, row.external_id) {
-                (Err(why), _) => problems.push(format!("line {}{id}: {why}", row.line)),
+                (Err(why), x) => {
+                    let id = x.as_deref().map_or_else(String::new, |x| {
+                        format!(", external id {}", crate::output::terminal_safe(x, false))
+                    });
+                    problems.push(format!("line {}{id}: {why}", row.line));
+                }
                 (Ok(_), None) => problems.push(format!("line {}: no external_id", row.line)),
                 (Ok(contact), Some(x)) => pending.push(Item {
                     number: row.number,
