@@ -126,6 +126,11 @@ impl Driver<'_> {
                 }
                 continue;
             }
+            // Nothing to do until an answer comes: what is recorded is committed first, so the
+            // ledger is never held while the run waits.
+            if let Err(e) = self.ledger.ledger.commit_batch().await {
+                fatal.get_or_insert(e);
+            }
             let rest = async {
                 match &pace {
                     Some(p) => p.rest_started().await,
@@ -157,6 +162,9 @@ impl Driver<'_> {
             }
         }
         progress.finish();
+        if let Err(e) = self.ledger.ledger.commit_batch().await {
+            fatal.get_or_insert(e);
+        }
         (tally, fatal)
     }
 
@@ -196,7 +204,9 @@ impl Driver<'_> {
         result
     }
 
-    /// Settle an answer and every other one already in, their records committed together.
+    /// Settle an answer and every other one already in. Their records join the open batch,
+    /// committed with the next rows sent, or before the run next waits: an outcome recorded a
+    /// little later is safe (until then the row reads as unknown, and is looked up).
     async fn settle_ready(
         &mut self,
         first: std::result::Result<(Item, Record, Done), tokio::task::JoinError>,
@@ -215,8 +225,7 @@ impl Driver<'_> {
             }
             next = in_flight.try_join_next();
         }
-        let committed = self.ledger.ledger.commit_batch().await;
-        result.and(committed)
+        result
     }
 
     /// Read up to a batch of rows: the invalid ones are counted and reported, the valid ones

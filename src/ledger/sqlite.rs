@@ -273,13 +273,20 @@ impl Sqlite {
     /// (one write of the pages they touch) for a batch of rows instead of one each. A record
     /// still goes out only after the batch holding it is committed.
     pub fn begin_batch(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            return Ok(());
+        }
         let shown = self.shown();
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| sql(&shown, e))
     }
 
+    /// Commit the batch, if one is open.
     pub fn commit_batch(&mut self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
         let shown = self.shown();
         self.conn
             .execute_batch("COMMIT")
@@ -450,7 +457,7 @@ impl Sqlite {
                 .map_err(e)?;
             self.seen_ready = true;
         }
-        let tx = self.conn.transaction().map_err(e)?;
+        let tx = self.conn.savepoint().map_err(e)?;
         let mut fresh = Vec::with_capacity(ids.len());
         {
             let mut stmt = tx
@@ -955,5 +962,41 @@ mod tests {
         l.settle(a.id, run, "X", &Outcome::Created("c".into()))
             .unwrap();
         assert!(l.lookup(b.id, &["X"]).unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::ledger::RealmKey;
+
+    #[test]
+    fn a_batch_commits_once_and_reads_between_batches_leave_none_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l =
+            Sqlite::open(&dir.path().join("l.sqlite3"), Duration::from_secs(1), true).unwrap();
+        let realm = l.realm(&RealmKey::for_tests()).unwrap();
+        assert!(l.conn.is_autocommit(), "after realm");
+        l.see(&["a", "b"]).unwrap();
+        assert!(l.conn.is_autocommit(), "after see");
+        l.lookup(realm.id, &["a"]).unwrap();
+        assert!(l.conn.is_autocommit(), "after lookup");
+        l.commit_batch().unwrap();
+        l.begin_batch().unwrap();
+        let run = l.start_run(realm.id, "t").unwrap();
+        l.sent(
+            realm.id,
+            run,
+            "a",
+            &Pending {
+                create: true,
+                d: Digests::new(),
+            },
+        )
+        .unwrap();
+        l.settle(realm.id, run, "a", &Outcome::Created("c".into()))
+            .unwrap();
+        l.commit_batch().unwrap();
+        assert!(l.conn.is_autocommit());
     }
 }
