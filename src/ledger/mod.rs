@@ -5,10 +5,11 @@
 //! after, so a crash or a lost answer leaves the row "unknown", looked up before anything is
 //! sent for it again.
 //!
-//! One small interface (this file) over the store; `sqlite` is the embedded default. The SQL
-//! is kept portable so a server store can run the same statements.
+//! One small interface (this file) over two stores: `sqlite`, the embedded default, and
+//! `postgres`, shared by machines. Their tables are the same.
 
 mod lock;
+mod postgres;
 mod realm;
 mod sqlite;
 
@@ -171,6 +172,7 @@ pub struct Exported {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Sqlite(PathBuf),
+    Postgres(postgres::Target),
 }
 
 impl Location {
@@ -183,10 +185,13 @@ impl Location {
                 Some(("sqlite", path)) if !path.is_empty() => {
                     Ok(Location::Sqlite(PathBuf::from(path)))
                 }
-                _ => Err(CliError::usage(format!(
-                    "HSM_LEDGER: expected sqlite:PATH, not `{}`",
-                    crate::output::terminal_safe(spec, false)
-                ))
+                Some(("postgres" | "postgresql", _)) => {
+                    postgres::Target::parse(spec).map(Location::Postgres)
+                }
+                // Not echoed: it may hold a password.
+                _ => Err(CliError::usage(
+                    "HSM_LEDGER: expected sqlite:PATH or postgres://USER@HOST:PORT/DB",
+                )
                 .with_hint("unset HSM_LEDGER to use the default ledger in the state directory")),
             },
         }
@@ -197,15 +202,36 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(target) => write!(f, "{target}"),
         }
     }
 }
 
+/// The store behind the ledger.
+enum Store {
+    Sqlite(sqlite::Sqlite),
+    Postgres(Box<postgres::Postgres>),
+}
+
 /// The ledger, open.
 pub struct Ledger {
-    store: sqlite::Sqlite,
+    store: Store,
     location: Location,
     timeout: Duration,
+}
+
+/// Call the same method on either store: SQLite's synchronously, PostgreSQL's awaited
+/// within `HSM_LEDGER_TIMEOUT`.
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match &mut $self.store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => {
+                let (timeout, shown) = ($self.timeout, $self.location.to_string());
+                postgres::bounded(timeout, &shown, async { $call.await }).await
+            }
+        }
+    };
 }
 
 /// How many external ids one look-up asks for at once.
@@ -224,7 +250,10 @@ impl Ledger {
         let location = Location::of(settings)?;
         let timeout = settings.ledger_timeout;
         let store = match &location {
-            Location::Sqlite(path) => sqlite::Sqlite::open(path, timeout, check)?,
+            Location::Sqlite(path) => Store::Sqlite(sqlite::Sqlite::open(path, timeout, check)?),
+            Location::Postgres(target) => {
+                Store::Postgres(Box::new(postgres::Postgres::open(target, settings).await?))
+            }
         };
         Ok(Ledger {
             store,
@@ -237,8 +266,9 @@ impl Ledger {
     /// is none yet.
     pub async fn open_existing(settings: &EnvSettings) -> Result<Option<Ledger>> {
         let location = Location::of(settings)?;
-        let Location::Sqlite(path) = &location;
-        if std::fs::symlink_metadata(path).is_err() {
+        if let Location::Sqlite(path) = &location
+            && std::fs::symlink_metadata(path).is_err()
+        {
             return Ok(None);
         }
         Ledger::open(settings).await.map(Some)
@@ -250,25 +280,33 @@ impl Ledger {
 
     /// The realm of `key`, created on first use.
     pub async fn realm(&mut self, key: &RealmKey) -> Result<Realm> {
-        self.store.realm(key)
+        dispatch!(self, s => s.realm(key))
     }
 
     /// Only one writer per realm at a time: wait up to `wait` for another run, then exit 2
     /// naming it.
     pub async fn lock(
-        &self,
+        &mut self,
         realm: &Realm,
         wait: Duration,
         holder: &str,
         printer: crate::output::Printer,
     ) -> Result<RealmLock> {
-        let Location::Sqlite(path) = &self.location;
-        RealmLock::take(path, realm, wait, holder, printer).await
+        match (&mut self.store, &self.location) {
+            (Store::Postgres(s), _) => {
+                s.lock(realm, wait, holder, printer).await?;
+                Ok(RealmLock::held_by_connection())
+            }
+            (Store::Sqlite(_), Location::Sqlite(path)) => {
+                RealmLock::take(path, realm, wait, holder, printer).await
+            }
+            (Store::Sqlite(_), Location::Postgres(_)) => unreachable!("opened from its location"),
+        }
     }
 
     /// What the ledger holds of these external ids (at most [`BATCH`] a call is fastest).
     pub async fn lookup(&mut self, realm: &Realm, ids: &[&str]) -> Result<HashMap<String, Record>> {
-        self.store.lookup(realm.id, ids)
+        dispatch!(self, s => s.lookup(realm.id, ids))
     }
 
     /// One contact, found by its HealthSherpa id.
@@ -277,15 +315,15 @@ impl Ledger {
         realm: &Realm,
         contact_id: &str,
     ) -> Result<Option<String>> {
-        self.store.by_contact_id(realm.id, contact_id)
+        dispatch!(self, s => s.by_contact_id(realm.id, contact_id))
     }
 
     pub async fn start_run(&mut self, realm: &Realm, command: &str) -> Result<i64> {
-        self.store.start_run(realm.id, command)
+        dispatch!(self, s => s.start_run(realm.id, command))
     }
 
     pub async fn finish_run(&mut self, run: i64, summary: &Value) -> Result<()> {
-        self.store.finish_run(run, summary)
+        dispatch!(self, s => s.finish_run(run, summary))
     }
 
     /// Record a request as sent, before it goes out: `fields` are the fields it carries,
@@ -297,7 +335,7 @@ impl Ledger {
         external_id: &str,
         pending: &Pending,
     ) -> Result<()> {
-        self.store.sent(realm.id, run, external_id, pending)
+        dispatch!(self, s => s.sent(realm.id, run, external_id, pending))
     }
 
     /// Record how a request (or a look-up) ended.
@@ -308,51 +346,51 @@ impl Ledger {
         external_id: &str,
         outcome: &Outcome,
     ) -> Result<()> {
-        self.store.settle(realm.id, run, external_id, outcome)
+        dispatch!(self, s => s.settle(realm.id, run, external_id, outcome))
     }
 
     /// Seed a contact from an older file: known id, fields unknown (or known digests from an
     /// export). Returns false when the ledger already knew it.
     pub async fn adopt(&mut self, realm: &Realm, item: &Exported) -> Result<bool> {
-        self.store.adopt(realm, item)
+        dispatch!(self, s => s.adopt(realm, item))
     }
 
     /// Remember that a file was adopted into a realm (so an upgrade hint is given once).
     pub async fn mark_adopted(&mut self, realm: &Realm, file: &str) -> Result<()> {
-        self.store.mark_adopted(realm.id, file)
+        dispatch!(self, s => s.mark_adopted(realm.id, file))
     }
 
     pub async fn was_adopted(&mut self, realm: &Realm, file: &str) -> Result<bool> {
-        self.store.was_adopted(realm.id, file)
+        dispatch!(self, s => s.was_adopted(realm.id, file))
     }
 
     /// Start a run's set of external ids seen in its file (for "missing from the file" and
     /// repeated ids). Returns, per id, whether it was new to the set.
     pub async fn see(&mut self, ids: &[&str]) -> Result<Vec<bool>> {
-        self.store.see(ids)
+        dispatch!(self, s => s.see(ids))
     }
 
     /// Empty the set of external ids seen (a second pass over the same file).
     pub async fn forget_seen(&mut self) -> Result<()> {
-        self.store.forget_seen()
+        dispatch!(self, s => s.forget_seen())
     }
 
     /// Contacts of the realm (with an id) not seen in this run's file.
     pub async fn unseen(&mut self, realm: &Realm) -> Result<Vec<String>> {
-        self.store.unseen(realm.id)
+        dispatch!(self, s => s.unseen(realm.id))
     }
 
     pub async fn history(&mut self, realm: &Realm, external_id: &str) -> Result<Vec<Event>> {
-        self.store.history(realm.id, external_id)
+        dispatch!(self, s => s.history(realm.id, external_id))
     }
 
     pub async fn status(&mut self) -> Result<Vec<RealmCounts>> {
-        self.store.status()
+        dispatch!(self, s => s.status())
     }
 
     /// Integrity and consistency problems (empty when the ledger is sound).
     pub async fn verify(&mut self) -> Result<Vec<String>> {
-        self.store.verify()
+        dispatch!(self, s => s.verify())
     }
 
     /// Every contact of every realm, in order, to `each`.
@@ -360,7 +398,7 @@ impl Ledger {
         &mut self,
         each: &mut dyn FnMut(Exported) -> std::io::Result<()>,
     ) -> Result<u64> {
-        self.store.export(each)
+        dispatch!(self, s => s.export(each))
     }
 
     pub fn timeout(&self) -> Duration {

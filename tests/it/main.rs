@@ -17,6 +17,9 @@ mod etcd;
 mod first_hour;
 mod generated;
 mod import;
+// A private PostgreSQL cluster from Debian's postgresql: Linux only.
+#[cfg(target_os = "linux")]
+mod ledger_pg;
 // Against a private Secret Service (see common::keyring).
 #[cfg(all(
     unix,
