@@ -189,11 +189,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -243,11 +243,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -262,24 +262,12 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__completions)
-            opts="-v -q -h -V --env --profile --config --verbose --quiet --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --verbose --quiet --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -295,11 +283,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -401,11 +389,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -545,11 +533,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -595,11 +583,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -637,11 +625,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -743,11 +731,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1065,11 +1053,11 @@ _hsm() {
                     return 0
                     ;;
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1091,11 +1079,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1110,7 +1098,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__sandbox)
-            opts="-v -q -h -V --port --access-ttl --auto-approve --latency-ms --rate-limit --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --port --access-ttl --auto-approve --latency-ms --rate-limit --fault --webhook-url --webhook-api-key --webhook-retry-scale --webhook-on-create --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1148,18 +1136,6 @@ _hsm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1175,11 +1151,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1201,11 +1177,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1297,11 +1273,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1323,11 +1299,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1349,11 +1325,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1375,11 +1351,11 @@ _hsm() {
             fi
             case "${prev}" in
                 --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete env 2>/dev/null || echo production staging sandbox)" -- "${cur}"))
                     return 0
                     ;;
                 --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete profile 2>/dev/null || echo default)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1436,7 +1412,7 @@ _hsm() {
             return 0
             ;;
         hsm__subcmd__webhooks__subcmd__listen)
-            opts="-v -q -h -V --bind --port --path --output --exec --forward-to --timeout --json --env --profile --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --bind --port --path --output --exec --forward-to --timeout --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1467,18 +1443,6 @@ _hsm() {
                     return 0
                     ;;
                 --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --env)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --profile)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

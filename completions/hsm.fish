@@ -24,12 +24,12 @@ function __fish_hsm_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c hsm -n "__fish_hsm_needs_command" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_needs_command" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_needs_command" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_needs_command" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_needs_command" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_needs_command" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_needs_command" -s q -l quiet -d 'Print only results and errors'
-complete -c hsm -n "__fish_hsm_needs_command" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_needs_command" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "login" -d 'Log in through the browser and keep the tokens in the OS keychain'
 complete -c hsm -n "__fish_hsm_needs_command" -f -a "logout" -d 'Remove the stored credentials of this environment and profile'
@@ -45,8 +45,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand login" -l client-id -d 'OAuth cl
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l redirect-uri -d 'Redirect URI registered for the client (a loopback http:// URL)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l scope -d 'OAuth scope to request' -r
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l timeout -d 'Seconds to wait for the browser to come back' -r
-complete -c hsm -n "__fish_hsm_using_subcommand login" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand login" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand login" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l client-secret-stdin -d 'Read the client secret from the first line of stdin and keep it in the credential store'
 complete -c hsm -n "__fish_hsm_using_subcommand login" -l no-browser -d 'Do not open a browser: print the URL and accept the pasted redirect URL on stdin'
@@ -54,23 +54,23 @@ complete -c hsm -n "__fish_hsm_using_subcommand login" -s v -l verbose -d 'Trace
 complete -c hsm -n "__fish_hsm_using_subcommand login" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand login" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand logout" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand logout" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand logout" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand logout" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand status" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand status" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand status" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand status" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand status" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand status" -l json -d 'Print the result as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand status" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand status" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand status" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -s q -l quiet -d 'Print only results and errors'
@@ -80,8 +80,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subco
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and not __fish_seen_subcommand_from show refresh print help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -l check -d 'Check the session with the server (one read-only API call; refreshes first if needed); without it, "valid" means only "not expired" by the stored expiry'
@@ -89,16 +89,16 @@ complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcomman
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -l json -d 'Print the result as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s h -l help -d 'Print help'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from refresh" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from print" -s q -l quiet -d 'Print only results and errors'
@@ -108,8 +108,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcomman
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "refresh" -d 'Refresh the access token now and store the rotated refresh token'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "print" -d 'Print the access token (refreshed if needed) to stdout'
 complete -c hsm -n "__fish_hsm_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and not __fish_seen_subcommand_from create update search import sync help" -s q -l quiet -d 'Print only results and errors'
@@ -139,10 +139,10 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicaid-number -d 'Medicaid number' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l extra-help -d 'Receives Extra Help: true or false' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l medicaid-eligible -d 'Eligible for Medicaid: true or false' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l data -d 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l data -d 'Contact JSON: inline, @FILE for a file (@, as in curl, because --data also takes inline JSON), or - for stdin; flags override its fields' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l wait -d 'When another hsm is writing to the same server and login, wait up to SECS for it, then exit 2 naming it (default: 10 for one contact, 0 for import and sync)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l json -d 'Print the whole API response as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from create" -l allow-duplicate -d 'Create it even though the ledger says this external id was created already'
@@ -168,10 +168,10 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicaid-number -d 'Medicaid number' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l extra-help -d 'Receives Extra Help: true or false' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l medicaid-eligible -d 'Eligible for Medicaid: true or false' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l data -d 'Contact JSON: inline, @FILE, or - for stdin (flags override its fields)' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l data -d 'Contact JSON: inline, @FILE for a file (@, as in curl, because --data also takes inline JSON), or - for stdin; flags override its fields' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l wait -d 'When another hsm is writing to the same server and login, wait up to SECS for it, then exit 2 naming it (default: 10 for one contact, 0 for import and sync)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -l json -d 'Print the whole API response as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
@@ -184,8 +184,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l birth-date -d 'Date of birth: MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l email -d 'Email address' -r
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l phone -d 'Phone number, 10 digits (punctuation and a leading +1 are dropped)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -l json -d 'Print the whole API response as JSON'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from search" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
@@ -198,8 +198,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l format -d 'Input format when it cannot be told from the file name' -r -f -a "csv\t''
 jsonl\t''"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l wait -d 'When another hsm is writing to the same server and login, wait up to SECS for it, then exit 2 naming it (default: 10 for one contact, 0 for import and sync)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l dry-run -d 'Validate every row and say what a run would do (create, skip, look up), sending nothing'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from import" -l resend-unknown -d 'Send again the rows whose earlier outcome is unknown when a search answered and found nothing (a failed search never lets a row go out again)'
@@ -214,8 +214,8 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l format -d 'Input format when it cannot be told from the file name' -r -f -a "csv\t''
 jsonl\t''"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l wait -d 'When another hsm is writing to the same server and login, wait up to SECS for it, then exit 2 naming it (default: 10 for one contact, 0 for import and sync)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l dry-run -d 'Print the plan (to create, to update with which fields, to look up, missing) and send nothing; the real run does exactly this'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from sync" -l json -d 'Print the summary (or, with --dry-run, the plan) as JSON on stdout'
@@ -231,9 +231,6 @@ complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "import" -d 'Create contacts from a CSV or JSON Lines file, resumably'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "sync" -d 'Keep contacts in step with a CRM export: create new rows, PATCH changed fields only'
 complete -c hsm -n "__fish_hsm_using_subcommand contacts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l profile -d 'Credential profile within the environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand completions" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -246,29 +243,26 @@ complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l fault -d 'Inject fau
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-url -d 'Deliver submission webhooks to this http:// URL (e.g. `hsm webhooks listen`\'s); queue one with POST /__sandbox/webhooks/submission' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-api-key -d 'The X-API-Key the deliveries carry (default: HSM_WEBHOOK_API_KEY; prefer the variable, as other users can read a command line)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-retry-scale -d 'Multiply the retry schedule of failed deliveries (20 s, 10 min, 1 h) by F, e.g. 0.01' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l profile -d 'Credential profile within the environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l auto-approve -d 'Approve every authorization request without showing the consent page'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -l webhook-on-create -d 'Also send a submission event for every contact created, a second after its creation'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s q -l quiet -d 'Print only results and errors'
-complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help'
+complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand sandbox" -s V -l version -d 'Print version'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s X -l method -d 'HTTP method (default GET, or POST when -f or --input gives a body)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand api" -l input -d 'Send this file as the body, or - for stdin' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l input -d 'The body from FILE as is, or - for stdin (gh api\'s --input: a file name without @; inline bodies are built with -f)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s f -l raw-field -d 'A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John, arrays as key[]=value (repeatable; with GET, query parameters instead)' -r
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s H -l header -d 'A request header, \'Name: value\' (repeatable)' -r
-complete -c hsm -n "__fish_hsm_using_subcommand api" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand api" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand api" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand api" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s i -l include -d 'Print the status line and the response headers before the body'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s q -l quiet -d 'Print only results and errors'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hsm -n "__fish_hsm_using_subcommand api" -s V -l version -d 'Print version'
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l profile -d 'Credential profile within the environment' -r
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r -f -a "(hsm __complete env 2>/dev/null)"
+complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l profile -d 'Credential profile within the environment' -r -f -a "(hsm __complete profile 2>/dev/null)"
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and not __fish_seen_subcommand_from listen help" -s q -l quiet -d 'Print only results and errors'
@@ -283,9 +277,6 @@ complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcom
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l exec -d 'Run CMD for each new event, the event on its stdin (`sh -c CMD`; `cmd /C` on Windows); exit 0 acknowledges it, anything else (or --timeout) answers 500 so it is sent again' -r
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l forward-to -d 'POST each new event to URL (https, or http on loopback); a 2xx acknowledges it' -r
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l timeout -d 'Seconds --exec and --forward-to may take per event' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l env -d 'Environment to use: production, staging, sandbox, or one defined in the config file' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l profile -d 'Credential profile within the environment' -r
-complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l config -d 'Config file to read instead of the platform default' -r -F
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -l json -d 'One JSON line per event on stdout (no personal data), for scripts'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s v -l verbose -d 'Trace each HTTP exchange on stderr, with secrets redacted'
 complete -c hsm -n "__fish_hsm_using_subcommand webhooks; and __fish_seen_subcommand_from listen" -s q -l quiet -d 'Print only results and errors'

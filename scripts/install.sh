@@ -80,9 +80,35 @@ sha256() {
   fi
 }
 
+case "$from" in
+  http://*) say "warning: --from $from is plain http: SHA256SUMS comes over the same unprotected channel as the archive, so anyone on the way can change both; use https" ;;
+esac
+
+# Every directory written to must be writable before anything is copied: a prefix whose
+# share/ is read-only must not end up with a new bin/hsm and old man pages.
+writable() { # DIR: it, or the nearest directory above it that exists, can be written to
+  d=$1
+  while [ ! -d "$d" ]; do
+    [ ! -e "$d" ] || return 1
+    d=$(dirname "$d")
+  done
+  [ -w "$d" ]
+}
+for d in bin share/man/man1 share/bash-completion/completions share/zsh/site-functions \
+         share/fish/vendor_completions.d share/hsm/completions; do
+  writable "$prefix/$d" || die "cannot write to $prefix/$d: nothing installed"
+done
+
 fetch SHA256SUMS
-# The newest archive for this target listed in SHA256SUMS ("HASH  hsm-VERSION-TRIPLE.tar.gz").
-archive=$(sed -n "s/^[0-9a-f]\{64\} [ *]\(hsm-[0-9A-Za-z.+-]*-$triple\.tar\.gz\)\$/\1/p" "$work/SHA256SUMS" | sort | tail -n1)
+# The newest archive for this target listed in SHA256SUMS ("HASH  hsm-VERSION-TRIPLE.tar.gz"),
+# in version order (0.10.0 after 0.9.0; a release after its pre-releases).
+archive=$(sed -n "s/^[0-9a-f]\{64\} [ *]\(hsm-[0-9A-Za-z.+-]*-$triple\.tar\.gz\)\$/\1/p" "$work/SHA256SUMS" |
+  awk -v suffix="-$triple.tar.gz" '{
+    v = substr($0, 5, length($0) - 4 - length(suffix)); core = v; pre = ""
+    i = index(v, "-"); if (i > 0) { core = substr(v, 1, i - 1); pre = substr(v, i + 1) }
+    sub(/[+].*/, "", core); split(core, n, ".")
+    printf "%d %d %d %d %s\n", n[1], n[2], n[3], (pre == "" ? 1 : 0), $0
+  }' | sort -k1,1n -k2,2n -k3,3n -k4,4n -k5,5 | tail -n1 | cut -d' ' -f5)
 [ -n "$archive" ] || die "SHA256SUMS lists no archive for $triple"
 expected=$(grep " [ *]$archive\$" "$work/SHA256SUMS" | head -n1 | cut -d' ' -f1)
 

@@ -13,6 +13,7 @@ use crate::env_vars as ev;
     version,
     long_version = LONG_VERSION,
     about = "Talk to the HealthSherpa for Medicare Partner API v2 from a terminal, scripts and CI",
+    after_long_help = crate::manual::exit_status_help(),
     propagate_version = true
 )]
 pub struct Cli {
@@ -35,14 +36,49 @@ const LONG_VERSION: &str = concat!(
 
 const GLOBAL: &str = "Global options";
 
+/// The environments every hsm knows (SPEC: production, staging, sandbox).
+pub const BUILT_IN_ENVS: [&str; 3] = ["production", "staging", "sandbox"];
+
+/// A parser for `--env` / `--profile`: any name, but with the usual ones as the values that
+/// completion scripts offer (the help already names them in words).
+#[derive(Clone)]
+pub struct NameWithSuggestions(pub &'static [&'static str]);
+
+impl clap::builder::TypedValueParser for NameWithSuggestions {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0
+                .iter()
+                .map(|name| clap::builder::PossibleValue::new(*name)),
+        ))
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Environment to use: production, staging, sandbox, or one defined in the config file
-    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true, help_heading = GLOBAL)]
+    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_ENV, hide_env_values = true, help_heading = GLOBAL,
+          value_parser = NameWithSuggestions(&BUILT_IN_ENVS),
+          hide_possible_values = true)]
     pub env: Option<String>,
 
     /// Credential profile within the environment
-    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_PROFILE, hide_env_values = true, help_heading = GLOBAL)]
+    #[arg(long, global = true, value_name = "NAME", env = ev::HSM_PROFILE, hide_env_values = true, help_heading = GLOBAL,
+          value_parser = NameWithSuggestions(&["default"]),
+          hide_possible_values = true)]
     pub profile: Option<String>,
 
     /// Config file to read instead of the platform default
@@ -56,6 +92,33 @@ pub struct GlobalArgs {
     /// Print only results and errors
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
+}
+
+/// On commands that use no environment, profile or config (sandbox, completions, webhooks
+/// listen): `--env`, `--profile` and `--config` are hidden and refused rather than silently
+/// ignored. Same ids and types as the global flags, so clap does not add those here.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NoSession {
+    /// Refused: this command uses no environment
+    #[arg(long, hide = true, value_name = "NAME", value_parser = unused_here::<String>("--env"))]
+    env: Option<String>,
+    /// Refused: this command uses no credential profile
+    #[arg(long, hide = true, value_name = "NAME", value_parser = unused_here::<String>("--profile"))]
+    profile: Option<String>,
+    /// Refused: this command reads no config file
+    #[arg(long, hide = true, value_name = "PATH", value_parser = unused_here::<PathBuf>("--config"))]
+    config: Option<PathBuf>,
+}
+
+/// A value parser that refuses every value: the flag has no meaning on this command. (Of the
+/// global flag's type: clap copies a value given before the subcommand, or by HSM_ENV,
+/// HSM_PROFILE or HSM_CONFIG, down to the same id here, where nothing reads it.)
+fn unused_here<T>(flag: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |_| {
+        Err(format!(
+            "{flag} has no effect on this command (it uses no environment, profile or config file)"
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,8 +143,11 @@ pub enum Command {
         /// The shell to complete for
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
+        #[command(flatten)]
+        no_session: NoSession,
     },
     /// Run a local emulator of the Partner API v2 for trying hsm and testing scripts
+    #[command(after_long_help = SANDBOX_EXAMPLES)]
     Sandbox(SandboxArgs),
     /// Call any API endpoint with the session (like `gh api`); the answer's body on stdout
     #[command(after_long_help = API_EXAMPLES)]
@@ -89,6 +155,46 @@ pub enum Command {
     /// Receive HealthSherpa's submission webhooks (like `stripe listen`)
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// The names the completion scripts offer for --env or --profile, one per line
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// What to list
+        #[arg(value_name = "KIND")]
+        kind: CompleteKind,
+    },
+}
+
+impl Command {
+    /// Whether the command was asked for JSON (`--json`), so that an error is JSON too.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Status(flag) => flag.json,
+            Command::Token(TokenCommand::Show(args)) => args.json,
+            Command::Token(TokenCommand::Refresh(flag)) => flag.json,
+            Command::Token(TokenCommand::Print) => false,
+            Command::Contacts(cmd) => match cmd {
+                ContactsCommand::Create(args) => args.data.json,
+                ContactsCommand::Update(args) => args.data.json,
+                ContactsCommand::Search(args) => args.json,
+                ContactsCommand::Import(args) => args.json,
+                ContactsCommand::Sync(args) => args.json,
+            },
+            Command::Webhooks(WebhooksCommand::Listen(args)) => args.json,
+            Command::Login(_)
+            | Command::Logout
+            | Command::Completions { .. }
+            | Command::Sandbox(_)
+            | Command::Api(_)
+            | Command::Complete { .. } => false,
+        }
+    }
+}
+
+/// What `hsm __complete` lists.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompleteKind {
+    Env,
+    Profile,
 }
 
 const API_EXAMPLES: &str = "Examples:
@@ -102,7 +208,9 @@ are the same); a URL is accepted only on the API's own host. The method is GET, 
 -f or --input gives a body. The session is refreshed as for every command. Exit status: 0 for
 2xx, 4 for 401 (after one refresh), 3 for other 4xx, 5 for 5xx or no answer. A POST or PATCH
 whose answer is lost is never sent again. Values given with -f are visible to other users of
-this machine (in the process list): pass personal data with --input - instead.";
+this machine (in the process list): pass personal data with --input - instead.
+A body from a file is --input FILE, as in gh api; @FILE is only for contacts create and
+update, whose --data also takes inline JSON (--data @contact.json).";
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
@@ -112,7 +220,8 @@ pub struct ApiArgs {
     /// HTTP method (default GET, or POST when -f or --input gives a body)
     #[arg(short = 'X', long, value_name = "METHOD")]
     pub method: Option<String>,
-    /// Send this file as the body, or - for stdin
+    /// The body from FILE as is, or - for stdin (gh api's --input: a file name without @;
+    /// inline bodies are built with -f)
     #[arg(long, value_name = "FILE|-", conflicts_with = "fields")]
     pub input: Option<String>,
     /// A string field of the JSON body, KEY=VALUE; nested keys as contact[first_name]=John,
@@ -136,6 +245,9 @@ pub enum WebhooksCommand {
 
 #[derive(Debug, Args)]
 pub struct ListenArgs {
+    #[command(flatten)]
+    pub no_session: NoSession,
+
     /// Address to listen on; another than 127.0.0.1 only behind a TLS reverse proxy
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
@@ -228,6 +340,9 @@ pub struct JsonFlag {
 
 #[derive(Debug, Args, Clone)]
 pub struct SandboxArgs {
+    #[command(flatten)]
+    pub no_session: NoSession,
+
     /// Port to listen on at 127.0.0.1 (0 picks a free one)
     #[arg(long, value_name = "PORT", default_value_t = 8787)]
     pub port: u16,
@@ -369,6 +484,16 @@ Commands that need a session use, when no environment is chosen (--env, HSM_ENV,
 default_env), the only environment with a stored session for the profile; with several,
 they ask you to choose.";
 
+const SANDBOX_EXAMPLES: &str = "Examples:
+  hsm sandbox                                  # then, in another terminal: hsm login --env sandbox
+  hsm sandbox --auto-approve --port 0          # for CI: no consent page, a free port (printed)
+  curl -s -o /dev/null -w '%{redirect_url}\\n' 'AUTHORIZE_URL'
+Without a browser: run the sandbox with --auto-approve and `hsm login --env sandbox
+--no-browser`, then pass the authorize URL it prints to the curl line above; it prints the
+redirect URL to paste back into hsm login.
+The sandbox keeps everything in memory: after a restart it knows no session (run hsm login
+--env sandbox again) and no contact.";
+
 const COMPLETION_EXAMPLES: &str = "Install:
   bash:        hsm completions bash > ~/.local/share/bash-completion/completions/hsm
   zsh:         hsm completions zsh > \"${fpath[1]}/_hsm\"
@@ -393,6 +518,8 @@ const CREATE_EXAMPLES: &str = "Examples:
   hsm contacts create --external-id CRM123 --first-name John --last-name Doe
   hsm contacts create --data @contact.json --zip 94103
   echo '{\"external_id\":\"CRM9\",\"first_name\":\"A\",\"last_name\":\"B\",\"drugs\":[]}' | hsm contacts create --data -
+--data takes inline JSON, @FILE or - (as curl's -d); hsm api, whose bodies come only from
+files, takes --input FILE as gh api does.
 Before validation, unambiguous formats are normalised, in flags, --data and import rows alike:
 phone punctuation and a leading +1 are dropped (816-555-0166, (816) 555-0166 and
 +1 816 555 0166 are all 8165550166), a ZIP+4 keeps its five-digit ZIP (94103-1234 is 94103),
@@ -422,7 +549,8 @@ and state codes are upper-cased.";
 
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// Contact JSON: inline, @FILE, or - for stdin (flags override its fields)
+    /// Contact JSON: inline, @FILE for a file (@, as in curl, because --data also takes
+    /// inline JSON), or - for stdin; flags override its fields
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub data: Option<String>,
 

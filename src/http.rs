@@ -7,6 +7,7 @@ use std::sync::Once;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+use url::Url;
 
 use crate::error::{CliError, Result};
 
@@ -21,13 +22,24 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// A client for the token endpoint and the API: `timeout` per request (after it, the outcome
-/// of a request is unknown), no redirects (a redirected token request is
-/// an SSRF risk and never legitimate here), explicit timeouts, proxies from the environment.
+/// A client for one server (`target`: the token endpoint, the API, a `--forward-to` URL):
+/// `timeout` per request (after it, the outcome of a request is unknown), no redirects (a
+/// redirected token request is an SSRF risk and never legitimate here), explicit timeouts,
+/// proxies from the environment, except for a plain-http target (only loopback is allowed
+/// one): a proxy would see its bearer tokens and contacts in clear text. An https one on
+/// loopback still follows the environment (tunnelled, so the proxy sees only the host).
 /// `extra_ca` (a PEM bundle) is trusted in addition to the platform's roots, for networks
 /// whose proxy inspects TLS with its own CA.
-pub(crate) fn client(timeout: Duration, extra_ca: Option<&Path>) -> Result<reqwest::Client> {
-    build(reqwest::Client::builder(), timeout, extra_ca)
+pub(crate) fn client(
+    timeout: Duration,
+    extra_ca: Option<&Path>,
+    target: &Url,
+) -> Result<reqwest::Client> {
+    build(
+        timeout,
+        extra_ca,
+        target.scheme() == "http" && crate::settings::is_loopback_host(target),
+    )
 }
 
 /// A client for a loopback address only (the sandbox's instance probe): never through a
@@ -36,20 +48,20 @@ pub(crate) fn loopback_client(
     timeout: Duration,
     extra_ca: Option<&Path>,
 ) -> Result<reqwest::Client> {
-    build(reqwest::Client::builder().no_proxy(), timeout, extra_ca)
+    build(timeout, extra_ca, true)
 }
 
-fn build(
-    builder: reqwest::ClientBuilder,
-    timeout: Duration,
-    extra_ca: Option<&Path>,
-) -> Result<reqwest::Client> {
+/// `direct`: no proxy, whatever the variables say.
+fn build(timeout: Duration, extra_ca: Option<&Path>, direct: bool) -> Result<reqwest::Client> {
     install_crypto_provider();
-    let mut builder = builder
+    let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout);
+    if direct {
+        builder = builder.no_proxy();
+    }
     if let Some(path) = extra_ca {
         builder = builder.tls_certs_merge(load_ca(path)?);
     }

@@ -12,6 +12,7 @@ mod bounded;
 mod bulk;
 pub mod cli;
 mod commands;
+mod completion;
 mod config;
 mod contact;
 mod credentials;
@@ -53,8 +54,13 @@ use crate::error::{CliError, Exit};
 /// Parse, run, render the error, map to an exit code. `--help`, `--version` and bad flags
 /// return before any runtime, client or keychain connection exists.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && asks_for_json(&args) => {
+            Printer::default().error_json(&usage_error(&e));
+            return ExitCode::from(Exit::Usage.code());
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -64,9 +70,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             });
         }
     };
+    let json = cli.command.wants_json();
     // Needs no runtime, network or keychain: answer before any of them exists.
-    if let cli::Command::Completions { shell } = cli.command {
+    if let cli::Command::Completions { shell, .. } = cli.command {
         commands::completions(shell);
+        return ExitCode::SUCCESS;
+    }
+    if let cli::Command::Complete { kind } = cli.command {
+        commands::complete_values(kind, &cli.global);
         return ExitCode::SUCCESS;
     }
     let printer = Printer {
@@ -79,9 +90,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            printer.error(&CliError::bug(format!(
-                "cannot start the async runtime: {e}"
-            )));
+            let err = CliError::bug(format!("cannot start the async runtime: {e}"));
+            report(printer, &err, json);
             return ExitCode::from(Exit::Bug.code());
         }
     };
@@ -91,8 +101,47 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            printer.error(&err);
+            report(printer, &err, json);
             ExitCode::from(err.exit.code())
         }
+    }
+}
+
+fn report(printer: Printer, err: &CliError, json: bool) {
+    if json {
+        printer.error_json(err);
+    } else {
+        printer.error(err);
+    }
+}
+
+/// `--json` among the arguments (before a `--`): a command line clap refused still gets its
+/// error as JSON.
+fn asks_for_json(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// clap's error as hsm's: its first line the message, its closing advice the hint.
+fn usage_error(e: &clap::Error) -> CliError {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let message = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    let hint = lines
+        .filter(|l| l.starts_with("tip: ") || l.starts_with("For more information"))
+        .map(|l| l.trim_start_matches("tip: "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let err = CliError::usage(message);
+    if hint.is_empty() {
+        err
+    } else {
+        err.with_hint(hint)
     }
 }

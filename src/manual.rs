@@ -16,7 +16,7 @@ pub const SECTIONS: &[Section] = &[
             ("1", "Unexpected failure (a bug)."),
             (
                 "2",
-                "Usage or invalid input (bad flag, invalid field, bad file, bad config); nothing was sent.",
+                "Usage or invalid input (bad flag, invalid field, bad file, bad config): nothing was sent for it. In a bulk run (hsm contacts import, or sync --skip-invalid) the invalid rows were not sent and the valid ones were; the summary counts both. Also: another hsm is writing to the same server and login (see --wait).",
             ),
             (
                 "3",
@@ -32,7 +32,7 @@ pub const SECTIONS: &[Section] = &[
             ),
             (
                 "6",
-                "Credential store error: no OS keychain on this machine, keychain locked, file store unsafe or corrupt.",
+                "Credential store or ledger error: no OS keychain on this machine, keychain locked, file store unsafe or corrupt, etcd unavailable or without quorum, HSM_STORE_KEY missing or wrong; the ledger damaged (see hsm ledger verify), unreachable, or in a directory others can write to.",
             ),
             ("130", "Interrupted (Ctrl-C)."),
         ],
@@ -172,8 +172,8 @@ pub const SECTIONS: &[Section] = &[
                 "Create a contact; prints its id.",
             ),
             (
-                "hsm contacts import crm.csv && hsm contacts import crm.csv --show-report",
-                "Bulk create, then list each row's outcome.",
+                "hsm contacts import crm.csv; hsm contacts import crm.csv --show-report",
+                "Bulk create, then list each row's outcome (also when some rows were invalid: that is exit 2).",
             ),
             (
                 "hsm contacts sync crm.csv --dry-run && hsm contacts sync crm.csv",
@@ -186,3 +186,31 @@ pub const SECTIONS: &[Section] = &[
         ],
     },
 ];
+
+/// The EXIT STATUS section as `hsm --help` shows it, so the help, the man page and the README
+/// (whose table a test compares with it) say the same.
+pub fn exit_status_help() -> String {
+    let section = SECTIONS
+        .iter()
+        .find(|s| s.title == "EXIT STATUS")
+        .expect("the EXIT STATUS section");
+    let mut text = String::from("Exit status:");
+    for (code, meaning) in section.entries {
+        text.push_str(&format!("\n  {code:<5}"));
+        // Wrapped here, with a hanging indent, narrower than clap's own wrapping (which
+        // would lose the indent).
+        let mut width = 7;
+        for (i, word) in meaning.split(' ').enumerate() {
+            if i > 0 && width + 1 + word.len() > 88 {
+                text.push_str("\n       ");
+                width = 7;
+            } else if i > 0 {
+                text.push(' ');
+                width += 1;
+            }
+            text.push_str(word);
+            width += word.len();
+        }
+    }
+    text
+}

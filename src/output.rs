@@ -26,7 +26,7 @@ pub fn terminal_safe(text: &str, keep_newlines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Printer {
     pub quiet: bool,
     pub verbose: bool,
@@ -71,6 +71,19 @@ impl Printer {
         if self.verbose {
             let _ = writeln!(io::stderr().lock(), "* {}", terminal_safe(line, false));
         }
+    }
+
+    /// The error as one JSON object on one line, for a command run with `--json` (SPEC):
+    /// `{"error": {"message", "hint", "exit"}}`, the hint null when there is none.
+    pub fn error_json(&self, err: &crate::error::CliError) {
+        let object = serde_json::json!({
+            "error": {
+                "message": err.message,
+                "hint": err.hint,
+                "exit": err.exit.code(),
+            }
+        });
+        let _ = writeln!(io::stderr().lock(), "{object}");
     }
 
     pub fn error(&self, err: &crate::error::CliError) {

@@ -81,6 +81,21 @@ pub fn state_dir(explicit: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
+/// The generations of the etcd records this machine has seen (rollback detection):
+/// `HSM_STATE_DIR/etcd-generations.json`, else under the platform state dir.
+pub fn etcd_generations_file(explicit: Option<&Path>) -> Result<PathBuf> {
+    const NAME: &str = "etcd-generations.json";
+    if let Some(p) = explicit {
+        return Ok(p.join(NAME));
+    }
+    project()
+        .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).join(NAME))
+        .ok_or_else(|| {
+            CliError::store("cannot find a directory for the etcd generations file")
+                .with_hint(format!("set {}", ev::HSM_STATE_DIR))
+        })
+}
+
 /// The config file's default location: `$XDG_CONFIG_HOME/hsm/config.toml` or
 /// `~/.config/hsm/config.toml` on Linux (`--config` / `HSM_CONFIG` are handled by the caller).
 pub fn default_config_file() -> Option<PathBuf> {

@@ -31,6 +31,14 @@ impl Secret {
         fingerprint(&self.0)
     }
 
+    /// The whole SHA-256 in hex: names a token to the sandbox (`hsm status`) without sending
+    /// it.
+    pub fn sha256_hex(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// `****` and the last four characters (none of a short one), as `hsm token show` prints
     /// tokens: the tail lets a person match it with a token they hold.
     pub fn masked(&self) -> String {

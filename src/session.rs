@@ -203,7 +203,11 @@ async fn spend_refresh_token(
         client_id: &current.client_id,
         client_secret: &secret,
     };
-    let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
+    let http = crate::http::client(
+        settings.http_timeout,
+        settings.ca_file.as_deref(),
+        &token_url,
+    )?;
     printer.trace(&format!(
         "> POST {token_url} grant_type=refresh_token refresh_token={} client_id={} client_secret={}",
         refresh_token.fingerprint(),
@@ -304,6 +308,8 @@ async fn refresh_failed(
                     "check the client secret ({} or `hsm login --client-secret-stdin`)",
                     ev::HSM_CLIENT_SECRET
                 )
+            } else if error == "invalid_grant" && settings.env == crate::sandbox_env::ENV {
+                crate::sandbox_env::RESTARTED_HINT.to_string()
             } else {
                 login_hint(settings)
             };
@@ -322,9 +328,14 @@ async fn refresh_failed(
         e => {
             let hint = match &e {
                 TokenError::NotSent(m) if crate::http::is_certificate_error(m) => {
-                    crate::http::CA_HINT
+                    crate::http::CA_HINT.to_string()
                 }
-                _ => "the stored credentials were kept; try again later",
+                TokenError::NotSent(_) if settings.env == crate::sandbox_env::ENV => {
+                    crate::sandbox_env::not_running_hint(
+                        &settings.token_url.origin().ascii_serialization(),
+                    )
+                }
+                _ => "the stored credentials were kept; try again later".to_string(),
             };
             Err(CliError::network(format!("cannot refresh the session: {e}")).with_hint(hint))
         }

@@ -119,6 +119,8 @@ pub struct EtcdSettings {
     pub timeout: Duration,
     /// `HSM_STORE_KEY`, as given; parsed (and required) when the store is opened.
     pub store_key: Option<Secret>,
+    /// `HSM_STATE_DIR`: where the generations of the records seen are kept (rollback check).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// How to open the login URL.
@@ -241,6 +243,34 @@ impl Variables {
     }
 }
 
+/// The range every seconds variable accepts: shorter would time everything out at once,
+/// longer is "never".
+const MIN_SECONDS: f64 = 0.1;
+const MAX_SECONDS: f64 = 86_400.0;
+
+impl Variables {
+    /// Every numeric variable must be usable: a typo (`abc`, `-1`, `inf`) is a usage error
+    /// naming the variable and the range, as a bad flag is, never replaced by the default.
+    fn check_numbers(&self) -> Result<()> {
+        for (name, value) in [
+            (ev::HSM_HTTP_TIMEOUT, &self.http_timeout),
+            (ev::HSM_KEYCHAIN_TIMEOUT, &self.keychain_timeout),
+            (ev::HSM_ETCD_TIMEOUT, &self.etcd_timeout),
+            (ev::HSM_LEDGER_TIMEOUT, &self.ledger_timeout),
+        ] {
+            let Some(value) = value else { continue };
+            let usable = seconds(Some(value))
+                .is_some_and(|s| s.is_finite() && (MIN_SECONDS..=MAX_SECONDS).contains(&s));
+            if !usable {
+                return Err(CliError::usage(format!(
+                    "{name} must be a number of seconds from {MIN_SECONDS} to {MAX_SECONDS} (got `{value}`)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Builtin {
     authorize: &'static str,
     token: &'static str,
@@ -275,6 +305,7 @@ fn resolve_with(
     cfg: &Config,
     vars: &Variables,
 ) -> Result<EnvSettings> {
+    vars.check_numbers()?;
     let (env, profile) = env_and_profile(global, cfg)?;
     let env_chosen =
         global.env.as_deref().is_some_and(|e| !e.is_empty()) || cfg.default_env.is_some();
@@ -342,8 +373,7 @@ fn resolve_with(
         browser: local.browser,
         ledger: vars.ledger.clone(),
         ledger_timeout: seconds(vars.ledger_timeout.as_deref())
-            .filter(|s| *s > 0.0 && s.is_finite())
-            .and_then(|s| Duration::try_from_secs_f64(s.clamp(0.1, 3_600.0)).ok())
+            .and_then(|s| Duration::try_from_secs_f64(s.clamp(MIN_SECONDS, MAX_SECONDS)).ok())
             .unwrap_or(DEFAULT_LEDGER_TIMEOUT),
         ledger_password: vars.ledger_password.clone().map(Secret::new),
         ledger_ca_file: vars.ledger_ca_file.as_ref().map(PathBuf::from),
@@ -536,6 +566,7 @@ fn etcd_settings(vars: &Variables, cfg: &Config) -> EtcdSettings {
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .unwrap_or(DEFAULT_ETCD_TIMEOUT),
         store_key: vars.store_key.as_deref().map(Secret::new),
+        state_dir: path(&vars.state_dir),
     }
 }
 
@@ -729,16 +760,46 @@ mod tests {
         assert_eq!(s.store, StoreChoice::Unknown("vault".into()));
         assert_eq!(s.http_timeout, Duration::from_millis(500));
         assert_eq!(s.browser.command, Some(("firefox".into(), ev::BROWSER)));
-        for bad in ["soon", "0", "-3", "inf", "NaN"] {
+        for bad in ["soon", "0", "-3", "inf", "NaN", "", "1e9"] {
             let v = Variables {
                 http_timeout: Some(bad.into()),
                 credential_store: Some("file".into()),
                 ..vars()
             };
-            let s =
-                resolve_with(&global(None), &Overrides::default(), &Config::default(), &v).unwrap();
-            assert_eq!(s.http_timeout, DEFAULT_HTTP_TIMEOUT, "{bad}");
-            assert_eq!(s.store, StoreChoice::File { path: None });
+            let err = resolve_with(&global(None), &Overrides::default(), &Config::default(), &v)
+                .unwrap_err();
+            assert_eq!(err.exit, crate::error::Exit::Usage, "{bad}");
+            assert_eq!(
+                err.message,
+                format!(
+                    "HSM_HTTP_TIMEOUT must be a number of seconds from 0.1 to 86400 (got `{bad}`)"
+                )
+            );
+        }
+        for (set, name) in [
+            (
+                Variables {
+                    keychain_timeout: Some("abc".into()),
+                    ..vars()
+                },
+                "HSM_KEYCHAIN_TIMEOUT",
+            ),
+            (
+                Variables {
+                    etcd_timeout: Some("-1".into()),
+                    ..vars()
+                },
+                "HSM_ETCD_TIMEOUT",
+            ),
+        ] {
+            let err = resolve_with(
+                &global(None),
+                &Overrides::default(),
+                &Config::default(),
+                &set,
+            )
+            .unwrap_err();
+            assert!(err.message.starts_with(name), "{}", err.message);
         }
         assert_eq!(keychain_timeout(Some("1")), Duration::from_secs(1));
         assert_eq!(keychain_timeout(Some("0")), Duration::from_millis(100));

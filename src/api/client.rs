@@ -59,7 +59,11 @@ impl Api {
     /// a session fails here, before reading any input or sending anything.
     pub async fn connect(settings: &EnvSettings, printer: Printer) -> crate::error::Result<Api> {
         let token = session::access_token(settings, printer).await?;
-        let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
+        let http = crate::http::client(
+            settings.http_timeout,
+            settings.ca_file.as_deref(),
+            &settings.api_url,
+        )?;
         let mut base = settings.api_url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -131,7 +135,7 @@ impl Api {
                         self.printer.trace(&format!("not sent ({why}); retrying"));
                         pause
                     }
-                    None => return Err(unreachable_error(&url, why)),
+                    None => return Err(unreachable_error(&url, why, &self.settings.env)),
                 },
                 Reply::Lost(why) => match backoff.next().filter(|_| rules.resend_lost_answer) {
                     Some(pause) => {
@@ -423,13 +427,13 @@ fn classify(raw: RawAnswer) -> Verdict {
 }
 
 /// The retries could not reach the server.
-fn unreachable_error(url: &Url, why: String) -> ApiError {
-    let mut err = ApiError::new(
-        Failure::Network,
-        format!("cannot reach {}: {why}", url.origin().ascii_serialization()),
-    );
+fn unreachable_error(url: &Url, why: String, env: &str) -> ApiError {
+    let origin = url.origin().ascii_serialization();
+    let mut err = ApiError::new(Failure::Network, format!("cannot reach {origin}: {why}"));
     if crate::http::is_certificate_error(&why) {
         err.hint = Some(crate::http::CA_HINT.to_string());
+    } else if env == crate::sandbox_env::ENV {
+        err.hint = Some(crate::sandbox_env::not_running_hint(&origin));
     }
     err
 }

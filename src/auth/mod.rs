@@ -165,7 +165,11 @@ async fn finish(
     printer: Printer,
 ) -> Result<()> {
     let code = authorization_code(params, auth)?;
-    let http = crate::http::client(settings.http_timeout, settings.ca_file.as_deref())?;
+    let http = crate::http::client(
+        settings.http_timeout,
+        settings.ca_file.as_deref(),
+        &settings.token_url,
+    )?;
     printer.trace(&format!(
         "> POST {} grant_type=authorization_code code={} code_verifier={} client_id={} client_secret={} state={}",
         settings.token_url,

@@ -31,6 +31,7 @@ pub async fn token_endpoint_reachable(settings: &EnvSettings) -> Result<()> {
     let http = crate::http::client(
         LIMIT.min(settings.http_timeout),
         settings.ca_file.as_deref(),
+        url,
     )?;
     let mut root = url.clone();
     root.set_path("/");

@@ -24,10 +24,8 @@ use crate::output::Printer;
 /// What a look-up showed.
 enum Looked {
     Found(Map<String, Value>),
-    /// The search answered with no match for this row.
-    NoMatch {
-        certain: bool,
-    },
+    /// The search answered, and no contact with this row's external id matched.
+    NoMatch,
     /// The search failed (5xx, 429, no answer): nothing is known.
     Failed(ApiError),
     /// The row lacks the fields any search needs.
@@ -59,6 +57,9 @@ pub struct Driver<'a> {
     pub printer: Printer,
     pub total: Option<u64>,
     pub plan: Option<&'a mut dyn FnMut(Planned)>,
+    /// Rows already known to repeat an earlier row's external id (a first pass found them,
+    /// and recorded every id as seen); None: this pass finds them itself.
+    pub repeats: Option<&'a std::collections::HashSet<u64>>,
 }
 
 /// A row waiting for its turn: what it needs, and what the ledger holds of it.
@@ -176,7 +177,10 @@ impl Driver<'_> {
             }
         }
         let ids: Vec<&str> = items.iter().map(|i| i.x.as_str()).collect();
-        let fresh = self.ledger.ledger.see(&ids).await?;
+        let fresh = match self.repeats {
+            Some(repeats) => items.iter().map(|i| !repeats.contains(&i.number)).collect(),
+            None => self.ledger.ledger.see(&ids).await?,
+        };
         let records = self.ledger.ledger.lookup(&self.ledger.realm, &ids).await?;
         let mut records = records;
         for (item, fresh) in items.into_iter().zip(fresh) {
@@ -271,7 +275,7 @@ impl Driver<'_> {
                 let query = plan::lookup_query(&realm, &record, &item.contact);
                 in_flight.spawn(async move {
                     let looked = match query {
-                        Some((query, certain)) => look(&api, query, certain, &item.x).await,
+                        Some(query) => look(&api, query, &item.x).await,
                         None => Looked::NotSearchable,
                     };
                     (item, record, Done::Looked(looked))
@@ -297,7 +301,7 @@ impl Driver<'_> {
                     let looked = match &result {
                         Err(e) if e.failure == Failure::Unknown => {
                             match plan::lookup_query(&realm, &record, &item.contact) {
-                                Some((query, _)) => Some(look(&api, query, false, &item.x).await),
+                                Some(query) => Some(look(&api, query, &item.x).await),
                                 None => None,
                             }
                         }
@@ -391,17 +395,9 @@ impl Driver<'_> {
             }
             Done::Updated(Err(e)) => self.failed(item, e, None, tally).await,
             Done::Looked(Looked::Found(contact)) => self.found(item, contact, queue, tally).await,
-            // Only with --resend-unknown: a search that answered and found nothing.
-            Done::Looked(Looked::NoMatch { .. }) if self.resend_unknown => {
-                // Not there: the earlier request did not take effect, and this row's own goes.
-                self.ledger.settle(&item.x, &Outcome::Absent).await?;
-                let record = Record {
-                    pending: None,
-                    ..record
-                };
-                self.follow_up(item, record, queue, tally)
-            }
-            Done::Looked(Looked::NotSearchable) if self.resend_unknown => {
+            // Only with --resend-unknown: a search that answered and found nothing (or none
+            // is possible): the earlier request is taken as not applied, and the row's own goes.
+            Done::Looked(Looked::NoMatch | Looked::NotSearchable) if self.resend_unknown => {
                 self.ledger.settle(&item.x, &Outcome::Absent).await?;
                 let record = Record {
                     pending: None,
@@ -486,7 +482,7 @@ impl Driver<'_> {
             Looked::NotSearchable => {
                 "it cannot be searched for (no Medicare number, or name with birth date, email or phone)".to_string()
             }
-            Looked::NoMatch { .. } => "a search found no such contact (yet)".to_string(),
+            Looked::NoMatch => "a search found no such contact (yet)".to_string(),
             Looked::Found(_) => String::new(),
         };
         tally.note_unknown(&item.x);
@@ -509,7 +505,7 @@ impl Driver<'_> {
             why = format!("{why} ({})", e.fields.join("; "));
         }
         match &looked {
-            Some(Looked::NoMatch { .. }) => why.push_str("; a search found no such contact yet"),
+            Some(Looked::NoMatch) => why.push_str("; a search found no such contact yet"),
             Some(Looked::Failed(s)) => {
                 why.push_str(&format!("; the search to check it failed: {}", s.message));
             }
@@ -578,15 +574,13 @@ impl Driver<'_> {
 }
 
 /// Search for a row's contact: found (with this external id), no match, or failed.
-async fn look(api: &Api, query: Map<String, Value>, certain: bool, x: &str) -> Looked {
+async fn look(api: &Api, query: Map<String, Value>, x: &str) -> Looked {
     match api::contacts::search(api, query).await {
         Ok(answer) => match api::contacts::contact(&answer) {
             Some(c) if c.get("external_id").and_then(Value::as_str) == Some(x) => {
                 Looked::Found(c.clone())
             }
-            // Another contact answered: this one's absence is not proven.
-            Some(_) => Looked::NoMatch { certain: false },
-            None => Looked::NoMatch { certain },
+            _ => Looked::NoMatch,
         },
         Err(e) => Looked::Failed(e),
     }

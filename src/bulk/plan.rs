@@ -93,13 +93,12 @@ const QUERIES: &[&[&str]] = &[
 /// A search that finds the contact of a pending row if its request took effect: every field
 /// of the query must hold, in the row, the value the contact would hold then. Fields the
 /// pending request did not touch come first (their value on the server is certain). Returns
-/// the query and whether a miss proves the contact absent (a pending create whose query is
-/// certain).
+/// None when the row has no fields any search needs.
 pub fn lookup_query(
     realm: &Realm,
     record: &Record,
     contact: &Map<String, Value>,
-) -> Option<(Map<String, Value>, bool)> {
+) -> Option<Map<String, Value>> {
     let pending = record.pending.as_ref()?;
     let expected = |f: &str| -> Option<&String> {
         pending
@@ -119,14 +118,14 @@ pub fn lookup_query(
         .collect();
     usable.sort_by_key(|q| q.iter().filter(|f| pending.d.contains_key(**f)).count());
     if let Some(query) = usable.first() {
-        return Some((pick(contact, query), pending.create));
+        return Some(pick(contact, query));
     }
     // Nothing certain (an adopted row whose values were never seen): a hit with this row's
-    // external id still settles it; a miss proves nothing.
+    // external id still settles it.
     let query = QUERIES
         .iter()
         .find(|q| q.iter().all(|f| contact.contains_key(*f)))?;
-    Some((pick(contact, query), false))
+    Some(pick(contact, query))
 }
 
 fn pick(contact: &Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
@@ -207,12 +206,11 @@ mod tests {
             }),
             ..created
         };
-        let (query, miss_is_absent) = lookup_query(&realm, &updating, &moved.contact).unwrap();
+        let query = lookup_query(&realm, &updating, &moved.contact).unwrap();
         assert_eq!(
             Value::Object(query),
             json!({"first_name": "Ann", "last_name": "Lee", "birth_date": "1950-01-02"})
         );
-        assert!(!miss_is_absent);
     }
 
     #[test]

@@ -91,10 +91,6 @@ impl Report {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Append one line, in a single write.
     pub fn record(&mut self, entry: &Entry) -> Result<()> {
         let mut line = serde_json::to_vec(entry).unwrap_or_default();

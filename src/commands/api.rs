@@ -128,7 +128,16 @@ fn request_body(args: &ApiArgs) -> Result<Option<Bytes>> {
     } else {
         std::fs::File::open(spec).and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
     };
-    read.map_err(|e| CliError::usage(format!("--input {spec}: {e}")))?;
+    read.map_err(|e| {
+        let err = CliError::usage(format!("--input {spec}: {e}"));
+        match spec.strip_prefix('@') {
+            // curl's and `--data`'s `@FILE` where gh's convention is the bare name.
+            Some(path) if e.kind() == std::io::ErrorKind::NotFound => err.with_hint(format!(
+                "--input takes the file name as is (as gh api does): --input {path}"
+            )),
+            _ => err,
+        }
+    })?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(CliError::usage(format!(
             "--input {spec}: larger than {} MiB",

@@ -26,7 +26,7 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
             ContactsCommand::Import(args) => crate::import::run(global, args, printer).await,
             ContactsCommand::Sync(args) => crate::sync::run(global, args, printer).await,
         },
-        Command::Completions { shell } => {
+        Command::Completions { shell, .. } => {
             completions(shell);
             Ok(())
         }
@@ -35,14 +35,30 @@ pub async fn dispatch(cli: Cli, printer: Printer) -> Result<()> {
         Command::Webhooks(WebhooksCommand::Listen(args)) => {
             crate::webhooks::listen(args, printer).await
         }
+        Command::Complete { kind } => {
+            complete_values(kind, global);
+            Ok(())
+        }
     }
 }
 
 /// Completion scripts come from the same definitions as the parser, so they cannot drift;
 /// generating them touches no network and no keychain.
 pub fn completions(shell: clap_complete::Shell) {
-    use clap::CommandFactory;
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "hsm", &mut out);
+    let out = crate::completion::script(shell);
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &out);
+}
+
+/// `hsm __complete env|profile`, which the completion scripts call: one name per line.
+pub fn complete_values(kind: crate::cli::CompleteKind, global: &crate::cli::GlobalArgs) {
+    let kind = match kind {
+        crate::cli::CompleteKind::Env => "env",
+        crate::cli::CompleteKind::Profile => "profile",
+    };
+    let mut out = std::io::stdout().lock();
+    for name in crate::completion::values(kind, global) {
+        if std::io::Write::write_all(&mut out, format!("{name}\n").as_bytes()).is_err() {
+            return;
+        }
+    }
 }

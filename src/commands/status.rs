@@ -3,6 +3,8 @@
 //! with its scope, expiry and whether it refreshes, like `gh auth status`. Exit 0 when at
 //! least one session in the store in use is usable, 4 when none is.
 
+mod sandbox_check;
+
 use serde_json::{Value, json};
 
 use crate::cli::GlobalArgs;
@@ -24,15 +26,17 @@ pub async fn run(global: &GlobalArgs, json: bool, printer: Printer) -> Result<()
             "status": format!("{} is set ({}): used as is, not checked", ev::HSM_ACCESS_TOKEN, token.masked()),
         }));
     }
+    let mut sandbox_sessions = Vec::new();
     let in_use = match credentials::open_store(&settings.store) {
-        Ok(store) => list(store.as_ref(), true, &mut rows),
+        Ok(store) => list(store.as_ref(), true, &mut rows, &mut sandbox_sessions),
         Err(e) => Err(e),
     };
+    check_sandbox_sessions(&mut rows, sandbox_sessions).await;
     if let Err(e) = &in_use {
         printer.warn(&format!("{}: {}", store_name(&settings), e.message));
     }
     if let Some(file) = other_file_store(&settings)
-        && let Err(e) = list(file.as_ref(), false, &mut rows)
+        && let Err(e) = list(file.as_ref(), false, &mut rows, &mut Vec::new())
     {
         printer.warn(&format!("file store: {}", e.message));
     }
@@ -66,7 +70,32 @@ fn other_file_store(settings: &EnvSettings) -> Option<Box<dyn SecretStore>> {
         .flatten()
 }
 
-fn list(store: &dyn SecretStore, in_use: bool, rows: &mut Vec<Value>) -> Result<()> {
+/// A stored sandbox session to check with the sandbox: its row, token URL and refresh token.
+type SandboxSession = (usize, String, Option<crate::secret::Secret>);
+
+/// A sandbox session the running sandbox does not know, or with no sandbox running, is not
+/// usable, whatever its expiry says.
+async fn check_sandbox_sessions(rows: &mut [Value], sessions: Vec<SandboxSession>) {
+    use sandbox_check::Known;
+    for (i, token_url, refresh_token) in sessions {
+        let status = match sandbox_check::ask(&token_url, refresh_token.as_ref()).await {
+            Some(Known::No) => "unknown to the running sandbox: it was restarted, and a restarted sandbox forgets its sessions; run hsm login --env sandbox".to_string(),
+            Some(Known::NotRunning(origin)) => format!(
+                "no hsm sandbox is running at {origin}; a new one will not know this session: start it, then hsm login --env sandbox"
+            ),
+            Some(Known::Yes) | None => continue,
+        };
+        rows[i]["usable"] = json!(false);
+        rows[i]["status"] = json!(status);
+    }
+}
+
+fn list(
+    store: &dyn SecretStore,
+    in_use: bool,
+    rows: &mut Vec<Value>,
+    sandbox_sessions: &mut Vec<SandboxSession>,
+) -> Result<()> {
     for (env, profile) in credentials::sessions(store)? {
         let account = format!("{env}/{profile}");
         let mut row = json!({
@@ -88,6 +117,9 @@ fn list(store: &dyn SecretStore, in_use: bool, rows: &mut Vec<Value>) -> Result<
                     (false, true) => "access token expired; refreshes on next use",
                     (false, false) => "expired; run hsm login",
                 });
+                if in_use && env == crate::sandbox_env::ENV {
+                    sandbox_sessions.push((rows.len(), r.token_url.clone(), r.refresh_token));
+                }
             }
             Ok(None) => continue,
             Err(e) => {

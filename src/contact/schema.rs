@@ -337,8 +337,8 @@ fn format_rule(kind: Kind) -> &'static str {
     match kind {
         Kind::Date => "must be a real date as MM/DD/YYYY, MM-DD-YYYY, YYYY-MM-DD or YYYY/MM/DD",
         Kind::State => "must be a two-letter US state or territory code",
-        Kind::Zip => "must be 5 digits",
-        Kind::Phone => "must be 10 digits without formatting",
+        Kind::Zip => "must be a 5-digit ZIP (or ZIP+4)",
+        Kind::Phone => "must be a 10-digit US number (punctuation and a leading +1 are fine)",
         Kind::Sex => "must be one of male, female, M, F, m, f",
         Kind::Email => "must be a valid email address",
         _ => "is invalid",
@@ -559,7 +559,7 @@ mod tests {
         for bad in ["2134", "021345", "0213a", "02134-1234", "０２１３４"] {
             assert_eq!(
                 field_errors("zip", json!(bad)),
-                ["zip: must be 5 digits"],
+                ["zip: must be a 5-digit ZIP (or ZIP+4)"],
                 "{bad}"
             );
         }

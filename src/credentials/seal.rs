@@ -17,6 +17,10 @@ use crate::secret::Secret;
 
 const PREFIX: &str = "hsm1:";
 const NONCE_LEN: usize = 24;
+/// 32 random bytes hold about 30 different values; fewer than this many is a key someone
+/// typed or patterned (all zeros, a repeated word), not one drawn at random. A random key
+/// falls below it with a probability under 1e-10.
+const MIN_DISTINCT_BYTES: usize = 16;
 /// How to make a key, shown whenever one is missing or malformed.
 pub const KEY_HINT: &str = "make one with `head -c32 /dev/urandom | base64` and give every machine that shares the session the same HSM_STORE_KEY (keep it in your CI's secret store)";
 
@@ -50,6 +54,13 @@ impl SealKey {
                 ))
                 .with_hint(KEY_HINT)
             })?;
+        if distinct_bytes(&bytes) < MIN_DISTINCT_BYTES {
+            return Err(CliError::store(format!(
+                "{} is not random (its 32 bytes repeat a few values, e.g. all zeros): anyone could guess it",
+                ev::HSM_STORE_KEY
+            ))
+            .with_hint(KEY_HINT));
+        }
         let key = Key::try_from(bytes.as_slice())
             .map_err(|_| CliError::bug("a 32-byte key did not fit the cipher"))?;
         Ok(SealKey(key))
@@ -101,6 +112,14 @@ impl SealKey {
     }
 }
 
+fn distinct_bytes(bytes: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    for &b in bytes {
+        seen[usize::from(b)] = true;
+    }
+    seen.iter().filter(|&&s| s).count()
+}
+
 /// The associated data: the format and the record's name.
 fn aad(name: &str) -> String {
     format!("{PREFIX}{name}")
@@ -110,9 +129,25 @@ fn aad(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn key(byte: u8) -> SealKey {
-        let text = STANDARD.encode([byte; 32]);
+    /// A key that looks random, different for each `seed`.
+    fn key(seed: u8) -> SealKey {
+        use sha2::Digest;
+        let text = STANDARD.encode(sha2::Sha256::digest([seed]));
         SealKey::from_variable(Some(&Secret::new(text))).unwrap()
+    }
+
+    #[test]
+    fn a_key_that_is_not_random_is_refused() {
+        let mut repeated = [0u8; 32];
+        for (i, b) in repeated.iter_mut().enumerate() {
+            *b = b"hunter2!"[i % 8];
+        }
+        for bad in [[0u8; 32], [7u8; 32], repeated] {
+            let err = SealKey::from_variable(Some(&Secret::new(STANDARD.encode(bad)))).unwrap_err();
+            assert_eq!(err.exit, crate::error::Exit::Store);
+            assert!(err.message.contains("is not random"), "{}", err.message);
+            assert!(err.hint.unwrap().contains("/dev/urandom"));
+        }
     }
 
     #[test]

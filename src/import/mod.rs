@@ -49,7 +49,9 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     let api = Arc::new(Api::connect(&settings, printer).await?.paced(pace));
     let wait = Duration::from_secs(args.wait.wait.unwrap_or(0));
     let mut ledger = Writer::begin(&settings, Kind::Import.command(), wait, printer).await?;
-    refuse_unadopted_report(&mut ledger, &report_path).await?;
+    if report::is_old_report(&report_path) {
+        ledger.refuse_unadopted(&report_path, "the report").await?;
+    }
     let mut report = Report::create(&report_path)?;
     let (tally, fatal) = Driver {
         kind: Kind::Import,
@@ -60,6 +62,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
         printer,
         total,
         plan: None,
+        repeats: None,
     }
     .run(&mut rows)
     .await;
@@ -89,30 +92,6 @@ fn count_rows(file: &str, format: rows::Format, printer: Printer) -> Option<u64>
     Some(rows.count() as u64)
 }
 
-/// A report of an earlier hsm was a journal of what it sent: until the ledger has adopted it,
-/// rows it created would be created again. Stop, and say how.
-async fn refuse_unadopted_report(ledger: &mut Writer, path: &Path) -> Result<()> {
-    if !report::is_old_report(path) {
-        return Ok(());
-    }
-    let key = std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string();
-    let realm = ledger.realm.clone();
-    if ledger.ledger.was_adopted(&realm, &key).await? {
-        return Ok(());
-    }
-    Err(CliError::usage(format!(
-        "{} is the report of an earlier hsm, which kept what it sent there; the ledger does not know it yet",
-        path.display()
-    ))
-    .with_hint(format!(
-        "nothing was sent; adopt it first, so nothing is created twice: hsm ledger adopt {}",
-        path.display()
-    )))
-}
-
 /// What a run would do, from the same decisions: nothing is sent or recorded.
 async fn dry_run(
     ledger: &mut Writer,
@@ -129,6 +108,7 @@ async fn dry_run(
         printer,
         total,
         plan: Some(&mut |_: Planned| {}),
+        repeats: None,
     }
     .run(rows)
     .await;

@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{Map, Value};
 
+mod lines;
+
 use crate::contact::input::{contact_from_json, field_for, value_from_text};
 use crate::contact::schema::{self, FieldSpec, Mode};
 use crate::error::{CliError, Result};
@@ -71,6 +73,7 @@ pub enum Rows {
         columns: Vec<&'static FieldSpec>,
         record: csv::StringRecord,
         number: u64,
+        lines: lines::LineIndex,
     },
     Json {
         reader: BufReader<Box<dyn Read>>,
@@ -88,10 +91,11 @@ impl Rows {
                 number: 0,
             }),
             Format::Csv => {
+                let lines = lines::LineIndex::default();
                 let mut reader = csv::ReaderBuilder::new()
                     .flexible(false)
                     .trim(csv::Trim::All)
-                    .from_reader(input);
+                    .from_reader(lines.wrap(input));
                 let headers = reader
                     .headers()
                     .map_err(|e| CliError::usage(format!("cannot read the CSV header: {e}")))?
@@ -102,6 +106,7 @@ impl Rows {
                     columns,
                     record: csv::StringRecord::new(),
                     number: 0,
+                    lines,
                 })
             }
         }
@@ -118,25 +123,32 @@ impl Iterator for Rows {
                 columns,
                 record,
                 number,
-            } => match reader.read_record(record) {
-                Ok(false) => None,
-                Ok(true) => {
-                    *number += 1;
-                    let mut row = csv_row(*number, columns, record);
-                    row.line = record.position().map_or(*number + 1, |p| p.line());
-                    Some(Ok(row))
+                lines,
+            } => {
+                // The line where a record starts, from its byte offset (see `lines`).
+                let line_of = |position: Option<&csv::Position>, number: u64| {
+                    position.map_or(number + 1, |p| lines.line_at(p.byte()))
+                };
+                match reader.read_record(record) {
+                    Ok(false) => None,
+                    Ok(true) => {
+                        *number += 1;
+                        let mut row = csv_row(*number, columns, record);
+                        row.line = line_of(record.position(), *number);
+                        Some(Ok(row))
+                    }
+                    // A row that is not UTF-8 is one invalid row; the file goes on.
+                    Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                        *number += 1;
+                        let line = line_of(e.position(), *number);
+                        Some(Ok(invalid_row(*number, line, "the row is not UTF-8 text")))
+                    }
+                    Err(e) => Some(Err(CliError::usage(format!(
+                        "CSV line {}: {e}",
+                        line_of(e.position(), *number + 1)
+                    )))),
                 }
-                // A row that is not UTF-8 is one invalid row; the file goes on.
-                Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                    *number += 1;
-                    let line = e.position().map_or(*number + 1, |p| p.line());
-                    Some(Ok(invalid_row(*number, line, "the row is not UTF-8 text")))
-                }
-                Err(e) => Some(Err(CliError::usage(format!(
-                    "CSV row {}: {e}",
-                    *number + 1
-                )))),
-            },
+            }
             Rows::Json { reader, number } => loop {
                 let line = match read_row_line(reader) {
                     Ok(Some(line)) => line,
@@ -333,6 +345,20 @@ mod tests {
         assert_eq!(r[0].contact.as_ref().unwrap()["zip"], "94103");
         assert_eq!(r[1].external_id.as_deref(), Some("A2"));
         assert!(r[1].contact.as_ref().unwrap_err().contains("zip"));
+    }
+
+    #[test]
+    fn csv_lines_are_the_files_own_with_crlf_and_quoted_line_breaks() {
+        for eol in ["\n", "\r\n"] {
+            let text = format!(
+                "external_id,first_name,last_name,birth_date{eol}C1,Ann,Lee,1950-01-01{eol}\
+                 C2,\"Bob{eol}Jr{eol}\",Ray,1950-01-01{eol}C3,Cy,Ray,02/30/1950{eol}"
+            );
+            let r = rows(&text, Format::Csv);
+            let lines: Vec<u64> = r.iter().map(|r| r.line).collect();
+            assert_eq!(lines, [2, 3, 6], "{eol:?}");
+            assert!(r[2].contact.is_err());
+        }
     }
 
     #[test]

@@ -484,6 +484,27 @@ impl Writer {
         self.ledger.settle(&realm, run, external_id, outcome).await
     }
 
+    /// A file an earlier hsm kept what it sent in (an import report, a sync state): until the
+    /// ledger has adopted it, what it created would be created again. Stop, and say how.
+    pub async fn refuse_unadopted(&mut self, file: &std::path::Path, what: &str) -> Result<()> {
+        let key = std::fs::canonicalize(file)
+            .unwrap_or_else(|_| file.to_path_buf())
+            .display()
+            .to_string();
+        let realm = self.realm.clone();
+        if self.ledger.was_adopted(&realm, &key).await? {
+            return Ok(());
+        }
+        Err(CliError::usage(format!(
+            "{} is {what} of an earlier hsm, which kept what it sent there; the ledger does not know it yet",
+            file.display()
+        ))
+        .with_hint(format!(
+            "nothing was sent; adopt it first, so nothing is created twice: hsm ledger adopt {}",
+            file.display()
+        )))
+    }
+
     pub async fn finish(&mut self, summary: &Value) -> Result<()> {
         self.ledger.finish_run(self.run, summary).await
     }

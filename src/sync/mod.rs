@@ -7,6 +7,7 @@
 
 mod source;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,8 +38,9 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
         (Some(api), ledger)
     };
     refuse_unadopted_state(&settings, &mut ledger).await?;
-    let total = validate(&source, &mut ledger, &args, printer).await?;
-    ledger.ledger.forget_seen().await?;
+    // The first pass records every external id as seen (for "missing from the file") and
+    // which rows repeat one, so the second need not.
+    let (total, repeats) = validate(&source, &mut ledger, &args, printer).await?;
     let mut plan = Plan::default();
     let json_plan = args.json;
     let mut record_plan = |p: Planned| plan.add(p, json_plan, printer);
@@ -53,6 +55,7 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
         plan: args
             .dry_run
             .then_some(&mut record_plan as &mut dyn FnMut(Planned)),
+        repeats: Some(&repeats),
     }
     .run(&mut source.rows()?)
     .await;
@@ -72,16 +75,18 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
 
 /// The first pass: every row valid, every external id once; else exit 2 with the first
 /// problems shown (line, external id, field and rule; never a value) and nothing sent. With
-/// `--skip-invalid` the problems are the second pass's to list. Returns the number of rows.
+/// `--skip-invalid` the problems are the second pass's to list. Returns the number of rows and
+/// the rows that repeat an external id.
 async fn validate(
     source: &Source,
     ledger: &mut Writer,
     args: &SyncArgs,
     printer: Printer,
-) -> Result<u64> {
+) -> Result<(u64, HashSet<u64>)> {
     let mut problems = Vec::new();
+    let mut repeats = HashSet::new();
     let mut count = 0u64;
-    let mut pending: Vec<(u64, String)> = Vec::new();
+    let mut pending: Vec<(u64, u64, String)> = Vec::new();
     let mut rows = source.rows()?;
     loop {
         let row: Option<Row> = rows.next().transpose()?;
@@ -94,16 +99,17 @@ async fn validate(
             match (row.contact, row.external_id) {
                 (Err(why), _) => problems.push(format!("line {}{id}: {why}", row.line)),
                 (Ok(_), None) => problems.push(format!("line {}: no external_id", row.line)),
-                (Ok(_), Some(x)) => pending.push((row.line, x)),
+                (Ok(_), Some(x)) => pending.push((row.number, row.line, x)),
             }
             if pending.len() < crate::ledger::BATCH {
                 continue;
             }
         }
-        let ids: Vec<&str> = pending.iter().map(|(_, x)| x.as_str()).collect();
+        let ids: Vec<&str> = pending.iter().map(|(_, _, x)| x.as_str()).collect();
         let fresh = ledger.ledger.see(&ids).await?;
-        for ((line, x), fresh) in pending.iter().zip(fresh) {
+        for ((number, line, x), fresh) in pending.iter().zip(fresh) {
             if !fresh {
+                repeats.insert(*number);
                 problems.push(format!(
                     "line {line}, external id {}: the external id appears twice in the file",
                     crate::output::terminal_safe(x, false)
@@ -116,7 +122,7 @@ async fn validate(
         }
     }
     if problems.is_empty() || args.skip_invalid {
-        return Ok(count);
+        return Ok((count, repeats));
     }
     for p in problems.iter().take(SHOWN) {
         printer.status(&format!("  {p}"));
@@ -135,8 +141,7 @@ async fn validate(
 /// How many invalid rows are shown before the count.
 const SHOWN: usize = 10;
 
-/// The sync state of an earlier hsm (`STATE_DIR/sync/ENV.PROFILE.jsonl`) knows what it sent;
-/// until the ledger has adopted it, its contacts would be created again. Stop, and say how.
+/// The sync state of an earlier hsm (`STATE_DIR/sync/ENV.PROFILE.jsonl`) knows what it sent.
 async fn refuse_unadopted_state(settings: &EnvSettings, ledger: &mut Writer) -> Result<()> {
     let Ok(dir) = crate::paths::sync_dir(settings.state_dir.as_deref()) else {
         return Ok(());
@@ -145,22 +150,7 @@ async fn refuse_unadopted_state(settings: &EnvSettings, ledger: &mut Writer) -> 
     if !old.is_file() {
         return Ok(());
     }
-    let key = std::fs::canonicalize(&old)
-        .unwrap_or_else(|_| old.clone())
-        .display()
-        .to_string();
-    let realm = ledger.realm.clone();
-    if ledger.ledger.was_adopted(&realm, &key).await? {
-        return Ok(());
-    }
-    Err(CliError::usage(format!(
-        "found the sync state of an earlier hsm at {}; the ledger does not know what it sent yet",
-        old.display()
-    ))
-    .with_hint(format!(
-        "nothing was sent; adopt it first, so nothing is created twice: hsm ledger adopt {}",
-        old.display()
-    )))
+    ledger.refuse_unadopted(&old, "the sync state").await
 }
 
 /// A dry run's plan: printed as it comes (text), or gathered for one JSON object.

@@ -3,6 +3,8 @@
 //! number, the plan and the contact's ids are shown without `-v`: everything else in an event
 //! is personal health data.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// What identifies a submission. HealthSherpa documents no event id; the confirmation number
@@ -17,7 +19,9 @@ pub(crate) struct Key {
 #[derive(Debug)]
 pub(crate) struct Event {
     pub(crate) key: Key,
-    /// The event as one compact JSON line (no newline), as it is appended and handed on.
+    /// The event as one compact JSON line (no newline), as it is appended and handed on: the
+    /// body as received less its whitespace, so numbers keep every digit (a `Value` would turn
+    /// one beyond 64 bits into a float).
     pub(crate) line: String,
     value: Value,
 }
@@ -52,27 +56,82 @@ pub(crate) fn parse(body: &[u8]) -> Result<Event, Invalid> {
     {
         return Err(Invalid::NotSubmission("no `medicare_application` object"));
     }
-    let key = key_of(&value).ok_or(Invalid::NotSubmission(
+    let key = key_of(body).ok_or(Invalid::NotSubmission(
         "no `medicare_application.confirmation_number`",
     ))?;
     Ok(Event {
         key,
-        line: value.to_string(),
+        line: compact(body),
         value,
     })
 }
 
-/// The key of an event (or of a line of the output file). `submitted_at` may be absent.
-pub(crate) fn key_of(value: &Value) -> Option<Key> {
-    let application = value.get("medicare_application")?;
-    let confirmation_number = text(application, "confirmation_number")?;
+/// The fields of the key, as their JSON text: a number as its digits, exactly as sent.
+#[derive(Deserialize)]
+struct KeyFields<'a> {
+    #[serde(borrow)]
+    medicare_application: ApplicationFields<'a>,
+}
+
+#[derive(Deserialize)]
+struct ApplicationFields<'a> {
+    #[serde(borrow)]
+    confirmation_number: Option<&'a RawValue>,
+    #[serde(borrow)]
+    submitted_at: Option<&'a RawValue>,
+}
+
+/// The key of an event (or of a line of the output file), from its JSON text. `submitted_at`
+/// may be absent.
+pub(crate) fn key_of(json: &[u8]) -> Option<Key> {
+    let fields: KeyFields = serde_json::from_slice(json).ok()?;
+    let application = fields.medicare_application;
+    let confirmation_number = raw_text(application.confirmation_number?)?;
     if confirmation_number.is_empty() {
         return None;
     }
     Some(Key {
         confirmation_number,
-        submitted_at: text(application, "submitted_at").unwrap_or_default(),
+        submitted_at: application
+            .submitted_at
+            .and_then(raw_text)
+            .unwrap_or_default(),
     })
+}
+
+/// A string's text, or a number's digits as they were written; None for anything else.
+fn raw_text(raw: &RawValue) -> Option<String> {
+    let json = raw.get();
+    match json.as_bytes().first()? {
+        b'"' => serde_json::from_str(json).ok(),
+        b'-' | b'0'..=b'9' => Some(json.to_owned()),
+        _ => None,
+    }
+}
+
+/// Valid JSON without the whitespace between its tokens (a JSON string holds no raw
+/// whitespace but the space, which is kept).
+fn compact(json: &[u8]) -> String {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        out.push(b);
+    }
+    // Only whitespace was taken out of text that parsed as UTF-8 JSON.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A string or number field as text (confirmation numbers may come as either).
@@ -93,7 +152,14 @@ fn field(value: &Value, object: &str, name: &str) -> String {
 
 impl Event {
     /// The stderr line: confirmation number, plan, contact external id; the name with `-v`.
+    /// The sender chose every byte of these fields: a newline in one would print a line of its
+    /// own on our stderr, so control characters are shown escaped (`\n`).
     pub(crate) fn describe(&self, verbose: bool) -> String {
+        let line = self.describe_raw(verbose);
+        crate::output::terminal_safe(&line, false).into_owned()
+    }
+
+    fn describe_raw(&self, verbose: bool) -> String {
         let v = &self.value;
         let mut line = format!(
             "submission {} (plan {}, contact {})",
@@ -173,6 +239,35 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_kept_as_sent_in_the_key_and_the_line() {
+        let body = r#"{ "medicare_application": {"confirmation_number": 123456789012345678901234,
+            "submitted_at": "t"},
+          "contact": {"n": 18446744073709551616, "x": 1.50, "s": "a b\"\n\t"} }"#;
+        let e = parse(body.as_bytes()).unwrap();
+        assert_eq!(e.key.confirmation_number, "123456789012345678901234");
+        assert_eq!(
+            e.line,
+            r#"{"medicare_application":{"confirmation_number":123456789012345678901234,"submitted_at":"t"},"contact":{"n":18446744073709551616,"x":1.50,"s":"a b\"\n\t"}}"#
+        );
+        let next = parse(body.replace("901234", "901235").as_bytes()).unwrap();
+        assert_ne!(next.key, e.key);
+        assert_eq!(key_of(e.line.as_bytes()), Some(e.key));
+    }
+
+    proptest::proptest! {
+        /// Pretty or compact, a document compacts to what serde_json writes for it.
+        #[test]
+        fn compact_agrees_with_serde_json(
+            words in proptest::collection::vec("[ -~\t\n\u{e9}]{0,12}", 0..6),
+            number in proptest::num::i64::ANY,
+        ) {
+            let value = json!({"words": words, "n": number, "nested": {"w": words.first()}});
+            let pretty = serde_json::to_vec_pretty(&value).unwrap();
+            proptest::prop_assert_eq!(compact(&pretty), value.to_string());
+        }
+    }
+
+    #[test]
     fn a_downline_event_with_few_contact_fields_is_a_submission() {
         let body = json!({"medicare_application": {"confirmation_number": 42}, "contact": {}});
         let e = parse(body.to_string().as_bytes()).unwrap();
@@ -181,6 +276,21 @@ mod tests {
             e.describe(true),
             "submission 42 (plan -, contact -) - -, -, submitted "
         );
+    }
+
+    #[test]
+    fn a_newline_in_a_field_does_not_start_a_line() {
+        let mut forged = event();
+        forged["medicare_application"]["confirmation_number"] = json!("x\nFAKE LINE");
+        forged["contact"]["first_name"] = json!("A\r\u{1b}[2J");
+        let e = parse(forged.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            e.describe(false),
+            "submission x\\nFAKE LINE (plan H1290-001-000, contact CRM1)"
+        );
+        assert!(e.describe(true).contains("A\\r\\u{1b}[2J Lee"));
+        // The key keeps the number as sent.
+        assert_eq!(e.key.confirmation_number, "x\nFAKE LINE");
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn open_sinks(args: &ListenArgs, printer: Printer) -> Result<Sinks> {
     let forward = match &args.forward_to {
         Some(url) => {
             let url = settings::parse_endpoint(url, "--forward-to")?;
-            Some((crate::http::client(args.timeout, None)?, url))
+            Some((crate::http::client(args.timeout, None, &url)?, url))
         }
         None => None,
     };
@@ -158,7 +158,7 @@ async fn run_until_interrupted(
     printer: Printer,
 ) -> Result<()> {
     let (stopper, alive, stopped) = server::stopper();
-    let serving = tokio::spawn(server::serve(listener, receiver, alive, stopped));
+    let serving = tokio::spawn(server::serve(listener, receiver.clone(), alive, stopped));
     tokio::select! {
         () = interrupt.recv() => {}
         () = terminated() => {}
@@ -170,6 +170,9 @@ async fn run_until_interrupted(
             printer.status("hsm webhooks: stopped");
             Ok(())
         }
-        () = interrupt.recv() => Err(CliError::interrupted()),
+        () = interrupt.recv() => {
+            receiver.sinks.stop_commands();
+            Err(CliError::interrupted())
+        }
     }
 }

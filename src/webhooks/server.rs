@@ -125,6 +125,9 @@ async fn connection(
     let service =
         service_fn(move |request| handle(receiver.clone(), request, peer, service_alive.clone()));
     let conn = http1::Builder::new()
+        // A sender that shuts down its side once the request is sent still gets the answer
+        // (hyper's default drops the connection at that EOF, and the sender sees no answer).
+        .half_close(true)
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service);

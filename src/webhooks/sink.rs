@@ -38,6 +38,8 @@ pub(crate) struct Sinks {
     pub(crate) exec: Option<String>,
     pub(crate) forward: Option<(reqwest::Client, Url)>,
     pub(crate) timeout: Duration,
+    /// The `--exec` commands running now (their process ids, which are their groups' ids).
+    running: Mutex<HashSet<u32>>,
     taken: Mutex<HashSet<Key>>,
     busy: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -59,8 +61,17 @@ impl Sinks {
             exec,
             forward,
             timeout,
+            running: Mutex::default(),
             taken: Mutex::new(taken),
             busy: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Kills every `--exec` command running now, with whatever it started (hsm is stopping
+    /// at once: they would be left running, reparented to init).
+    pub(crate) fn stop_commands(&self) {
+        for pid in lock(&self.running).drain() {
+            kill_group(pid);
         }
     }
 
@@ -94,7 +105,7 @@ impl Sinks {
             forward(client, url, event).await?;
         }
         if let Some(command) = &self.exec {
-            exec(command, event, self.timeout).await?;
+            exec(command, event, self.timeout, &self.running).await?;
         }
         if let Some(record) = &self.output {
             record.append(&event.line).await?;
@@ -155,19 +166,53 @@ fn shell(command: &str) -> tokio::process::Command {
 
 /// Stops the command and whatever it started (its process group, on Unix).
 fn stop(child: &mut tokio::process::Child) {
-    #[cfg(unix)]
-    if let Some(pid) = child
-        .id()
-        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    if let Some(pid) = child.id() {
+        kill_group(pid);
     }
     let _ = child.start_kill();
 }
 
+/// Kills the process group led by `pid` (on Unix; elsewhere the child alone is stopped).
+fn kill_group(pid: u32) {
+    #[cfg(unix)]
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// Keeps a command's id among the running ones while it runs.
+struct Running<'a> {
+    set: &'a Mutex<HashSet<u32>>,
+    pid: Option<u32>,
+}
+
+impl<'a> Running<'a> {
+    fn add(set: &'a Mutex<HashSet<u32>>, pid: Option<u32>) -> Running<'a> {
+        if let Some(pid) = pid {
+            lock(set).insert(pid);
+        }
+        Running { set, pid }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            lock(self.set).remove(&pid);
+        }
+    }
+}
+
 /// Runs the command with the event (one line) on its stdin and its output on our stderr
 /// (stdout is kept for `--json`); it must exit 0 within `limit`, or it is killed.
-async fn exec(command: &str, event: &Event, limit: Duration) -> Result<(), Failure> {
+async fn exec(
+    command: &str,
+    event: &Event,
+    limit: Duration,
+    running: &Mutex<HashSet<u32>>,
+) -> Result<(), Failure> {
     let mut child = shell(command)
         .stdin(Stdio::piped())
         .stdout(Stdio::from(std::io::stderr()))
@@ -175,6 +220,7 @@ async fn exec(command: &str, event: &Event, limit: Duration) -> Result<(), Failu
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| Failure(format!("--exec: cannot start the shell: {e}")))?;
+    let _running = Running::add(running, child.id());
     let mut stdin = child.stdin.take();
     let line = format!("{}\n", event.line);
     let feed = async move {
@@ -216,6 +262,19 @@ impl Record {
     pub(crate) fn open(path: &Path) -> Result<(Record, HashSet<Key>, usize)> {
         check_dir(path)?;
         let file = crate::private_file::open_append(path).map_err(|e| file_error(path, &e))?;
+        // Held as long as the file is open: a second listener (or a restart overlapping the
+        // old one) would record every event it also receives a second time.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(CliError::usage(format!(
+                    "another `hsm webhooks listen` is using {} as --output",
+                    path.display()
+                ))
+                .with_hint("stop it first, or give this one another --output"));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(file_error(path, &e)),
+        }
         let (keys, unreadable) = read_keys(&file).map_err(|e| file_error(path, &e))?;
         let mut file = file;
         crate::private_file::end_torn_line(&mut file).map_err(|e| file_error(path, &e))?;
@@ -233,18 +292,28 @@ impl Record {
     async fn append(&self, line: &str) -> Result<(), Failure> {
         let file = self.file.clone();
         let bytes = format!("{line}\n").into_bytes();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut file = lock(&file);
-            file.write_all(&bytes)?;
-            file.sync_data()
-        })
-        .await;
+        let written =
+            tokio::task::spawn_blocking(move || append_whole(&mut lock(&file), &bytes)).await;
         match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Failure(format!("--output: cannot write: {e}"))),
             Err(_) => Err(Failure("--output: the writer stopped".into())),
         }
     }
+}
+
+/// Appends `bytes` (one whole line) and makes it durable, or leaves the file as it was: a
+/// failed write (a full disk) is cut back to the length before it, so the next event is not
+/// written onto a torn line (unreadable, and its event neither kept nor deduplicated).
+fn append_whole(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+    // A line left torn by an earlier cut that failed too is ended first.
+    crate::private_file::end_torn_line(file)?;
+    let before = file.metadata()?.len();
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_data()) {
+        let _ = file.set_len(before).and_then(|()| file.sync_data());
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn file_error(path: &Path, e: &std::io::Error) -> CliError {
@@ -286,7 +355,7 @@ fn read_keys(file: &File) -> std::io::Result<(HashSet<Key>, usize)> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice(&line).ok().as_ref().and_then(key_of) {
+        match key_of(&line) {
             Some(key) => {
                 keys.insert(key);
             }

@@ -213,3 +213,73 @@ fn other_hosts_and_injected_headers_are_refused_before_sending() {
     assert_exit(&out, 3);
     assert_eq!(sb.stats()["api_requests"], 1);
 }
+
+#[test]
+fn a_url_inside_the_query_is_part_of_the_path_not_another_host() {
+    let (sb, env) = logged_in(&[]);
+    let out = api(&env, &["contacts?q=http://x"]);
+    assert!(
+        !stderr(&out).contains("refusing") && !stderr(&out).contains("invalid URL"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(sb.stats()["api_requests"], 1);
+}
+
+/// An API on loopback that answers every request with 200 and a body of `size` bytes,
+/// counting the requests.
+fn oversized_api(size: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v2", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let seen_stream = stream.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(seen_stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let mut stream = stream;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let chunk = vec![b' '; 1 << 20];
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if stream.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn an_answer_over_the_cap_is_exit_5_in_one_line_and_not_asked_again() {
+    let (_sb, mut env) = logged_in(&[]);
+    let (url, count) = oversized_api(33 * 1024 * 1024);
+    env.set("HSM_API_URL", &url);
+    let out = api(&env, &["contacts"]);
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("larger than 32 MiB"), "{err}");
+    assert!(stdout(&out).is_empty());
+    assert_eq!(
+        count.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "not resent"
+    );
+}

@@ -19,8 +19,15 @@ use crate::common::daemons::{remove_at_exit, spawn_daemon};
 use crate::common::*;
 
 const ACCOUNT: &str = "sandbox/default";
-const KEY_A: [u8; 32] = [7; 32];
-const KEY_B: [u8; 32] = [9; 32];
+// Drawn from /dev/urandom once: hsm refuses keys that are obviously not random.
+const KEY_A: [u8; 32] = [
+    111, 178, 37, 141, 175, 203, 225, 75, 244, 69, 138, 151, 168, 35, 18, 218, 27, 184, 94, 127,
+    213, 85, 154, 249, 108, 125, 130, 229, 147, 116, 6, 239,
+];
+const KEY_B: [u8; 32] = [
+    19, 152, 38, 169, 165, 152, 112, 113, 40, 109, 120, 203, 80, 84, 65, 38, 210, 186, 163, 212,
+    166, 81, 1, 208, 232, 107, 19, 166, 97, 203, 99, 143,
+];
 
 // ---------------------------------------------------------------- etcd processes
 
@@ -618,6 +625,78 @@ fn a_wrong_key_is_exit_6_and_writes_nothing() {
         &machines[0].run(&["token", "refresh", "--env", "sandbox"]),
         0,
     );
+}
+
+/// `etcdctl put` on the shared cluster.
+fn etcdctl_put(cluster: &Cluster, key: &str, value: &str) {
+    let out = Command::new("etcdctl")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", &cluster.endpoints(), "put", key, value])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_record_rolled_back_with_etcdctl_is_refused_before_its_spent_token_is_sent() {
+    let cluster = shared();
+    let (sb, machines, prefix) = fleet(cluster, "rollback", 1);
+    let key = format!("{prefix}{ACCOUNT}");
+    let (old, _) = cluster.raw(&key).unwrap();
+    assert_exit(
+        &machines[0].run(&["token", "refresh", "--env", "sandbox"]),
+        0,
+    );
+    assert_eq!(sb.stats()["refreshes"], 1);
+    // A restore (or anyone with write access) puts the old sealed record back: its refresh
+    // token is the one just spent.
+    etcdctl_put(cluster, &key, &old);
+    for args in [
+        &["token", "refresh", "--env", "sandbox"][..],
+        &["token", "print", "--env", "sandbox"],
+    ] {
+        let out = machines[0].run(args);
+        assert_exit(&out, 6);
+        let err = stderr(&out);
+        assert!(err.contains("was rolled back"), "{err}");
+        assert!(
+            err.contains("generation 1, this machine has seen generation 2"),
+            "{err}"
+        );
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{err}"
+        );
+    }
+    assert_eq!(cluster.raw(&key).unwrap().0, old, "left untouched");
+    assert_eq!(sb.stats()["refreshes"], 1, "the spent token was not sent");
+    assert_eq!(sb.stats()["reuse_detected"], 0);
+    // A new login writes a newer record over it, and the session goes on.
+    login_auto(&machines[0], &[]);
+    assert_exit(
+        &machines[0].run(&["token", "refresh", "--env", "sandbox"]),
+        0,
+    );
+}
+
+#[test]
+fn a_store_key_that_is_not_random_is_exit_6() {
+    let mut env = TestEnv::new();
+    env.set("HSM_CREDENTIAL_STORE", "etcd")
+        .set("HSM_ETCD_ENDPOINTS", "http://127.0.0.1:9")
+        .set("HSM_STORE_KEY", &STANDARD.encode([0u8; 32]));
+    let out = env.run(&["token", "print", "--env", "sandbox"]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(err.contains("HSM_STORE_KEY is not random"), "{err}");
+    assert!(err.contains("head -c32 /dev/urandom | base64"), "{err}");
 }
 
 #[test]

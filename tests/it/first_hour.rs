@@ -244,3 +244,129 @@ fn quickstart_shows_cargo_at_work_and_runs_end_to_end() {
         stdout(&out)
     );
 }
+
+/// Issue 26: after `hsm sandbox` restarts (same port), its sessions are gone. `hsm status`
+/// says so instead of "valid", a command says why the refresh failed and what to do, and with
+/// no sandbox running, commands and `hsm status` ask whether it is running.
+#[test]
+fn a_restarted_or_stopped_sandbox_is_named_as_such() {
+    let first = Sandbox::start(&["--auto-approve"]);
+    let port: u16 = first.base_url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut env = TestEnv::with_sandbox(&first);
+    env.set("HSM_ENV", "sandbox");
+    login_auto(&env, &[]);
+    let out = env.run(&["status"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("access token valid"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The same port, a new sandbox: it never issued this session.
+    drop(first);
+    let mut config = crate::common::sandbox::config(&["--auto-approve"]);
+    config.port = port;
+    let _second = Sandbox::in_process(config);
+    let out = env.run(&["status"]);
+    assert_exit(&out, 4);
+    let table = stdout(&out);
+    assert!(
+        table.contains("restarted") && table.contains("hsm login --env sandbox"),
+        "{table}"
+    );
+    assert!(!table.contains("access token valid"), "{table}");
+
+    // A command: its access token is unknown, so it refreshes, and the refresh is refused.
+    let out = env.run(&["contacts", "search", "--medicare-number", "1EG4TE5MK73"]);
+    assert_exit(&out, 4);
+    assert!(
+        stderr(&out).contains("a restarted `hsm sandbox` forgets every session"),
+        "{}",
+        stderr(&out)
+    );
+
+    // No sandbox at all.
+    drop(_second);
+    let out = env.run(&["token", "refresh"]);
+    assert_exit(&out, 5);
+    assert!(
+        stderr(&out).contains("is `hsm sandbox` running?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["status"]);
+    assert_exit(&out, 4);
+    assert!(
+        stdout(&out).contains(&format!(
+            "no hsm sandbox is running at http://127.0.0.1:{port}"
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// With a valid access token and no sandbox, an API call's "cannot reach" names the sandbox.
+#[test]
+fn an_api_call_to_a_stopped_sandbox_asks_whether_it_is_running() {
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    env.set("HSM_ENV", "sandbox").set("HSM_HTTP_TIMEOUT", "2");
+    login_auto(&env, &[]);
+    drop(sb);
+    let out = env.run(&["contacts", "search", "--medicare-number", "1EG4TE5MK73"]);
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach http://127.0.0.1:"), "{err}");
+    assert!(err.contains("is `hsm sandbox` running?"), "{err}");
+}
+
+/// Issue 26: the consent without a browser, as `hsm sandbox --help` and the README tell it: the
+/// curl line from the help, run by a shell, prints the redirect URL that `hsm login
+/// --no-browser` takes on stdin.
+#[test]
+fn the_documented_curl_line_approves_the_sandbox_consent_without_a_browser() {
+    let env = TestEnv::new();
+    let help = stdout(&env.run(&["sandbox", "--help"]));
+    let curl = help
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("curl "))
+        .unwrap_or_else(|| panic!("no curl line in:\n{help}"))
+        .to_string();
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    assert!(
+        readme.contains(&curl),
+        "the README has the same line: {curl}"
+    );
+
+    let sb = Sandbox::start(&["--auto-approve"]);
+    let env = TestEnv::with_sandbox(&sb);
+    let mut run = LoginRun::start_with(&env, &["--no-browser"], LoginStdin::Pipe(""));
+    assert!(!run.url.is_empty(), "hsm login printed the authorize URL");
+    let line = curl.replace("'AUTHORIZE_URL'", "\"$1\"");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &line, "sh", &run.url])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let redirect = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        redirect.starts_with(&format!(
+            "http://127.0.0.1:{}/callback?code=",
+            run.redirect_port
+        )),
+        "{redirect:?} {out:?}"
+    );
+    {
+        use std::io::Write;
+        let mut stdin = run.child.stdin.take().unwrap();
+        stdin.write_all(redirect.as_bytes()).unwrap();
+    }
+    let (code, err, _) = run.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(env.stored_record("sandbox/default").is_some());
+}

@@ -71,11 +71,7 @@ fn completions_need_no_keychain_or_network() {
 #[test]
 fn man_pages_are_current() {
     let dir = tempfile::tempdir().unwrap();
-    // The pages carry the plain version: the commit and date of `--version` would make them
-    // stale at every commit.
-    let cmd = hsm::cli::Cli::command().long_version(None);
-    clap_mangen::generate_to(cmd.clone(), dir.path()).unwrap();
-    std::fs::write(dir.path().join("hsm.1"), top_page(cmd)).unwrap();
+    write_man_pages(dir.path());
     let mut problems = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -100,26 +96,81 @@ fn man_pages_are_current() {
     assert_fresh(problems);
 }
 
-/// hsm(1): clap's sections, then EXIT STATUS, ENVIRONMENT, FILES and EXAMPLES from
-/// `hsm::manual`, then the version.
-fn top_page(cmd: clap::Command) -> Vec<u8> {
-    let mut cmd = cmd.disable_help_subcommand(true);
+/// One page per command, named as clap_mangen names them (`hsm-contacts-import.1`).
+fn write_man_pages(dir: &Path) {
+    // The pages carry the plain version: the commit and date of `--version` would make them
+    // stale at every commit.
+    let mut cmd = hsm::cli::Cli::command()
+        .long_version(None)
+        .disable_help_subcommand(true);
     cmd.build();
-    let man = clap_mangen::Man::new(cmd);
+    fn walk(cmd: &clap::Command, top: bool, dir: &Path) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            walk(sub, false, dir);
+        }
+        let name = cmd.get_display_name().unwrap_or(cmd.get_name());
+        std::fs::write(dir.join(format!("{name}.1")), page(cmd.clone(), top)).unwrap();
+    }
+    walk(&cmd, true, dir);
+}
+
+/// A page: clap's sections, then (hsm(1)) EXIT STATUS, ENVIRONMENT, FILES and EXAMPLES from
+/// `hsm::manual`, or (the others) the long help's examples and notes, then the version.
+/// Left-adjusted and unhyphenated: justified text stretches the examples' spacing.
+fn page(cmd: clap::Command, top: bool) -> Vec<u8> {
+    let version = cmd.get_version().unwrap_or_default().to_string();
+    let man = clap_mangen::Man::new(cmd.clone()).source(format!("hsm {version}"));
     let mut out = Vec::new();
     man.render_title(&mut out).unwrap();
+    out.extend(b".ad l\n.nh\n");
     man.render_name_section(&mut out).unwrap();
     man.render_synopsis_section(&mut out).unwrap();
     man.render_description_section(&mut out).unwrap();
-    man.render_options_section(&mut out).unwrap();
-    man.render_subcommands_section(&mut out).unwrap();
-    for section in hsm::manual::SECTIONS {
-        out.extend(format!(".SH \"{}\"\n", section.title).bytes());
-        for (term, text) in section.entries {
-            out.extend(format!(".TP\n\\fB{}\\fR\n{}\n", roff(term), roff(text)).bytes());
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut out).unwrap();
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(&mut out).unwrap();
+    }
+    if top {
+        for section in hsm::manual::SECTIONS {
+            out.extend(format!(".SH \"{}\"\n", section.title).bytes());
+            for (term, text) in section.entries {
+                out.extend(format!(".TP\n\\fB{}\\fR\n{}\n", roff(term), roff(text)).bytes());
+            }
         }
+    } else if let Some(after) = cmd.get_after_long_help() {
+        out.extend(after_help_sections(&after.to_string()).bytes());
     }
     man.render_version_section(&mut out).unwrap();
+    out
+}
+
+/// The long help's tail as man sections: its indented lines after `Examples:` (or
+/// `Install:`) under EXAMPLES, as written (no filling), and the prose under NOTES.
+fn after_help_sections(text: &str) -> String {
+    let mut lines = text.lines().peekable();
+    let mut out = String::new();
+    if lines
+        .peek()
+        .is_some_and(|l| ["Examples:", "Install:"].contains(&l.trim()))
+    {
+        lines.next();
+        out.push_str(".SH EXAMPLES\n.nf\n");
+        while let Some(line) = lines.next_if(|l| l.starts_with(' ')) {
+            out.push_str(&roff(line.strip_prefix("  ").unwrap_or(line)));
+            out.push('\n');
+        }
+        out.push_str(".fi\n");
+    }
+    let prose: Vec<&str> = lines.collect();
+    if !prose.is_empty() {
+        out.push_str(".SH NOTES\n");
+        for line in prose {
+            out.push_str(&roff(line.trim_start()));
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -146,7 +197,7 @@ fn the_top_man_page_has_exit_status_environment_files_and_examples() {
 fn command_paths(cmd: &clap::Command, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
     out.push(prefix.clone());
     for sub in cmd.get_subcommands() {
-        if sub.get_name() == "help" {
+        if sub.get_name() == "help" || sub.is_hide_set() {
             continue;
         }
         let mut p = prefix.clone();

@@ -570,11 +570,15 @@ fn flags_and_data_are_normalised_before_validation() {
         "+44 20 7946 0958",
     ]);
     assert_exit(&out, 2);
+    // The rule as the user meets it: formatting is accepted, so the message does not forbid it.
     assert!(
-        stderr(&out).contains("phone: must be 10 digits"),
+        stderr(&out).contains(
+            "phone: must be a 10-digit US number (punctuation and a leading +1 are fine)"
+        ),
         "{}",
         stderr(&out)
     );
+    assert!(!stderr(&out).contains("without formatting"));
     assert!(!stderr(&out).contains("7946"), "{}", stderr(&out));
     assert_eq!(sb.stats()["contacts_created"], 1);
 }
@@ -882,4 +886,45 @@ fn a_report_on_a_full_disk_stops_the_run_and_the_ledger_keeps_every_outcome() {
     let stats = sb.stats();
     assert_eq!(stats["contacts_created"], 100, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+/// Issue 26: CRLF files (Excel, most CRM exports) and quoted fields with line breaks are
+/// named by the file's own lines, on stderr and in --show-report's LINE column.
+#[test]
+fn line_numbers_are_the_files_own_in_crlf_files_with_quoted_line_breaks() {
+    let (sb, env) = logged_in(&[]);
+    let csv = env.path("crlf.csv");
+    write_file(
+        &csv,
+        "external_id,first_name,last_name,birth_date\r\n\
+         C1,Ann,Lee,1950-01-01\r\n\
+         C2,Bob,\"Ray\r\nof the second line\",1950-01-01\r\n\
+         C3,Cy,Ray,02/30/1950\r\n",
+    );
+    let out = import(&env, csv.to_str().unwrap(), &[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 5, external id C3: invalid: birth_date"),
+        "{err}"
+    );
+    assert_eq!(sb.stats()["contacts_created"], 2);
+
+    let out = env.run(&["contacts", "import", csv.to_str().unwrap(), "--show-report"]);
+    assert_exit(&out, 0);
+    let table = stdout(&out);
+    let row_and_line = |id: &str| {
+        let cells: Vec<String> = table
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{id} in {table}"))
+            .split_whitespace()
+            .take(2)
+            .map(str::to_string)
+            .collect();
+        (cells[0].clone(), cells[1].clone())
+    };
+    assert_eq!(row_and_line("C1"), ("1".into(), "2".into()), "{table}");
+    assert_eq!(row_and_line("C2"), ("2".into(), "3".into()), "{table}");
+    assert_eq!(row_and_line("C3"), ("3".into(), "5".into()), "{table}");
 }

@@ -10,7 +10,9 @@ mod api;
 #[cfg(unix)]
 mod browser_login;
 mod common;
+mod completion;
 mod contacts;
+mod docs;
 // A real etcd cluster from Debian's etcd-server: Linux only.
 #[cfg(target_os = "linux")]
 mod etcd;

@@ -223,3 +223,28 @@ fn an_import_over_https_reuses_its_connections() {
     // (One more: the realm probe asks the sandbox for its instance on a connection of its own.)
     assert!((1..=5).contains(&handshakes), "{handshakes} TLS handshakes");
 }
+
+/// Plain http is allowed only to loopback (the sandbox); a proxy from the environment would
+/// see its bearer tokens and contacts in clear text, so none is used for it.
+#[test]
+fn plain_http_to_loopback_never_goes_through_a_proxy() {
+    let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "1"]);
+    let mut env = TestEnv::with_sandbox(&sb);
+    let trap = crate::common::proxy_trap::ProxyTrap::start();
+    trap.install(&mut env);
+    // The code exchange, a refresh (the token lives 1 s), a create and a search.
+    login_auto(&env, &[]);
+    assert_exit(&env.run(&["token", "print", "--env", "sandbox"]), 0);
+    assert_exit(&create(&env, "P1"), 0);
+    let out = env.run(&[
+        "contacts",
+        "search",
+        "--env",
+        "sandbox",
+        "--medicare-number",
+        "1EG4TE5MK73",
+    ]);
+    assert_exit(&out, 0);
+    assert_eq!(trap.seen(), Vec::<String>::new());
+    assert!(sb.stats()["refreshes"].as_u64().unwrap() >= 1);
+}

@@ -302,3 +302,77 @@ fn quiet_keeps_results_and_errors_only() {
     assert_exit(&out, 4);
     assert!(stderr(&out).starts_with("error: "));
 }
+
+/// The error object a command run with `--json` leaves as its last stderr line.
+fn json_error(out: &std::process::Output) -> serde_json::Value {
+    let err = stderr(out);
+    let last = err.lines().last().unwrap_or_default();
+    let value: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("the error is not JSON ({e}): {err}"));
+    let error = &value["error"];
+    assert!(error["message"].is_string(), "{value}");
+    assert!(
+        error["hint"].is_string() || error["hint"].is_null(),
+        "{value}"
+    );
+    assert_eq!(
+        error["exit"].as_i64(),
+        out.status.code().map(i64::from),
+        "{value}"
+    );
+    assert!(!err.contains("error: "), "no prose error besides: {err}");
+    value
+}
+
+#[test]
+fn with_json_errors_are_a_json_object_on_stderr() {
+    let env = TestEnv::new();
+    // Not logged in: exit 4, with the next step as the hint.
+    let out = env.run(&["token", "show", "--json"]);
+    assert_exit(&out, 4);
+    assert!(stdout(&out).is_empty());
+    let e = json_error(&out);
+    assert!(
+        e["error"]["hint"].as_str().unwrap().contains("hsm login"),
+        "{e}"
+    );
+
+    // Invalid input: exit 2, nothing sent, the field named but not its value.
+    let out = env.run(&[
+        "contacts",
+        "create",
+        "--json",
+        "--external-id",
+        "X1",
+        "--first-name",
+        "A",
+        "--last-name",
+        "B",
+        "--phone",
+        "55501",
+    ]);
+    assert_exit(&out, 2);
+    let e = json_error(&out);
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("phone") && !message.contains("55501"),
+        "{e}"
+    );
+
+    // A command line clap refuses, when it asked for JSON.
+    let out = env.run(&["contacts", "search", "--json", "--shoe-size", "9"]);
+    assert_exit(&out, 2);
+    let e = json_error(&out);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--shoe-size"),
+        "{e}"
+    );
+
+    // Without --json, the same error is prose.
+    let out = env.run(&["token", "show"]);
+    assert_exit(&out, 4);
+    assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+}

@@ -279,3 +279,161 @@ fn install_sh_refuses_a_release_without_checksums_or_without_this_target() {
     );
     assert_eq!(std::fs::read_dir(prefix.path()).unwrap().count(), 0);
 }
+
+// ------------------------------------------------- install.sh on a hand-made release
+
+const FAKE_TRIPLE: &str = "x86_64-test-linux-gnu";
+
+/// A release directory holding `versions`, each an archive whose `bin/hsm` prints its
+/// version, listed in SHA256SUMS (in the order given).
+fn fake_release(versions: &[&str]) -> tempfile::TempDir {
+    use sha2::Digest;
+    let release = tempfile::tempdir().unwrap();
+    let mut sums = String::new();
+    for v in versions {
+        let name = format!("hsm-{v}-{FAKE_TRIPLE}");
+        let top = release.path().join(&name);
+        let write = |rel: &str, text: &str| {
+            let path = top.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+        };
+        write("bin/hsm", &format!("#!/bin/sh\necho 'hsm {v} (test)'\n"));
+        write("share/man/man1/hsm.1", ".TH HSM 1\n");
+        for c in ["hsm.bash", "_hsm", "hsm.fish", "_hsm.ps1", "hsm.elv"] {
+            write(&format!("share/completions/{c}"), "# completions\n");
+        }
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(top.join("bin/hsm"), mode).unwrap();
+        let tarball = format!("{name}.tar.gz");
+        let out = run(Command::new("tar")
+            .args(["-czf", &tarball, &name])
+            .current_dir(release.path()));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        std::fs::remove_dir_all(&top).unwrap();
+        let bytes = std::fs::read(release.path().join(&tarball)).unwrap();
+        sums.push_str(&format!("{:x}  {tarball}\n", sha2::Sha256::digest(bytes)));
+    }
+    std::fs::write(release.path().join("SHA256SUMS"), sums).unwrap();
+    release
+}
+
+fn install_fake(from: &str, prefix: &Path) -> Output {
+    run(Command::new("sh")
+        .arg(root().join("scripts/install.sh"))
+        .args(["--prefix".as_ref(), prefix.as_os_str()])
+        .args(["--from", from, "--target", FAKE_TRIPLE])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin"))
+}
+
+#[test]
+fn install_sh_takes_the_newest_version_in_version_order() {
+    let release = fake_release(&["0.9.0", "0.10.0", "0.10.0-rc.1", "0.2.0"]);
+    let prefix = tempfile::tempdir().unwrap();
+    let out = install_fake(release.path().to_str().unwrap(), prefix.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let installed = run(&mut Command::new(prefix.path().join("bin/hsm")));
+    assert_eq!(text(&installed.stdout).trim(), "hsm 0.10.0 (test)");
+}
+
+/// A prefix whose share/ cannot be written to: a read-only tmpfs when this process may
+/// mount one (root writes anywhere else), else a directory without write permission.
+struct ReadOnlyShare(PathBuf, bool);
+
+impl ReadOnlyShare {
+    fn make(prefix: &Path) -> ReadOnlyShare {
+        let share = prefix.join("share");
+        std::fs::create_dir(&share).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"])
+            .arg(&share)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o555);
+            std::fs::set_permissions(&share, mode).unwrap();
+        }
+        ReadOnlyShare(share, mounted)
+    }
+}
+
+impl Drop for ReadOnlyShare {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = Command::new("umount").arg(&self.0).status();
+        } else {
+            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+            let _ = std::fs::set_permissions(&self.0, mode);
+        }
+    }
+}
+
+#[test]
+fn install_sh_checks_every_target_is_writable_before_copying_anything() {
+    let release = fake_release(&["0.3.0"]);
+    let prefix = tempfile::tempdir().unwrap();
+    let share = ReadOnlyShare::make(prefix.path());
+    let out = install_fake(release.path().to_str().unwrap(), prefix.path());
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot write to"), "{stderr}");
+    assert!(stderr.contains("nothing installed"), "{stderr}");
+    assert!(
+        !prefix.path().join("bin").exists(),
+        "bin/hsm was installed before share/ failed"
+    );
+    drop(share);
+}
+
+/// Serves the files of `dir` over plain HTTP on loopback.
+fn serve_dir(dir: PathBuf) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let name = request.split_whitespace().nth(1).unwrap_or("/");
+            let mut stream = stream;
+            match std::fs::read(dir.join(name.trim_start_matches('/'))) {
+                Ok(body) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&body);
+                }
+                Err(_) => {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn install_sh_from_plain_http_warns_that_the_checksums_prove_nothing() {
+    let release = fake_release(&["0.4.0"]);
+    let url = serve_dir(release.path().to_path_buf());
+    let prefix = tempfile::tempdir().unwrap();
+    let out = install_fake(&url, prefix.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: --from http://") && stderr.contains("use https"),
+        "{stderr}"
+    );
+    assert!(prefix.path().join("bin/hsm").is_file());
+}

@@ -911,3 +911,43 @@ fn a_rotated_pair_write_past_its_deadline_is_reported_as_unknown() {
     assert_eq!(stats["refreshes"], 1, "spent once: {stats}");
     assert_eq!(stats["reuse_detected"], 0, "{stats}");
 }
+
+#[test]
+fn an_unusable_numeric_variable_is_exit_2_naming_it_and_its_range() {
+    let (sb, mut env) = logged_in(&[]);
+    let before = sb.stats()["requests"].clone();
+    for name in [
+        "HSM_HTTP_TIMEOUT",
+        "HSM_KEYCHAIN_TIMEOUT",
+        "HSM_ETCD_TIMEOUT",
+    ] {
+        for bad in ["abc", "-1", "inf", "NaN", "0"] {
+            env.set(name, bad);
+            for args in [
+                &["token", "print", "--env", "sandbox"][..],
+                &[
+                    "contacts",
+                    "search",
+                    "--env",
+                    "sandbox",
+                    "--medicare-number",
+                    "1EG4TE5MK73",
+                ],
+                &["status"],
+            ] {
+                let out = env.run(args);
+                assert_exit(&out, 2);
+                assert_eq!(
+                    stderr(&out).trim(),
+                    format!(
+                        "error: {name} must be a number of seconds from 0.1 to 86400 (got `{bad}`)"
+                    ),
+                    "{args:?}"
+                );
+            }
+        }
+        env.unset(name);
+    }
+    assert_eq!(sb.stats()["requests"], before, "nothing was sent");
+    assert_exit(&env.run(&["token", "print", "--env", "sandbox"]), 0);
+}

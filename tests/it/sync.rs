@@ -355,24 +355,18 @@ fn a_sync_after_an_interrupted_import_creates_nothing_twice() {
     let (sb, env) = logged_in(&["--latency-ms", "5"]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=1000, plain));
-    let child = env
-        .cmd()
-        .args([
+    let child = spawn(
+        &env,
+        &[
             "contacts",
             "import",
             file.to_str().unwrap(),
             "--env",
             "sandbox",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     wait_created(&env, 100);
-    // SAFETY: plain syscall on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    signal(&child, libc::SIGINT);
     let out = wait_output(child, Duration::from_secs(60));
     assert_exit(&out, 130);
     let first = counter(&sb, "contacts_created");
@@ -452,6 +446,25 @@ fn an_earlier_sync_state_is_not_ignored_on_upgrade() {
     assert_eq!(counter(&sb, "api_requests"), 0);
 }
 
+/// hsm running in the background, its output piped.
+#[cfg(unix)]
+fn spawn(env: &TestEnv, args: &[&str]) -> std::process::Child {
+    env.cmd()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[cfg(unix)]
+fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
 /// Wait until the ledger holds `n` contacts as created.
 #[cfg(unix)]
 fn wait_created(env: &TestEnv, n: u64) {
@@ -468,24 +481,18 @@ fn sigkill_halfway_then_a_rerun_creates_each_contact_exactly_once() {
     let (sb, env) = logged_in(&["--latency-ms", "20"]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=500, plain));
-    let child = env
-        .cmd()
-        .args([
+    let child = spawn(
+        &env,
+        &[
             "contacts",
             "sync",
             file.to_str().unwrap(),
             "--env",
             "sandbox",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     wait_created(&env, 200);
-    // SAFETY: plain syscall on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGKILL);
-    }
+    signal(&child, libc::SIGKILL);
     let out = wait_output(child, Duration::from_secs(60));
     assert_eq!(out.status.code(), None, "killed");
     let in_flight = ledger_pending(&env);
@@ -546,24 +553,18 @@ fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {
     let (sb, env) = logged_in(&["--latency-ms", "10"]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=2000, plain));
-    let child = env
-        .cmd()
-        .args([
+    let child = spawn(
+        &env,
+        &[
             "contacts",
             "sync",
             file.to_str().unwrap(),
             "--env",
             "sandbox",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     wait_created(&env, 200);
-    // SAFETY: plain syscall on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    signal(&child, libc::SIGINT);
     let out = wait_output(child, Duration::from_secs(60));
     assert_exit(&out, 130);
     assert!(
@@ -689,9 +690,9 @@ fn two_runs_on_one_realm_never_both_send_whatever_path_names_the_ledger() {
     let (sb, mut env) = logged_in(&["--latency-ms", "20"]);
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=400, plain));
-    let child = env
-        .cmd()
-        .args([
+    let child = spawn(
+        &env,
+        &[
             "contacts",
             "sync",
             file.to_str().unwrap(),
@@ -699,11 +700,8 @@ fn two_runs_on_one_realm_never_both_send_whatever_path_names_the_ledger() {
             "sandbox",
             "--concurrency",
             "2",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     wait_created(&env, 10);
     let ledger = ledger_path(&env);
     let link = env.path("link.sqlite3");
@@ -765,4 +763,47 @@ fn two_runs_on_one_realm_never_both_send_whatever_path_names_the_ledger() {
     let stats = sb.stats();
     assert_eq!(stats["contacts_created"], 400, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+#[test]
+fn a_contacts_update_is_known_to_the_next_sync() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=3, plain));
+    assert_exit(&sync(&env, &file, &[]), 0);
+    let id = {
+        let out = env.run(&[
+            "contacts",
+            "search",
+            "--env",
+            "sandbox",
+            "--first-name",
+            "First2",
+            "--last-name",
+            "Last",
+            "--birth-date",
+            "1950-01-03",
+        ]);
+        assert_exit(&out, 0);
+        stdout(&out).trim().to_string()
+    };
+    assert!(!id.is_empty());
+    let out = env.run(&[
+        "contacts", "update", &id, "--env", "sandbox", "--zip", "10001",
+    ]);
+    assert_exit(&out, 0);
+    // The CRM now says the same: nothing is left to send.
+    let edited = |i: usize| {
+        if i == 2 {
+            ("8165550100".into(), "10001".into())
+        } else {
+            plain(i)
+        }
+    };
+    write_file(&file, &rows(1..=3, edited));
+    let before = counter(&sb, "api_requests");
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["unchanged"], 3, "{}", stdout(&out));
+    assert_eq!(counter(&sb, "api_requests"), before);
 }

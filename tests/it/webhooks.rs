@@ -734,3 +734,262 @@ fn a_short_key_is_warned_about() {
         "the key itself is not shown:\n{err}"
     );
 }
+
+/// A real tmpfs of 64 KiB mounted on `dir` (private: --output refuses a world-writable
+/// directory); unmounted when dropped. None when this process may not mount (not root).
+#[cfg(target_os = "linux")]
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+#[cfg(target_os = "linux")]
+impl SmallDisk {
+    fn mount(dir: std::path::PathBuf) -> Option<SmallDisk> {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+            .arg(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    /// Writes a file until the disk is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![b'x'; 1024];
+        while file.write_all(&chunk).is_ok() {}
+        path
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let umount = |extra: &[&str]| {
+            std::process::Command::new("umount")
+                .args(extra)
+                .arg(&self.dir)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !umount(&[]) {
+            umount(&["--lazy"]);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_leaves_no_torn_line_and_the_refused_event_is_taken_later() {
+    let env = env();
+    let Some(disk) = SmallDisk::mount(env.path("disk")) else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: needs root to mount a tmpfs");
+        }
+        return;
+    };
+    let output = disk.dir.join("events.jsonl");
+    let out_arg = output.display().to_string();
+    let l = Listener::start(&env, &["--output", &out_arg]);
+    assert_eq!(post_event(&l.url, &event("9100000001")), 200);
+    let filler = disk.fill();
+    // Larger than what is left of the file's last page: part of it is written, then ENOSPC.
+    let mut big = event("9100000002");
+    big["contact"]["notes"] = json!("n".repeat(20_000));
+    let (status, body) = post(&l.url, Some(KEY), big.to_string());
+    assert_eq!(status, 500, "{body}");
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(post_event(&l.url, &event("9100000003")), 200);
+    // Every line is a whole event (`lines` parses each): the refused one left nothing.
+    let kept: Vec<_> = lines(&output)
+        .iter()
+        .map(|e| e["medicare_application"]["confirmation_number"].clone())
+        .collect();
+    assert_eq!(kept, [json!("9100000001"), json!("9100000003")]);
+    let (code, err) = l.interrupt();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    // After a restart every line counts as an event, and the redelivery of the refused one
+    // is taken, not mistaken for a duplicate.
+    let mut l = Listener::start(&env, &["--output", &out_arg]);
+    let (status, body) = post(&l.url, Some(KEY), big.to_string());
+    assert_eq!((status, body.contains("taken")), (200, true), "{body}");
+    assert!(!body.contains("already"), "{body}");
+    l.wait_for(|line| line.contains("9100000002"));
+    assert!(
+        !l.seen.iter().any(|line| line.contains("not events")),
+        "{:?}",
+        l.seen
+    );
+    assert_eq!(lines(&output).len(), 3);
+    drop(l);
+    drop(disk);
+}
+
+#[test]
+fn forward_to_on_loopback_never_goes_through_a_proxy() {
+    let mut env = env();
+    let trap = crate::common::proxy_trap::ProxyTrap::start();
+    trap.install(&mut env);
+    let (target, count) = test_server(vec![]);
+    let l = Listener::start(&env, &["--forward-to", &target]);
+    assert_eq!(post_event(&l.url, &event("9200000001")), 200);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(trap.seen(), Vec::<String>::new());
+}
+
+#[test]
+fn a_second_listener_on_the_same_output_is_refused() {
+    let env = env();
+    let output = env.path("events.jsonl").display().to_string();
+    let first = Listener::start(&env, &["--output", &output]);
+    let second = env.run(&["webhooks", "listen", "--port", "0", "--output", &output]);
+    assert_exit(&second, 2);
+    let err = stderr(&second);
+    assert!(
+        err.contains("another `hsm webhooks listen` is using") && err.contains("events.jsonl"),
+        "{err}"
+    );
+    assert!(!err.contains("listening on"), "{err}");
+    // The first keeps the file to itself; once it has stopped, a new one takes it over.
+    assert_eq!(post_event(&first.url, &event("9300000001")), 200);
+    assert_eq!(first.interrupt().0, Some(0));
+    let again = Listener::start(&env, &["--output", &output]);
+    let (status, body) = post(&again.url, Some(KEY), event("9300000001").to_string());
+    assert_eq!(status, 200);
+    assert!(body.contains("already taken"), "{body}");
+    assert_eq!(lines(&env.path("events.jsonl")).len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_ctrl_c_stops_the_running_commands_with_what_they_started() {
+    let env = env();
+    let l = Listener::start(&env, &["--exec", "sleep 60 & echo $! > bg.pid; wait"]);
+    let url = l.url.clone();
+    thread::spawn(move || {
+        let _ = http()
+            .post(&url)
+            .header("x-api-key", KEY)
+            .body(event("9400000001").to_string())
+            .send();
+    });
+    let pid_file = env.path("bg.pid");
+    let bg = wait_until(|| {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+    });
+    let mut l = l;
+    // SAFETY: a plain syscall on our own child.
+    assert_eq!(unsafe { libc::kill(l.child.id() as i32, libc::SIGINT) }, 0);
+    l.wait_for(|line| line.contains("finishing the requests in flight"))
+        .expect("the first Ctrl-C is acknowledged");
+    let (code, err) = l.interrupt();
+    assert_eq!(code, Some(130), "{err}");
+    wait_until(|| (!running(bg)).then_some(()));
+}
+
+/// Waits (20 s at most) until `ready` gives a value.
+fn wait_until<T>(ready: impl Fn() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "the condition never held");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_newline_in_an_event_does_not_forge_a_line_on_stderr() {
+    let env = env();
+    let mut l = Listener::start(&env, &[]);
+    let mut forged = event("x\nerror: FAKE LINE");
+    forged["contact"]["external_id"] = json!("CRM\rwarning: FORGED");
+    assert_eq!(post_event(&l.url, &forged), 200);
+    let line = l
+        .wait_for(|line| line.ends_with(": taken"))
+        .expect("a status line for the event");
+    assert_eq!(
+        line,
+        "submission x\\nerror: FAKE LINE (plan H1290-001-000, contact CRM\\rwarning: FORGED): taken"
+    );
+    let (_, err) = l.interrupt();
+    assert!(!err.lines().any(|l| l.starts_with("error: FAKE")), "{err}");
+}
+
+/// An event written by hand, so its numbers reach hsm exactly as a sender writes them.
+fn event_with_number(confirmation: &str) -> String {
+    format!(
+        "{{\n  \"medicare_application\": {{\"confirmation_number\": {confirmation},\n    \"submitted_at\": \"2026-10-15T14:03:11.123Z\"}},\n  \"contact\": {{\"id\": \"c-1\", \"household_income\": 18446744073709551616}}\n}}"
+    )
+}
+
+#[test]
+fn numbers_beyond_64_bits_are_kept_and_told_apart_exactly() {
+    let env = env();
+    let l = Listener::start(&env, &["--output", "events.jsonl"]);
+    for number in ["123456789012345678901234", "123456789012345678901235"] {
+        let (status, body) = post(&l.url, Some(KEY), event_with_number(number));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            !body.contains("already"),
+            "{number} was taken for another: {body}"
+        );
+    }
+    let text = std::fs::read_to_string(env.path("events.jsonl")).unwrap();
+    assert_eq!(
+        text,
+        "{\"medicare_application\":{\"confirmation_number\":123456789012345678901234,\"submitted_at\":\"2026-10-15T14:03:11.123Z\"},\"contact\":{\"id\":\"c-1\",\"household_income\":18446744073709551616}}\n\
+         {\"medicare_application\":{\"confirmation_number\":123456789012345678901235,\"submitted_at\":\"2026-10-15T14:03:11.123Z\"},\"contact\":{\"id\":\"c-1\",\"household_income\":18446744073709551616}}\n"
+    );
+    assert_eq!(l.interrupt().0, Some(0));
+    // Read back after a restart: each is a redelivery of itself only.
+    let l = Listener::start(&env, &["--output", "events.jsonl"]);
+    let (_, body) = post(
+        &l.url,
+        Some(KEY),
+        event_with_number("123456789012345678901235"),
+    );
+    assert!(body.contains("already taken"), "{body}");
+    let (_, body) = post(
+        &l.url,
+        Some(KEY),
+        event_with_number("123456789012345678901236"),
+    );
+    assert!(!body.contains("already"), "{body}");
+}
+
+/// Sends `request` on a new connection, shuts down the sending side, and reads the answer.
+fn send_then_half_close(addr: &str, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn a_sender_that_half_closes_after_its_request_gets_the_answer() {
+    let env = env();
+    let l = Listener::start(&env, &["--output", "events.jsonl"]);
+    let body = event("9500000001").to_string();
+    let request = format!(
+        "POST /webhooks/healthsherpa HTTP/1.1\r\nhost: x\r\nx-api-key: {KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = send_then_half_close(&format!("127.0.0.1:{}", l.port()), request.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(answer.contains("taken"), "{answer:?}");
+    assert_eq!(lines(&env.path("events.jsonl")).len(), 1);
+}

@@ -1,5 +1,5 @@
 //! The admin area under `/__sandbox/`: health, counters (and resetting the peaks among them),
-//! faults, minting and revoking tokens.
+//! faults, minting and revoking tokens, and whether a session is known (`hsm status`).
 //! Not subject to faults or latency, so tests can always steer the sandbox.
 
 use std::time::Duration;
@@ -25,6 +25,13 @@ pub(crate) fn handle(shared: &Shared, req: &Req, name: &str) -> Resp {
         ("faults", &Method::DELETE) => {
             shared.state().faults.clear();
             respond::json(StatusCode::OK, &json!({"faults": 0}))
+        }
+        (name, &Method::GET) if name.starts_with("sessions/") => {
+            let digest = &name["sessions/".len()..];
+            let known = shared
+                .state()
+                .knows_refresh_digest(digest, std::time::Instant::now());
+            respond::json(StatusCode::OK, &json!({"known": known}))
         }
         ("tokens", &Method::POST) => mint(shared, &req.body),
         ("revoke", &Method::POST) => revoke(shared, &req.body),

@@ -376,6 +376,18 @@ impl State {
         Ok(self.issue_pair(family, grant, access_ttl, now))
     }
 
+    /// Whether a live refresh token has this SHA-256 (lowercase hex). `hsm status` asks, so it
+    /// can tell a session this sandbox issued from one an earlier run issued (a restarted
+    /// sandbox forgets every session), without spending or even sending the token.
+    pub(crate) fn knows_refresh_digest(&self, digest_hex: &str, now: Instant) -> bool {
+        use sha2::Digest;
+        self.refresh.iter().any(|(token, t)| {
+            let digest = sha2::Sha256::digest(token.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            !t.rotated && t.expires_at > now && hex == digest_hex
+        })
+    }
+
     /// The grant behind a live access token.
     pub(crate) fn authenticate(&self, access_token: &str, now: Instant) -> Option<&Grant> {
         self.access

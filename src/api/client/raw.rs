@@ -37,7 +37,20 @@ pub struct RawResponse {
 enum RawReply {
     NotSent(String),
     Lost(String),
+    /// An answer over `MAX_RESPONSE_BYTES`: not read, and not asked for again (it would be
+    /// as large the next time).
+    TooLarge(StatusCode),
     Answer(RawResponse),
+}
+
+/// Whether `text` starts with a URL scheme and `://` (`https://...`), rather than holding one
+/// further on (`contacts?q=http://x`, a path with a URL in its query).
+fn is_absolute_url(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, _)| {
+        let mut chars = scheme.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 /// Idempotent methods (RFC 9110 §9.2.2): sending one twice has the effect of sending it once,
@@ -59,7 +72,7 @@ impl Api {
         if trimmed.is_empty() {
             return Err(usage("PATH must not be empty".into()));
         }
-        let has_scheme = trimmed.contains("://");
+        let has_scheme = is_absolute_url(trimmed);
         let url = if has_scheme {
             Url::parse(trimmed).map_err(|e| usage(format!("invalid URL `{trimmed}`: {e}")))?
         } else if trimmed.starts_with("//") {
@@ -105,7 +118,9 @@ impl Api {
                         tokio::time::sleep(pause).await;
                         continue;
                     }
-                    None => return Err(unreachable_error(&request.url, why)),
+                    None => {
+                        return Err(unreachable_error(&request.url, why, &self.settings.env));
+                    }
                 },
                 RawReply::Lost(why) => match backoff.next().filter(|_| idempotent) {
                     Some(pause) => {
@@ -115,6 +130,16 @@ impl Api {
                     }
                     None => return Err(lost(&request.method, why)),
                 },
+                RawReply::TooLarge(status) => {
+                    return Err(ApiError::new(
+                        Failure::Network,
+                        format!(
+                            "the answer (HTTP {}) is larger than {} MiB, the most hsm api reads; not shown",
+                            status.as_u16(),
+                            MAX_RESPONSE_BYTES / (1024 * 1024)
+                        ),
+                    ));
+                }
                 RawReply::Answer(answer) => answer,
             };
             if answer.status == StatusCode::UNAUTHORIZED && !refreshed && invalid_token(&answer) {
@@ -187,11 +212,7 @@ impl Api {
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) if body.len() + chunk.len() > MAX_RESPONSE_BYTES => {
-                    return RawReply::Lost(format!(
-                        "the answer (HTTP {}) is larger than {} MiB; not read",
-                        status.as_u16(),
-                        MAX_RESPONSE_BYTES / (1024 * 1024)
-                    ));
+                    return RawReply::TooLarge(status);
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
@@ -225,6 +246,15 @@ fn lost(method: &Method, why: String) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_told_from_a_path_with_a_url_in_its_query() {
+        assert!(is_absolute_url("https://api.example/v2/contacts"));
+        assert!(is_absolute_url("http://127.0.0.1:1/v2"));
+        assert!(!is_absolute_url("contacts?q=http://x"));
+        assert!(!is_absolute_url("/v2/contacts?redirect=https://x"));
+        assert!(!is_absolute_url("://x"));
+    }
 
     #[test]
     fn only_idempotent_methods_are_resent() {

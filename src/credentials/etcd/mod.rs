@@ -14,7 +14,9 @@
 //! opened) and waits for them; each call carries its own deadline (`HSM_ETCD_TIMEOUT`).
 
 mod gateway;
+mod generation;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use self::gateway::{CallError, Gateway, b64, num, unb64};
+use self::generation::{SeenFile, Stamp};
 use super::seal::SealKey;
 use super::{HeldLock, SecretStore, StoreKind};
 use crate::error::{CliError, Result};
@@ -52,6 +55,11 @@ struct Inner {
     timeout: Duration,
     /// The refresh lock this process holds, if any.
     held: Mutex<Option<Held>>,
+    /// The highest generation of each record this machine has seen.
+    seen: SeenFile,
+    /// The stamp of the record of each account as this process last read it (none: absent,
+    /// or written before generations), which the next write of it follows.
+    stamps: Mutex<HashMap<String, Stamp>>,
 }
 
 #[derive(Clone)]
@@ -72,6 +80,9 @@ impl EtcdStore {
     /// Check the settings and the key, and set up the client. Nothing is sent yet.
     pub fn open(settings: &EtcdSettings) -> Result<EtcdStore> {
         let key = SealKey::from_variable(settings.store_key.as_ref())?;
+        let seen = SeenFile::new(crate::paths::etcd_generations_file(
+            settings.state_dir.as_deref(),
+        )?);
         let gateway = Gateway::new(settings)?;
         let (handle, stop) = background_runtime()?;
         Ok(EtcdStore {
@@ -81,6 +92,8 @@ impl EtcdStore {
                 prefix: settings.prefix.clone(),
                 timeout: settings.timeout,
                 held: Mutex::new(None),
+                seen,
+                stamps: Mutex::new(HashMap::new()),
             }),
             handle,
             _stop: stop,
@@ -128,6 +141,47 @@ impl Inner {
 
     fn set_held(&self, held: Option<Held>) {
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = held;
+    }
+
+    fn stamps(&self) -> std::sync::MutexGuard<'_, HashMap<String, Stamp>> {
+        self.stamps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens the sealed value of `account` and notes its stamp. `check`: refuse a record older
+    /// than one this machine has seen (before anything in it is used).
+    fn open_record(&self, account: &str, sealed: &str, check: bool) -> Result<String> {
+        let (stamp, record) = generation::unwrap(self.key.open(account, sealed)?);
+        match stamp {
+            Some(stamp) => {
+                let name = self.key_of(account);
+                if check {
+                    generation::check(account, &stamp, self.seen.last(&name)?.as_ref())?;
+                }
+                self.seen.note(&name, &stamp)?;
+                self.stamps().insert(account.to_owned(), stamp);
+            }
+            None => {
+                self.stamps().remove(account);
+            }
+        }
+        Ok(record)
+    }
+
+    /// The stamp of the next write of `account`: one generation past the record last read
+    /// and the highest this machine has seen of its lineage; a new lineage for a new record.
+    fn next_stamp(&self, account: &str) -> Result<Stamp> {
+        let Some(current) = self.stamps().get(account).cloned() else {
+            return Ok(Stamp::first());
+        };
+        let seen = self
+            .seen
+            .last(&self.key_of(account))?
+            .filter(|s| s.lineage == current.lineage)
+            .map_or(0, |s| s.generation);
+        Ok(Stamp {
+            generation: current.generation.max(seen) + 1,
+            lineage: current.lineage,
+        })
     }
 
     fn key_of(&self, account: &str) -> String {
@@ -178,10 +232,14 @@ impl Inner {
         }
         match self.range(account).await? {
             Some(found) => {
-                self.key.open(account, &found.value)?;
+                // Only the key is checked here: a newer record may replace a rolled-back one.
+                self.open_record(account, &found.value, false)?;
                 Ok(found.mod_revision)
             }
-            None => Ok(0),
+            None => {
+                self.stamps().remove(account);
+                Ok(0)
+            }
         }
     }
 
@@ -214,14 +272,17 @@ impl Inner {
     }
 
     async fn set(&self, account: String, value: String) -> Result<()> {
-        let sealed = self.key.seal(&account, &value)?;
         let held = self.held().filter(|h| h.account == account);
         for _ in 0..3 {
             let revision = self.expected_revision(&account, held.as_ref()).await?;
+            let stamp = self.next_stamp(&account)?;
+            let sealed = self.key.seal(&account, &generation::wrap(&stamp, &value))?;
             if self
                 .put_if(&account, &sealed, revision, held.as_ref())
                 .await?
             {
+                self.seen.note(&self.key_of(&account), &stamp)?;
+                self.stamps().insert(account, stamp);
                 return Ok(());
             }
             if held.is_some() {
@@ -242,7 +303,12 @@ impl Inner {
             h.seen = Some(found.as_ref().map_or(0, |f| f.mod_revision));
         }
         drop(held);
-        found.map(|f| self.key.open(&account, &f.value)).transpose()
+        if found.is_none() {
+            self.stamps().remove(&account);
+        }
+        found
+            .map(|f| self.open_record(&account, &f.value, true))
+            .transpose()
     }
 
     async fn delete(&self, account: String) -> Result<bool> {

@@ -17,6 +17,7 @@ pub mod daemons;
 ))]
 pub mod keyring;
 pub mod ledger;
+pub mod proxy_trap;
 pub mod sandbox;
 pub mod tls_front;
 
