@@ -102,10 +102,10 @@ impl Pg {
         std::fs::write(
             dir.join("data/pg_hba.conf"),
             "local all all trust\n\
-             hostssl all hsm_tls 127.0.0.1/32 scram-sha-256\n\
-             host all hsm_tls 127.0.0.1/32 reject\n\
-             host all hsm_pw 127.0.0.1/32 scram-sha-256\n\
-             host all all 127.0.0.1/32 trust\n",
+             hostssl all hsm_tls 127.0.0.0/8 scram-sha-256\n\
+             host all hsm_tls 127.0.0.0/8 reject\n\
+             host all hsm_pw 127.0.0.0/8 scram-sha-256\n\
+             host all all 127.0.0.0/8 trust\n",
         )
         .unwrap();
         let ca = tls.then(|| write_certificates(&dir.join("data")));
@@ -150,7 +150,8 @@ impl Pg {
             .stdout(Stdio::null())
             .stderr(log);
         if self.tls.is_some() {
-            cmd.args(["-c", "ssl=on"]);
+            // 127.0.0.2 too: an address the certificate does not name.
+            cmd.args(["-c", "ssl=on", "-c", "listen_addresses=127.0.0.1,127.0.0.2"]);
         }
         *self.child.lock().unwrap() =
             Some(spawn_daemon(cmd, "postgres (apt-get install postgresql)"));
@@ -336,15 +337,14 @@ fn counter(sb: &Sandbox, name: &str) -> u64 {
     sb.stats()[name].as_u64().unwrap()
 }
 
-/// The one error line of a failed run (and its hint, if any); nothing else on stderr.
+/// The one error of a failed run (with `--json`, one JSON line on stderr): its message and
+/// hint; nothing else on stderr.
 fn error_line(out: &Output) -> String {
     let err = stderr(out);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(
-        (1..=2).contains(&lines.len()) && lines[0].starts_with("error"),
-        "one clear line: {err}"
-    );
-    err
+    assert_eq!(lines.len(), 1, "one clear line: {err}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {err}"));
+    format!("{}\n{}", v["error"]["message"], v["error"]["hint"])
 }
 
 // ---------------------------------------------------------------- 1. machines that forget
@@ -377,6 +377,14 @@ fn an_import_on_one_machine_then_a_sync_on_another_creates_nothing() {
         !b.path("home/.local/state/hsm/ledger.sqlite3").exists(),
         "B kept no ledger of its own"
     );
+
+    // 6. No personal data in the database: a dump of it holds the external ids, no value.
+    let dump = pg.pg_dump(&db);
+    let holds = |v: &str| dump.windows(v.len()).any(|w| w == v.as_bytes());
+    for value in ["First1", "Lastname", "8165550100", "1950-01-"] {
+        assert!(!holds(value), "{value} is in the database");
+    }
+    assert!(holds("CRM1"), "the external ids are");
 }
 
 #[test]
@@ -524,4 +532,253 @@ fn a_server_crash_mid_sync_stops_the_run_and_a_rerun_converges_without_duplicate
     assert_exit(&out, 0);
     assert_eq!(summary(&out)["unchanged"], 500);
     assert_eq!(counter(&sb, "api_requests"), before);
+}
+
+// ---------------------------------------------------------------- 2. machines at once
+
+#[test]
+fn two_machines_syncing_at_once_never_both_send() {
+    let pg = shared();
+    let db = pg.new_db("hsm");
+    let url = pg.url("hsm", &db);
+    let (sb, mut a) = logged_in(&["--latency-ms", "20"]);
+    a.set("HSM_LEDGER", &url);
+    let b = machine(&sb, &url);
+    let file_a = a.path("crm.jsonl");
+    write_file(&file_a, &rows(1..=400, plain));
+    let same_on_b = b.path("crm.jsonl");
+    write_file(&same_on_b, &rows(1..=400, plain));
+    let overlapping = b.path("more.jsonl");
+    write_file(&overlapping, &rows(201..=600, plain));
+    let child = a
+        .cmd()
+        .args([
+            "contacts",
+            "sync",
+            file_a.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .args(["--concurrency", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let created = "SELECT COUNT(*) FROM contacts WHERE contact_id IS NOT NULL";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pg.count(&db, created) < 10 {
+        assert!(Instant::now() < deadline, "made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (file, command) in [
+        (&same_on_b, "sync"),
+        (&overlapping, "sync"),
+        (&same_on_b, "import"),
+    ] {
+        let out = bulk(&b, command, file, &[]);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("another hsm is writing")
+                && err.contains("contacts sync")
+                && err.contains("--wait"),
+            "{command}: {err}"
+        );
+    }
+    assert!(counter(&sb, "contacts_created") < 400, "A was still going");
+    // B waits for A, then sends only what A did not.
+    let out = bulk(&b, "sync", &overlapping, &["--wait", "300"]);
+    assert_exit(&out, 0);
+    let s = summary(&out);
+    assert_eq!(
+        (s["created"].as_u64(), s["unchanged"].as_u64()),
+        (Some(200), Some(200)),
+        "{s}"
+    );
+    let out = wait_output(child, Duration::from_secs(300));
+    assert_exit(&out, 0);
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 600, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
+// ---------------------------------------------------------------- 4. schema versions
+
+/// Version 1 of the schema, as the first hsm with a PostgreSQL ledger made it.
+const SCHEMA_V1: &str = "
+CREATE TABLE hsm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE realms (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+    api_url TEXT NOT NULL, client_id TEXT NOT NULL, profile TEXT NOT NULL, instance TEXT NOT NULL,
+    salt TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE contacts (realm BIGINT NOT NULL, external_id TEXT NOT NULL, contact_id TEXT, digests TEXT,
+    pending TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (realm, external_id));
+CREATE INDEX contacts_by_contact_id ON contacts (realm, contact_id);
+CREATE TABLE runs (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, realm BIGINT NOT NULL,
+    command TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, summary TEXT);
+CREATE TABLE history (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, realm BIGINT NOT NULL,
+    external_id TEXT NOT NULL, run BIGINT, at TEXT NOT NULL, action TEXT NOT NULL, fields TEXT NOT NULL,
+    outcome TEXT NOT NULL, http_status INTEGER);
+CREATE INDEX history_by_contact ON history (realm, external_id);
+CREATE TABLE adopted (realm BIGINT NOT NULL, file TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (realm, file));
+INSERT INTO hsm_meta (key, value) VALUES ('ledger', 'hsm'), ('schema_version', '1');
+INSERT INTO realms (key, api_url, client_id, profile, instance, salt, created_at)
+    VALUES ('old', 'https://old.example/v2', 'c', 'default', '', 'ab', '2026-01-01T00:00:00Z');
+INSERT INTO contacts (realm, external_id, contact_id, updated_at) VALUES (1, 'OLD1', 'c-old', '2026-01-01T00:00:00Z');
+";
+
+#[test]
+fn an_old_schema_is_upgraded_in_place_and_a_newer_one_is_refused() {
+    let pg = shared();
+    let db = pg.new_db("hsm");
+    pg.psql(&db, &format!("SET ROLE hsm; {SCHEMA_V1}")).unwrap();
+    let (sb, mut env) = logged_in(&[]);
+    env.set("HSM_LEDGER", &pg.url("hsm", &db));
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=3, plain));
+    let out = bulk(&env, "sync", &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"], 3);
+    let meta = "SELECT value FROM hsm_meta WHERE key = 'schema_version'";
+    assert_eq!(pg.psql(&db, meta).unwrap(), "2");
+    assert_eq!(
+        pg.psql(
+            &db,
+            "SELECT indexname FROM pg_indexes WHERE indexname = 'history_by_run'"
+        )
+        .unwrap(),
+        "history_by_run"
+    );
+    assert_eq!(
+        pg.psql(&db, "SELECT to_regclass('ledger_locks') IS NOT NULL")
+            .unwrap(),
+        "t"
+    );
+    assert_eq!(
+        pg.psql(
+            &db,
+            "SELECT contact_id FROM contacts WHERE external_id = 'OLD1'"
+        )
+        .unwrap(),
+        "c-old",
+        "what the old schema held is kept"
+    );
+
+    pg.psql(
+        &db,
+        "UPDATE hsm_meta SET value = '99' WHERE key = 'schema_version'",
+    )
+    .unwrap();
+    write_file(&file, &rows(1..=5, plain));
+    let before = counter(&sb, "api_requests");
+    for command in ["sync", "import"] {
+        let out = bulk(&env, command, &file, &[]);
+        assert_exit(&out, 6);
+        let err = error_line(&out);
+        assert!(
+            err.contains("newer hsm") && err.contains("schema 99"),
+            "{err}"
+        );
+    }
+    assert_eq!(counter(&sb, "api_requests"), before, "nothing sent");
+    assert_eq!(pg.psql(&db, meta).unwrap(), "99", "left as it was");
+}
+
+#[test]
+fn machines_starting_at_once_on_an_empty_database_make_one_schema() {
+    let pg = shared();
+    let db = pg.new_db("hsm");
+    let (_sb, mut env) = logged_in(&[]);
+    env.set("HSM_LEDGER", &pg.url("hsm", &db));
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=3, plain));
+    let children: Vec<Child> = (0..8)
+        .map(|_| {
+            env.cmd()
+                .args([
+                    "contacts",
+                    "sync",
+                    file.to_str().unwrap(),
+                    "--env",
+                    "sandbox",
+                    "--dry-run",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        assert_exit(&wait_output(child, Duration::from_secs(120)), 0);
+    }
+    assert_eq!(
+        pg.psql(
+            &db,
+            "SELECT value FROM hsm_meta WHERE key = 'schema_version'"
+        )
+        .unwrap(),
+        "2"
+    );
+    assert_eq!(pg.count(&db, "SELECT COUNT(*) FROM realms"), 1);
+}
+
+// ---------------------------------------------------------------- 5. TLS and a password
+
+#[test]
+fn tls_verify_full_with_a_password_against_a_server_that_requires_both() {
+    let pg = Pg::start(true);
+    let db = pg.new_db("hsm_tls");
+    let (sb, mut env) = logged_in(&[]);
+    let ca = env.path("ca.pem");
+    write_file(&ca, pg.tls.as_deref().unwrap());
+    let other_ca = env.path("other-ca.pem");
+    write_file(&other_ca, &write_certificates(&env.path("")));
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=3, plain));
+    env.set("HSM_LEDGER_PASSWORD", PASSWORD);
+    let verify = |host: &str| {
+        format!(
+            "postgres://hsm_tls@{host}:{}/{db}?sslmode=verify-full",
+            pg.port
+        )
+    };
+    let refused = [
+        ("without TLS", pg.url("hsm_tls", &db), &ca, "refused"),
+        (
+            "a CA that did not sign it",
+            verify("127.0.0.1"),
+            &other_ca,
+            "TLS",
+        ),
+        (
+            "an address the certificate does not name",
+            verify("127.0.0.2"),
+            &ca,
+            "TLS",
+        ),
+    ];
+    for (what, url, ca_file, says) in refused {
+        env.set("HSM_LEDGER", &url);
+        env.set("HSM_LEDGER_CA_FILE", ca_file.to_str().unwrap());
+        let out = bulk(&env, "sync", &file, &["-v"]);
+        assert_exit(&out, 6);
+        let err = error_line(&out);
+        assert!(err.contains(says), "{what}: {err}");
+        assert!(!err.contains(PASSWORD), "{what}: {err}");
+    }
+    assert_eq!(counter(&sb, "api_requests"), 0, "nothing sent");
+
+    env.set("HSM_LEDGER", &verify("127.0.0.1"));
+    env.set("HSM_LEDGER_CA_FILE", ca.to_str().unwrap());
+    let out = bulk(&env, "sync", &file, &["-v"]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"], 3);
+    assert!(!stderr(&out).contains(PASSWORD), "not in the trace");
+    assert_eq!(
+        pg.count(
+            &db,
+            "SELECT COUNT(*) FROM contacts WHERE contact_id IS NOT NULL"
+        ),
+        3
+    );
 }

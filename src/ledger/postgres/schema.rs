@@ -115,7 +115,13 @@ pub async fn prepare(client: &mut Client, shown: &str) -> Result<()> {
 /// The schema version (None: no ledger yet). A newer one than this hsm's is refused.
 async fn version(client: &impl tokio_postgres::GenericClient, shown: &str) -> Result<Option<i64>> {
     let meta = client
-        .query_one("SELECT to_regclass('hsm_meta') IS NOT NULL", &[])
+        // The catalog read under the statement's snapshot: a name look-up (`to_regclass`)
+        // may answer from this session's cache, from before another machine created it.
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables
+             WHERE schemaname = current_schema() AND tablename = 'hsm_meta')",
+            &[],
+        )
         .await
         .map_err(|e| pg(shown, e))?;
     if !meta.get::<_, bool>(0) {
