@@ -522,11 +522,20 @@ fn a_server_crash_mid_sync_stops_the_run_and_a_rerun_converges_without_duplicate
     assert!(counter(&sb, "contacts_created") < 500, "stopped early");
 
     pg.restart();
+    let in_flight = pg.count(
+        &db,
+        "SELECT COUNT(*) FROM contacts WHERE pending IS NOT NULL",
+    );
+    assert!(in_flight > 0, "the requests in flight are recorded as sent");
     let out = bulk(&env, "sync", &file, &["--resend-unknown"]);
     assert_exit(&out, 0);
     let stats = sb.stats();
     assert_eq!(stats["contacts_created"], 500, "{stats}");
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+    assert!(
+        stats["searches"].as_u64().unwrap() >= in_flight,
+        "looked up first: {stats}"
+    );
     let before = counter(&sb, "api_requests");
     let out = bulk(&env, "sync", &file, &[]);
     assert_exit(&out, 0);

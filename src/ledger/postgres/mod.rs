@@ -3,7 +3,9 @@
 //!
 //! Each record is committed before the request it describes goes out, as with SQLite: the
 //! statements of one record go out together in one round trip (a pipelined transaction), and
-//! look-ups ask for a batch of external ids at once. One writer per realm across machines:
+//! look-ups ask for a batch of external ids at once. A request's record waits for the server's
+//! disk; its outcome does not (one flush a row, not two: an outcome lost in a crash of the
+//! server leaves the request in flight, looked up by the next run). One writer per realm across machines:
 //! a session-level advisory lock held on this connection for the run (`lock`).
 
 mod connect;
@@ -83,9 +85,17 @@ impl Postgres {
         |e| pg(&self.shown, e)
     }
 
-    /// `steps` in one transaction, sent together: one round trip.
-    async fn pipeline(&self, steps: &[(&Statement, &[Param<'_>])]) -> Result<()> {
-        let begin = async { self.client.batch_execute("BEGIN").await.map(|_| 0) };
+    /// `steps` in one transaction, sent together: one round trip. `durable`: the commit
+    /// returns once the server has the record on disk (a record of a request about to go
+    /// out); otherwise once it has it at all, on disk soon after (an outcome: if a crash of
+    /// the server loses it, the request stays in flight and is looked up, as after any crash).
+    async fn pipeline(&self, durable: bool, steps: &[(&Statement, &[Param<'_>])]) -> Result<()> {
+        let begin = if durable {
+            "BEGIN"
+        } else {
+            "BEGIN; SET LOCAL synchronous_commit TO OFF"
+        };
+        let begin = async { self.client.batch_execute(begin).await.map(|_| 0) };
         let commit = async { self.client.batch_execute("COMMIT").await.map(|_| 0) };
         let mut all: Vec<std::pin::Pin<Box<dyn Future<Output = _> + '_>>> = vec![Box::pin(begin)];
         for (st, params) in steps {
@@ -202,13 +212,16 @@ impl Postgres {
         let run = (run > 0).then_some(run);
         let fields = field_names(&pending.d);
         let status: Option<i32> = None;
-        self.pipeline(&[
-            (&self.st.sent, &[&realm, &x, &json, &at]),
-            (
-                &self.st.history,
-                &[&realm, &x, &run, &at, &action, &fields, &"sent", &status],
-            ),
-        ])
+        self.pipeline(
+            true,
+            &[
+                (&self.st.sent, &[&realm, &x, &json, &at]),
+                (
+                    &self.st.history,
+                    &[&realm, &x, &run, &at, &action, &fields, &"sent", &status],
+                ),
+            ],
+        )
         .await
     }
 
@@ -286,7 +299,7 @@ impl Postgres {
         }
         let steps: Vec<(&Statement, &[Param<'_>])> =
             steps.iter().map(|(s, p)| (*s, p.as_slice())).collect();
-        self.pipeline(&steps).await
+        self.pipeline(false, &steps).await
     }
 
     pub async fn adopt(&mut self, realm: &Realm, item: &Exported) -> Result<bool> {
