@@ -791,3 +791,41 @@ fn tls_verify_full_with_a_password_against_a_server_that_requires_both() {
         3
     );
 }
+
+#[test]
+fn the_password_can_come_from_a_private_pgpassfile_and_never_from_the_url() {
+    let pg = shared();
+    let db = pg.new_db("hsm_pw");
+    let (sb, mut env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=2, plain));
+    let pgpass = env.path("pgpass");
+    write_file(
+        &pgpass,
+        &format!("127.0.0.1:{}:{db}:hsm_pw:{PASSWORD}\n", pg.port),
+    );
+    env.set("PGPASSFILE", pgpass.to_str().unwrap());
+    env.set("HSM_LEDGER", &pg.url("hsm_pw", &db));
+    // libpq's rule: a password file others can read is ignored.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bulk(&env, "sync", &file, &[]);
+    assert_exit(&out, 6);
+    assert!(error_line(&out).contains("password"), "{}", stderr(&out));
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = bulk(&env, "sync", &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"], 2);
+
+    // A password typed into the URL is refused, and not repeated.
+    env.set(
+        "HSM_LEDGER",
+        &format!("postgres://hsm_pw:{PASSWORD}@127.0.0.1:{}/{db}", pg.port),
+    );
+    let out = bulk(&env, "sync", &file, &[]);
+    assert_exit(&out, 2);
+    let err = error_line(&out);
+    assert!(err.contains("HSM_LEDGER_PASSWORD"), "{err}");
+    assert!(!stderr(&out).contains(PASSWORD), "{err}");
+    assert_eq!(counter(&sb, "contacts_created"), 2);
+}
