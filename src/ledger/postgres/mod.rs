@@ -303,62 +303,119 @@ impl Postgres {
     }
 
     pub async fn adopt(&mut self, realm: &Realm, item: &Exported) -> Result<bool> {
+        let done = self.adopt_all(realm, std::slice::from_ref(item)).await?;
+        Ok(done.first().copied().unwrap_or(false))
+    }
+
+    /// Seed contacts from an older file or an export, in one transaction: what the realm
+    /// already knows (with a contact id) is left alone. Per item, whether it was adopted.
+    /// One look-up for the batch, then its writes pipelined.
+    pub async fn adopt_all(&mut self, realm: &Realm, items: &[Exported]) -> Result<Vec<bool>> {
         let shown = self.shown.clone();
         let e = |err| pg(&shown, err);
-        // Digests are only meaningful under the salt they were made with.
-        let digests = item
-            .digests
-            .as_ref()
-            .filter(|_| item.salt.as_deref() == Some(realm.salt.as_str()))
-            .map(to_json);
-        let pending = match (&item.contact_id, &item.pending) {
-            (None, Some(p)) => Some(to_json(p)),
-            (None, None) => return Ok(false),
-            _ => None,
-        };
         let tx = self.client.transaction().await.map_err(e)?;
-        let known = tx
-            .query_opt(
-                "SELECT contact_id FROM contacts WHERE realm = $1 AND external_id = $2 FOR UPDATE",
-                &[&realm.id, &item.external_id],
+        let ids: Vec<&str> = items.iter().map(|i| i.external_id.as_str()).collect();
+        let mut known: std::collections::HashSet<String> = tx
+            .query(
+                "SELECT external_id FROM contacts WHERE realm = $1 AND external_id = ANY($2)
+                 AND contact_id IS NOT NULL FOR UPDATE",
+                &[&realm.id, &ids],
+            )
+            .await
+            .map_err(e)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let upsert = tx
+            .prepare(
+                "INSERT INTO contacts (realm, external_id, contact_id, digests, pending, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (realm, external_id) DO UPDATE SET contact_id = excluded.contact_id, digests = excluded.digests,
+                 pending = excluded.pending, updated_at = excluded.updated_at",
             )
             .await
             .map_err(e)?;
-        if known.is_some_and(|r| r.get::<_, Option<String>>(0).is_some()) {
-            return Ok(false);
-        }
         let at = now();
-        tx.execute(
-            "INSERT INTO contacts (realm, external_id, contact_id, digests, pending, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (realm, external_id) DO UPDATE SET contact_id = excluded.contact_id, digests = excluded.digests,
-             pending = excluded.pending, updated_at = excluded.updated_at",
-            &[&realm.id, &item.external_id, &item.contact_id, &digests, &pending, &at],
-        )
-        .await
-        .map_err(e)?;
-        let outcome = if pending.is_some() {
-            "adopted unknown"
-        } else {
-            "adopted"
-        };
         let (run, status, fields): (Option<i64>, Option<i32>, String) = (None, None, String::new());
-        tx.execute(
-            &self.st.history,
-            &[
-                &realm.id,
-                &item.external_id,
-                &run,
-                &at,
-                &"adopt",
-                &fields,
-                &outcome,
-                &status,
-            ],
-        )
-        .await
-        .map_err(e)?;
+        // Per item: adopted or not, and what it writes (digests, pending, outcome).
+        let mut done = Vec::with_capacity(items.len());
+        let mut rows: Vec<(&Exported, Option<String>, Option<String>, &str)> = Vec::new();
+        for item in items {
+            let pending = match (&item.contact_id, &item.pending) {
+                (None, Some(p)) => Some(to_json(p)),
+                (None, None) => None,
+                _ => None,
+            };
+            let adopt = !known.contains(&item.external_id)
+                && (item.contact_id.is_some() || pending.is_some());
+            done.push(adopt);
+            if adopt && item.contact_id.is_some() {
+                // Known from here on, as the store would say to a repeat later in the batch.
+                known.insert(item.external_id.clone());
+            }
+            if adopt {
+                // Digests are only meaningful under the salt they were made with.
+                let digests = item
+                    .digests
+                    .as_ref()
+                    .filter(|_| item.salt.as_deref() == Some(realm.salt.as_str()))
+                    .map(to_json);
+                let outcome = if pending.is_some() {
+                    "adopted unknown"
+                } else {
+                    "adopted"
+                };
+                rows.push((item, digests, pending, outcome));
+            }
+        }
+        let adopt = "adopt";
+        let params: Vec<(Vec<Param<'_>>, Vec<Param<'_>>)> = rows
+            .iter()
+            .map(|(item, digests, pending, outcome)| {
+                let contact: Vec<Param<'_>> = vec![
+                    &realm.id,
+                    &item.external_id,
+                    &item.contact_id,
+                    digests,
+                    pending,
+                    &at,
+                ];
+                let history: Vec<Param<'_>> = vec![
+                    &realm.id,
+                    &item.external_id,
+                    &run,
+                    &at,
+                    &adopt,
+                    &fields,
+                    outcome,
+                    &status,
+                ];
+                (contact, history)
+            })
+            .collect();
+        let mut writes: Vec<std::pin::Pin<Box<dyn Future<Output = _> + '_>>> = Vec::new();
+        for (contact, history) in &params {
+            writes.push(Box::pin(tx.execute(&upsert, contact)));
+            writes.push(Box::pin(tx.execute(&self.st.history, history)));
+        }
+        try_join_all(writes).await.map_err(e)?;
         tx.commit().await.map_err(e)?;
-        Ok(true)
+        Ok(done)
+    }
+
+    /// Take an export's salt for a realm that holds nothing yet (so its digests stay
+    /// meaningful); false, and no change, once the realm holds anything.
+    pub async fn adopt_salt(&mut self, realm: i64, salt: &str) -> Result<bool> {
+        let changed = self
+            .client
+            .execute(
+                "UPDATE realms SET salt = $1 WHERE id = $2
+                 AND NOT EXISTS (SELECT 1 FROM contacts WHERE realm = $2)
+                 AND NOT EXISTS (SELECT 1 FROM history WHERE realm = $2)",
+                &[&salt, &realm],
+            )
+            .await
+            .map_err(self.err())?;
+        Ok(changed == 1)
     }
 
     pub async fn mark_adopted(&mut self, realm: i64, file: &str) -> Result<()> {
