@@ -292,15 +292,12 @@ impl Ledger {
         holder: &str,
         printer: crate::output::Printer,
     ) -> Result<RealmLock> {
-        match (&mut self.store, &self.location) {
-            (Store::Postgres(s), _) => {
+        match &mut self.store {
+            Store::Postgres(s) => {
                 s.lock(realm, wait, holder, printer).await?;
                 Ok(RealmLock::held_by_connection())
             }
-            (Store::Sqlite(_), Location::Sqlite(path)) => {
-                RealmLock::take(path, realm, wait, holder, printer).await
-            }
-            (Store::Sqlite(_), Location::Postgres(_)) => unreachable!("opened from its location"),
+            Store::Sqlite(s) => RealmLock::take(s.path(), realm, wait, holder, printer).await,
         }
     }
 
