@@ -9,6 +9,12 @@ Release build, the sandbox in its own process, one fresh ledger per size.
 Usage: scripts/bench_ledger.py [--quick] [--baseline PATH]   (--quick: 2,000 and 20,000 rows;
 --baseline: an hsm built before the ledger, whose import throughput is measured alongside)
 Results are printed and written to target/bench-ledger.json.
+
+--postgres (issue 24): instead, the shared ledger against the local one in one run: a sync of
+200,000 rows (--quick: 20,000) into each, then the same sync unchanged (median of 3), and an
+import of 10,000 rows at 5 ms latency, on SQLite and on a private PostgreSQL cluster (Debian's
+binaries, started here in a temp dir on loopback TCP, fsync on). Written to
+target/bench-ledger-postgres.json.
 """
 import json, os, subprocess, sys, tempfile, time
 
@@ -96,6 +102,101 @@ def import_at(hsm, base_env, work, latency_ms, sandbox_hsm=None):
     return {"latency_ms": latency_ms, "rows": IMPORT_ROWS, "rows_per_s": round(IMPORT_ROWS / seconds, 1)}
 
 
+class Postgres:
+    """A private cluster in a temp dir, on a free loopback port; as root, run as `postgres`."""
+
+    def __init__(self, work):
+        import glob, shutil
+        self.bin = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))[-1]
+        self.dir = f"{work}/pg"
+        os.makedirs(self.dir)
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user:
+            os.chmod(work, 0o711)
+            shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run([f"{self.bin}/initdb", "-D", f"{self.dir}/data", "-U", "postgres", "-A", "trust",
+                        "-E", "UTF8"], user=self.user, check=True, stdout=subprocess.DEVNULL)
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [f"{self.bin}/postgres", "-D", f"{self.dir}/data", "-p", str(self.port), "-k", self.dir,
+             "-c", "listen_addresses=127.0.0.1"],
+            user=self.user, stdout=subprocess.DEVNULL, stderr=open(f"{work}/pg.log", "w"))
+        for _ in range(600):
+            if self.psql("postgres", "SELECT 1").returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise SystemExit("postgres did not start")
+        self.psql("postgres", "CREATE ROLE hsm LOGIN")
+        self.dbs = 0
+
+    def psql(self, db, sql):
+        return subprocess.run([f"{self.bin}/psql", "-X", "-q", "-U", "postgres", "-h", self.dir, "-p",
+                               str(self.port), "-d", db, "-c", sql], capture_output=True, text=True)
+
+    def new_db(self):
+        self.dbs += 1
+        name = f"bench{self.dbs}"
+        assert self.psql("postgres", f"CREATE DATABASE {name} OWNER hsm").returncode == 0
+        return f"postgres://hsm@127.0.0.1:{self.port}/{name}"
+
+    def size(self, url):
+        db = url.rsplit("/", 1)[1]
+        p = subprocess.run([f"{self.bin}/psql", "-X", "-t", "-A", "-U", "postgres", "-h", self.dir, "-p",
+                            str(self.port), "-d", db, "-c", "SELECT pg_database_size(current_database())"],
+                           capture_output=True, text=True)
+        return int(p.stdout.strip())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
+
+
+def compare_postgres(hsm, env, work):
+    rows = 20_000 if QUICK else 200_000
+    pg = Postgres(work)
+    results = {"rows": rows, "sync": {}, "import": {}}
+    try:
+        ledgers = {"sqlite": lambda tag: f"sqlite:{work}/{tag}/ledger.sqlite3", "postgres": lambda tag: pg.new_db()}
+        print(f"{'ledger':>9} {'fresh sync s':>12} {'unchanged s':>11} {'import rows/s':>13}", flush=True)
+        for store, make in ledgers.items():
+            sb = Sandbox(hsm)
+            e = dict(env, HSM_SANDBOX_URL=sb.url, HSM_LEDGER=make(f"sync-{store}"))
+            login(hsm, e)
+            path = f"{work}/pg-sync-{store}.jsonl"
+            rows_file(path, rows, f"P{store[0]}-")
+            sync = [hsm, "contacts", "sync", path, "--env", "sandbox", "--concurrency", "16"]
+            fresh = timed(sync, e)
+            unchanged = median([timed(sync, e) for _ in range(3)])
+            stats = sb.stats()
+            assert stats["contacts_created"] == rows and stats["duplicate_external_ids"] == 0, stats
+            sb.stop()
+            results["sync"][store] = {"fresh_s": round(fresh, 2), "unchanged_s": round(unchanged, 2)}
+            sb = Sandbox(hsm, "--latency-ms", "5")
+            e = dict(env, HSM_SANDBOX_URL=sb.url, HSM_LEDGER=make(f"import-{store}"))
+            login(hsm, e)
+            path = f"{work}/pg-import-{store}.jsonl"
+            rows_file(path, 10_000, f"Q{store[0]}-")
+            seconds = timed([hsm, "contacts", "import", path, "--env", "sandbox", "--concurrency", "16"], e)
+            sb.stop()
+            results["import"][store] = {"rows": 10_000, "latency_ms": 5, "rows_per_s": round(10_000 / seconds, 1)}
+            print(f"{store:>9} {fresh:>12.2f} {unchanged:>11.2f} {10_000 / seconds:>13.1f}", flush=True)
+        s, p = results["sync"], results["import"]
+        results["ratio_unchanged_sync"] = round(s["postgres"]["unchanged_s"] / s["sqlite"]["unchanged_s"], 2)
+        results["ratio_import_time"] = round(p["sqlite"]["rows_per_s"] / p["postgres"]["rows_per_s"], 2)
+        print(f"PostgreSQL / SQLite: unchanged sync {results['ratio_unchanged_sync']}x the time, "
+              f"import {results['ratio_import_time']}x the time", flush=True)
+    finally:
+        pg.stop()
+    with open(os.path.join(ROOT, "target", "bench-ledger-postgres.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print("results: target/bench-ledger-postgres.json")
+
+
 def main():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "hsm"], cwd=ROOT, check=True)
     hsm = os.path.join(ROOT, "target", "release", "hsm")
@@ -103,6 +204,8 @@ def main():
     env = dict(os.environ, XDG_CONFIG_HOME=f"{work}/config", HSM_CREDENTIAL_STORE="file",
                HSM_CREDENTIALS_FILE=f"{work}/creds.json", HSM_STATE_DIR=f"{work}/state", NO_PROXY="*",
                HSM_BROWSER="curl -fsSL -o /dev/null")
+    if "--postgres" in sys.argv:
+        return compare_postgres(hsm, env, work)
     results = {"sync": [], "import": []}
     print(f"{'rows':>8} {'fresh s':>8} {'1% s':>7} {'1% req':>7} {'same s':>7} {'same req':>8} "
           f"{'dry-run s':>9} {'peak MiB':>8} {'B/row':>6}")

@@ -41,6 +41,13 @@ pub const HSM_STATE_DIR: &str = "HSM_STATE_DIR";
 pub const HSM_LEDGER: &str = "HSM_LEDGER";
 /// Seconds a ledger connection or a busy ledger may hold a command up (default 10).
 pub const HSM_LEDGER_TIMEOUT: &str = "HSM_LEDGER_TIMEOUT";
+/// The password of a PostgreSQL ledger's user (never in `HSM_LEDGER` itself).
+pub const HSM_LEDGER_PASSWORD: &str = "HSM_LEDGER_PASSWORD";
+/// TLS to a PostgreSQL ledger: the CA that signed the server's certificate (PEM).
+pub const HSM_LEDGER_CA_FILE: &str = "HSM_LEDGER_CA_FILE";
+/// libpq's password file, read for a PostgreSQL ledger when `HSM_LEDGER_PASSWORD` is unset
+/// (default `~/.pgpass`).
+pub const PGPASSFILE: &str = "PGPASSFILE";
 
 /// Base URL of the sandbox for the built-in `sandbox` environment (default http://127.0.0.1:8787).
 pub const HSM_SANDBOX_URL: &str = "HSM_SANDBOX_URL";

@@ -65,6 +65,11 @@ pub struct EnvSettings {
     pub ledger: Option<String>,
     /// `HSM_LEDGER_TIMEOUT` (default 10 s).
     pub ledger_timeout: Duration,
+    /// A PostgreSQL ledger's password (`HSM_LEDGER_PASSWORD`), CA (`HSM_LEDGER_CA_FILE`) and
+    /// libpq's password file (`PGPASSFILE`).
+    pub ledger_password: Option<Secret>,
+    pub ledger_ca_file: Option<PathBuf>,
+    pub pgpassfile: Option<PathBuf>,
 }
 
 impl EnvSettings {
@@ -180,6 +185,9 @@ struct Variables {
     state_dir: Option<String>,
     ledger: Option<String>,
     ledger_timeout: Option<String>,
+    ledger_password: Option<String>,
+    ledger_ca_file: Option<String>,
+    pgpassfile: Option<String>,
     ca_file: Option<String>,
     http_timeout: Option<String>,
     keychain_timeout: Option<String>,
@@ -212,6 +220,9 @@ impl Variables {
             state_dir: var(ev::HSM_STATE_DIR),
             ledger: var(ev::HSM_LEDGER),
             ledger_timeout: var(ev::HSM_LEDGER_TIMEOUT),
+            ledger_password: var(ev::HSM_LEDGER_PASSWORD),
+            ledger_ca_file: var(ev::HSM_LEDGER_CA_FILE),
+            pgpassfile: var(ev::PGPASSFILE),
             ca_file: var(ev::HSM_CA_FILE),
             http_timeout: var(ev::HSM_HTTP_TIMEOUT),
             keychain_timeout: var(ev::HSM_KEYCHAIN_TIMEOUT),
@@ -364,6 +375,9 @@ fn resolve_with(
         ledger_timeout: seconds(vars.ledger_timeout.as_deref())
             .and_then(|s| Duration::try_from_secs_f64(s.clamp(MIN_SECONDS, MAX_SECONDS)).ok())
             .unwrap_or(DEFAULT_LEDGER_TIMEOUT),
+        ledger_password: vars.ledger_password.clone().map(Secret::new),
+        ledger_ca_file: vars.ledger_ca_file.as_ref().map(PathBuf::from),
+        pgpassfile: vars.pgpassfile.as_ref().map(PathBuf::from),
     })
 }
 

@@ -1,7 +1,8 @@
 //! One writer per realm: an OS file lock beside the ledger, named after the ledger's real path
 //! (symlinks resolved, so two names for one ledger take one lock) and the realm. The holder
 //! writes who it is into the lock file, so a second run can name it. The OS releases the lock
-//! when the holder exits, however it exits.
+//! when the holder exits, however it exits. (A PostgreSQL ledger locks on the server instead:
+//! `postgres/lock.rs`.)
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -11,11 +12,17 @@ use std::time::{Duration, Instant};
 use super::Realm;
 use crate::error::{CliError, Result};
 
+/// A writer's hold on its realm: the lock file (SQLite), or nothing to keep for a server
+/// ledger, whose lock lives on the ledger's own connection.
 pub struct RealmLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 impl RealmLock {
+    pub(super) fn held_by_connection() -> RealmLock {
+        RealmLock { _file: None }
+    }
+
     pub async fn take(
         ledger: &Path,
         realm: &Realm,
@@ -65,7 +72,7 @@ impl RealmLock {
         let _ = file.set_len(0);
         let _ = file.seek(SeekFrom::Start(0));
         let _ = file.write_all(me.as_bytes());
-        Ok(RealmLock { _file: file })
+        Ok(RealmLock { _file: Some(file) })
     }
 }
 

@@ -5,11 +5,12 @@
 //! after, so a crash or a lost answer leaves the row "unknown", looked up before anything is
 //! sent for it again.
 //!
-//! One small interface (this file) over the store; `sqlite` is the embedded default. The SQL
-//! is kept portable so a server store can run the same statements.
+//! One small interface (this file) over two stores: `sqlite`, the embedded default, and
+//! `postgres`, shared by machines. Their tables are the same.
 
 pub mod adopt;
 mod lock;
+mod postgres;
 mod realm;
 mod sqlite;
 
@@ -175,6 +176,7 @@ pub struct Exported {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Sqlite(PathBuf),
+    Postgres(postgres::Target),
 }
 
 impl Location {
@@ -187,10 +189,13 @@ impl Location {
                 Some(("sqlite", path)) if !path.is_empty() => {
                     Ok(Location::Sqlite(PathBuf::from(path)))
                 }
-                _ => Err(CliError::usage(format!(
-                    "HSM_LEDGER: expected sqlite:PATH, not `{}`",
-                    crate::output::terminal_safe(spec, false)
-                ))
+                Some(("postgres" | "postgresql", _)) => {
+                    postgres::Target::parse(spec).map(Location::Postgres)
+                }
+                // Not echoed: it may hold a password.
+                _ => Err(CliError::usage(
+                    "HSM_LEDGER: expected sqlite:PATH or postgres://USER@HOST:PORT/DB",
+                )
                 .with_hint("unset HSM_LEDGER to use the default ledger in the state directory")),
             },
         }
@@ -201,14 +206,36 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(target) => write!(f, "{target}"),
         }
     }
 }
 
+/// The store behind the ledger.
+enum Store {
+    Sqlite(sqlite::Sqlite),
+    Postgres(Box<postgres::Postgres>),
+}
+
 /// The ledger, open.
 pub struct Ledger {
-    store: sqlite::Sqlite,
+    store: Store,
     location: Location,
+    timeout: Duration,
+}
+
+/// Call the same method on either store: SQLite's synchronously, PostgreSQL's awaited
+/// within `HSM_LEDGER_TIMEOUT`.
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match &mut $self.store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => {
+                let (timeout, shown) = ($self.timeout, $self.location.to_string());
+                postgres::bounded(timeout, &shown, async { $call.await }).await
+            }
+        }
+    };
 }
 
 /// How many external ids one look-up asks for at once.
@@ -227,17 +254,25 @@ impl Ledger {
         let location = Location::of(settings)?;
         let timeout = settings.ledger_timeout;
         let store = match &location {
-            Location::Sqlite(path) => sqlite::Sqlite::open(path, timeout, check)?,
+            Location::Sqlite(path) => Store::Sqlite(sqlite::Sqlite::open(path, timeout, check)?),
+            Location::Postgres(target) => {
+                Store::Postgres(Box::new(postgres::Postgres::open(target, settings).await?))
+            }
         };
-        Ok(Ledger { store, location })
+        Ok(Ledger {
+            store,
+            location,
+            timeout,
+        })
     }
 
     /// Open an existing ledger only (for `hsm ledger` commands that read): None when there
     /// is none yet.
     pub async fn open_existing(settings: &EnvSettings) -> Result<Option<Ledger>> {
         let location = Location::of(settings)?;
-        let Location::Sqlite(path) = &location;
-        if std::fs::symlink_metadata(path).is_err() {
+        if let Location::Sqlite(path) = &location
+            && std::fs::symlink_metadata(path).is_err()
+        {
             return Ok(None);
         }
         Ledger::open(settings).await.map(Some)
@@ -249,25 +284,30 @@ impl Ledger {
 
     /// The realm of `key`, created on first use.
     pub async fn realm(&mut self, key: &RealmKey) -> Result<Realm> {
-        self.store.realm(key)
+        dispatch!(self, s => s.realm(key))
     }
 
     /// Only one writer per realm at a time: wait up to `wait` for another run, then exit 2
     /// naming it.
     pub async fn lock(
-        &self,
+        &mut self,
         realm: &Realm,
         wait: Duration,
         holder: &str,
         printer: crate::output::Printer,
     ) -> Result<RealmLock> {
-        let Location::Sqlite(path) = &self.location;
-        RealmLock::take(path, realm, wait, holder, printer).await
+        match &mut self.store {
+            Store::Postgres(s) => {
+                s.lock(realm, wait, holder, printer).await?;
+                Ok(RealmLock::held_by_connection())
+            }
+            Store::Sqlite(s) => RealmLock::take(s.path(), realm, wait, holder, printer).await,
+        }
     }
 
     /// What the ledger holds of these external ids (at most [`BATCH`] a call is fastest).
     pub async fn lookup(&mut self, realm: &Realm, ids: &[&str]) -> Result<HashMap<String, Record>> {
-        self.store.lookup(realm.id, ids)
+        dispatch!(self, s => s.lookup(realm.id, ids))
     }
 
     /// One contact, found by its HealthSherpa id.
@@ -276,24 +316,31 @@ impl Ledger {
         realm: &Realm,
         contact_id: &str,
     ) -> Result<Option<String>> {
-        self.store.by_contact_id(realm.id, contact_id)
+        dispatch!(self, s => s.by_contact_id(realm.id, contact_id))
     }
 
     pub async fn start_run(&mut self, realm: &Realm, command: &str) -> Result<i64> {
-        self.store.start_run(realm.id, command)
+        dispatch!(self, s => s.start_run(realm.id, command))
     }
 
     pub async fn finish_run(&mut self, run: i64, summary: &Value) -> Result<()> {
-        self.store.finish_run(run, summary)
+        dispatch!(self, s => s.finish_run(run, summary))
     }
 
     /// Begin a batch of records, committed together by [`Ledger::commit_batch`].
+    /// (PostgreSQL commits each record as it comes, in one round trip.)
     pub async fn begin_batch(&mut self) -> Result<()> {
-        self.store.begin_batch()
+        match &mut self.store {
+            Store::Sqlite(s) => s.begin_batch(),
+            Store::Postgres(_) => Ok(()),
+        }
     }
 
     pub async fn commit_batch(&mut self) -> Result<()> {
-        self.store.commit_batch()
+        match &mut self.store {
+            Store::Sqlite(s) => s.commit_batch(),
+            Store::Postgres(_) => Ok(()),
+        }
     }
 
     /// Record a request as sent, before it goes out: `fields` are the fields it carries,
@@ -305,7 +352,7 @@ impl Ledger {
         external_id: &str,
         pending: &Pending,
     ) -> Result<()> {
-        self.store.sent(realm.id, run, external_id, pending)
+        dispatch!(self, s => s.sent(realm.id, run, external_id, pending))
     }
 
     /// Record how a request (or a look-up) ended.
@@ -316,20 +363,21 @@ impl Ledger {
         external_id: &str,
         outcome: &Outcome,
     ) -> Result<()> {
-        self.store.settle(realm.id, run, external_id, outcome)
+        dispatch!(self, s => s.settle(realm.id, run, external_id, outcome))
     }
 
     /// Seed contacts from an older file, in one transaction: known id, fields unknown (or
     /// known digests from an export). Per item, whether it was adopted (false: already known).
     pub async fn adopt_all(&mut self, realm: &Realm, items: &[Exported]) -> Result<Vec<bool>> {
-        self.store.adopt_all(realm, items)
+        dispatch!(self, s => s.adopt_all(realm, items))
     }
 
     /// Take the salt of an export (`hsm ledger adopt`) for a realm that holds nothing yet, so
     /// the digests it carries stay meaningful; false (and no change) once the realm holds
     /// anything, whose digests were made under its own salt.
     pub async fn adopt_salt(&mut self, realm: &mut Realm, salt: &str) -> Result<bool> {
-        let taken = self.store.adopt_salt(realm.id, salt)?;
+        let id = realm.id;
+        let taken = dispatch!(self, s => s.adopt_salt(id, salt))?;
         if taken {
             realm.salt = salt.to_string();
         }
@@ -338,35 +386,35 @@ impl Ledger {
 
     /// Remember that a file was adopted into a realm (so an upgrade hint is given once).
     pub async fn mark_adopted(&mut self, realm: &Realm, file: &str) -> Result<()> {
-        self.store.mark_adopted(realm.id, file)
+        dispatch!(self, s => s.mark_adopted(realm.id, file))
     }
 
     pub async fn was_adopted(&mut self, realm: &Realm, file: &str) -> Result<bool> {
-        self.store.was_adopted(realm.id, file)
+        dispatch!(self, s => s.was_adopted(realm.id, file))
     }
 
     /// Start a run's set of external ids seen in its file (for "missing from the file" and
     /// repeated ids). Returns, per id, whether it was new to the set.
     pub async fn see(&mut self, ids: &[&str]) -> Result<Vec<bool>> {
-        self.store.see(ids)
+        dispatch!(self, s => s.see(ids))
     }
 
     /// Contacts of the realm (with an id) not seen in this run's file.
     pub async fn unseen(&mut self, realm: &Realm) -> Result<Vec<String>> {
-        self.store.unseen(realm.id)
+        dispatch!(self, s => s.unseen(realm.id))
     }
 
     pub async fn history(&mut self, realm: &Realm, external_id: &str) -> Result<Vec<Event>> {
-        self.store.history(realm.id, external_id)
+        dispatch!(self, s => s.history(realm.id, external_id))
     }
 
     pub async fn status(&mut self) -> Result<Vec<RealmCounts>> {
-        self.store.status()
+        dispatch!(self, s => s.status())
     }
 
     /// Integrity and consistency problems (empty when the ledger is sound).
     pub async fn verify(&mut self) -> Result<Vec<String>> {
-        self.store.verify()
+        dispatch!(self, s => s.verify())
     }
 
     /// Every contact of every realm, in order, to `each`.
@@ -374,7 +422,7 @@ impl Ledger {
         &mut self,
         each: &mut dyn FnMut(Exported) -> std::io::Result<()>,
     ) -> Result<u64> {
-        self.store.export(each)
+        dispatch!(self, s => s.export(each))
     }
 }
 

@@ -97,6 +97,11 @@ impl Sqlite {
         Ok(ledger)
     }
 
+    /// The ledger's path, as `HSM_LEDGER` or the state directory named it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn shown(&self) -> String {
         self.path.display().to_string()
     }

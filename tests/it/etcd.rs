@@ -8,13 +8,14 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::common::daemons::{remove_at_exit, spawn_daemon};
 use crate::common::tools;
 use crate::common::*;
 
@@ -31,56 +32,8 @@ const KEY_B: [u8; 32] = [
 
 // ---------------------------------------------------------------- etcd processes
 
-/// Every etcd is spawned by one thread that lives as long as the test binary, with
-/// PR_SET_PDEATHSIG: if the binary dies, so do they. A normal exit kills them in `atexit`.
-type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
-
-fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
-    SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        std::thread::spawn(move || {
-            for (mut cmd, reply) in rx {
-                let _ = reply.send(cmd.spawn());
-            }
-            // Keep the thread (the children's parent for PDEATHSIG) alive for good.
-            loop {
-                std::thread::park();
-            }
-        });
-        unsafe { libc::atexit(kill_all) };
-        Mutex::new(tx)
-    })
-}
-
-static PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-extern "C" fn kill_all() {
-    for pid in PIDS.lock().map(|p| p.clone()).unwrap_or_default() {
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    }
-    for dir in DIRS.lock().map(|d| d.clone()).unwrap_or_default() {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
-fn spawn_etcd(mut cmd: Command) -> Child {
-    use std::os::unix::process::CommandExt;
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let (tx, rx) = mpsc::channel();
-    spawner().lock().unwrap().send((cmd, tx)).unwrap();
-    let child = rx
-        .recv()
-        .unwrap()
-        .expect("spawn etcd (apt-get install etcd-server)");
-    PIDS.lock().unwrap().push(child.id());
-    child
+fn spawn_etcd(cmd: Command) -> Child {
+    spawn_daemon(cmd, "etcd (apt-get install etcd-server)")
 }
 
 struct Node {
@@ -137,7 +90,7 @@ impl Cluster {
     fn try_start() -> Cluster {
         let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
         let dir = tempfile::tempdir().unwrap().keep();
-        DIRS.lock().unwrap().push(dir.clone());
+        remove_at_exit(dir.clone());
         let nodes: Vec<Node> = (1..=3)
             .map(|i| Node {
                 name: format!("n{i}"),
@@ -911,7 +864,7 @@ fn tls_with_client_certificates_and_password_auth() {
         return;
     }
     let dir = tempfile::tempdir().unwrap().keep();
-    DIRS.lock().unwrap().push(dir.clone());
+    remove_at_exit(dir.clone());
     let (_etcd, endpoint) = secure_etcd(&dir);
     let file = |name: &str| dir.join(name).display().to_string();
     let sb = Sandbox::start(&["--auto-approve", "--access-ttl", "2"]);

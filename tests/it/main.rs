@@ -24,6 +24,9 @@ mod generated;
 ))]
 mod hermetic;
 mod import;
+// A private PostgreSQL cluster from Debian's postgresql: Linux only.
+#[cfg(target_os = "linux")]
+mod ledger_pg;
 // Against a private Secret Service (see common::keyring).
 #[cfg(all(
     unix,

@@ -5,6 +5,9 @@
 #![allow(dead_code)]
 
 pub mod browser;
+// Daemons that die with the test binary (PR_SET_PDEATHSIG): Linux only.
+#[cfg(target_os = "linux")]
+pub mod daemons;
 // A private D-Bus session and gnome-keyring: the Secret Service, which is hsm's keychain
 // where keyring-core uses zbus-secret-service-keyring-store (same cfg as in Cargo.toml).
 // macOS and Windows have their own keychains, which no test can sandbox this way.
