@@ -88,6 +88,7 @@ impl Sqlite {
         check_file(path, &shown)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sql(&shown, e))?;
+        conn.set_prepared_statement_cache_capacity(64);
         let mut ledger = Sqlite {
             conn,
             path: path.to_path_buf(),
@@ -300,101 +301,16 @@ impl Sqlite {
 
     pub fn sent(&mut self, realm: i64, run: i64, x: &str, pending: &Pending) -> Result<()> {
         let shown = self.shown();
-        let e = |err| sql(&shown, err);
-        let tx = self.conn.savepoint().map_err(e)?;
-        let at = now();
-        tx.execute(
-            "INSERT INTO contacts (realm, external_id, pending, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (realm, external_id) DO UPDATE SET pending = excluded.pending, updated_at = excluded.updated_at",
-            params![realm, x, to_json(pending), at],
-        )
-        .map_err(e)?;
-        // One history row per request: written now as `sent`, given its outcome when it settles.
-        let action = if pending.create { "create" } else { "update" };
-        insert_history(&tx, realm, x, run, &at, action, &pending.d, "sent", None).map_err(e)?;
-        tx.commit().map_err(e)
+        atomically(&self.conn, &shown, |tx| {
+            record_sent(tx, &shown, realm, run, x, pending)
+        })
     }
 
     pub fn settle(&mut self, realm: i64, run: i64, x: &str, outcome: &Outcome) -> Result<()> {
         let shown = self.shown();
-        let e = |err| sql(&shown, err);
-        let tx = self.conn.savepoint().map_err(e)?;
-        let row: Option<(Option<String>, Option<String>)> = tx
-            .query_row(
-                "SELECT digests, pending FROM contacts WHERE realm = ?1 AND external_id = ?2",
-                params![realm, x],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(e)?;
-        let (digests, pending) = row.unwrap_or_default();
-        let digests: Option<Digests> = parse_json(&shown, digests.as_deref())?;
-        let pending: Option<Pending> = parse_json(&shown, pending.as_deref())?;
-        let at = now();
-        let sent_fields = pending.as_ref().map(|p| p.d.clone()).unwrap_or_default();
-        let action = match (outcome, &pending) {
-            (Outcome::Found(..) | Outcome::Absent, _) => "look-up",
-            (_, Some(p)) if p.create => "create",
-            _ => "update",
-        };
-        match outcome {
-            Outcome::Created(id) => {
-                upsert(&tx, realm, x, Some(id), Some(&sent_fields), &at).map_err(e)?;
-            }
-            Outcome::Updated(_) => {
-                // What was sent is now what the contact holds, on top of what it held.
-                let mut merged = digests.unwrap_or_default();
-                merged.extend(sent_fields.clone());
-                tx.execute(
-                    "UPDATE contacts SET digests = ?1, pending = NULL, updated_at = ?2 WHERE realm = ?3 AND external_id = ?4",
-                    params![to_json(&merged), at, realm, x],
-                )
-                .map_err(e)?;
-            }
-            Outcome::Found(id, found) => {
-                upsert(&tx, realm, x, Some(id), Some(found), &at).map_err(e)?;
-            }
-            Outcome::Failed(_) | Outcome::Absent => {
-                tx.execute(
-                    "UPDATE contacts SET pending = NULL, updated_at = ?1 WHERE realm = ?2 AND external_id = ?3",
-                    params![at, realm, x],
-                )
-                .map_err(e)?;
-            }
-            Outcome::Unknown(_) => {}
-        }
-        let shown_fields = match outcome {
-            Outcome::Found(_, d) => d.clone(),
-            _ => sent_fields,
-        };
-        // The request's own history row gets its outcome; a look-up gets a row of its own.
-        let updated = match outcome {
-            Outcome::Found(..) | Outcome::Absent => 0,
-            _ => tx
-                .prepare_cached(
-                    "UPDATE history SET outcome = ?1, http_status = ?2, at = ?3 WHERE id =
-                     (SELECT MAX(id) FROM history WHERE realm = ?4 AND external_id = ?5 AND outcome = 'sent')",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![outcome.word(), outcome.http_status(), at, realm, x])
-                })
-                .map_err(e)?,
-        };
-        if updated == 0 {
-            insert_history(
-                &tx,
-                realm,
-                x,
-                run,
-                &at,
-                action,
-                &shown_fields,
-                outcome.word(),
-                outcome.http_status(),
-            )
-            .map_err(e)?;
-        }
-        tx.commit().map_err(e)
+        atomically(&self.conn, &shown, |tx| {
+            record_outcome(tx, &shown, realm, run, x, outcome)
+        })
     }
 
     /// Adopt many in one transaction: an old file of 200,000 rows takes seconds, where a
@@ -701,6 +617,144 @@ fn adopt_one(
     Ok(true)
 }
 
+fn record_sent(
+    tx: &Connection,
+    shown: &str,
+    realm: i64,
+    run: i64,
+    x: &str,
+    pending: &Pending,
+) -> Result<()> {
+    let e = |err| sql(shown, err);
+    let at = now();
+    cached(tx,
+            "INSERT INTO contacts (realm, external_id, pending, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (realm, external_id) DO UPDATE SET pending = excluded.pending, updated_at = excluded.updated_at",
+            params![realm, x, to_json(pending), at],
+        )
+        .map_err(e)?;
+    // One history row per request: written now as `sent`, given its outcome when it settles.
+    let action = if pending.create { "create" } else { "update" };
+    insert_history(tx, realm, x, run, &at, action, &pending.d, "sent", None).map_err(e)?;
+    Ok(())
+}
+
+fn record_outcome(
+    tx: &Connection,
+    shown: &str,
+    realm: i64,
+    run: i64,
+    x: &str,
+    outcome: &Outcome,
+) -> Result<()> {
+    let e = |err| sql(shown, err);
+    let row: Option<(Option<String>, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT digests, pending FROM contacts WHERE realm = ?1 AND external_id = ?2",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![realm, x], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(e)?;
+    let (digests, pending) = row.unwrap_or_default();
+    let digests: Option<Digests> = parse_json(shown, digests.as_deref())?;
+    let pending: Option<Pending> = parse_json(shown, pending.as_deref())?;
+    let at = now();
+    let sent_fields = pending.as_ref().map(|p| p.d.clone()).unwrap_or_default();
+    let action = match (outcome, &pending) {
+        (Outcome::Found(..) | Outcome::Absent, _) => "look-up",
+        (_, Some(p)) if p.create => "create",
+        _ => "update",
+    };
+    match outcome {
+        Outcome::Created(id) => {
+            upsert(tx, realm, x, Some(id), Some(&sent_fields), &at).map_err(e)?;
+        }
+        Outcome::Updated(_) => {
+            // What was sent is now what the contact holds, on top of what it held.
+            let mut merged = digests.unwrap_or_default();
+            merged.extend(sent_fields.clone());
+            cached(tx,
+                    "UPDATE contacts SET digests = ?1, pending = NULL, updated_at = ?2 WHERE realm = ?3 AND external_id = ?4",
+                    params![to_json(&merged), at, realm, x],
+                )
+                .map_err(e)?;
+        }
+        Outcome::Found(id, found) => {
+            upsert(tx, realm, x, Some(id), Some(found), &at).map_err(e)?;
+        }
+        Outcome::Failed(_) | Outcome::Absent => {
+            cached(tx,
+                    "UPDATE contacts SET pending = NULL, updated_at = ?1 WHERE realm = ?2 AND external_id = ?3",
+                    params![at, realm, x],
+                )
+                .map_err(e)?;
+        }
+        Outcome::Unknown(_) => {}
+    }
+    let shown_fields = match outcome {
+        Outcome::Found(_, d) => d.clone(),
+        _ => sent_fields,
+    };
+    // The request's own history row gets its outcome; a look-up gets a row of its own.
+    let updated = match outcome {
+            Outcome::Found(..) | Outcome::Absent => 0,
+            _ => tx
+                .prepare_cached(
+                    "UPDATE history SET outcome = ?1, http_status = ?2, at = ?3 WHERE id =
+                     (SELECT MAX(id) FROM history WHERE realm = ?4 AND external_id = ?5 AND outcome = 'sent')",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![outcome.word(), outcome.http_status(), at, realm, x])
+                })
+                .map_err(e)?,
+        };
+    if updated == 0 {
+        insert_history(
+            tx,
+            realm,
+            x,
+            run,
+            &at,
+            action,
+            &shown_fields,
+            outcome.word(),
+            outcome.http_status(),
+        )
+        .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// One record, atomic: its own transaction, or (inside a batch) the batch's, committed
+/// with it.
+fn atomically<T>(
+    conn: &Connection,
+    shown: &str,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    if !conn.is_autocommit() {
+        return f(conn);
+    }
+    conn.execute_batch("BEGIN").map_err(|e| sql(shown, e))?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("COMMIT").map_err(|e| sql(shown, e))?;
+            Ok(v)
+        }
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+/// A statement prepared once per connection (the per-row records run thousands a second).
+fn cached(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
 fn upsert(
     tx: &Connection,
     realm: i64,
@@ -709,7 +763,7 @@ fn upsert(
     digests: Option<&Digests>,
     at: &str,
 ) -> rusqlite::Result<usize> {
-    tx.execute(
+    cached(tx,
         "INSERT INTO contacts (realm, external_id, contact_id, digests, pending, updated_at) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
          ON CONFLICT (realm, external_id) DO UPDATE SET contact_id = excluded.contact_id, digests = excluded.digests,
          pending = NULL, updated_at = excluded.updated_at",
