@@ -387,6 +387,50 @@ fn an_import_on_one_machine_then_a_sync_on_another_creates_nothing() {
     assert!(holds("CRM1"), "the external ids are");
 }
 
+// ---------------------------------------------------------------- 7. a machine's ledger moves
+
+#[test]
+fn a_ledger_exported_from_sqlite_and_adopted_into_postgres_creates_nothing_again() {
+    let pg = shared();
+    let db = pg.new_db("hsm");
+    let url = pg.url("hsm", &db);
+    // A machine with its own SQLite ledger imports, then moves its ledger to the shared one.
+    let (sb, a) = logged_in(&[]);
+    let file = a.path("crm.jsonl");
+    write_file(&file, &rows(1..=30, plain));
+    assert_exit(&bulk(&a, "import", &file, &[]), 0);
+    let export = a.run(&["ledger", "export"]);
+    assert_exit(&export, 0);
+    let exported = a.path("ledger-export.jsonl");
+    std::fs::write(&exported, &export.stdout).unwrap();
+    let out = run_with_timeout(
+        a.cmd().env("HSM_LEDGER", &url).args([
+            "ledger",
+            "adopt",
+            exported.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ]),
+        Duration::from_secs(60),
+    );
+    assert_exit(&out, 0);
+
+    // A fresh runner on the shared ledger: nothing created, nothing sent (the digests came
+    // along with their salt, so unchanged rows are known unchanged).
+    let b = machine(&sb, &url);
+    let before = counter(&sb, "api_requests");
+    let out = bulk(&b, "sync", &file, &[]);
+    assert_exit(&out, 0);
+    let s = summary(&out);
+    assert_eq!(
+        (s["created"].as_u64(), s["unchanged"].as_u64()),
+        (Some(0), Some(30)),
+        "{s}"
+    );
+    assert_eq!(counter(&sb, "api_requests"), before, "not one request");
+    assert_eq!(counter(&sb, "contacts_created"), 30);
+}
+
 #[test]
 fn a_fresh_runner_every_night_sends_each_contact_once_and_only_what_changed() {
     let pg = shared();
