@@ -130,12 +130,20 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The words of a rollback error (see [`is_rollback`]).
+const ROLLED_BACK: &str = "in etcd was rolled back";
+
+/// Whether `e` is [`check`]'s refusal.
+pub(super) fn is_rollback(e: &CliError) -> bool {
+    e.message.contains(ROLLED_BACK)
+}
+
 /// Refuses `stamp` when this machine has seen a later generation of its lineage.
 pub(super) fn check(account: &str, stamp: &Stamp, last: Option<&Stamp>) -> Result<()> {
     match last {
         Some(last) if last.lineage == stamp.lineage && stamp.generation < last.generation => {
             Err(CliError::store(format!(
-                "the shared record `{account}` in etcd was rolled back: it is generation {}, this machine has seen generation {} (a restore from a snapshot, or a write by someone with access to etcd); its refresh token was already spent and was not sent",
+                "the shared record `{account}` {ROLLED_BACK}: it is generation {}, this machine has seen generation {} (a restore from a snapshot, or a write by someone with access to etcd); its refresh token was already spent and was not sent",
                 stamp.generation, last.generation
             ))
             .with_hint("the record was left untouched; find out who restored it; if that was intended, `hsm login` again on one machine to write a newer one"))

@@ -297,6 +297,17 @@ impl Inner {
     }
 
     async fn get(&self, account: String) -> Result<Option<String>> {
+        match self.get_once(&account).await {
+            // A read that started before another process on this machine wrote (and noted) a
+            // newer generation is stale, not rolled back: the newer record is in etcd by the
+            // time it is noted, so a second read tells the two apart.
+            Err(e) if generation::is_rollback(&e) => self.get_once(&account).await,
+            other => other,
+        }
+    }
+
+    async fn get_once(&self, account: &str) -> Result<Option<String>> {
+        let account = account.to_owned();
         let found = self.range(&account).await?;
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = held.as_mut().filter(|h| h.account == account) {
