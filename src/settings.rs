@@ -372,9 +372,7 @@ fn resolve_with(
         state_dir: local.state_dir,
         browser: local.browser,
         ledger: vars.ledger.clone(),
-        ledger_timeout: seconds(vars.ledger_timeout.as_deref())
-            .and_then(|s| Duration::try_from_secs_f64(s.clamp(MIN_SECONDS, MAX_SECONDS)).ok())
-            .unwrap_or(DEFAULT_LEDGER_TIMEOUT),
+        ledger_timeout: ledger_timeout(vars),
         ledger_password: vars.ledger_password.clone().map(Secret::new),
         ledger_ca_file: vars.ledger_ca_file.as_ref().map(PathBuf::from),
         pgpassfile: vars.pgpassfile.as_ref().map(PathBuf::from),
@@ -517,6 +515,13 @@ impl FromVariables {
 
 /// A number of seconds as the timeout variables take it ("30", "0.5"); None if not a number.
 const DEFAULT_LEDGER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `HSM_LEDGER_TIMEOUT` (already checked to be in range by `check_numbers`), else 10 s.
+fn ledger_timeout(vars: &Variables) -> Duration {
+    seconds(vars.ledger_timeout.as_deref())
+        .and_then(|s| Duration::try_from_secs_f64(s.clamp(MIN_SECONDS, MAX_SECONDS)).ok())
+        .unwrap_or(DEFAULT_LEDGER_TIMEOUT)
+}
 
 fn seconds(text: Option<&str>) -> Option<f64> {
     text?.parse::<f64>().ok()

@@ -667,62 +667,77 @@ fn record_outcome(
         (_, Some(p)) if p.create => "create",
         _ => "update",
     };
+    apply_outcome(tx, realm, x, outcome, digests, &sent_fields, &at).map_err(e)?;
+    let shown_fields = match outcome {
+        Outcome::Found(_, d) => d.clone(),
+        _ => sent_fields,
+    };
+    let event = (action, &shown_fields, at.as_str());
+    history_outcome(tx, realm, x, run, event, outcome).map_err(e)?;
+    Ok(())
+}
+
+/// What an outcome does to the contact's row: its id and digests, and the request in flight
+/// cleared (an unknown outcome leaves it in flight).
+fn apply_outcome(
+    tx: &Connection,
+    realm: i64,
+    x: &str,
+    outcome: &Outcome,
+    digests: Option<Digests>,
+    sent_fields: &Digests,
+    at: &str,
+) -> rusqlite::Result<()> {
     match outcome {
         Outcome::Created(id) => {
-            upsert(tx, realm, x, Some(id), Some(&sent_fields), &at).map_err(e)?;
+            upsert(tx, realm, x, Some(id), Some(sent_fields), at)?;
         }
         Outcome::Updated(_) => {
             // What was sent is now what the contact holds, on top of what it held.
             let mut merged = digests.unwrap_or_default();
             merged.extend(sent_fields.clone());
-            cached(tx,
-                    "UPDATE contacts SET digests = ?1, pending = NULL, updated_at = ?2 WHERE realm = ?3 AND external_id = ?4",
-                    params![to_json(&merged), at, realm, x],
-                )
-                .map_err(e)?;
+            cached(
+                tx,
+                "UPDATE contacts SET digests = ?1, pending = NULL, updated_at = ?2 WHERE realm = ?3 AND external_id = ?4",
+                params![to_json(&merged), at, realm, x],
+            )?;
         }
         Outcome::Found(id, found) => {
-            upsert(tx, realm, x, Some(id), Some(found), &at).map_err(e)?;
+            upsert(tx, realm, x, Some(id), Some(found), at)?;
         }
         Outcome::Failed(_) | Outcome::Absent => {
-            cached(tx,
-                    "UPDATE contacts SET pending = NULL, updated_at = ?1 WHERE realm = ?2 AND external_id = ?3",
-                    params![at, realm, x],
-                )
-                .map_err(e)?;
+            cached(
+                tx,
+                "UPDATE contacts SET pending = NULL, updated_at = ?1 WHERE realm = ?2 AND external_id = ?3",
+                params![at, realm, x],
+            )?;
         }
         Outcome::Unknown(_) => {}
     }
-    let shown_fields = match outcome {
-        Outcome::Found(_, d) => d.clone(),
-        _ => sent_fields,
-    };
-    // The request's own history row gets its outcome; a look-up gets a row of its own.
+    Ok(())
+}
+
+/// The request's own history row gets its outcome; a look-up gets a row of its own.
+fn history_outcome(
+    tx: &Connection,
+    realm: i64,
+    x: &str,
+    run: i64,
+    (action, fields, at): (&str, &Digests, &str),
+    outcome: &Outcome,
+) -> rusqlite::Result<()> {
     let updated = match outcome {
-            Outcome::Found(..) | Outcome::Absent => 0,
-            _ => tx
-                .prepare_cached(
-                    "UPDATE history SET outcome = ?1, http_status = ?2, at = ?3 WHERE id =
-                     (SELECT MAX(id) FROM history WHERE realm = ?4 AND external_id = ?5 AND outcome = 'sent')",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![outcome.word(), outcome.http_status(), at, realm, x])
-                })
-                .map_err(e)?,
-        };
-    if updated == 0 {
-        insert_history(
+        Outcome::Found(..) | Outcome::Absent => 0,
+        _ => cached(
             tx,
-            realm,
-            x,
-            run,
-            &at,
-            action,
-            &shown_fields,
-            outcome.word(),
-            outcome.http_status(),
-        )
-        .map_err(e)?;
+            "UPDATE history SET outcome = ?1, http_status = ?2, at = ?3 WHERE id =
+             (SELECT MAX(id) FROM history WHERE realm = ?4 AND external_id = ?5 AND outcome = 'sent')",
+            params![outcome.word(), outcome.http_status(), at, realm, x],
+        )?,
+    };
+    if updated == 0 {
+        let (word, status) = (outcome.word(), outcome.http_status());
+        insert_history(tx, realm, x, run, at, action, fields, word, status)?;
     }
     Ok(())
 }
