@@ -310,7 +310,7 @@ impl Postgres {
         let e = |err| pg(&shown, err);
         let tx = self.client.transaction().await.map_err(e)?;
         let ids: Vec<&str> = items.iter().map(|i| i.external_id.as_str()).collect();
-        let mut known: std::collections::HashSet<String> = tx
+        let known: std::collections::HashSet<String> = tx
             .query(
                 "SELECT external_id FROM contacts WHERE realm = $1 AND external_id = ANY($2)
                  AND contact_id IS NOT NULL FOR UPDATE",
@@ -331,37 +331,7 @@ impl Postgres {
             .map_err(e)?;
         let at = now();
         let (run, status, fields): (Option<i64>, Option<i32>, String) = (None, None, String::new());
-        // Per item: adopted or not, and what it writes (digests, pending, outcome).
-        let mut done = Vec::with_capacity(items.len());
-        let mut rows: Vec<(&Exported, Option<String>, Option<String>, &str)> = Vec::new();
-        for item in items {
-            let pending = match (&item.contact_id, &item.pending) {
-                (None, Some(p)) => Some(to_json(p)),
-                (None, None) => None,
-                _ => None,
-            };
-            let adopt = !known.contains(&item.external_id)
-                && (item.contact_id.is_some() || pending.is_some());
-            done.push(adopt);
-            if adopt && item.contact_id.is_some() {
-                // Known from here on, as the store would say to a repeat later in the batch.
-                known.insert(item.external_id.clone());
-            }
-            if adopt {
-                // Digests are only meaningful under the salt they were made with.
-                let digests = item
-                    .digests
-                    .as_ref()
-                    .filter(|_| item.salt.as_deref() == Some(realm.salt.as_str()))
-                    .map(to_json);
-                let outcome = if pending.is_some() {
-                    "adopted unknown"
-                } else {
-                    "adopted"
-                };
-                rows.push((item, digests, pending, outcome));
-            }
-        }
+        let (done, rows) = adoptions(realm, items, known);
         let adopt = "adopt";
         let params: Vec<(Vec<Param<'_>>, Vec<Param<'_>>)> = rows
             .iter()
@@ -709,4 +679,46 @@ pub(crate) fn pg(shown: &str, e: tokio_postgres::Error) -> CliError {
         "is the server up and reachable at that address? Nothing was sent"
     };
     CliError::store(format!("ledger {shown}: {text}")).with_hint(hint)
+}
+
+/// One adopted item as written: digests and pending (JSON), and its history outcome.
+type Adoption<'i> = (&'i Exported, Option<String>, Option<String>, &'static str);
+
+/// Per item, whether it is adopted (not already known, and it names a contact or a request in
+/// flight), and what each adopted one writes.
+fn adoptions<'i>(
+    realm: &Realm,
+    items: &'i [Exported],
+    mut known: std::collections::HashSet<String>,
+) -> (Vec<bool>, Vec<Adoption<'i>>) {
+    let mut done = Vec::with_capacity(items.len());
+    let mut rows: Vec<Adoption<'i>> = Vec::new();
+    for item in items {
+        let pending = match (&item.contact_id, &item.pending) {
+            (None, Some(p)) => Some(to_json(p)),
+            _ => None,
+        };
+        let adopt =
+            !known.contains(&item.external_id) && (item.contact_id.is_some() || pending.is_some());
+        done.push(adopt);
+        if adopt && item.contact_id.is_some() {
+            // Known from here on, as the store would say to a repeat later in the batch.
+            known.insert(item.external_id.clone());
+        }
+        if adopt {
+            // Digests are only meaningful under the salt they were made with.
+            let digests = item
+                .digests
+                .as_ref()
+                .filter(|_| item.salt.as_deref() == Some(realm.salt.as_str()))
+                .map(to_json);
+            let outcome = if pending.is_some() {
+                "adopted unknown"
+            } else {
+                "adopted"
+            };
+            rows.push((item, digests, pending, outcome));
+        }
+    }
+    (done, rows)
 }
