@@ -114,7 +114,7 @@ fn is_report(path: &Path) -> Result<bool> {
     let Ok(file) = File::open(path) else {
         return Ok(true);
     };
-    let mut lines = BufReader::new(file.take_limited()).split(b'\n').peekable();
+    let mut lines = BufReader::new(limited(file)).split(b'\n').peekable();
     while let Some(line) = lines.next() {
         let Ok(line) = line else { return Ok(false) };
         let last = lines.peek().is_none();
@@ -138,22 +138,16 @@ pub fn is_old_report(path: &Path) -> bool {
     let Ok(file) = File::open(path) else {
         return false;
     };
-    BufReader::new(file.take_limited())
+    BufReader::new(limited(file))
         .lines()
         .map_while(std::result::Result::ok)
         .filter_map(|l| serde_json::from_str::<Entry>(&l).ok())
         .any(|e| e.status == Status::Sent)
 }
 
-trait TakeLimited {
-    fn take_limited(self) -> std::io::Take<File>;
-}
-
-impl TakeLimited for File {
-    /// Reports are read to check what they are: a gigabyte one is not worth reading whole.
-    fn take_limited(self) -> std::io::Take<File> {
-        std::io::Read::take(self, 512 * 1024 * 1024)
-    }
+/// Reports are read to check what they are: a gigabyte one is not worth reading whole.
+fn limited(file: File) -> std::io::Take<File> {
+    std::io::Read::take(file, 512 * 1024 * 1024)
 }
 
 fn not_a_report(path: &Path) -> CliError {
