@@ -414,8 +414,10 @@ impl SecretStore for EtcdStore {
         waiting: &dyn Fn(),
     ) -> Result<Option<Box<dyn HeldLock>>> {
         let handle = self.handle.clone();
+        // etcd counts the lease's TTL from when it granted it, which is after this.
+        let asked = Instant::now();
         let lease = self.block(|inner| async move { inner.grant().await })?;
-        let keepalive = handle.spawn(keep_alive(self.inner.clone(), lease));
+        let keepalive = handle.spawn(keep_alive(self.inner.clone(), lease, asked));
         let lock = EtcdLock {
             inner: self.inner.clone(),
             handle: handle.clone(),
@@ -496,21 +498,36 @@ impl Inner {
     }
 }
 
-/// Renew the lease a third of its TTL at a time until aborted. A lease that is gone is not
-/// recreated: the fenced write then refuses, which is the point.
-async fn keep_alive(inner: Arc<Inner>, lease: i64) {
-    let every = Duration::from_millis(LEASE_TTL_SECS as u64 * 1000 / 3);
+/// Renew the lease a third of its TTL after each renewal until aborted. A renewal that fails
+/// is retried at once (briefly paced) until the lease would have expired, so one slow member
+/// or a loaded machine costs a retry, not the lease. A lease that is gone is not recreated:
+/// the fenced write then refuses, which is the point.
+async fn keep_alive(inner: Arc<Inner>, lease: i64, granted: Instant) {
+    let ttl = Duration::from_secs(LEASE_TTL_SECS as u64);
+    let retry = Duration::from_millis(200);
+    // The lease's life as seen from here is counted from when each renewal was sent: never
+    // longer than etcd's own count.
+    let mut renewed = granted;
+    let mut next = renewed + ttl / 3;
     loop {
-        tokio::time::sleep(every).await;
-        let body = json!({"ID": lease.to_string()});
-        let answer = inner
-            .gateway
-            .call("/v3/lease/keepalive", &body, Instant::now() + every)
-            .await;
-        if let Ok(v) = answer
-            && num(&v["result"]["TTL"]) <= 0
-        {
+        tokio::time::sleep_until(next.into()).await;
+        let expires = renewed + ttl;
+        if Instant::now() >= expires {
             return;
+        }
+        let sent = Instant::now();
+        let body = json!({"ID": lease.to_string()});
+        match inner
+            .gateway
+            .call("/v3/lease/keepalive", &body, expires)
+            .await
+        {
+            Ok(v) if num(&v["result"]["TTL"]) <= 0 => return,
+            Ok(_) => {
+                renewed = sent;
+                next = renewed + ttl / 3;
+            }
+            Err(_) => next = Instant::now() + retry,
         }
     }
 }
