@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Fails when the client's top-level modules (src/*.rs, src/*/) depend on each other in a cycle.
+"""Fails when the client's top-level modules (src/*.rs, src/*/) depend on each other in a cycle,
+or when clap is seen past the door.
 
 A module depends on another when any of its files names `crate::OTHER`. Cycles make the house
 hard to change (issue 10); .ci/run runs this so a new one is caught when it is written.
+
+The door (issue 25): only the command line's own files (`DOOR`) use clap or `crate::cli`; the
+commands turn their `*Args` into plain options, so the modules that do the work never see a
+parser type, and a flag's definition can change without touching them.
 """
 import os
 import re
@@ -10,6 +15,12 @@ import sys
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
+
+# The files that may use clap and `crate::cli`: the definitions, the entry point, the commands.
+DOOR = ("cli.rs", "lib.rs", "main.rs", "commands" + os.sep)
+
+# `crate::cli`, `super::cli`, `cli::X` in a grouped import; `clap::`, `clap_complete::`, `use clap`.
+PAST_THE_DOOR = re.compile(r"\bcli::|\bcrate::cli\b|\bclap(?:_[a-z]+)?::|\buse\s+clap")
 
 def modules():
     found = {}
@@ -33,6 +44,28 @@ def dependencies(mods):
                     if other in mods and other != m:
                         deps[m].add(other)
     return deps
+
+
+def door_violations():
+    """One line per use of clap or `crate::cli` outside the door (comment lines aside)."""
+    found = []
+    for d, _, fs in os.walk(SRC):
+        for f in sorted(fs):
+            path = os.path.join(d, f)
+            rel = os.path.relpath(path, SRC)
+            if not f.endswith(".rs") or rel.startswith(DOOR):
+                continue
+            with open(path, encoding="utf-8") as text:
+                for number, line in enumerate(text, 1):
+                    if line.lstrip().startswith("//"):
+                        continue
+                    if PAST_THE_DOOR.search(line):
+                        found.append((rel, number, line.strip()))
+    return [
+        f"src/{rel}:{number}: clap past the door (`{code}`): only src/cli.rs, src/lib.rs and "
+        "src/commands/ use clap or crate::cli; take plain options instead"
+        for rel, number, code in sorted(found)
+    ]
 
 
 def cycles(deps):
@@ -59,4 +92,7 @@ if __name__ == "__main__":
     found = cycles(dependencies(modules()))
     for cycle in found:
         print("module cycle: " + " -> ".join(cycle), file=sys.stderr)
-    sys.exit(1 if found else 0)
+    door = door_violations()
+    for line in door:
+        print(line, file=sys.stderr)
+    sys.exit(1 if found or door else 0)

@@ -94,6 +94,18 @@ pub struct GlobalArgs {
     pub quiet: bool,
 }
 
+impl GlobalArgs {
+    /// The environment, profile and config file chosen, for the settings layer (which never
+    /// sees clap's types).
+    pub fn selection(&self) -> crate::settings::Selection {
+        crate::settings::Selection {
+            env: self.env.clone(),
+            profile: self.profile.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
 /// On commands that use no environment, profile or config (sandbox, completions, webhooks
 /// listen): `--env`, `--profile` and `--config` are hidden and refused rather than silently
 /// ignored. Same ids and types as the global flags, so clap does not add those here.
@@ -742,6 +754,15 @@ pub enum InputFormat {
     Csv,
     #[value(name = "jsonl")]
     JsonLines,
+}
+
+impl From<InputFormat> for crate::rows::Format {
+    fn from(format: InputFormat) -> Self {
+        match format {
+            InputFormat::Csv => Self::Csv,
+            InputFormat::JsonLines => Self::JsonLines,
+        }
+    }
 }
 
 /// One flag per Contact field, generated from the schema table so the two never drift.

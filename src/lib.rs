@@ -12,7 +12,6 @@ mod bounded;
 mod bulk;
 pub mod cli;
 mod commands;
-mod completion;
 mod config;
 mod contact;
 mod credentials;
@@ -78,7 +77,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let cli::Command::Complete { kind } = cli.command {
-        commands::complete_values(kind, &cli.global);
+        commands::complete_values(kind, &cli.global.selection());
         return ExitCode::SUCCESS;
     }
     let printer = Printer {

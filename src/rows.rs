@@ -21,7 +21,12 @@ pub struct Row {
     pub contact: std::result::Result<Map<String, Value>, String>,
 }
 
-pub use crate::cli::InputFormat as Format;
+/// How the rows are written: CSV with a header row of field names, or one JSON object a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
 
 /// `--format`, else the file name's extension.
 pub fn format_for(path: &str, explicit: Option<Format>) -> Result<Format> {

@@ -5,13 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::cli::GlobalArgs;
 use crate::credentials;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::{self, EnvSettings, Overrides, TokenSource};
+use crate::settings::{self, EnvSettings, Overrides, Selection, TokenSource};
 
-pub fn settings_for_session(global: &GlobalArgs, printer: Printer) -> Result<EnvSettings> {
+pub fn settings_for_session(global: &Selection, printer: Printer) -> Result<EnvSettings> {
     let settings = settings::resolve(global, &Overrides::default())?;
     if settings.env_chosen || matches!(settings.token, TokenSource::Variable(_)) {
         return Ok(settings);
@@ -32,7 +31,7 @@ pub fn settings_for_session(global: &GlobalArgs, printer: Printer) -> Result<Env
                 "no environment chosen (--env, HSM_ENV, default_env): using {env}, the only one with a stored session for profile {}",
                 settings.profile
             ));
-            let chosen = GlobalArgs {
+            let chosen = Selection {
                 env: Some(env),
                 ..global.clone()
             };

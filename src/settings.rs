@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::cli::GlobalArgs;
 use crate::config::{self, Config, EnvConfig};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
@@ -131,6 +130,15 @@ pub struct BrowserChoice {
     /// On Linux and the BSDs a browser needs a display; elsewhere one is assumed. Under WSL
     /// the platform opener hands the URL to the Windows browser, which needs no Linux display.
     pub has_display: bool,
+}
+
+/// What the command line chose with the global options `--env`, `--profile` and `--config`
+/// (clap reads `HSM_ENV`, `HSM_PROFILE` and `HSM_CONFIG` into them); none means not chosen.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub env: Option<String>,
+    pub profile: Option<String>,
+    pub config: Option<PathBuf>,
 }
 
 /// Flags of `hsm login` that override the environment's values.
@@ -293,14 +301,14 @@ fn builtin(name: &str) -> Option<Builtin> {
     }
 }
 
-pub fn resolve(global: &GlobalArgs, overrides: &Overrides) -> Result<EnvSettings> {
+pub fn resolve(global: &Selection, overrides: &Overrides) -> Result<EnvSettings> {
     refuse_unreadable_variables()?;
     let cfg = config::load(global.config.as_deref())?;
     resolve_with(global, overrides, &cfg, &Variables::from_env())
 }
 
 fn resolve_with(
-    global: &GlobalArgs,
+    global: &Selection,
     overrides: &Overrides,
     cfg: &Config,
     vars: &Variables,
@@ -404,7 +412,7 @@ fn endpoint(
 
 /// The environment (`--env`/`HSM_ENV`, else `default_env`, else production) and the profile.
 /// An empty `HSM_ENV` / `HSM_PROFILE` counts as unset, as for every other variable.
-fn env_and_profile(global: &GlobalArgs, cfg: &Config) -> Result<(String, String)> {
+fn env_and_profile(global: &Selection, cfg: &Config) -> Result<(String, String)> {
     let env = global
         .env
         .clone()
@@ -652,13 +660,10 @@ pub fn parse_redirect_uri(value: &str) -> Result<Url> {
 mod tests {
     use super::*;
 
-    fn global(env: Option<&str>) -> GlobalArgs {
-        GlobalArgs {
+    fn global(env: Option<&str>) -> Selection {
+        Selection {
             env: env.map(str::to_string),
-            profile: None,
-            config: None,
-            verbose: false,
-            quiet: false,
+            ..Selection::default()
         }
     }
 

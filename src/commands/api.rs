@@ -10,14 +10,15 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::api::{Api, ApiError, RawRequest, RawResponse};
-use crate::cli::{ApiArgs, GlobalArgs};
+use crate::cli::ApiArgs;
 use crate::error::{CliError, Exit, Result};
 use crate::output::Printer;
+use crate::settings::Selection;
 
 /// The most `--input` reads: the API takes far smaller bodies.
 const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
-pub async fn run(global: &GlobalArgs, args: ApiArgs, printer: Printer) -> Result<()> {
+pub async fn run(global: &Selection, args: ApiArgs, printer: Printer) -> Result<()> {
     let headers = parse_headers(&args.headers)?;
     let body = request_body(&args)?;
     let method = method_for(

@@ -6,15 +6,15 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::api::{self, Api};
-use crate::cli::{ContactFields, CreateArgs, DataArgs, GlobalArgs, SearchArgs, UpdateArgs};
+use crate::cli::{ContactFields, CreateArgs, DataArgs, SearchArgs, UpdateArgs};
 use crate::contact::input::{contact_from_json, value_from_text};
 use crate::contact::schema::{self, Mode, field_spec};
 use crate::error::{CliError, Result};
 use crate::ledger::{Outcome, Pending, Writer, synced_fields};
 use crate::output::Printer;
-use crate::settings::EnvSettings;
+use crate::settings::{EnvSettings, Selection};
 
-pub async fn create(global: &GlobalArgs, args: CreateArgs, printer: Printer) -> Result<()> {
+pub async fn create(global: &Selection, args: CreateArgs, printer: Printer) -> Result<()> {
     let contact = build_contact(&args.data, &args.fields, Mode::Create)?;
     let external_id = contact
         .get("external_id")
@@ -106,7 +106,7 @@ fn outcome_word(outcome: &Outcome) -> &'static str {
     }
 }
 
-pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> Result<()> {
+pub async fn update(global: &Selection, args: UpdateArgs, printer: Printer) -> Result<()> {
     if args.contact_id.trim().is_empty() {
         return Err(CliError::usage("CONTACT_ID must not be empty"));
     }
@@ -162,7 +162,7 @@ pub async fn update(global: &GlobalArgs, args: UpdateArgs, printer: Printer) -> 
     Ok(())
 }
 
-pub async fn search(global: &GlobalArgs, args: SearchArgs, printer: Printer) -> Result<()> {
+pub async fn search(global: &Selection, args: SearchArgs, printer: Printer) -> Result<()> {
     let query = search_query(&args)?;
     let settings: EnvSettings = crate::select::settings_for_session(global, printer)?;
     let api = Api::connect(&settings, printer).await?;

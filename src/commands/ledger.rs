@@ -5,14 +5,14 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::cli::{AdoptArgs, GlobalArgs, HistoryArgs, LedgerCommand};
+use crate::cli::{AdoptArgs, HistoryArgs, LedgerCommand};
 use crate::error::{CliError, Result};
 use crate::ledger::adopt::{self, Format};
 use crate::ledger::{Event, Ledger, Location, RealmCounts, RealmKey};
 use crate::output::{Printer, terminal_safe};
-use crate::settings::{self, EnvSettings, Overrides};
+use crate::settings::{self, EnvSettings, Overrides, Selection};
 
-pub async fn run(global: &GlobalArgs, cmd: LedgerCommand, printer: Printer) -> Result<()> {
+pub async fn run(global: &Selection, cmd: LedgerCommand, printer: Printer) -> Result<()> {
     match cmd {
         LedgerCommand::Status(flag) => status(global, flag.json, printer).await,
         LedgerCommand::History(args) => history(global, args, printer).await,
@@ -24,11 +24,11 @@ pub async fn run(global: &GlobalArgs, cmd: LedgerCommand, printer: Printer) -> R
 
 /// The commands that only read the ledger need no environment chosen: the ledger's place
 /// depends on `HSM_LEDGER` and the state dir alone.
-fn local_settings(global: &GlobalArgs) -> Result<EnvSettings> {
+fn local_settings(global: &Selection) -> Result<EnvSettings> {
     settings::resolve(global, &Overrides::default())
 }
 
-async fn status(global: &GlobalArgs, json: bool, printer: Printer) -> Result<()> {
+async fn status(global: &Selection, json: bool, printer: Printer) -> Result<()> {
     let settings = local_settings(global)?;
     let location = Location::of(&settings)?;
     let realms = match Ledger::open_existing(&settings).await? {
@@ -67,7 +67,7 @@ fn print_realm(r: &RealmCounts, printer: Printer) {
     ));
 }
 
-async fn history(global: &GlobalArgs, args: HistoryArgs, printer: Printer) -> Result<()> {
+async fn history(global: &Selection, args: HistoryArgs, printer: Printer) -> Result<()> {
     if args.external_id.trim().is_empty() {
         return Err(CliError::usage("EXTERNAL_ID must not be empty"));
     }
@@ -117,7 +117,7 @@ fn event_line(e: &Event) -> String {
     terminal_safe(&line, false).into_owned()
 }
 
-async fn verify(global: &GlobalArgs, printer: Printer) -> Result<()> {
+async fn verify(global: &Selection, printer: Printer) -> Result<()> {
     let settings = local_settings(global)?;
     let location = Location::of(&settings)?;
     let Some(mut ledger) = Ledger::open_existing(&settings).await? else {
@@ -149,7 +149,7 @@ async fn verify(global: &GlobalArgs, printer: Printer) -> Result<()> {
     ))
 }
 
-async fn export(global: &GlobalArgs, printer: Printer) -> Result<()> {
+async fn export(global: &Selection, printer: Printer) -> Result<()> {
     let settings = local_settings(global)?;
     let location = Location::of(&settings)?;
     let Some(mut ledger) = Ledger::open_existing(&settings).await? else {
@@ -190,7 +190,7 @@ struct Adopted {
     other_realms: u64,
 }
 
-async fn adopt(global: &GlobalArgs, args: AdoptArgs, printer: Printer) -> Result<()> {
+async fn adopt(global: &Selection, args: AdoptArgs, printer: Printer) -> Result<()> {
     // The file first: one that is not ours is refused before the ledger or the server is touched.
     let old = adopt::read_old_file(&args.file)?;
     let shown = args.file.display().to_string();

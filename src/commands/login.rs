@@ -1,10 +1,10 @@
 use crate::auth::{self, LoginOptions};
-use crate::cli::{GlobalArgs, LoginArgs};
+use crate::cli::LoginArgs;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::{self, Overrides};
+use crate::settings::{self, Overrides, Selection};
 
-pub async fn run(global: &GlobalArgs, args: LoginArgs, printer: Printer) -> Result<()> {
+pub async fn run(global: &Selection, args: LoginArgs, printer: Printer) -> Result<()> {
     if args.timeout.is_zero() {
         return Err(CliError::usage("--timeout must be at least 1 second"));
     }

@@ -1,11 +1,11 @@
-use crate::cli::GlobalArgs;
 use crate::credentials;
 use crate::error::Result;
 use crate::output::Printer;
+use crate::settings::Selection;
 
 /// Remove this environment and profile's record, and nothing else (the client secret stays,
 /// so the next login does not ask for it again). Logging out twice is not an error.
-pub async fn run(global: &GlobalArgs, printer: Printer) -> Result<()> {
+pub async fn run(global: &Selection, printer: Printer) -> Result<()> {
     let settings = crate::select::settings_for_session(global, printer)?;
     let store = credentials::open_store(&settings.store)?;
     let account = settings.account();

@@ -7,15 +7,14 @@ mod sandbox_check;
 
 use serde_json::{Value, json};
 
-use crate::cli::GlobalArgs;
 use crate::credentials::record::now;
 use crate::credentials::{self, SecretStore, StoreKind};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::{self, EnvSettings, Overrides, StoreChoice, TokenSource};
+use crate::settings::{self, EnvSettings, Overrides, Selection, StoreChoice, TokenSource};
 
-pub async fn run(global: &GlobalArgs, json: bool, printer: Printer) -> Result<()> {
+pub async fn run(global: &Selection, json: bool, printer: Printer) -> Result<()> {
     let settings = settings::resolve(global, &Overrides::default())?;
     let mut rows = Vec::new();
     if let TokenSource::Variable(token) = &settings.token {

@@ -1,15 +1,15 @@
 use serde_json::json;
 
-use crate::cli::{GlobalArgs, TokenCommand};
+use crate::cli::TokenCommand;
 use crate::credentials::record::now;
 use crate::credentials::{self, Record};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
 use crate::secret::Secret;
-use crate::settings::{EnvSettings, TokenSource};
+use crate::settings::{EnvSettings, Selection, TokenSource};
 
-pub async fn run(global: &GlobalArgs, cmd: TokenCommand, printer: Printer) -> Result<()> {
+pub async fn run(global: &Selection, cmd: TokenCommand, printer: Printer) -> Result<()> {
     let settings = crate::select::settings_for_session(global, printer)?;
     match cmd {
         TokenCommand::Show(args) if args.check => check(&settings, args.json, printer).await,

@@ -13,14 +13,36 @@ use crate::api::Api;
 use crate::bulk::plan::Kind;
 use crate::bulk::report::{self, Report};
 use crate::bulk::{Driver, Planned, Progress, Tally};
-use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{CliError, Result};
 use crate::ledger::Writer;
 use crate::output::Printer;
 use crate::rows::{self, Rows};
+use crate::settings::Selection;
+
+/// What `hsm contacts import` was asked to do (its flags, as plain values).
+#[derive(Debug)]
+pub struct Options {
+    /// The file, or `-` for stdin.
+    pub file: String,
+    /// Most requests in flight at once.
+    pub concurrency: u16,
+    /// At most this many requests per second.
+    pub rate: Option<f64>,
+    /// Where the report goes; default `FILE.report.jsonl`.
+    pub report: Option<PathBuf>,
+    pub dry_run: bool,
+    pub resend_unknown: bool,
+    /// The format when the file name does not tell it.
+    pub format: Option<rows::Format>,
+    pub json: bool,
+    /// List the report's rows instead of importing.
+    pub show_report: bool,
+    /// How long to wait for another writer to the realm; none refuses at once.
+    pub wait: Option<Duration>,
+}
 
 /// `--report`, else `FILE.report.jsonl`; stdin has no name to derive one from.
-fn report_path(args: &ImportArgs) -> Result<PathBuf> {
+fn report_path(args: &Options) -> Result<PathBuf> {
     match (&args.report, args.file.as_str()) {
         (Some(p), _) => Ok(p.clone()),
         (None, "-") => Err(CliError::usage(
@@ -30,7 +52,7 @@ fn report_path(args: &ImportArgs) -> Result<PathBuf> {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Result<()> {
+pub async fn run(global: &Selection, args: Options, printer: Printer) -> Result<()> {
     let report_path = report_path(&args)?;
     if args.show_report {
         return show::show_report(&report_path, args.json, printer);
@@ -46,7 +68,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     report::refuse_input_as_report(&args.file, &report_path)?;
     let pace = crate::pace::Pace::new(usize::from(args.concurrency), args.rate, printer);
     let api = Arc::new(Api::connect(&settings, printer).await?.paced(pace));
-    let wait = Duration::from_secs(args.wait.wait.unwrap_or(0));
+    let wait = args.wait.unwrap_or(Duration::ZERO);
     let mut ledger = Writer::begin(&settings, Kind::Import.command(), wait, printer).await?;
     if report::is_old_report(&report_path) {
         ledger.refuse_unadopted(&report_path, "the report").await?;
@@ -127,7 +149,7 @@ async fn dry_run(
     Ok(())
 }
 
-fn summarize(t: &Tally, report: &Path, args: &ImportArgs, printer: Printer) {
+fn summarize(t: &Tally, report: &Path, args: &Options, printer: Printer) {
     printer.status(&format!(
         "Import: {} created, {} already created (skipped), {} found already created, {} invalid, {} refused by the API, {} failed, {} unknown. Report: {}",
         t.created, t.skipped, t.found, t.invalid, t.refused, t.failed, t.unknown, report.display()

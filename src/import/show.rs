@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use super::Options;
 use crate::bulk::report::{Entry, Status};
-use crate::cli::ImportArgs;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
 
 /// The command line that shows the report this import writes.
-pub fn command(args: &ImportArgs) -> String {
+pub fn command(args: &Options) -> String {
     let mut cmd = format!(
         "hsm contacts import {} --show-report",
         quote_arg(&args.file)

@@ -16,15 +16,33 @@ use serde_json::{Value, json};
 use crate::api::Api;
 use crate::bulk::plan::{self, Action, Item, Kind};
 use crate::bulk::{Driver, Planned, Tally};
-use crate::cli::{GlobalArgs, SyncArgs};
 use crate::error::{CliError, Result};
 use crate::ledger::Writer;
 use crate::output::Printer;
-use crate::rows::Row;
-use crate::settings::EnvSettings;
+use crate::rows::{Format, Row};
+use crate::settings::{EnvSettings, Selection};
 use source::Source;
 
-pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Result<()> {
+/// What `hsm contacts sync` was asked to do (its flags, as plain values).
+#[derive(Debug)]
+pub struct Options {
+    /// The file, or `-` for stdin.
+    pub file: String,
+    /// Most requests in flight at once.
+    pub concurrency: u16,
+    /// At most this many requests per second.
+    pub rate: Option<f64>,
+    pub dry_run: bool,
+    pub json: bool,
+    pub skip_invalid: bool,
+    pub resend_unknown: bool,
+    /// The format when the file name does not tell it.
+    pub format: Option<Format>,
+    /// How long to wait for another writer to the realm; none refuses at once.
+    pub wait: Option<Duration>,
+}
+
+pub async fn run(global: &Selection, args: Options, printer: Printer) -> Result<()> {
     let format = crate::rows::format_for(&args.file, args.format)?;
     let source = Source::open(&args.file, format)?;
     let settings = crate::select::settings_for_session(global, printer)?;
@@ -33,7 +51,7 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
     } else {
         let pace = crate::pace::Pace::new(usize::from(args.concurrency), args.rate, printer);
         let api = Arc::new(Api::connect(&settings, printer).await?.paced(pace));
-        let wait = Duration::from_secs(args.wait.wait.unwrap_or(0));
+        let wait = args.wait.unwrap_or(Duration::ZERO);
         let ledger = Writer::begin(&settings, Kind::Sync.command(), wait, printer).await?;
         (Some(api), ledger)
     };
@@ -89,7 +107,7 @@ pub async fn run(global: &GlobalArgs, args: SyncArgs, printer: Printer) -> Resul
 async fn validate(
     source: &Source,
     ledger: &mut Writer,
-    args: &SyncArgs,
+    args: &Options,
     printer: Printer,
 ) -> Result<FirstPass> {
     let mut problems = Vec::new();

@@ -7,12 +7,13 @@ mod event;
 mod server;
 mod sink;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::cli::ListenArgs;
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::interrupt::Interrupt;
@@ -24,7 +25,25 @@ use sink::{Record, Sinks};
 /// Shorter keys get a warning (the key is the only authentication HealthSherpa documents).
 const MIN_KEY_CHARS: usize = 16;
 
-pub(crate) async fn listen(args: ListenArgs, printer: Printer) -> Result<()> {
+/// What `hsm webhooks listen` was asked to do (its flags, as plain values).
+#[derive(Debug)]
+pub struct Options {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// The path HealthSherpa posts to.
+    pub path: String,
+    /// The JSON Lines file new events are appended to (and the record of those taken).
+    pub output: Option<PathBuf>,
+    /// The command each new event is piped to.
+    pub exec: Option<String>,
+    /// The URL each new event is posted to.
+    pub forward_to: Option<String>,
+    /// How long `exec` and `forward_to` may take per event.
+    pub timeout: Duration,
+    pub json: bool,
+}
+
+pub async fn listen(args: Options, printer: Printer) -> Result<()> {
     let key = settings::webhook_api_key().ok_or_else(|| {
         CliError::usage(format!(
             "{} is not set: it holds the API key HealthSherpa sends in X-API-Key",
@@ -68,7 +87,7 @@ pub(crate) async fn listen(args: ListenArgs, printer: Printer) -> Result<()> {
     run_until_interrupted(listener, receiver, interrupt, printer).await
 }
 
-fn open_sinks(args: &ListenArgs, printer: Printer) -> Result<Sinks> {
+fn open_sinks(args: &Options, printer: Printer) -> Result<Sinks> {
     let (record, taken) = match &args.output {
         Some(path) => {
             let (record, taken, unreadable) = Record::open(path)?;
@@ -114,7 +133,7 @@ fn bind_error(addr: SocketAddr, e: &std::io::Error) -> CliError {
     }
 }
 
-fn announce(args: &ListenArgs, sinks: &Sinks, bound: SocketAddr, printer: Printer) {
+fn announce(args: &Options, sinks: &Sinks, bound: SocketAddr, printer: Printer) {
     printer.status(&format!(
         "hsm webhooks: listening on http://{bound}{}",
         args.path

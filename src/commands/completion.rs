@@ -9,7 +9,8 @@
 use clap::{Command, CommandFactory};
 use clap_complete::Shell;
 
-use crate::cli::{BUILT_IN_ENVS, Cli, GlobalArgs};
+use crate::cli::{BUILT_IN_ENVS, Cli};
+use crate::settings::Selection;
 
 /// The script for `shell`, as `hsm completions SHELL` prints it.
 pub fn script(shell: Shell) -> Vec<u8> {
@@ -117,7 +118,7 @@ _hsm__values_profile() {
 /// `hsm __complete env|profile`: the names to offer, one per line. Reads the config file and,
 /// with the file store, the stored sessions; never a keychain, never the network. Anything
 /// unreadable just offers fewer names.
-pub fn values(kind: &str, global: &GlobalArgs) -> Vec<String> {
+pub fn values(kind: &str, global: &Selection) -> Vec<String> {
     let mut names: Vec<String> = match kind {
         "env" => {
             let mut names: Vec<String> = BUILT_IN_ENVS.iter().map(|e| e.to_string()).collect();
@@ -140,7 +141,7 @@ pub fn values(kind: &str, global: &GlobalArgs) -> Vec<String> {
 
 /// The profiles of the file store's sessions; none for the keychain or etcd (asking either
 /// can prompt, wait or go over the network).
-fn stored_profiles(global: &GlobalArgs) -> Vec<String> {
+fn stored_profiles(global: &Selection) -> Vec<String> {
     let Ok(settings) = crate::settings::resolve(global, &Default::default()) else {
         return Vec::new();
     };
