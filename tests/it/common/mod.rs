@@ -4,7 +4,6 @@
 
 #![allow(dead_code)]
 
-pub mod browser;
 // Daemons that die with the test binary (PR_SET_PDEATHSIG): Linux only.
 #[cfg(target_os = "linux")]
 pub mod daemons;

@@ -39,11 +39,6 @@ pub const CHROMIUM: Tool = Tool {
     install: "the Debian package chromium",
     present: exists,
 };
-pub const CHROMEDRIVER: Tool = Tool {
-    name: "/usr/bin/chromedriver",
-    install: "the Debian package chromium-driver",
-    present: exists,
-};
 /// The version scripts/package.sh pins (and scripts/test installs).
 pub const CARGO_DEB: Tool = Tool {
     name: "cargo-deb 3.8.0",
@@ -52,7 +47,6 @@ pub const CARGO_DEB: Tool = Tool {
 };
 
 pub const KEYRING: &[&Tool] = &[&DBUS_RUN_SESSION, &GNOME_KEYRING, &SECRET_TOOL];
-pub const BROWSER: &[&Tool] = &[&CHROMIUM, &CHROMEDRIVER];
 pub const ETCD_TOOLS: &[&Tool] = &[&ETCD, &ETCDCTL];
 /// The .deb tests; the archive and install.sh tests need none of these (`--no-deb`).
 pub const DEB: &[&Tool] = &[&CARGO_DEB, &LINTIAN, &DPKG_DEB];

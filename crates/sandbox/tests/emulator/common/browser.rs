@@ -85,7 +85,7 @@ impl Browser {
             return None;
         }
         let (driver, port) = start_driver();
-        let client = super::sandbox::http_client();
+        let client = super::http_client();
         let base = format!("http://127.0.0.1:{port}");
         let profile = tempfile::tempdir().expect("temporary Chromium profile");
         let mut browser = Browser {
