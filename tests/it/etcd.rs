@@ -465,9 +465,12 @@ fn kill_holder_then_refresh(fault: &str) -> (Output, (String, String), String) {
     holder.kill().unwrap();
     holder.wait().unwrap();
     let started = Instant::now();
+    // Slices of 2 s: the wait for the dead holder's lease (5 s) spans several, each under a
+    // lease of its own, and the lock must still be ours when the refresh lands.
     let out = run_with_timeout(
         machines[1]
             .cmd()
+            .env("HSM_ETCD_TIMEOUT", "2")
             .args(["token", "refresh", "--env", "sandbox"]),
         Duration::from_secs(40),
     );
@@ -499,6 +502,31 @@ fn a_lock_holder_killed_before_its_refresh_landed_lets_the_next_machine_go_on() 
     let (out, before, prefix) = kill_holder_then_refresh("token:delay=30000");
     assert_exit(&out, 0);
     assert_ne!(shared().raw(&format!("{prefix}{ACCOUNT}")).unwrap(), before);
+}
+
+#[test]
+fn a_refresh_slower_than_the_lease_keeps_its_lock_and_lands() {
+    if !tools::present(tools::ETCD_TOOLS) {
+        return;
+    }
+    // The token endpoint takes 8 s, longer than the lock's 5 s lease: the lease is renewed
+    // while the refresh is out, so the fenced write still finds the lock ours.
+    let cluster = shared();
+    let (sb, machines, prefix) = fleet(cluster, "slow", 1);
+    sb.set_faults(&["token:delay=8000"]);
+    let before = cluster.raw(&format!("{prefix}{ACCOUNT}")).unwrap();
+    let out = run_with_timeout(
+        machines[0]
+            .cmd()
+            .args(["token", "refresh", "--env", "sandbox"]),
+        Duration::from_secs(60),
+    );
+    assert_exit(&out, 0);
+    assert_ne!(cluster.raw(&format!("{prefix}{ACCOUNT}")).unwrap(), before);
+    assert!(
+        cluster.keys(&format!("{prefix}locks/")).is_empty(),
+        "no lock left"
+    );
 }
 
 #[test]

@@ -413,19 +413,7 @@ impl SecretStore for EtcdStore {
         account: &str,
         waiting: &dyn Fn(),
     ) -> Result<Option<Box<dyn HeldLock>>> {
-        let handle = self.handle.clone();
-        // etcd counts the lease's TTL from when it granted it, which is after this.
-        let asked = Instant::now();
-        let lease = self.block(|inner| async move { inner.grant().await })?;
-        let keepalive = handle.spawn(keep_alive(self.inner.clone(), lease, asked));
-        let lock = EtcdLock {
-            inner: self.inner.clone(),
-            handle: handle.clone(),
-            lease,
-            keepalive: keepalive.abort_handle(),
-        };
-        // From here on, dropping `lock` revokes the lease (and with it any lock key).
-        let lock_key = self.wait_for_lock(account, lease, waiting)?;
+        let (lock, lock_key) = self.wait_for_lock(account, waiting)?;
         self.inner.set_held(Some(Held {
             account: account.to_string(),
             lock_key,
@@ -436,16 +424,39 @@ impl SecretStore for EtcdStore {
 }
 
 impl EtcdStore {
+    /// A new lease, kept alive until the returned lock drops (which revokes it, and with it
+    /// any lock key made under it).
+    fn leased(&self) -> Result<EtcdLock> {
+        // etcd counts the lease's TTL from when it granted it, which is after this.
+        let asked = Instant::now();
+        let lease = self.block(|inner| async move { inner.grant().await })?;
+        let keepalive = self
+            .handle
+            .spawn(keep_alive(self.inner.clone(), lease, asked));
+        Ok(EtcdLock {
+            inner: self.inner.clone(),
+            handle: self.handle.clone(),
+            lease,
+            keepalive: keepalive.abort_handle(),
+        })
+    }
+
     /// Ask etcd's lock service for the lock on `account`, in slices of `HSM_ETCD_TIMEOUT`
     /// (a member that loses quorum mid-wait is noticed), for at most `LOCK_WAIT`.
-    fn wait_for_lock(&self, account: &str, lease: i64, waiting: &dyn Fn()) -> Result<String> {
+    ///
+    /// Each slice waits under a lease of its own. When hsm gives up on a slice, etcd cancels
+    /// that wait and deletes its lock key, which is named after the lease, possibly only after
+    /// the next slice has begun: under the same lease it would delete the next slice's key,
+    /// even one just granted, and the refresh would find its lock gone.
+    fn wait_for_lock(&self, account: &str, waiting: &dyn Fn()) -> Result<(EtcdLock, String)> {
         let name = b64(&format!("{}locks/{account}", self.inner.prefix));
         let started = Instant::now();
         let mut told = false;
         loop {
+            let lock = self.leased()?;
             let (tx, rx) = std::sync::mpsc::channel();
             let inner = self.inner.clone();
-            let body = json!({"name": name, "lease": lease.to_string()});
+            let body = json!({"name": name, "lease": lock.lease.to_string()});
             let slice_end = (Instant::now() + inner.timeout).min(started + LOCK_WAIT);
             self.handle.spawn(async move {
                 let _ = tx.send(
@@ -467,7 +478,8 @@ impl EtcdStore {
                 }
             };
             match answer {
-                Ok(v) => return Ok(unb64(&v["key"]).unwrap_or_default()),
+                Ok(v) => return Ok((lock, unb64(&v["key"]).unwrap_or_default())),
+                // Dropping `lock` revokes the slice's lease before the next one is granted.
                 Err(CallError::Unavailable { waited: true, .. })
                     if started.elapsed() < LOCK_WAIT => {}
                 Err(CallError::Unavailable { waited: true, .. }) => {
