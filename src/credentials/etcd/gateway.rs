@@ -15,11 +15,18 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::error::{CliError, Result};
+use crate::retry::{self, Effect, Status};
 use crate::secret::Secret;
 use crate::settings::EtcdSettings;
 
 /// Pause between two rounds over every endpoint.
 const ROUND_PAUSE: Duration = Duration::from_millis(100);
+
+/// Every call hsm makes to etcd may be sent twice: a range reads, a txn compares revisions
+/// before it writes, a lock's key is named by its lease, keepalive and revoke repeat, and a
+/// lease granted twice leaves one that expires unused. So, by the one resend table, a call
+/// whose answer was lost or that got a 5xx is tried again on the next member.
+const EFFECT: Effect = Effect::Idempotent;
 
 /// Why a call failed.
 #[derive(Debug)]
@@ -208,24 +215,12 @@ impl Gateway {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => {
-                return Attempt::Next {
-                    held: e.is_timeout() && !e.is_connect(),
-                    why: crate::http::describe_reqwest(&e),
-                    answered: false,
-                };
-            }
+            Err(e) => return unanswered(&e, true),
         };
         let status = response.status();
         let text = match response.text().await {
             Ok(t) => t,
-            Err(e) => {
-                return Attempt::Next {
-                    held: e.is_timeout(),
-                    why: crate::http::describe_reqwest(&e),
-                    answered: false,
-                };
-            }
+            Err(e) => return unanswered(&e, true),
         };
         classify(status, &text)
     }
@@ -254,11 +249,7 @@ impl Gateway {
             .json(&body)
             .send()
             .await
-            .map_err(|e| Attempt::Next {
-                held: false,
-                why: crate::http::describe_reqwest(&e),
-                answered: false,
-            })?;
+            .map_err(|e| unanswered(&e, false))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         match classify(status, &text) {
@@ -275,6 +266,22 @@ impl Gateway {
     }
 }
 
+/// A request that got no answer: tried on the next member, as the table allows for `EFFECT`.
+/// `held` when the member accepted it and kept it until our timeout (a lock wait), which
+/// only a call can be, not an authentication.
+fn unanswered(e: &reqwest::Error, may_hold: bool) -> Attempt {
+    let attempt = retry::Attempt::<Status>::failed(e);
+    let why = crate::http::describe_reqwest(e);
+    if !EFFECT.may_resend(&attempt) {
+        return Attempt::Refused(why);
+    }
+    Attempt::Next {
+        held: may_hold && matches!(attempt, retry::Attempt::Lost(_)) && e.is_timeout(),
+        why,
+        answered: false,
+    }
+}
+
 /// What an answer means: a result, a reason to try the next member, or a refusal.
 fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
     let value: Value = match serde_json::from_str(text) {
@@ -284,7 +291,11 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
             // with auth on) in plain text.
             let line = text.lines().next().unwrap_or("").trim();
             let why = format!("HTTP {}: {}", status.as_u16(), truncate(line));
-            return if status.is_server_error() {
+            let resend = EFFECT.may_resend(&retry::Attempt::Answered(Status {
+                code: status,
+                retry_after: None,
+            }));
+            return if resend {
                 Attempt::Next {
                     why,
                     held: false,
