@@ -8,8 +8,14 @@
 //! on a 429). Here that is a plain loop around `Backoff::next()`; with backon it would be
 //! closures and adapters around its `Retryable`, for the same thirty lines. The jitter comes
 //! from `fastrand`, already in the tree through tempfile.
+//!
+//! Whether a failure may be retried at all is one table, in `resend`: what an attempt came to
+//! (not sent, sent and lost, answered) against whether the request is idempotent.
 
 use std::time::Duration;
+
+mod resend;
+pub use resend::{Attempt, Effect, Status};
 
 /// How often to retry, and how long to wait before the first retry (doubling after each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

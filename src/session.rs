@@ -19,7 +19,7 @@ use crate::credentials::{self, HeldLock, LOCK_WAIT, Record, SecretStore, SharedS
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::retry::Policy;
+use crate::retry::{Attempt, Effect, Policy};
 use crate::secret::Secret;
 use crate::settings::{EnvSettings, TokenSource};
 
@@ -319,7 +319,7 @@ async fn refresh_failed(
             ))
             .with_hint(hint))
         }
-        e @ (TokenError::Unknown(_) | TokenError::Malformed(_)) => Err(CliError::network(format!(
+        e @ (TokenError::Transport(Attempt::Lost(_)) | TokenError::Malformed(_)) => Err(CliError::network(format!(
             "refresh outcome unknown: {e}"
         ))
         .with_hint(
@@ -327,10 +327,14 @@ async fn refresh_failed(
         )),
         e => {
             let hint = match &e {
-                TokenError::NotSent(m) if crate::http::is_certificate_error(m) => {
+                TokenError::Transport(Attempt::NotSent(m))
+                    if crate::http::is_certificate_error(m) =>
+                {
                     crate::http::CA_HINT.to_string()
                 }
-                TokenError::NotSent(_) if settings.env == crate::sandbox_env::ENV => {
+                TokenError::Transport(Attempt::NotSent(_))
+                    if settings.env == crate::sandbox_env::ENV =>
+                {
                     crate::sandbox_env::not_running_hint(
                         &settings.token_url.origin().ascii_serialization(),
                     )
@@ -370,10 +374,10 @@ async fn persist_rotated(
     }
 }
 
-/// Spend the refresh token, retrying what is known to be safe to retry: a request that never
-/// left (not sent), a 429, and a 503 with `Retry-After` (the server's word that it did not
-/// act). A lost answer or any other 5xx is not retried: a gateway's 502 can come after the
-/// server rotated, and spending the old refresh token again would revoke the session.
+/// Spend the refresh token, retrying what the resend table allows for a request that must
+/// not act twice (`Effect::Once`): a request that never left, a 429, and a 503 with
+/// `Retry-After`. A lost answer or any other 5xx is not retried: a gateway's 502 can come after
+/// the server rotated, and spending the old refresh token again would revoke the session.
 async fn refresh_with_retries(
     http: &reqwest::Client,
     creds: &ClientCredentials<'_>,
@@ -383,39 +387,34 @@ async fn refresh_with_retries(
 ) -> std::result::Result<Record, TokenError> {
     let mut backoff = Policy::TOKEN_REFRESH.backoff();
     loop {
-        let result = match oauth::refresh(http, creds, token_url, refresh_token).await {
-            Err(TokenError::Server {
-                status,
-                retry_after,
-            }) if !(status == 429 || (status == 503 && retry_after.is_some())) => Err(
-                TokenError::Unknown(format!("HTTP {status}, possibly after rotating the tokens")),
-            ),
-            other => other,
-        };
-        let retryable = matches!(
-            result,
-            Err(TokenError::Server { .. } | TokenError::NotSent(_))
-        );
-        let Some(pause) = backoff.next().filter(|_| retryable) else {
+        let result = oauth::refresh(http, creds, token_url, refresh_token).await;
+        let Err(TokenError::Transport(attempt)) = &result else {
             return result;
         };
-        let wait = match &result {
-            Err(TokenError::Server {
-                status,
-                retry_after,
-            }) => {
-                let wait = retry_after.unwrap_or(pause).min(MAX_REFRESH_WAIT);
+        let pause = backoff.next().filter(|_| Effect::Once.may_resend(attempt));
+        let wait = match (attempt, pause) {
+            // A 5xx that may have followed the rotation: its answer (the new tokens) is lost.
+            (Attempt::Answered(status), None) if !status.nothing_done() => {
+                return Err(TokenError::Transport(Attempt::Lost(format!(
+                    "HTTP {}, possibly after rotating the tokens",
+                    status.code.as_u16()
+                ))));
+            }
+            (_, None) => return result,
+            (Attempt::Answered(status), Some(pause)) => {
+                let wait = status.retry_after.unwrap_or(pause).min(MAX_REFRESH_WAIT);
                 printer.trace(&format!(
-                    "token endpoint answered HTTP {status}; retrying in {} ms",
+                    "token endpoint answered HTTP {}; retrying in {} ms",
+                    status.code.as_u16(),
                     wait.as_millis()
                 ));
                 wait
             }
-            Err(TokenError::NotSent(e)) => {
+            (Attempt::NotSent(e), Some(pause)) => {
                 printer.trace(&format!("token endpoint unreachable ({e}); retrying"));
                 pause
             }
-            _ => pause,
+            (Attempt::Lost(_), Some(pause)) => pause,
         };
         tokio::time::sleep(wait).await;
     }

@@ -1,7 +1,7 @@
 //! The Partner API client: one connection pool, the bearer token, and the rules every call
 //! shares: refresh once after a 401 `invalid_token` and retry; honour `Retry-After` on 429;
-//! back off on 5xx where resending is harmless; never resend a create that may have reached
-//! the server (an answer lost, or a 5xx other than a 503 with `Retry-After`).
+//! resend what `retry::Effect::may_resend` allows (never a create or an update that may have
+//! reached the server: an answer lost, or a 5xx other than a 503 with `Retry-After`).
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ mod raw;
 use crate::http::{describe_reqwest, looks_like_html};
 use crate::output::Printer;
 use crate::pace::{Pace, Signal};
-use crate::retry::{Backoff, Policy};
+use crate::retry::{Attempt, Backoff, Effect, Policy, Status};
 use crate::secret::Secret;
 use crate::session;
 use crate::settings::EnvSettings;
@@ -45,13 +45,6 @@ pub struct Api {
     /// How many calls may be out at once and how fast they go (bulk runs only).
     pace: Pace,
     printer: Printer,
-}
-
-/// A request that got no answer: it never left (the connection failed), or it was sent and
-/// its answer was lost.
-enum NoAnswer {
-    NotSent(String),
-    Lost(String),
 }
 
 impl Api {
@@ -95,8 +88,8 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, ApiError> {
-        let rules = Rules::for_method(&method);
-        self.call_with(rules, method, path, body).await
+        self.call_with(Effect::of(&method), method, path, body)
+            .await
     }
 
     /// Send a call that changes nothing on the server whatever its method (a search sent as
@@ -107,12 +100,12 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, ApiError> {
-        self.call_with(Rules::READ_ONLY, method, path, body).await
+        self.call_with(Effect::Idempotent, method, path, body).await
     }
 
     async fn call_with(
         &self,
-        rules: Rules,
+        effect: Effect,
         method: Method,
         path: &str,
         body: Option<&Value>,
@@ -121,39 +114,40 @@ impl Api {
             .base
             .join(path)
             .map_err(|e| ApiError::new(Failure::Usage, format!("bad API path `{path}`: {e}")))?;
-        let mut backoff = rules.policy.backoff();
+        let mut backoff = Policy::API.backoff();
         let mut refreshed = false;
         loop {
             self.wait_if_paused().await;
             let token = self.token.lock().await.clone();
             let sending = self.pace.slot().await;
-            let reply = self.send(&method, &url, body, &token).await;
-            sending.done(pace_signal(&reply));
-            let pause = match reply {
-                Reply::NotSent(why) => match backoff.next() {
+            let attempt = self.send(&method, &url, body, &token).await;
+            sending.done(pace_signal(&attempt));
+            let resend = effect.may_resend(&attempt.as_ref().map(RawAnswer::status));
+            let pause = match attempt {
+                Attempt::NotSent(why) => match backoff.next() {
                     Some(pause) => {
                         self.printer.trace(&format!("not sent ({why}); retrying"));
                         pause
                     }
                     None => return Err(unreachable_error(&url, why, &self.settings.env)),
                 },
-                Reply::Lost(why) => match backoff.next().filter(|_| rules.resend_lost_answer) {
+                Attempt::Lost(why) => match backoff.next().filter(|_| resend) {
                     Some(pause) => {
                         self.printer.trace(&format!("no answer ({why}); retrying"));
                         pause
                     }
                     // Sent, but no answer: the server may have acted on it. Not resent (unless
-                    // the method is safe).
+                    // the request is idempotent).
                     None => return Err(ApiError::new(Failure::Unknown, why)),
                 },
-                Reply::Answer(answer) => match classify(answer) {
+                Attempt::Answered(answer) => match classify(answer) {
                     Verdict::Success(answer) => return Ok(answer),
                     Verdict::InvalidToken(_) if !refreshed => {
                         refreshed = true;
                         self.refresh_after(&token).await?;
                         continue;
                     }
-                    Verdict::Retryable(failed) if rules.may_resend(&failed) => {
+                    Verdict::Retryable(failed) if resend => {
                         self.pause_before_retry(failed, &mut backoff).await?
                     }
                     // A gateway's 502/504 (or a 500) often comes after the application acted.
@@ -165,20 +159,13 @@ impl Api {
         }
     }
 
-    /// Send, and trace the answer's status and time under `-v`. A connection that failed
-    /// means the request never left; any other failure, that its outcome is unknown.
+    /// Send, and trace the answer's status and time under `-v`.
     async fn send_traced(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> std::result::Result<reqwest::Response, NoAnswer> {
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let started = Instant::now();
-        let response = request.send().await.map_err(|e| {
-            if e.is_connect() {
-                NoAnswer::NotSent(describe_reqwest(&e))
-            } else {
-                NoAnswer::Lost(describe_reqwest(&e))
-            }
-        })?;
+        let response = request.send().await?;
         let status = response.status();
         self.printer.trace(&format!(
             "< {} {} ({} ms)",
@@ -196,7 +183,7 @@ impl Api {
         url: &Url,
         body: Option<&Value>,
         token: &Secret,
-    ) -> Reply {
+    ) -> Attempt<RawAnswer> {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
@@ -216,8 +203,7 @@ impl Api {
         }
         let response = match self.send_traced(request).await {
             Ok(r) => r,
-            Err(NoAnswer::NotSent(why)) => return Reply::NotSent(why),
-            Err(NoAnswer::Lost(why)) => return Reply::Lost(why),
+            Err(e) => return Attempt::failed(&e),
         };
         let status = response.status();
         let retry_after = crate::http::retry_after(response.headers());
@@ -227,13 +213,13 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
         match response.bytes().await {
-            Ok(bytes) => Reply::Answer(RawAnswer {
+            Ok(bytes) => Attempt::Answered(RawAnswer {
                 status,
                 retry_after,
                 is_json,
                 bytes,
             }),
-            Err(e) => Reply::Lost(describe_reqwest(&e)),
+            Err(e) => Attempt::Lost(describe_reqwest(&e)),
         }
     }
 
@@ -295,49 +281,13 @@ impl Api {
     }
 }
 
-/// Which failures a call may retry, chosen by its method. Every method is retried when
-/// nothing was sent (the connection failed), on 429 and on 503 with `Retry-After` (the
-/// server's word that it did not act). An answer lost after sending is retried only for
-/// safe methods (GET, HEAD) and searches, which change nothing on the server. Any other 5xx
-/// is retried except for POST: a create that a gateway answered 502 may have been stored,
-/// and sending it again would create the contact twice; it is reported as unknown instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Rules {
-    policy: Policy,
-    resend_lost_answer: bool,
-    resend_after_server_error: bool,
-}
-
-impl Rules {
-    const READ_ONLY: Rules = Rules {
-        policy: Policy::API,
-        resend_lost_answer: true,
-        resend_after_server_error: true,
-    };
-
-    fn for_method(method: &Method) -> Rules {
-        Rules {
-            policy: Policy::API,
-            resend_lost_answer: method.is_safe(),
-            resend_after_server_error: *method != Method::POST,
-        }
-    }
-
-    /// Whether a 429 or 5xx answer may be followed by the same request.
-    fn may_resend(&self, failed: &Retryable) -> bool {
-        failed.status == StatusCode::TOO_MANY_REQUESTS
-            || (failed.status == StatusCode::SERVICE_UNAVAILABLE && failed.retry_after.is_some())
-            || self.resend_after_server_error
-    }
-}
-
 /// What an attempt tells the pace: throttled, overloaded, answered (its latency), or nothing.
-fn pace_signal(reply: &Reply) -> Signal {
-    match reply {
-        Reply::Answer(a) if a.status == StatusCode::TOO_MANY_REQUESTS => Signal::RateLimited,
-        Reply::Answer(a) if a.status == StatusCode::SERVICE_UNAVAILABLE => Signal::Overloaded,
-        Reply::Answer(_) => Signal::Answered,
-        Reply::NotSent(_) | Reply::Lost(_) => Signal::NoAnswer,
+fn pace_signal(attempt: &Attempt<RawAnswer>) -> Signal {
+    match attempt {
+        Attempt::Answered(a) if a.status == StatusCode::TOO_MANY_REQUESTS => Signal::RateLimited,
+        Attempt::Answered(a) if a.status == StatusCode::SERVICE_UNAVAILABLE => Signal::Overloaded,
+        Attempt::Answered(_) => Signal::Answered,
+        Attempt::NotSent(_) | Attempt::Lost(_) => Signal::NoAnswer,
     }
 }
 
@@ -351,20 +301,20 @@ fn outcome_unknown(mut error: ApiError) -> ApiError {
     error
 }
 
-/// What one attempt came to.
-enum Reply {
-    /// The connection failed: nothing was sent.
-    NotSent(String),
-    /// Sent, but the answer was lost (a timeout, a reset): the server may have acted on it.
-    Lost(String),
-    Answer(RawAnswer),
-}
-
 struct RawAnswer {
     status: StatusCode,
     retry_after: Option<Duration>,
     is_json: bool,
     bytes: bytes::Bytes,
+}
+
+impl RawAnswer {
+    fn status(&self) -> Status {
+        Status {
+            code: self.status,
+            retry_after: self.retry_after,
+        }
+    }
 }
 
 /// An answer, classified.
@@ -455,31 +405,6 @@ fn is_invalid_token(body: Option<&Value>) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn only_safe_methods_resend_a_request_whose_answer_was_lost() {
-        assert!(!Rules::for_method(&Method::POST).resend_lost_answer);
-        assert!(!Rules::for_method(&Method::PATCH).resend_lost_answer);
-        assert!(Rules::for_method(&Method::GET).resend_lost_answer);
-        assert_eq!(Rules::for_method(&Method::POST).policy, Policy::API);
-    }
-
-    #[test]
-    fn a_post_is_resent_only_after_429_or_503_with_retry_after() {
-        let failed = |status: u16, retry_after: Option<u64>| Retryable {
-            status: StatusCode::from_u16(status).unwrap(),
-            retry_after: retry_after.map(Duration::from_secs),
-            error: ApiError::new(Failure::Network, "x"),
-        };
-        let post = Rules::for_method(&Method::POST);
-        assert!(post.may_resend(&failed(429, None)));
-        assert!(post.may_resend(&failed(503, Some(1))));
-        for status in [500, 502, 503, 504] {
-            assert!(!post.may_resend(&failed(status, None)), "{status}");
-        }
-        assert!(Rules::for_method(&Method::PATCH).may_resend(&failed(502, None)));
-        assert!(Rules::READ_ONLY.may_resend(&failed(504, None)));
-    }
 
     #[test]
     fn recognises_both_invalid_token_shapes() {

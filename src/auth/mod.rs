@@ -268,7 +268,9 @@ fn exchange_error(e: TokenError) -> CliError {
         TokenError::Refused { ref error, .. } if error == "invalid_client" => {
             err.with_hint("check the client id and secret (HSM_CLIENT_SECRET, or re-enter it with --client-secret-stdin)")
         }
-        TokenError::NotSent(ref m) if crate::http::is_certificate_error(m) => {
+        TokenError::Transport(crate::retry::Attempt::NotSent(ref m))
+            if crate::http::is_certificate_error(m) =>
+        {
             err.with_hint(crate::http::CA_HINT)
         }
         _ => err.with_hint("nothing was stored; run `hsm login` again"),

@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
@@ -18,6 +17,7 @@ use url::Url;
 
 use crate::credentials::Record;
 use crate::credentials::record::now;
+use crate::retry::{Attempt, Status};
 use crate::secret::Secret;
 
 type AuthClient =
@@ -72,15 +72,10 @@ pub enum TokenError {
         error: String,
         description: Option<String>,
     },
-    /// The request never reached the server (connection refused, DNS): safe to retry.
-    NotSent(String),
-    /// Sent, but no answer arrived in time: the server may have acted on it.
-    Unknown(String),
-    /// 5xx or 429: the server failed or asked us to slow down.
-    Server {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
+    /// No OAuth answer: the request never left, its answer was lost (the server may have
+    /// acted on it), or the server answered 5xx or 429. `retry::Effect::may_resend` says
+    /// which of these a caller may send again.
+    Transport(Attempt<Status>),
     /// An answer that is not OAuth JSON (an HTML error page, a proxy's login page, bad JSON).
     Malformed(String),
 }
@@ -92,13 +87,19 @@ impl std::fmt::Display for TokenError {
                 Some(d) => write!(f, "the token endpoint refused the request: {error} ({d})"),
                 None => write!(f, "the token endpoint refused the request: {error}"),
             },
-            TokenError::NotSent(e) => write!(f, "cannot reach the token endpoint: {e}"),
-            TokenError::Unknown(e) => write!(
+            TokenError::Transport(Attempt::NotSent(e)) => {
+                write!(f, "cannot reach the token endpoint: {e}")
+            }
+            TokenError::Transport(Attempt::Lost(e)) => write!(
                 f,
                 "no usable answer from the token endpoint ({e}); it may or may not have acted on the request"
             ),
-            TokenError::Server { status, .. } => {
-                write!(f, "the token endpoint failed with HTTP {status}")
+            TokenError::Transport(Attempt::Answered(status)) => {
+                write!(
+                    f,
+                    "the token endpoint failed with HTTP {}",
+                    status.code.as_u16()
+                )
             }
             TokenError::Malformed(e) => {
                 write!(f, "the token endpoint sent an unexpected response: {e}")
@@ -193,15 +194,7 @@ fn classify(e: OAuthError) -> TokenError {
             error: r.error().as_ref().to_string(),
             description: r.error_description().cloned(),
         },
-        RequestTokenError::Request(HttpError::NotSent(m)) => TokenError::NotSent(m),
-        RequestTokenError::Request(HttpError::Unknown(m)) => TokenError::Unknown(m),
-        RequestTokenError::Request(HttpError::Server {
-            status,
-            retry_after,
-        }) => TokenError::Server {
-            status,
-            retry_after,
-        },
+        RequestTokenError::Request(HttpError(attempt)) => TokenError::Transport(attempt),
         RequestTokenError::Parse(err, body) => {
             TokenError::Malformed(describe_body(&err.to_string(), &body))
         }
@@ -218,22 +211,15 @@ fn describe_body(err: &str, body: &[u8]) -> String {
     }
 }
 
-/// Transport failures, split by whether the request can have reached the server.
+/// A token request that got no OAuth answer (oauth2 wants its own error type for this).
 #[derive(Debug)]
-pub enum HttpError {
-    NotSent(String),
-    Unknown(String),
-    Server {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
-}
+pub struct HttpError(Attempt<Status>);
 
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HttpError::NotSent(m) | HttpError::Unknown(m) => f.write_str(m),
-            HttpError::Server { status, .. } => write!(f, "HTTP {status}"),
+        match &self.0 {
+            Attempt::NotSent(m) | Attempt::Lost(m) => f.write_str(m),
+            Attempt::Answered(status) => write!(f, "HTTP {}", status.code.as_u16()),
         }
     }
 }
@@ -252,14 +238,14 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let request = reqwest::Request::try_from(request)
-                .map_err(|e| HttpError::NotSent(e.to_string()))?;
+                .map_err(|e| HttpError(Attempt::NotSent(e.to_string())))?;
             let response = self.0.execute(request).await.map_err(transport_error)?;
             let status = response.status();
             if status.is_server_error() || status.as_u16() == 429 {
-                return Err(HttpError::Server {
-                    status: status.as_u16(),
+                return Err(HttpError(Attempt::Answered(Status {
+                    code: status,
                     retry_after: crate::http::retry_after(response.headers()),
-                });
+                })));
             }
             let mut builder = oauth2::http::Response::builder().status(status);
             for (k, v) in response.headers() {
@@ -268,18 +254,13 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
             let body = response.bytes().await.map_err(transport_error)?;
             builder
                 .body(body.to_vec())
-                .map_err(|e| HttpError::Unknown(e.to_string()))
+                .map_err(|e| HttpError(Attempt::Lost(e.to_string())))
         })
     }
 }
 
 fn transport_error(e: reqwest::Error) -> HttpError {
-    // A connect error means nothing was sent; anything later may have reached the server.
-    if e.is_connect() {
-        HttpError::NotSent(crate::http::describe_reqwest(&e))
-    } else {
-        HttpError::Unknown(crate::http::describe_reqwest(&e))
-    }
+    HttpError(Attempt::failed(&e))
 }
 
 #[cfg(test)]

@@ -168,6 +168,61 @@ fn an_html_5xx_to_a_post_is_shown_not_resent_and_exits_5() {
     assert_eq!(stats["contacts_created"], 1, "{stats}");
 }
 
+/// The one resend table, through `hsm api`: an idempotent DELETE is resent after a lost
+/// answer or a 502; a PATCH is sent once; a 503 with `Retry-After` (nothing done) is resent
+/// for a POST too, as `hsm contacts create` does.
+#[test]
+fn what_is_resent_follows_the_method_and_what_the_server_said() {
+    let (sb, env) = logged_in(&[]);
+    let id = create_one(&env);
+    let path = format!("contacts/{id}");
+    let requests = || sb.stats()["api_requests"].as_u64().unwrap();
+    let updates = || sb.stats()["update_requests"].as_u64().unwrap();
+
+    // DELETE (the sandbox answers it 405) is resent after a lost answer and after a 502.
+    for fault in ["update:commit-then-lost", "update:502"] {
+        sb.set_faults(&[fault]);
+        let before = requests();
+        let out = api(&env, &["-X", "DELETE", &path]);
+        assert_exit(&out, 3);
+        assert_eq!(requests() - before, 2, "{fault}: DELETE resent");
+    }
+
+    // PATCH is not idempotent: after a lost answer or an ambiguous 502/504, sent once.
+    for fault in [
+        "update:commit-then-lost",
+        "update:commit-then-502",
+        "update:commit-then-504",
+    ] {
+        sb.set_faults(&[fault]);
+        let before = updates();
+        let out = api(&env, &["-X", "PATCH", &path, "-f", "contact[zip]=89501"]);
+        assert_exit(&out, 5);
+        assert_eq!(updates() - before, 1, "{fault}: PATCH sent once");
+    }
+
+    // A 503 with Retry-After: the server did not act, so a POST is resent and succeeds.
+    sb.set_faults(&["create:503=0x1"]);
+    let created = sb.stats()["contacts_created"].as_u64().unwrap();
+    let out = api(
+        &env,
+        &[
+            "contacts",
+            "-f",
+            "contact[external_id]=API503",
+            "-f",
+            "contact[first_name]=Ann",
+            "-f",
+            "contact[last_name]=Lee",
+        ],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(
+        sb.stats()["contacts_created"].as_u64().unwrap() - created,
+        1
+    );
+}
+
 #[test]
 fn a_stale_token_is_refreshed_once_and_a_dead_session_exits_4() {
     let (sb, env) = logged_in(&[]);

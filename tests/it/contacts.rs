@@ -456,6 +456,59 @@ fn update_sends_only_given_fields_and_maps_204_404_422() {
     assert_exit(&out, 3);
 }
 
+/// One resend table for every command: a PATCH answered 502 by a gateway (which may come
+/// after the update was applied) is sent once by `hsm contacts update` and by
+/// `hsm api -X PATCH` alike, and both exit 5. A DELETE, idempotent, is resent by both.
+#[test]
+fn an_update_and_hsm_api_patch_agree_after_a_502() {
+    let (sb, env) = logged_in(&[]);
+    let out = create(&env, &JOHN);
+    assert_exit(&out, 0);
+    let id = stdout(&out).trim().to_string();
+    let updates = || sb.stats()["update_requests"].as_u64().unwrap();
+    let requests = || sb.stats()["api_requests"].as_u64().unwrap();
+
+    sb.set_faults(&["update:commit-then-502"]);
+    let before = updates();
+    let out = env.run(&[
+        "contacts", "update", &id, "--env", "sandbox", "--zip", "89501",
+    ]);
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(
+        err.contains("HTTP 502") && err.contains("may have acted"),
+        "{err}"
+    );
+    assert_eq!(updates() - before, 1, "contacts update: sent once");
+
+    sb.set_faults(&["update:commit-then-502"]);
+    let before = updates();
+    let path = format!("contacts/{id}");
+    let out = env.run(&[
+        "api",
+        "--env",
+        "sandbox",
+        "-X",
+        "PATCH",
+        &path,
+        "-f",
+        "contact[zip]=89502",
+    ]);
+    assert_exit(&out, 5);
+    assert_eq!(updates() - before, 1, "hsm api -X PATCH: sent once");
+
+    // The sandbox answers DELETE 405; a 502 in front of it is resent by `hsm api`.
+    sb.set_faults(&["update:502"]);
+    let before = requests();
+    let out = env.run(&["api", "--env", "sandbox", "-X", "DELETE", &path]);
+    assert_exit(&out, 3);
+    assert_eq!(
+        requests() - before,
+        2,
+        "hsm api -X DELETE: resent after 502"
+    );
+}
+
 #[test]
 fn search_checks_the_rules_and_treats_no_match_as_success() {
     let (sb, env) = logged_in(&[]);

@@ -554,6 +554,38 @@ fn refused_and_lost_updates_set_the_exit_code_and_are_settled_by_the_next_run() 
     assert_eq!(summary(&out)["found"], 1);
 }
 
+#[test]
+fn an_update_a_gateway_answered_502_is_not_resent_but_looked_up_by_the_next_run() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=2, plain));
+    assert_exit(&sync(&env, &file, &[]), 0);
+    let edited = |_: usize| ("8165550199".to_string(), "94103".to_string());
+    write_file(&file, &rows(1..=2, edited));
+    // The PATCH was applied, then a gateway answered 502: a PATCH is not idempotent, so it
+    // is not sent again (as `hsm api -X PATCH` does not); the row is unknown.
+    sb.set_faults(&["update:commit-then-502x1"]);
+    let patches = counter(&sb, "update_requests");
+    let out = sync(&env, &file, &["--concurrency", "1"]);
+    assert_exit(&out, 5);
+    assert_eq!(summary(&out)["unknown"], 1, "{}", stdout(&out));
+    assert_eq!(summary(&out)["updated"], 1, "{}", stdout(&out));
+    assert_eq!(
+        counter(&sb, "update_requests") - patches,
+        2,
+        "one PATCH each"
+    );
+    let patches = counter(&sb, "update_requests");
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["found"], 1, "{}", stdout(&out));
+    assert_eq!(
+        counter(&sb, "update_requests"),
+        patches,
+        "found, not resent"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_looks_nothing_up() {

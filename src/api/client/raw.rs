@@ -1,6 +1,7 @@
 //! `hsm api`: one request to any path under the API base, with the session's token and the
-//! client's rules (one refresh after a 401 `invalid_token`; 429 honoured; nothing resent whose
-//! outcome is unknown unless the method is idempotent), and the answer returned as it came.
+//! client's rules (one refresh after a 401 `invalid_token`; 429 honoured; resent only as
+//! `retry::Effect::may_resend` allows, the same table as every other call), and the answer
+//! returned as it came.
 
 use std::time::Duration;
 
@@ -9,10 +10,10 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Version};
 use url::Url;
 
-use super::{Api, MAX_RETRY_AFTER, NoAnswer, is_invalid_token, unreachable_error};
+use super::{Api, MAX_RETRY_AFTER, is_invalid_token, unreachable_error};
 use crate::api::{ApiError, Failure};
 use crate::http::describe_reqwest;
-use crate::retry::{Backoff, Policy};
+use crate::retry::{Attempt, Backoff, Effect, Policy, Status};
 use crate::secret::Secret;
 
 /// The most of an answer `hsm api` reads; a larger one is refused rather than held in memory.
@@ -34,14 +35,9 @@ pub struct RawResponse {
     pub body: Vec<u8>,
 }
 
-enum RawReply {
-    NotSent(String),
-    Lost(String),
-    /// An answer over `MAX_RESPONSE_BYTES`: not read, and not asked for again (it would be
-    /// as large the next time).
-    TooLarge(StatusCode),
-    Answer(RawResponse),
-}
+/// An answer over `MAX_RESPONSE_BYTES`: not read, and not asked for again (it would be as
+/// large the next time).
+struct TooLarge(StatusCode);
 
 /// Whether `text` starts with a URL scheme and `://` (`https://...`), rather than holding one
 /// further on (`contacts?q=http://x`, a path with a URL in its query).
@@ -51,15 +47,6 @@ fn is_absolute_url(text: &str) -> bool {
         chars.next().is_some_and(|c| c.is_ascii_alphabetic())
             && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     })
-}
-
-/// Idempotent methods (RFC 9110 §9.2.2): sending one twice has the effect of sending it once,
-/// so a lost answer or a 5xx may be retried. POST and PATCH never are.
-fn idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
 }
 
 impl Api {
@@ -105,14 +92,22 @@ impl Api {
     /// Send the request; any answer (2xx to 5xx) is returned, after the retries its status
     /// allows. An error only when there is no answer to show.
     pub async fn raw(&self, request: &RawRequest) -> Result<RawResponse, ApiError> {
-        let idempotent = idempotent(&request.method);
+        let effect = Effect::of(&request.method);
         let mut backoff = Policy::API.backoff();
         let mut refreshed = false;
         loop {
             self.wait_if_paused().await;
             let token = self.token.lock().await.clone();
-            let answer = match self.send_raw(request, &token).await {
-                RawReply::NotSent(why) => match backoff.next() {
+            let attempt = self.send_raw(request, &token).await;
+            let resend = effect.may_resend(&attempt.as_ref().map(|read| match read {
+                Ok(answer) => answer.status(),
+                Err(TooLarge(code)) => Status {
+                    code: *code,
+                    retry_after: None,
+                },
+            }));
+            let answer = match attempt {
+                Attempt::NotSent(why) => match backoff.next() {
                     Some(pause) => {
                         self.printer.trace(&format!("not sent ({why}); retrying"));
                         tokio::time::sleep(pause).await;
@@ -122,15 +117,15 @@ impl Api {
                         return Err(unreachable_error(&request.url, why, &self.settings.env));
                     }
                 },
-                RawReply::Lost(why) => match backoff.next().filter(|_| idempotent) {
+                Attempt::Lost(why) => match backoff.next().filter(|_| resend) {
                     Some(pause) => {
                         self.printer.trace(&format!("no answer ({why}); retrying"));
                         tokio::time::sleep(pause).await;
                         continue;
                     }
-                    None => return Err(lost(&request.method, why)),
+                    None => return Err(lost(effect, &request.method, why)),
                 },
-                RawReply::TooLarge(status) => {
+                Attempt::Answered(Err(TooLarge(status))) => {
                     return Err(ApiError::new(
                         Failure::Network,
                         format!(
@@ -140,31 +135,31 @@ impl Api {
                         ),
                     ));
                 }
-                RawReply::Answer(answer) => answer,
+                Attempt::Answered(Ok(answer)) => answer,
             };
             if answer.status == StatusCode::UNAUTHORIZED && !refreshed && invalid_token(&answer) {
                 refreshed = true;
                 self.refresh_after(&token).await?;
                 continue;
             }
-            match self.retry_pause(&answer, idempotent, &mut backoff).await {
+            match self.retry_pause(&answer, resend, &mut backoff).await {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => return Ok(answer),
             }
         }
     }
 
-    /// The pause before retrying this answer, or None to return it: a 429 (the server did not
-    /// act) for any method, a 5xx only for an idempotent one.
+    /// The pause before retrying this answer, or None to return it: `resend` is the table's
+    /// word for it.
     async fn retry_pause(
         &self,
         answer: &RawResponse,
-        idempotent: bool,
+        resend: bool,
         backoff: &mut Backoff,
     ) -> Option<Duration> {
         let status = answer.status;
         let limited = status == StatusCode::TOO_MANY_REQUESTS;
-        if !(limited || (status.is_server_error() && idempotent)) {
+        if !resend {
             return None;
         }
         let pause = backoff.next()?;
@@ -183,7 +178,11 @@ impl Api {
         Some(wait)
     }
 
-    async fn send_raw(&self, request: &RawRequest, token: &Secret) -> RawReply {
+    async fn send_raw(
+        &self,
+        request: &RawRequest,
+        token: &Secret,
+    ) -> Attempt<Result<RawResponse, TooLarge>> {
         let mut builder = self
             .http
             .request(request.method.clone(), request.url.clone())
@@ -204,27 +203,35 @@ impl Api {
         }
         let mut response = match self.send_traced(builder).await {
             Ok(r) => r,
-            Err(NoAnswer::NotSent(why)) => return RawReply::NotSent(why),
-            Err(NoAnswer::Lost(why)) => return RawReply::Lost(why),
+            Err(e) => return Attempt::failed(&e),
         };
         let status = response.status();
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) if body.len() + chunk.len() > MAX_RESPONSE_BYTES => {
-                    return RawReply::TooLarge(status);
+                    return Attempt::Answered(Err(TooLarge(status)));
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(e) => return RawReply::Lost(describe_reqwest(&e)),
+                Err(e) => return Attempt::Lost(describe_reqwest(&e)),
             }
         }
-        RawReply::Answer(RawResponse {
+        Attempt::Answered(Ok(RawResponse {
             status,
             version: response.version(),
             headers: response.headers().clone(),
             body,
-        })
+        }))
+    }
+}
+
+impl RawResponse {
+    fn status(&self) -> Status {
+        Status {
+            code: self.status,
+            retry_after: crate::http::retry_after(&self.headers),
+        }
     }
 }
 
@@ -233,9 +240,9 @@ fn invalid_token(answer: &RawResponse) -> bool {
     is_invalid_token(parsed.as_ref())
 }
 
-fn lost(method: &Method, why: String) -> ApiError {
+fn lost(effect: Effect, method: &Method, why: String) -> ApiError {
     let mut err = ApiError::new(Failure::Unknown, format!("no answer: {why}"));
-    if !idempotent(method) {
+    if effect == Effect::Once {
         err.hint = Some(format!(
             "the {method} request was sent and may have taken effect; it was not sent again"
         ));
@@ -254,11 +261,5 @@ mod tests {
         assert!(!is_absolute_url("contacts?q=http://x"));
         assert!(!is_absolute_url("/v2/contacts?redirect=https://x"));
         assert!(!is_absolute_url("://x"));
-    }
-
-    #[test]
-    fn only_idempotent_methods_are_resent() {
-        assert!(idempotent(&Method::GET) && idempotent(&Method::PUT));
-        assert!(!idempotent(&Method::POST) && !idempotent(&Method::PATCH));
     }
 }

@@ -15,11 +15,18 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::error::{CliError, Result};
+use crate::retry::{self, Effect, Status};
 use crate::secret::Secret;
 use crate::settings::EtcdSettings;
 
 /// Pause between two rounds over every endpoint.
 const ROUND_PAUSE: Duration = Duration::from_millis(100);
+
+/// Every call hsm makes to etcd may be sent twice: a range reads, a txn compares revisions
+/// before it writes, a lock's key is named by its lease, keepalive and revoke repeat, and a
+/// lease granted twice leaves one that expires unused. So, by the one resend table, a call
+/// whose answer was lost or that got a 5xx is tried again on the next member.
+const EFFECT: Effect = Effect::Idempotent;
 
 /// Why a call failed.
 #[derive(Debug)]
@@ -31,8 +38,8 @@ pub enum CallError {
     Refused(String),
 }
 
-/// One attempt on one endpoint.
-enum Attempt {
+/// What one attempt on one endpoint means for the call.
+enum Verdict {
     Answer(Value),
     /// Not done there; try the next endpoint. `held` when the request timed out after it
     /// was accepted; `answered` when the member itself answered (e.g. "no leader").
@@ -155,11 +162,11 @@ impl Gateway {
                 }
                 let until = deadline.min(Instant::now() + per_member);
                 match self.attempt(i, path, body, until).await {
-                    Attempt::Answer(v) => {
+                    Verdict::Answer(v) => {
                         self.preferred.store(i, Ordering::Relaxed);
                         return Ok(v);
                     }
-                    Attempt::Next {
+                    Verdict::Next {
                         why,
                         held: h,
                         answered,
@@ -176,26 +183,26 @@ impl Gateway {
                         }
                         held = h;
                     }
-                    Attempt::Reauthenticate if !reauthenticated => {
+                    Verdict::Reauthenticate if !reauthenticated => {
                         reauthenticated = true;
                         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     }
-                    Attempt::Reauthenticate => return Err(CallError::Refused(last)),
-                    Attempt::Refused(why) => return Err(CallError::Refused(why)),
+                    Verdict::Reauthenticate => return Err(CallError::Refused(last)),
+                    Verdict::Refused(why) => return Err(CallError::Refused(why)),
                 }
             }
         }
         unreachable!("the loop above only ends by returning")
     }
 
-    async fn attempt(&self, i: usize, path: &str, body: &Value, deadline: Instant) -> Attempt {
+    async fn attempt(&self, i: usize, path: &str, body: &Value, deadline: Instant) -> Verdict {
         let token = match self.auth_token(i, deadline).await {
             Ok(token) => token,
             Err(attempt) => return attempt,
         };
         let url = match self.endpoints[i].join(path) {
             Ok(url) => url,
-            Err(e) => return Attempt::Refused(format!("bad URL: {e}")),
+            Err(e) => return Verdict::Refused(format!("bad URL: {e}")),
         };
         let mut request = self
             .http
@@ -208,24 +215,12 @@ impl Gateway {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => {
-                return Attempt::Next {
-                    held: e.is_timeout() && !e.is_connect(),
-                    why: crate::http::describe_reqwest(&e),
-                    answered: false,
-                };
-            }
+            Err(e) => return unanswered(&e, true),
         };
         let status = response.status();
         let text = match response.text().await {
             Ok(t) => t,
-            Err(e) => {
-                return Attempt::Next {
-                    held: e.is_timeout(),
-                    why: crate::http::describe_reqwest(&e),
-                    answered: false,
-                };
-            }
+            Err(e) => return unanswered(&e, true),
         };
         classify(status, &text)
     }
@@ -235,7 +230,7 @@ impl Gateway {
         &self,
         i: usize,
         deadline: Instant,
-    ) -> std::result::Result<Option<String>, Attempt> {
+    ) -> std::result::Result<Option<String>, Verdict> {
         let Some((user, password)) = &self.credentials else {
             return Ok(None);
         };
@@ -244,7 +239,7 @@ impl Gateway {
         }
         let url = self.endpoints[i]
             .join("/v3/auth/authenticate")
-            .map_err(|e| Attempt::Refused(format!("bad URL: {e}")))?;
+            .map_err(|e| Verdict::Refused(format!("bad URL: {e}")))?;
         let body = json!({"name": user, "password": password.expose()});
         let response = self
             .http
@@ -254,20 +249,16 @@ impl Gateway {
             .json(&body)
             .send()
             .await
-            .map_err(|e| Attempt::Next {
-                held: false,
-                why: crate::http::describe_reqwest(&e),
-                answered: false,
-            })?;
+            .map_err(|e| unanswered(&e, false))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         match classify(status, &text) {
-            Attempt::Answer(v) => {
+            Verdict::Answer(v) => {
                 let token = v["token"].as_str().unwrap_or_default().to_string();
                 *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
                 Ok(Some(token))
             }
-            Attempt::Reauthenticate => Err(Attempt::Refused(
+            Verdict::Reauthenticate => Err(Verdict::Refused(
                 "etcd refused the user name or password".into(),
             )),
             other => Err(other),
@@ -275,8 +266,24 @@ impl Gateway {
     }
 }
 
+/// A request that got no answer: tried on the next member, as the table allows for `EFFECT`.
+/// `held` when the member accepted it and kept it until our timeout (a lock wait), which
+/// only a call can be, not an authentication.
+fn unanswered(e: &reqwest::Error, may_hold: bool) -> Verdict {
+    let attempt = retry::Attempt::<Status>::failed(e);
+    let why = crate::http::describe_reqwest(e);
+    if !EFFECT.may_resend(&attempt) {
+        return Verdict::Refused(why);
+    }
+    Verdict::Next {
+        held: may_hold && matches!(attempt, retry::Attempt::Lost(_)) && e.is_timeout(),
+        why,
+        answered: false,
+    }
+}
+
 /// What an answer means: a result, a reason to try the next member, or a refusal.
-fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
+fn classify(status: reqwest::StatusCode, text: &str) -> Verdict {
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(_) => {
@@ -284,19 +291,23 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
             // with auth on) in plain text.
             let line = text.lines().next().unwrap_or("").trim();
             let why = format!("HTTP {}: {}", status.as_u16(), truncate(line));
-            return if status.is_server_error() {
-                Attempt::Next {
+            let resend = EFFECT.may_resend(&retry::Attempt::Answered(Status {
+                code: status,
+                retry_after: None,
+            }));
+            return if resend {
+                Verdict::Next {
                     why,
                     held: false,
                     answered: true,
                 }
             } else {
-                Attempt::Refused(why)
+                Verdict::Refused(why)
             };
         }
     };
     if status.is_success() && value.get("error").is_none() {
-        return Attempt::Answer(value);
+        return Verdict::Answer(value);
     }
     let message = value["message"]
         .as_str()
@@ -306,10 +317,10 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
     let code = num(&value["code"]);
     let lower = message.to_ascii_lowercase();
     if lower.contains("invalid auth token") || lower.contains("auth token is expired") {
-        return Attempt::Reauthenticate;
+        return Verdict::Reauthenticate;
     }
     if lower.contains("authentication failed") {
-        return Attempt::Refused(format!(
+        return Verdict::Refused(format!(
             "etcd refused the user name or password ({message})"
         ));
     }
@@ -326,13 +337,13 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
         .iter()
         .any(|m| lower.contains(m));
     if retry {
-        Attempt::Next {
+        Verdict::Next {
             why: message,
             held: false,
             answered: true,
         }
     } else {
-        Attempt::Refused(message)
+        Verdict::Refused(message)
     }
 }
 
@@ -450,29 +461,37 @@ mod tests {
     #[test]
     fn answers_are_classified() {
         let ok = classify(reqwest::StatusCode::OK, r#"{"header":{},"count":"1"}"#);
-        assert!(matches!(ok, Attempt::Answer(_)));
+        assert!(matches!(ok, Verdict::Answer(_)));
         let no_leader = classify(
             reqwest::StatusCode::SERVICE_UNAVAILABLE,
             r#"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14}"#,
         );
-        assert!(matches!(no_leader, Attempt::Next { .. }));
+        assert!(matches!(no_leader, Verdict::Next { .. }));
         let denied = classify(
             reqwest::StatusCode::FORBIDDEN,
             r#"{"error":"etcdserver: permission denied","message":"etcdserver: permission denied","code":7}"#,
         );
-        assert!(matches!(denied, Attempt::Refused(_)));
+        assert!(matches!(denied, Verdict::Refused(_)));
         let expired = classify(
             reqwest::StatusCode::UNAUTHORIZED,
             r#"{"message":"etcdserver: invalid auth token","code":16}"#,
         );
-        assert!(matches!(expired, Attempt::Reauthenticate));
+        assert!(matches!(expired, Verdict::Reauthenticate));
         assert!(matches!(
             classify(
                 reqwest::StatusCode::BAD_REQUEST,
                 "client certificate has a CN"
             ),
-            Attempt::Refused(_)
+            Verdict::Refused(_)
         ));
+        // A plain-text 5xx or 429 (a proxy in front of a member) is tried on the next member.
+        for status in [502, 504, 429] {
+            let status = reqwest::StatusCode::from_u16(status).unwrap();
+            assert!(
+                matches!(classify(status, "Bad Gateway"), Verdict::Next { .. }),
+                "{status}"
+            );
+        }
     }
 
     #[test]
