@@ -322,6 +322,7 @@ async fn refresh_failed(
         e @ (TokenError::Unknown(_) | TokenError::Malformed(_)) => Err(CliError::network(format!(
             "refresh outcome unknown: {e}"
         ))
+        .with_causes(e.causes())
         .with_hint(
             "not retried, to avoid spending a possibly rotated refresh token twice; run `hsm token refresh` to try again, or `hsm login` if that reports the session is gone",
         )),
@@ -337,7 +338,9 @@ async fn refresh_failed(
                 }
                 _ => "the stored credentials were kept; try again later".to_string(),
             };
-            Err(CliError::network(format!("cannot refresh the session: {e}")).with_hint(hint))
+            Err(CliError::network(format!("cannot refresh the session: {e}"))
+                .with_causes(e.causes())
+                .with_hint(hint))
         }
     }
 }
@@ -387,9 +390,11 @@ async fn refresh_with_retries(
             Err(TokenError::Server {
                 status,
                 retry_after,
-            }) if !(status == 429 || (status == 503 && retry_after.is_some())) => Err(
-                TokenError::Unknown(format!("HTTP {status}, possibly after rotating the tokens")),
-            ),
+            }) if !(status == 429 || (status == 503 && retry_after.is_some())) => {
+                Err(TokenError::Unknown(
+                    format!("HTTP {status}, possibly after rotating the tokens").into(),
+                ))
+            }
             other => other,
         };
         let retryable = matches!(
@@ -429,6 +434,7 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
             "cannot create the lock directory {}: {e}",
             dir.display()
         ))
+        .with_cause(&e)
     })?;
     let path = dir.join(format!(
         "{}.{}.refresh.lock",
@@ -439,7 +445,9 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| CliError::store(format!("cannot open the lock {}: {e}", path.display())))?;
+        .map_err(|e| {
+            CliError::store(format!("cannot open the lock {}: {e}", path.display())).with_cause(&e)
+        })?;
     let started = Instant::now();
     let mut told = false;
     loop {
@@ -447,10 +455,9 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
             Ok(()) => return Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => {}
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(CliError::store(format!(
-                    "cannot lock {}: {e}",
-                    path.display()
-                )));
+                return Err(
+                    CliError::store(format!("cannot lock {}: {e}", path.display())).with_cause(&e),
+                );
             }
         }
         if started.elapsed() >= LOCK_WAIT {

@@ -13,7 +13,7 @@ use url::Url;
 use super::error::{ApiError, Failure};
 
 mod raw;
-use crate::http::{describe_reqwest, looks_like_html};
+use crate::http::{Why, looks_like_html};
 use crate::output::Printer;
 use crate::pace::{Pace, Signal};
 use crate::retry::{Backoff, Policy};
@@ -50,8 +50,8 @@ pub struct Api {
 /// A request that got no answer: it never left (the connection failed), or it was sent and
 /// its answer was lost.
 enum NoAnswer {
-    NotSent(String),
-    Lost(String),
+    NotSent(Why),
+    Lost(Why),
 }
 
 impl Api {
@@ -144,7 +144,9 @@ impl Api {
                     }
                     // Sent, but no answer: the server may have acted on it. Not resent (unless
                     // the method is safe).
-                    None => return Err(ApiError::new(Failure::Unknown, why)),
+                    None => {
+                        return Err(ApiError::new(Failure::Unknown, why.line).caused_by(why.causes));
+                    }
                 },
                 Reply::Answer(answer) => match classify(answer) {
                     Verdict::Success(answer) => return Ok(answer),
@@ -174,9 +176,9 @@ impl Api {
         let started = Instant::now();
         let response = request.send().await.map_err(|e| {
             if e.is_connect() {
-                NoAnswer::NotSent(describe_reqwest(&e))
+                NoAnswer::NotSent(Why::of(&e))
             } else {
-                NoAnswer::Lost(describe_reqwest(&e))
+                NoAnswer::Lost(Why::of(&e))
             }
         })?;
         let status = response.status();
@@ -233,7 +235,7 @@ impl Api {
                 is_json,
                 bytes,
             }),
-            Err(e) => Reply::Lost(describe_reqwest(&e)),
+            Err(e) => Reply::Lost(Why::of(&e)),
         }
     }
 
@@ -354,9 +356,9 @@ fn outcome_unknown(mut error: ApiError) -> ApiError {
 /// What one attempt came to.
 enum Reply {
     /// The connection failed: nothing was sent.
-    NotSent(String),
+    NotSent(Why),
     /// Sent, but the answer was lost (a timeout, a reset): the server may have acted on it.
-    Lost(String),
+    Lost(Why),
     Answer(RawAnswer),
 }
 
@@ -427,9 +429,10 @@ fn classify(raw: RawAnswer) -> Verdict {
 }
 
 /// The retries could not reach the server.
-fn unreachable_error(url: &Url, why: String, env: &str) -> ApiError {
+fn unreachable_error(url: &Url, why: Why, env: &str) -> ApiError {
     let origin = url.origin().ascii_serialization();
-    let mut err = ApiError::new(Failure::Network, format!("cannot reach {origin}: {why}"));
+    let mut err = ApiError::new(Failure::Network, format!("cannot reach {origin}: {why}"))
+        .caused_by(why.causes.clone());
     if crate::http::is_certificate_error(&why) {
         err.hint = Some(crate::http::CA_HINT.to_string());
     } else if env == crate::sandbox_env::ENV {

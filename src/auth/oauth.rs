@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::credentials::Record;
 use crate::credentials::record::now;
+use crate::http::Why;
 use crate::secret::Secret;
 
 type AuthClient =
@@ -73,9 +74,9 @@ pub enum TokenError {
         description: Option<String>,
     },
     /// The request never reached the server (connection refused, DNS): safe to retry.
-    NotSent(String),
+    NotSent(Why),
     /// Sent, but no answer arrived in time: the server may have acted on it.
-    Unknown(String),
+    Unknown(Why),
     /// 5xx or 429: the server failed or asked us to slow down.
     Server {
         status: u16,
@@ -83,6 +84,16 @@ pub enum TokenError {
     },
     /// An answer that is not OAuth JSON (an HTML error page, a proxy's login page, bad JSON).
     Malformed(String),
+}
+
+impl TokenError {
+    /// The errors under this one (the connection's, TLS's), for `-v`.
+    pub fn causes(&self) -> Vec<String> {
+        match self {
+            TokenError::NotSent(why) | TokenError::Unknown(why) => why.causes.clone(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl std::fmt::Display for TokenError {
@@ -221,8 +232,8 @@ fn describe_body(err: &str, body: &[u8]) -> String {
 /// Transport failures, split by whether the request can have reached the server.
 #[derive(Debug)]
 pub enum HttpError {
-    NotSent(String),
-    Unknown(String),
+    NotSent(Why),
+    Unknown(Why),
     Server {
         status: u16,
         retry_after: Option<Duration>,
@@ -232,7 +243,7 @@ pub enum HttpError {
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HttpError::NotSent(m) | HttpError::Unknown(m) => f.write_str(m),
+            HttpError::NotSent(m) | HttpError::Unknown(m) => f.write_str(&m.line),
             HttpError::Server { status, .. } => write!(f, "HTTP {status}"),
         }
     }
@@ -252,7 +263,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let request = reqwest::Request::try_from(request)
-                .map_err(|e| HttpError::NotSent(e.to_string()))?;
+                .map_err(|e| HttpError::NotSent(e.to_string().into()))?;
             let response = self.0.execute(request).await.map_err(transport_error)?;
             let status = response.status();
             if status.is_server_error() || status.as_u16() == 429 {
@@ -268,7 +279,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
             let body = response.bytes().await.map_err(transport_error)?;
             builder
                 .body(body.to_vec())
-                .map_err(|e| HttpError::Unknown(e.to_string()))
+                .map_err(|e| HttpError::Unknown(e.to_string().into()))
         })
     }
 }
@@ -276,9 +287,9 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
 fn transport_error(e: reqwest::Error) -> HttpError {
     // A connect error means nothing was sent; anything later may have reached the server.
     if e.is_connect() {
-        HttpError::NotSent(crate::http::describe_reqwest(&e))
+        HttpError::NotSent(Why::of(&e))
     } else {
-        HttpError::Unknown(crate::http::describe_reqwest(&e))
+        HttpError::Unknown(Why::of(&e))
     }
 }
 

@@ -278,6 +278,7 @@ fn outcome(answer: &RawResponse) -> Result<()> {
         exit,
         message: err.message,
         hint,
+        causes: err.causes,
     })
 }
 

@@ -317,7 +317,7 @@ fn append_whole(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn file_error(path: &Path, e: &std::io::Error) -> CliError {
-    CliError::usage(format!("cannot use {} as --output: {e}", path.display()))
+    CliError::usage(format!("cannot use {} as --output: {e}", path.display())).with_cause(e)
 }
 
 /// Personal data goes only into a directory other users cannot write to.

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::{Api, MAX_RETRY_AFTER, NoAnswer, is_invalid_token, unreachable_error};
 use crate::api::{ApiError, Failure};
-use crate::http::describe_reqwest;
+use crate::http::Why;
 use crate::retry::{Backoff, Policy};
 use crate::secret::Secret;
 
@@ -35,8 +35,8 @@ pub struct RawResponse {
 }
 
 enum RawReply {
-    NotSent(String),
-    Lost(String),
+    NotSent(Why),
+    Lost(Why),
     /// An answer over `MAX_RESPONSE_BYTES`: not read, and not asked for again (it would be
     /// as large the next time).
     TooLarge(StatusCode),
@@ -216,7 +216,7 @@ impl Api {
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(e) => return RawReply::Lost(describe_reqwest(&e)),
+                Err(e) => return RawReply::Lost(Why::of(&e)),
             }
         }
         RawReply::Answer(RawResponse {
@@ -233,8 +233,9 @@ fn invalid_token(answer: &RawResponse) -> bool {
     is_invalid_token(parsed.as_ref())
 }
 
-fn lost(method: &Method, why: String) -> ApiError {
-    let mut err = ApiError::new(Failure::Unknown, format!("no answer: {why}"));
+fn lost(method: &Method, why: Why) -> ApiError {
+    let mut err =
+        ApiError::new(Failure::Unknown, format!("no answer: {why}")).caused_by(why.causes);
     if !idempotent(method) {
         err.hint = Some(format!(
             "the {method} request was sent and may have taken effect; it was not sent again"

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::error::{CliError, Result};
+use crate::http::Why;
 use crate::secret::Secret;
 use crate::settings::EtcdSettings;
 
@@ -26,7 +27,7 @@ const ROUND_PAUSE: Duration = Duration::from_millis(100);
 pub enum CallError {
     /// No member answered with a leader before the deadline. `waited` is true when the last
     /// attempt was a request a member accepted and held until the deadline (a lock wait).
-    Unavailable { last: String, waited: bool },
+    Unavailable { last: Why, waited: bool },
     /// The cluster answered and refused (permission denied, a bad request...).
     Refused(String),
 }
@@ -37,7 +38,7 @@ enum Attempt {
     /// Not done there; try the next endpoint. `held` when the request timed out after it
     /// was accepted; `answered` when the member itself answered (e.g. "no leader").
     Next {
-        why: String,
+        why: Why,
         held: bool,
         answered: bool,
     },
@@ -135,9 +136,9 @@ impl Gateway {
     ) -> std::result::Result<Value, CallError> {
         let n = self.endpoints.len();
         let first = self.preferred.load(Ordering::Relaxed);
-        let mut last = String::from("no attempt was made");
+        let mut last = Why::from("no attempt was made");
         // What a member that answered said ("no leader") tells more than a refused connection.
-        let mut said: Option<String> = None;
+        let mut said: Option<Why> = None;
         let mut held = false;
         let mut reauthenticated = false;
         for round in 0.. {
@@ -165,7 +166,10 @@ impl Gateway {
                         answered,
                     } => {
                         let at = self.endpoints[i].as_str().trim_end_matches('/');
-                        last = format!("{at}: {why}");
+                        last = Why {
+                            line: format!("{at}: {why}"),
+                            causes: why.causes,
+                        };
                         if answered {
                             said = Some(last.clone());
                         }
@@ -180,7 +184,7 @@ impl Gateway {
                         reauthenticated = true;
                         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     }
-                    Attempt::Reauthenticate => return Err(CallError::Refused(last)),
+                    Attempt::Reauthenticate => return Err(CallError::Refused(last.line)),
                     Attempt::Refused(why) => return Err(CallError::Refused(why)),
                 }
             }
@@ -211,7 +215,7 @@ impl Gateway {
             Err(e) => {
                 return Attempt::Next {
                     held: e.is_timeout() && !e.is_connect(),
-                    why: crate::http::describe_reqwest(&e),
+                    why: Why::of(&e),
                     answered: false,
                 };
             }
@@ -222,7 +226,7 @@ impl Gateway {
             Err(e) => {
                 return Attempt::Next {
                     held: e.is_timeout(),
-                    why: crate::http::describe_reqwest(&e),
+                    why: Why::of(&e),
                     answered: false,
                 };
             }
@@ -256,7 +260,7 @@ impl Gateway {
             .await
             .map_err(|e| Attempt::Next {
                 held: false,
-                why: crate::http::describe_reqwest(&e),
+                why: Why::of(&e),
                 answered: false,
             })?;
         let status = response.status();
@@ -286,7 +290,7 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
             let why = format!("HTTP {}: {}", status.as_u16(), truncate(line));
             return if status.is_server_error() {
                 Attempt::Next {
-                    why,
+                    why: why.into(),
                     held: false,
                     answered: true,
                 }
@@ -327,7 +331,7 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
         .any(|m| lower.contains(m));
     if retry {
         Attempt::Next {
-            why: message,
+            why: message.into(),
             held: false,
             answered: true,
         }
@@ -336,7 +340,7 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Attempt {
     }
 }
 
-fn unavailable(said: Option<String>, last: String, waited: bool) -> CallError {
+fn unavailable(said: Option<Why>, last: Why, waited: bool) -> CallError {
     CallError::Unavailable {
         last: said.unwrap_or(last),
         waited,
@@ -400,6 +404,7 @@ fn http_client(settings: &EtcdSettings, plain_http: bool) -> Result<reqwest::Cli
                 "cannot read the etcd {what} {}: {e}",
                 path.display()
             ))
+            .with_cause(&e)
         })
     };
     let mut builder = reqwest::Client::builder()
@@ -409,8 +414,10 @@ fn http_client(settings: &EtcdSettings, plain_http: bool) -> Result<reqwest::Cli
         .connect_timeout(settings.timeout.min(Duration::from_secs(3)))
         .pool_idle_timeout(Duration::from_secs(30));
     if let Some(ca) = &settings.ca_file {
-        let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "CA file")?)
-            .map_err(|e| CliError::usage(format!("invalid etcd CA file {}: {e}", ca.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "CA file")?).map_err(|e| {
+            CliError::usage(format!("invalid etcd CA file {}: {e}", ca.display()))
+                .with_causes(crate::http::reqwest_causes(&e))
+        })?;
         builder = builder.tls_certs_only(certs);
     } else if plain_http {
         builder = builder.tls_certs_only(Vec::new());
@@ -426,6 +433,7 @@ fn http_client(settings: &EtcdSettings, plain_http: bool) -> Result<reqwest::Cli
                     cert.display(),
                     key.display()
                 ))
+                .with_causes(crate::http::reqwest_causes(&e))
             })?;
             builder = builder.identity(identity);
         }
