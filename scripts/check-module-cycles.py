@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""Fails when the client's top-level modules (src/*.rs, src/*/) depend on each other in a cycle.
+"""Fails when the top-level modules (src/*.rs, src/*/) of the client, or of the sandbox crate
+(crates/sandbox/src), depend on each other in a cycle.
 
-A module depends on another when any of its files names `crate::OTHER`. Cycles make the house
+A module depends on another when any of its files names `crate::OTHER` (or, in a file of the
+crate's root directory, where `super` is the crate, `super::OTHER`). Cycles make the house
 hard to change (issue 10); .ci/run runs this so a new one is caught when it is written.
 """
 import os
 import re
 import sys
 
-SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SOURCES = [os.path.join(ROOT, "src"), os.path.join(ROOT, "crates", "sandbox", "src")]
 
 
-def modules():
+def modules(src):
     found = {}
-    for name in os.listdir(SRC):
-        path = os.path.join(SRC, name)
+    for name in os.listdir(src):
+        path = os.path.join(src, name)
         if name.endswith(".rs") and name not in ("lib.rs", "main.rs"):
             found[name[:-3]] = [path]
         elif os.path.isdir(path):
@@ -24,12 +27,14 @@ def modules():
     return found
 
 
-def dependencies(mods):
+def dependencies(src, mods):
     deps = {m: set() for m in mods}
     for m, files in mods.items():
         for path in files:
+            at_root = os.path.dirname(os.path.abspath(path)) == os.path.abspath(src)
+            pattern = r"(?:crate|super)::([a-z_][a-z0-9_]*)" if at_root else r"crate::([a-z_][a-z0-9_]*)"
             with open(path, encoding="utf-8") as f:
-                for other in re.findall(r"crate::([a-z_][a-z0-9_]*)", f.read()):
+                for other in re.findall(pattern, f.read()):
                     if other in mods and other != m:
                         deps[m].add(other)
     return deps
@@ -56,7 +61,7 @@ def cycles(deps):
 
 
 if __name__ == "__main__":
-    found = cycles(dependencies(modules()))
+    found = [c for src in SOURCES for c in cycles(dependencies(src, modules(src)))]
     for cycle in found:
         print("module cycle: " + " -> ".join(cycle), file=sys.stderr)
     sys.exit(1 if found else 0)
