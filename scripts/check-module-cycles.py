@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Fails when the client's top-level modules (src/*.rs, src/*/) depend on each other in a cycle,
-or when clap is seen past the door.
+"""Fails when the top-level modules (src/*.rs, src/*/) of the client, or of the sandbox crate
+(crates/sandbox/src), depend on each other in a cycle, or when clap is seen past the door.
 
-A module depends on another when any of its files names `crate::OTHER`. Cycles make the house
+A module depends on another when any of its files names `crate::OTHER` (or, in a file of the
+crate's root directory, where `super` is the crate, `super::OTHER`). Cycles make the house
 hard to change (issue 10); .ci/run runs this so a new one is caught when it is written.
 
 The door (issue 25): only the command line's own files (`DOOR`) use clap or `crate::cli`; the
@@ -13,7 +14,8 @@ import os
 import re
 import sys
 
-SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SOURCES = [os.path.join(ROOT, "src"), os.path.join(ROOT, "crates", "sandbox", "src")]
 
 
 # The files that may use clap and `crate::cli`: the definitions, the entry point, the commands.
@@ -22,10 +24,10 @@ DOOR = ("cli.rs", "lib.rs", "main.rs", "commands" + os.sep)
 # `crate::cli`, `super::cli`, `cli::X` in a grouped import; `clap::`, `clap_complete::`, `use clap`.
 PAST_THE_DOOR = re.compile(r"\bcli::|\bcrate::cli\b|\bclap(?:_[a-z]+)?::|\buse\s+clap")
 
-def modules():
+def modules(src):
     found = {}
-    for name in os.listdir(SRC):
-        path = os.path.join(SRC, name)
+    for name in os.listdir(src):
+        path = os.path.join(src, name)
         if name.endswith(".rs") and name not in ("lib.rs", "main.rs"):
             found[name[:-3]] = [path]
         elif os.path.isdir(path):
@@ -35,12 +37,14 @@ def modules():
     return found
 
 
-def dependencies(mods):
+def dependencies(src, mods):
     deps = {m: set() for m in mods}
     for m, files in mods.items():
         for path in files:
+            at_root = os.path.dirname(os.path.abspath(path)) == os.path.abspath(src)
+            pattern = r"(?:crate|super)::([a-z_][a-z0-9_]*)" if at_root else r"crate::([a-z_][a-z0-9_]*)"
             with open(path, encoding="utf-8") as f:
-                for other in re.findall(r"crate::([a-z_][a-z0-9_]*)", f.read()):
+                for other in re.findall(pattern, f.read()):
                     if other in mods and other != m:
                         deps[m].add(other)
     return deps
@@ -49,10 +53,10 @@ def dependencies(mods):
 def door_violations():
     """One line per use of clap or `crate::cli` outside the door (comment lines aside)."""
     found = []
-    for d, _, fs in os.walk(SRC):
+    for d, _, fs in os.walk(SOURCES[0]):
         for f in sorted(fs):
             path = os.path.join(d, f)
-            rel = os.path.relpath(path, SRC)
+            rel = os.path.relpath(path, SOURCES[0])
             if not f.endswith(".rs") or rel.startswith(DOOR):
                 continue
             with open(path, encoding="utf-8") as text:
@@ -89,7 +93,7 @@ def cycles(deps):
 
 
 if __name__ == "__main__":
-    found = cycles(dependencies(modules()))
+    found = [c for src in SOURCES for c in cycles(dependencies(src, modules(src)))]
     for cycle in found:
         print("module cycle: " + " -> ".join(cycle), file=sys.stderr)
     door = door_violations()

@@ -52,7 +52,8 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
             return Err(CliError::usage(format!(
                 "cannot read config file {}: {e}",
                 path.display()
-            )));
+            ))
+            .with_cause(&e));
         }
     };
     parse(&text).map_err(|msg| {

@@ -65,16 +65,19 @@ fn build(timeout: Duration, extra_ca: Option<&Path>, direct: bool) -> Result<req
     if let Some(path) = extra_ca {
         builder = builder.tls_certs_merge(load_ca(path)?);
     }
-    builder
-        .build()
-        .map_err(|e| CliError::network(format!("cannot set up HTTP client: {e}")))
+    builder.build().map_err(|e| {
+        CliError::network(format!("cannot set up HTTP client: {e}")).with_causes(reqwest_causes(&e))
+    })
 }
 
 fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>> {
-    let pem = crate::bounded::read_file(path, crate::bounded::SMALL_FILE)
-        .map_err(|e| CliError::usage(format!("cannot read CA file {}: {e}", path.display())))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| CliError::usage(format!("invalid CA file {}: {e}", path.display())))?;
+    let pem = crate::bounded::read_file(path, crate::bounded::SMALL_FILE).map_err(|e| {
+        CliError::usage(format!("cannot read CA file {}: {e}", path.display())).with_cause(&e)
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        CliError::usage(format!("invalid CA file {}: {e}", path.display()))
+            .with_causes(reqwest_causes(&e))
+    })?;
     if certs.is_empty() {
         return Err(CliError::usage(format!(
             "CA file {} holds no PEM certificate",
@@ -127,6 +130,60 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
         msg.push_str(&cause);
     }
     msg
+}
+
+/// Why a request got no usable answer, as hsm tells it: one line (`describe_reqwest`, or a
+/// reason of hsm's own), and the chain of errors under it, kept for `-v`. It reads as its line
+/// (`Display`, and `Deref` to `str` for the checks that look at the text).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Why {
+    pub line: String,
+    pub causes: Vec<String>,
+}
+
+impl Why {
+    pub(crate) fn of(e: &reqwest::Error) -> Why {
+        Why {
+            line: describe_reqwest(e),
+            causes: reqwest_causes(e),
+        }
+    }
+}
+
+impl From<String> for Why {
+    fn from(line: String) -> Why {
+        Why {
+            line,
+            causes: Vec::new(),
+        }
+    }
+}
+
+impl From<&str> for Why {
+    fn from(line: &str) -> Why {
+        Why::from(line.to_string())
+    }
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+impl std::ops::Deref for Why {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.line
+    }
+}
+
+/// What lies under a reqwest error, for `-v` (hyper's, the socket's, TLS's errors): its
+/// sources, not its own text, which names the URL (a query may hold a contact's field).
+pub(crate) fn reqwest_causes(e: &reqwest::Error) -> Vec<String> {
+    std::error::Error::source(e)
+        .map(crate::error::causes_of)
+        .unwrap_or_default()
 }
 
 /// Whether a body is an HTML page (an error page, a proxy's login page) rather than the JSON

@@ -74,21 +74,31 @@ impl Printer {
     }
 
     /// The error as one JSON object on one line, for a command run with `--json` (SPEC):
-    /// `{"error": {"message", "hint", "exit"}}`, the hint null when there is none.
+    /// `{"error": {"message", "hint", "exit"}}`, the hint null when there is none. Under `-v`
+    /// also `"causes"`: the underlying errors, outermost first (an empty array when none).
     pub fn error_json(&self, err: &crate::error::CliError) {
-        let object = serde_json::json!({
-            "error": {
-                "message": err.message,
-                "hint": err.hint,
-                "exit": err.exit.code(),
-            }
+        let mut object = serde_json::json!({
+            "message": err.message,
+            "hint": err.hint,
+            "exit": err.exit.code(),
         });
+        if self.verbose {
+            object["causes"] = serde_json::json!(err.causes);
+        }
+        let object = serde_json::json!({ "error": object });
         let _ = writeln!(io::stderr().lock(), "{object}");
     }
 
+    /// `error: ` and the one line scripts read; under `-v` a `caused by: ` line for each
+    /// underlying error (jj's order: the chain, then the hint); the hint last.
     pub fn error(&self, err: &crate::error::CliError) {
         let mut e = io::stderr().lock();
         let _ = writeln!(e, "error: {}", terminal_safe(&err.message, false));
+        if self.verbose {
+            for cause in &err.causes {
+                let _ = writeln!(e, "caused by: {}", terminal_safe(cause, false));
+            }
+        }
         if let Some(hint) = &err.hint {
             let _ = writeln!(e, "hint: {}", terminal_safe(hint, true));
         }

@@ -49,8 +49,8 @@ pub fn open(path: &str) -> Result<Box<dyn Read>> {
     if path == "-" {
         return Ok(Box::new(std::io::stdin()));
     }
-    let file =
-        File::open(path).map_err(|e| CliError::usage(format!("cannot read `{path}`: {e}")))?;
+    let file = File::open(path)
+        .map_err(|e| CliError::usage(format!("cannot read `{path}`: {e}")).with_cause(&e))?;
     // A file, or a pipe (`<(...)`); never a device such as /dev/zero, which never ends.
     let kind = file.metadata().map(|m| m.file_type()).ok();
     if kind.is_some_and(|k| k.is_dir() || is_device(&k)) {

@@ -1,13 +1,10 @@
 //! The built-in `sandbox` environment: the client credentials and default port that
-//! `hsm sandbox` publishes (its banner prints them). The client keeps its own copy rather than
-//! reaching into the emulator; a test checks the two agree.
+//! `hsm sandbox` publishes (its banner prints them), taken from the sandbox crate itself so
+//! the two cannot disagree, and the hints hsm gives about it.
 
-/// The sandbox's one OAuth client.
-pub const CLIENT_ID: &str = "hsm-sandbox";
-/// Its secret: public by design, the sandbox being a local emulator.
-pub const CLIENT_SECRET: &str = "hsm-sandbox-secret";
-/// Where `hsm sandbox` listens by default, and so where `--env sandbox` looks.
-pub const DEFAULT_PORT: u16 = 8787;
+/// The sandbox's one OAuth client, its secret (public by design, the sandbox being a local
+/// emulator), and where `hsm sandbox` listens by default, and so where `--env sandbox` looks.
+pub use hsm_sandbox::{CLIENT_ID, CLIENT_SECRET, DEFAULT_PORT};
 
 /// The name of the built-in environment.
 pub const ENV: &str = "sandbox";

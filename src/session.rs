@@ -322,6 +322,7 @@ async fn refresh_failed(
         e @ (TokenError::Transport(Attempt::Lost(_)) | TokenError::Malformed(_)) => Err(CliError::network(format!(
             "refresh outcome unknown: {e}"
         ))
+        .with_causes(e.causes())
         .with_hint(
             "not retried, to avoid spending a possibly rotated refresh token twice; run `hsm token refresh` to try again, or `hsm login` if that reports the session is gone",
         )),
@@ -341,7 +342,9 @@ async fn refresh_failed(
                 }
                 _ => "the stored credentials were kept; try again later".to_string(),
             };
-            Err(CliError::network(format!("cannot refresh the session: {e}")).with_hint(hint))
+            Err(CliError::network(format!("cannot refresh the session: {e}"))
+                .with_causes(e.causes())
+                .with_hint(hint))
         }
     }
 }
@@ -395,10 +398,13 @@ async fn refresh_with_retries(
         let wait = match (attempt, pause) {
             // A 5xx that may have followed the rotation: its answer (the new tokens) is lost.
             (Attempt::Answered(status), None) if !status.nothing_done() => {
-                return Err(TokenError::Transport(Attempt::Lost(format!(
-                    "HTTP {}, possibly after rotating the tokens",
-                    status.code.as_u16()
-                ))));
+                return Err(TokenError::Transport(Attempt::Lost(
+                    format!(
+                        "HTTP {}, possibly after rotating the tokens",
+                        status.code.as_u16()
+                    )
+                    .into(),
+                )));
             }
             (_, None) => return result,
             (Attempt::Answered(status), Some(pause)) => {
@@ -428,6 +434,7 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
             "cannot create the lock directory {}: {e}",
             dir.display()
         ))
+        .with_cause(&e)
     })?;
     let path = dir.join(format!(
         "{}.{}.refresh.lock",
@@ -438,7 +445,9 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| CliError::store(format!("cannot open the lock {}: {e}", path.display())))?;
+        .map_err(|e| {
+            CliError::store(format!("cannot open the lock {}: {e}", path.display())).with_cause(&e)
+        })?;
     let started = Instant::now();
     let mut told = false;
     loop {
@@ -446,10 +455,9 @@ async fn acquire_lock(settings: &EnvSettings, printer: Printer) -> Result<File> 
             Ok(()) => return Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => {}
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(CliError::store(format!(
-                    "cannot lock {}: {e}",
-                    path.display()
-                )));
+                return Err(
+                    CliError::store(format!("cannot lock {}: {e}", path.display())).with_cause(&e),
+                );
             }
         }
         if started.elapsed() >= LOCK_WAIT {

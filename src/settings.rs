@@ -177,7 +177,8 @@ fn refuse_unreadable_variables() -> Result<()> {
     Ok(())
 }
 
-/// Every variable hsm reads besides clap's, read once, as text.
+/// Every variable hsm reads besides clap's, read once, as text; the secrets among them as
+/// `Secret` from the moment they are read, so that `Debug` shows a fingerprint.
 #[derive(Debug, Default)]
 struct Variables {
     sandbox_url: Option<String>,
@@ -185,15 +186,15 @@ struct Variables {
     token_url: Option<String>,
     api_url: Option<String>,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    client_secret: Option<Secret>,
     redirect_uri: Option<String>,
-    access_token: Option<String>,
+    access_token: Option<Secret>,
     credential_store: Option<String>,
     credentials_file: Option<String>,
     state_dir: Option<String>,
     ledger: Option<String>,
     ledger_timeout: Option<String>,
-    ledger_password: Option<String>,
+    ledger_password: Option<Secret>,
     ledger_ca_file: Option<String>,
     pgpassfile: Option<String>,
     ca_file: Option<String>,
@@ -202,12 +203,12 @@ struct Variables {
     etcd_endpoints: Option<String>,
     etcd_prefix: Option<String>,
     etcd_user: Option<String>,
-    etcd_password: Option<String>,
+    etcd_password: Option<Secret>,
     etcd_ca_file: Option<String>,
     etcd_cert_file: Option<String>,
     etcd_key_file: Option<String>,
     etcd_timeout: Option<String>,
-    store_key: Option<String>,
+    store_key: Option<Secret>,
     browser: Option<(String, &'static str)>,
     display: bool,
 }
@@ -220,15 +221,15 @@ impl Variables {
             token_url: var(ev::HSM_TOKEN_URL),
             api_url: var(ev::HSM_API_URL),
             client_id: var(ev::HSM_CLIENT_ID),
-            client_secret: var(ev::HSM_CLIENT_SECRET),
+            client_secret: var(ev::HSM_CLIENT_SECRET).map(Secret::new),
             redirect_uri: var(ev::HSM_REDIRECT_URI),
-            access_token: var(ev::HSM_ACCESS_TOKEN),
+            access_token: var(ev::HSM_ACCESS_TOKEN).map(Secret::new),
             credential_store: var(ev::HSM_CREDENTIAL_STORE),
             credentials_file: var(ev::HSM_CREDENTIALS_FILE),
             state_dir: var(ev::HSM_STATE_DIR),
             ledger: var(ev::HSM_LEDGER),
             ledger_timeout: var(ev::HSM_LEDGER_TIMEOUT),
-            ledger_password: var(ev::HSM_LEDGER_PASSWORD),
+            ledger_password: var(ev::HSM_LEDGER_PASSWORD).map(Secret::new),
             ledger_ca_file: var(ev::HSM_LEDGER_CA_FILE),
             pgpassfile: var(ev::PGPASSFILE),
             ca_file: var(ev::HSM_CA_FILE),
@@ -237,12 +238,12 @@ impl Variables {
             etcd_endpoints: var(ev::HSM_ETCD_ENDPOINTS),
             etcd_prefix: var(ev::HSM_ETCD_PREFIX),
             etcd_user: var(ev::HSM_ETCD_USER),
-            etcd_password: var(ev::HSM_ETCD_PASSWORD),
+            etcd_password: var(ev::HSM_ETCD_PASSWORD).map(Secret::new),
             etcd_ca_file: var(ev::HSM_ETCD_CA_FILE),
             etcd_cert_file: var(ev::HSM_ETCD_CERT_FILE),
             etcd_key_file: var(ev::HSM_ETCD_KEY_FILE),
             etcd_timeout: var(ev::HSM_ETCD_TIMEOUT),
-            store_key: var(ev::HSM_STORE_KEY),
+            store_key: var(ev::HSM_STORE_KEY).map(Secret::new),
             browser: [ev::HSM_BROWSER, ev::BROWSER]
                 .into_iter()
                 .find_map(|name| var(name).map(|spec| (spec, name))),
@@ -381,7 +382,7 @@ fn resolve_with(
         browser: local.browser,
         ledger: vars.ledger.clone(),
         ledger_timeout: ledger_timeout(vars),
-        ledger_password: vars.ledger_password.clone().map(Secret::new),
+        ledger_password: vars.ledger_password.clone(),
         ledger_ca_file: vars.ledger_ca_file.as_ref().map(PathBuf::from),
         pgpassfile: vars.pgpassfile.as_ref().map(PathBuf::from),
     })
@@ -501,9 +502,9 @@ struct FromVariables {
 impl FromVariables {
     fn of(vars: &Variables, cfg: &Config) -> FromVariables {
         FromVariables {
-            client_secret: vars.client_secret.as_deref().map(Secret::new),
+            client_secret: vars.client_secret.clone(),
             token: match &vars.access_token {
-                Some(token) => TokenSource::Variable(Secret::new(token.as_str())),
+                Some(token) => TokenSource::Variable(token.clone()),
                 None => TokenSource::Store,
             },
             store: store_choice(vars, cfg),
@@ -570,7 +571,7 @@ fn etcd_settings(vars: &Variables, cfg: &Config) -> EtcdSettings {
             .clone()
             .unwrap_or_else(|| DEFAULT_ETCD_PREFIX.to_string()),
         user: vars.etcd_user.clone(),
-        password: vars.etcd_password.as_deref().map(Secret::new),
+        password: vars.etcd_password.clone(),
         ca_file: path(&vars.etcd_ca_file),
         cert_file: path(&vars.etcd_cert_file),
         key_file: path(&vars.etcd_key_file),
@@ -578,7 +579,7 @@ fn etcd_settings(vars: &Variables, cfg: &Config) -> EtcdSettings {
             .filter(|s| *s > 0.0)
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .unwrap_or(DEFAULT_ETCD_TIMEOUT),
-        store_key: vars.store_key.as_deref().map(Secret::new),
+        store_key: vars.store_key.clone(),
         state_dir: path(&vars.state_dir),
     }
 }
@@ -756,10 +757,27 @@ mod tests {
         assert!(parse_redirect_uri("http://127.0.0.1:0/callback").is_err());
     }
 
+    /// The raw variables as `{:?}` shows them (a `dbg!`, a test's failure message): every
+    /// secret among them a fingerprint, never its value.
+    #[test]
+    fn the_variables_debug_output_holds_no_secret() {
+        let v = Variables {
+            client_secret: Some(Secret::new("client-secret-value")),
+            access_token: Some(Secret::new("access-token-value")),
+            ledger_password: Some(Secret::new("ledger-password-value")),
+            etcd_password: Some(Secret::new("etcd-password-value")),
+            store_key: Some(Secret::new("store-key-value")),
+            ..vars()
+        };
+        let shown = format!("{v:?}");
+        assert!(!shown.contains("-value"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+
     #[test]
     fn variables_become_typed_values_and_bad_ones_fail_only_where_used() {
         let v = Variables {
-            access_token: Some("at".into()),
+            access_token: Some(Secret::new("at")),
             credential_store: Some("vault".into()),
             http_timeout: Some("0.5".into()),
             browser: Some(("firefox".into(), ev::BROWSER)),
@@ -831,8 +849,8 @@ mod tests {
         let v = Variables {
             etcd_endpoints: Some("http://127.0.0.1:1, http://127.0.0.1:2".into()),
             etcd_timeout: Some("2.5".into()),
-            store_key: Some("k".into()),
-            etcd_password: Some("pw".into()),
+            store_key: Some(Secret::new("k")),
+            etcd_password: Some(Secret::new("pw")),
             ..vars()
         };
         let s = resolve_with(&global(None), &Overrides::default(), &cfg, &v).unwrap();

@@ -13,7 +13,7 @@ use url::Url;
 use super::error::{ApiError, Failure};
 
 mod raw;
-use crate::http::{describe_reqwest, looks_like_html};
+use crate::http::{Why, looks_like_html};
 use crate::output::Printer;
 use crate::pace::{Pace, Signal};
 use crate::retry::{Attempt, Backoff, Effect, Policy, Status};
@@ -138,7 +138,9 @@ impl Api {
                     }
                     // Sent, but no answer: the server may have acted on it. Not resent (unless
                     // the request is idempotent).
-                    None => return Err(ApiError::new(Failure::Unknown, why)),
+                    None => {
+                        return Err(ApiError::new(Failure::Unknown, why.line).caused_by(why.causes));
+                    }
                 },
                 Attempt::Answered(answer) => match classify(answer) {
                     Verdict::Success(answer) => return Ok(answer),
@@ -219,7 +221,7 @@ impl Api {
                 is_json,
                 bytes,
             }),
-            Err(e) => Attempt::Lost(describe_reqwest(&e)),
+            Err(e) => Attempt::Lost(Why::of(&e)),
         }
     }
 
@@ -377,9 +379,10 @@ fn classify(raw: RawAnswer) -> Verdict {
 }
 
 /// The retries could not reach the server.
-fn unreachable_error(url: &Url, why: String, env: &str) -> ApiError {
+fn unreachable_error(url: &Url, why: Why, env: &str) -> ApiError {
     let origin = url.origin().ascii_serialization();
-    let mut err = ApiError::new(Failure::Network, format!("cannot reach {origin}: {why}"));
+    let mut err = ApiError::new(Failure::Network, format!("cannot reach {origin}: {why}"))
+        .caused_by(why.causes.clone());
     if crate::http::is_certificate_error(&why) {
         err.hint = Some(crate::http::CA_HINT.to_string());
     } else if env == crate::sandbox_env::ENV {

@@ -28,6 +28,8 @@ pub struct ApiError {
     /// Field-level errors of a validation answer, `field: message`.
     pub fields: Vec<String>,
     pub hint: Option<String>,
+    /// The underlying errors, for `-v` (see `CliError::causes`).
+    pub causes: Vec<String>,
 }
 
 impl ApiError {
@@ -38,7 +40,14 @@ impl ApiError {
             message: message.into(),
             fields: Vec::new(),
             hint: None,
+            causes: Vec::new(),
         }
+    }
+
+    /// Keep `causes` (the errors under this one) for `-v`.
+    pub fn caused_by(mut self, causes: Vec<String>) -> ApiError {
+        self.causes.extend(causes);
+        self
     }
 
     pub fn from_cli(e: CliError) -> ApiError {
@@ -54,6 +63,7 @@ impl ApiError {
             message: e.message,
             fields: Vec::new(),
             hint: e.hint,
+            causes: e.causes,
         }
     }
 
@@ -95,6 +105,7 @@ impl ApiError {
             message,
             fields,
             hint,
+            causes: Vec::new(),
         }
     }
 
@@ -126,6 +137,7 @@ impl ApiError {
             exit,
             message,
             hint: self.hint,
+            causes: self.causes,
         }
     }
 }

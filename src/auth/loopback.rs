@@ -80,6 +80,7 @@ pub fn bind(redirect: &Url) -> Result<Listener> {
             format!("cannot listen on {addr}: {e}")
         };
         CliError::network(format!("{why}, so the login redirect cannot be received"))
+            .with_cause(&e)
             .with_hint(format!(
                 "stop the program using it, or pass --redirect-uri http://127.0.0.1:PORT{} with another port registered for your client (or set HSM_REDIRECT_URI)",
                 redirect.path()

@@ -263,7 +263,8 @@ fn exchange_error(e: TokenError) -> CliError {
         CliError::auth(e.to_string())
     } else {
         CliError::network(e.to_string())
-    };
+    }
+    .with_causes(e.causes());
     match e {
         TokenError::Refused { ref error, .. } if error == "invalid_client" => {
             err.with_hint("check the client id and secret (HSM_CLIENT_SECRET, or re-enter it with --client-secret-stdin)")

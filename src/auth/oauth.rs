@@ -80,6 +80,16 @@ pub enum TokenError {
     Malformed(String),
 }
 
+impl TokenError {
+    /// The errors under this one (the connection's, TLS's), for `-v`.
+    pub fn causes(&self) -> Vec<String> {
+        match self {
+            TokenError::Transport(Attempt::NotSent(why) | Attempt::Lost(why)) => why.causes.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Display for TokenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -238,7 +248,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let request = reqwest::Request::try_from(request)
-                .map_err(|e| HttpError(Attempt::NotSent(e.to_string())))?;
+                .map_err(|e| HttpError(Attempt::NotSent(e.to_string().into())))?;
             let response = self.0.execute(request).await.map_err(transport_error)?;
             let status = response.status();
             if status.is_server_error() || status.as_u16() == 429 {
@@ -254,7 +264,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter<'_> {
             let body = response.bytes().await.map_err(transport_error)?;
             builder
                 .body(body.to_vec())
-                .map_err(|e| HttpError(Attempt::Lost(e.to_string())))
+                .map_err(|e| HttpError(Attempt::Lost(e.to_string().into())))
         })
     }
 }

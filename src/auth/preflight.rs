@@ -22,7 +22,7 @@ pub async fn token_endpoint_reachable(settings: &EnvSettings) -> Result<()> {
         let connect = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port));
         return match tokio::time::timeout(LIMIT, connect).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(unreachable(url, &e.to_string())),
+            Ok(Err(e)) => Err(unreachable(url, &e.to_string()).with_cause(&e)),
             Err(_) => Err(unreachable(url, "no answer within 10 s")),
         };
     }
@@ -39,14 +39,15 @@ pub async fn token_endpoint_reachable(settings: &EnvSettings) -> Result<()> {
     match http.head(root).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let why = crate::http::describe_reqwest(&e);
+            let why = crate::http::Why::of(&e);
             if crate::http::is_certificate_error(&why) {
                 return Err(CliError::network(format!(
                     "cannot log in: the token endpoint {url} presented a certificate this machine does not trust ({why})"
                 ))
+                .with_causes(why.causes)
                 .with_hint(crate::http::CA_HINT));
             }
-            Err(unreachable(url, &why))
+            Err(unreachable(url, &why).with_causes(why.causes))
         }
     }
 }

@@ -69,7 +69,7 @@ impl Report {
     /// has been adopted into the ledger (`old_report` tells the caller).
     pub fn create(path: &Path) -> Result<Report> {
         let err = |what: &str, e: std::io::Error| {
-            CliError::usage(format!("{what} report {}: {e}", path.display()))
+            CliError::usage(format!("{what} report {}: {e}", path.display())).with_cause(&e)
         };
         if let Some(dir) =
             crate::private_file::world_writable_dir(path).map_err(|e| err("cannot open", e))?
@@ -97,6 +97,7 @@ impl Report {
         line.push(b'\n');
         self.file.write_all(&line).map_err(|e| {
             CliError::network(format!("cannot write report {}: {e}", self.path.display()))
+                .with_cause(&e)
                 .with_hint("the ledger has every outcome; free the disk and run the same command again, or read them with `hsm ledger history`")
         })
     }

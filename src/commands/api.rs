@@ -279,6 +279,7 @@ fn outcome(answer: &RawResponse) -> Result<()> {
         exit,
         message: err.message,
         hint,
+        causes: err.causes,
     })
 }
 

@@ -35,13 +35,18 @@ impl FileStore {
         CliError::store(format!("{what} {}: {e}", self.path.display()))
     }
 
+    /// An io failure on the file: the message as `err`'s, the io error kept as its cause.
+    fn io_err(&self, what: &str, e: std::io::Error) -> CliError {
+        self.err(what, &e).with_cause(&e)
+    }
+
     /// Read the file; a missing file is empty. Unsafe permissions and corrupt content are
     /// errors, never reasons to start over.
     fn read(&self) -> Result<Contents> {
         let text = match crate::bounded::read_text(&self.path, crate::bounded::SMALL_FILE) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
-            Err(e) => return Err(self.err("cannot read credentials file", e)),
+            Err(e) => return Err(self.io_err("cannot read credentials file", e)),
         };
         self.check_permissions()?;
         serde_json::from_str(&text).map_err(|e| {
@@ -53,7 +58,7 @@ impl FileStore {
     #[cfg(unix)]
     fn check_permissions(&self) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
-        let meta = fs::metadata(&self.path).map_err(|e| self.err("cannot stat", e))?;
+        let meta = fs::metadata(&self.path).map_err(|e| self.io_err("cannot stat", e))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(CliError::store(format!(

@@ -108,6 +108,7 @@ fn missing(e: &KError) -> CliError {
         "opt into a 0600 file with {}=file (`hsm login` at a terminal offers it), or start a desktop keyring",
         ev::HSM_CREDENTIAL_STORE
     ))
+    .with_cause(e)
 }
 
 /// How the error for a machine without a keychain begins.
@@ -116,7 +117,7 @@ pub const NO_KEYCHAIN: &str = "no OS keychain on this machine";
 /// A keychain that exists but refused or failed a call: locked (or without a default
 /// collection), or another platform failure.
 fn unavailable(e: &KError) -> CliError {
-    match e {
+    let err = match e {
         KError::NoStorageAccess(_) => CliError::store(
             "the OS keychain is locked (or has no default collection to keep secrets in)",
         )
@@ -128,7 +129,8 @@ fn unavailable(e: &KError) -> CliError {
             "retry; if it persists, opt into a 0600 file with {}=file",
             ev::HSM_CREDENTIAL_STORE
         )),
-    }
+    };
+    err.with_cause(e)
 }
 
 impl SecretStore for Keychain {
@@ -154,7 +156,8 @@ impl SecretStore for Keychain {
             .map_err(|e| match e {
                 KError::TooLong(..) => CliError::store(format!(
                     "the credentials are too large for this keychain ({e})"
-                )),
+                ))
+                .with_cause(&e),
                 other => unavailable(&other),
             })
     }

@@ -43,6 +43,7 @@ fn quote_arg(arg: &str) -> String {
 fn last_outcomes(path: &Path) -> Result<BTreeMap<u64, Entry>> {
     let file = std::fs::File::open(path).map_err(|e| {
         CliError::usage(format!("cannot read report {}: {e}", path.display()))
+            .with_cause(&e)
             .with_hint("run the import first, or name its report with --report PATH")
     })?;
     let mut rows: BTreeMap<u64, Entry> = BTreeMap::new();

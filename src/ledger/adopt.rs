@@ -66,14 +66,14 @@ pub struct OldFile {
 pub fn read_old_file(path: &Path) -> Result<OldFile> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path)
-        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?;
+        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")).with_cause(&e))?;
     if !meta.is_file() {
         return Err(CliError::usage(format!(
             "cannot read {shown}: not a regular file"
         )));
     }
     let file = std::fs::File::open(path)
-        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?;
+        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")).with_cause(&e))?;
     parse(std::io::BufReader::new(file)).map_err(|e| {
         let message = format!("{shown}: {e}");
         CliError::usage(message).with_hint(

@@ -42,7 +42,8 @@ impl RealmLock {
                     return Err(CliError::store(format!(
                         "cannot lock the ledger ({}): {e}",
                         path.display()
-                    )));
+                    ))
+                    .with_cause(&e));
                 }
             }
             if started.elapsed() >= wait {
@@ -78,7 +79,7 @@ impl RealmLock {
 
 fn lock_path(ledger: &Path, realm: &Realm) -> Result<PathBuf> {
     let real = std::fs::canonicalize(ledger).map_err(|e| {
-        CliError::store(format!("cannot find the ledger {}: {e}", ledger.display()))
+        CliError::store(format!("cannot find the ledger {}: {e}", ledger.display())).with_cause(&e)
     })?;
     let mut name = real.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".lock-{}", realm.id));
@@ -95,6 +96,7 @@ fn open(path: &Path) -> Result<File> {
             "cannot open the ledger's lock {}: {e}",
             path.display()
         ))
+        .with_cause(&e)
     })
 }
 

@@ -86,6 +86,7 @@ async fn sandbox_instance(settings: &EnvSettings) -> Result<String> {
             settings.api_url,
             crate::http::describe_reqwest(&e)
         ))
+        .with_causes(crate::http::reqwest_causes(&e))
         .with_hint("is `hsm sandbox` running? Start it in another terminal, or set HSM_SANDBOX_URL")
     })?;
     Ok(answer

@@ -844,6 +844,7 @@ fn sql(shown: &str, e: rusqlite::Error) -> CliError {
             .with_hint("free some space and run the same command again"),
         _ => CliError::store(format!("ledger {shown}: {e}")),
     }
+    .with_cause(&e)
 }
 
 /// The ledger's directory: created 0700 if missing; one other users may write to is refused.
@@ -862,6 +863,7 @@ fn prepare_dir(path: &Path) -> Result<()> {
                 "cannot create the ledger's directory {}: {e}",
                 dir.display()
             ))
+            .with_cause(&e)
         })?;
     }
     match crate::private_file::world_writable_dir(path) {
@@ -871,7 +873,9 @@ fn prepare_dir(path: &Path) -> Result<()> {
             d.display()
         ))
         .with_hint("the ledger names your contacts: keep it in a private directory (chmod 700), or set HSM_LEDGER=sqlite:PATH")),
-        Err(e) => Err(CliError::store(format!("cannot check the ledger's directory: {e}"))),
+        Err(e) => Err(
+            CliError::store(format!("cannot check the ledger's directory: {e}")).with_cause(&e),
+        ),
     }
 }
 
@@ -882,7 +886,9 @@ fn create(path: &Path, shown: &str) -> Result<()> {
     let temp = tempfile::Builder::new()
         .prefix(".ledger-new-")
         .tempfile_in(dir)
-        .map_err(|e| CliError::store(format!("cannot create ledger {shown}: {e}")))?;
+        .map_err(|e| {
+            CliError::store(format!("cannot create ledger {shown}: {e}")).with_cause(&e)
+        })?;
     {
         let conn = Connection::open(temp.path()).map_err(|e| sql(shown, e))?;
         let init = format!(
@@ -911,7 +917,7 @@ fn create(path: &Path, shown: &str) -> Result<()> {
 /// a wider mode left by hand is narrowed to 0600.
 fn check_file(path: &Path, shown: &str) -> Result<()> {
     let meta = std::fs::metadata(path)
-        .map_err(|e| CliError::store(format!("cannot open ledger {shown}: {e}")))?;
+        .map_err(|e| CliError::store(format!("cannot open ledger {shown}: {e}")).with_cause(&e))?;
     if !meta.is_file() {
         return Err(damaged(shown, "not a regular file"));
     }
@@ -923,7 +929,10 @@ fn check_file(path: &Path, shown: &str) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
-                |e| CliError::store(format!("cannot make ledger {shown} private (0600): {e}")),
+                |e| {
+                    CliError::store(format!("cannot make ledger {shown} private (0600): {e}"))
+                        .with_cause(&e)
+                },
             )?;
         }
     }

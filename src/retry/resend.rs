@@ -19,13 +19,15 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 
+use crate::http::Why;
+
 /// What one attempt came to.
 #[derive(Debug)]
 pub enum Attempt<A> {
     /// The connection failed: nothing left this machine.
-    NotSent(String),
+    NotSent(Why),
     /// Sent, but the answer was lost (a timeout, a reset): the server may have acted on it.
-    Lost(String),
+    Lost(Why),
     /// The server answered (any status).
     Answered(A),
 }
@@ -34,7 +36,7 @@ impl<A> Attempt<A> {
     /// A send that failed: a failed connection means nothing was sent; any later failure,
     /// that the request may have reached the server.
     pub fn failed(e: &reqwest::Error) -> Attempt<A> {
-        let why = crate::http::describe_reqwest(e);
+        let why = Why::of(e);
         if e.is_connect() {
             Attempt::NotSent(why)
         } else {

@@ -25,9 +25,9 @@ impl Source {
         }
         let mut input = rows::open(path)?.take(MAX_SPOOLED + 1);
         let mut spool = tempfile::tempfile()
-            .map_err(|e| CliError::usage(format!("cannot buffer `{path}`: {e}")))?;
+            .map_err(|e| CliError::usage(format!("cannot buffer `{path}`: {e}")).with_cause(&e))?;
         let copied = std::io::copy(&mut input, &mut spool)
-            .map_err(|e| CliError::usage(format!("cannot read `{path}`: {e}")))?;
+            .map_err(|e| CliError::usage(format!("cannot read `{path}`: {e}")).with_cause(&e))?;
         if copied > MAX_SPOOLED {
             return Err(CliError::usage(format!(
                 "`{path}` is larger than {} GiB; save it to a file and sync the file",

@@ -129,7 +129,7 @@ fn bind_error(addr: SocketAddr, e: &std::io::Error) -> CliError {
         ))
         .with_hint("choose another with --port PORT, or --port 0 for a free one")
     } else {
-        CliError::network(format!("cannot listen on {addr}: {e}"))
+        CliError::network(format!("cannot listen on {addr}: {e}")).with_cause(e)
     }
 }
 

@@ -174,9 +174,14 @@ fn stop(child: &mut tokio::process::Child) {
 
 /// Kills the process group led by `pid` (on Unix; elsewhere the child alone is stopped).
 fn kill_group(pid: u32) {
+    // Never 0 (or a negative id): killpg(0) would signal hsm's own group.
     #[cfg(unix)]
-    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    if let Ok(pid @ 1..) = libc::pid_t::try_from(pid) {
+        // SAFETY: killpg takes plain integers and touches no memory of ours; a failure (the
+        // group already gone) is ignored.
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
     }
     #[cfg(not(unix))]
     let _ = pid;
@@ -317,7 +322,7 @@ fn append_whole(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn file_error(path: &Path, e: &std::io::Error) -> CliError {
-    CliError::usage(format!("cannot use {} as --output: {e}", path.display()))
+    CliError::usage(format!("cannot use {} as --output: {e}", path.display())).with_cause(e)
 }
 
 /// Personal data goes only into a directory other users cannot write to.

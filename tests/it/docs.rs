@@ -275,3 +275,31 @@ fn one_convention_for_a_body_from_a_file_said_in_both_helps() {
         stderr(&out)
     );
 }
+
+/// The README's layout table names every top-level module of the client (`src/NAME.rs` or
+/// `src/NAME/`), so a new one is not left out (issue 25 found `sync/`, `pace/`, `bounded.rs`
+/// and `credentials/etcd` once missing).
+#[test]
+fn the_readme_layout_names_every_top_level_module() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("\nLayout").expect("the README's layout table");
+    let table = &readme[start..start + readme[start..].find("\n\n###").unwrap()];
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root().join("src")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let shown = if entry.file_type().unwrap().is_dir() {
+            format!("`src/{name}/")
+        } else {
+            format!("`src/{name}`")
+        };
+        if !table.contains(&shown) {
+            missing.push(shown);
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "not in the README's layout: {missing:?}"
+    );
+}

@@ -1,6 +1,7 @@
-//! Checked-in generated files (completions, man pages, `--help` snapshots) must match what
-//! the current definitions produce. `UPDATE_GENERATED=1 cargo test --test it generated`
-//! rewrites them; review the diff and commit it.
+//! Checked-in generated files (completions, man pages, `--help` snapshots, the README's table
+//! of environment variables) must match what the current definitions produce.
+//! `UPDATE_GENERATED=1 cargo test --test it generated` rewrites them; review the diff and
+//! commit it.
 
 use std::path::{Path, PathBuf};
 
@@ -133,9 +134,9 @@ fn page(cmd: clap::Command, top: bool) -> Vec<u8> {
         man.render_subcommands_section(&mut out).unwrap();
     }
     if top {
-        for section in hsm::manual::SECTIONS {
+        for section in hsm::manual::sections() {
             out.extend(format!(".SH \"{}\"\n", section.title).bytes());
-            for (term, text) in section.entries {
+            for (term, text) in &section.entries {
                 out.extend(format!(".TP\n\\fB{}\\fR\n{}\n", roff(term), roff(text)).bytes());
             }
         }
@@ -182,6 +183,25 @@ fn roff(text: &str) -> String {
     } else {
         escaped
     }
+}
+
+/// The README's table of environment variables is generated from `src/env_vars.rs`, as the man
+/// page's ENVIRONMENT section is: a variable added there appears in both, or this fails.
+#[test]
+fn the_readme_table_of_environment_variables_is_current() {
+    let path = root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = "<!-- env-vars:start: generated from src/env_vars.rs -->\n";
+    let end = "<!-- env-vars:end -->";
+    let from = readme.find(start).expect("the README's start marker") + start.len();
+    let to = from + readme[from..].find(end).expect("the README's end marker");
+    let actual = format!(
+        "{}{}{}",
+        &readme[..from],
+        hsm::manual::environment_markdown(),
+        &readme[to..]
+    );
+    assert_fresh(check(&path, actual.as_bytes()).into_iter().collect());
 }
 
 #[test]

@@ -109,6 +109,17 @@ fn verbose_traces_of_every_command_redact_every_secret() {
         shown.contains("refresh_token=[redacted sha256:"),
         "refreshes are traced"
     );
+    // A failure under -v: its causes (the connection's) are shown, and hold no secret either,
+    // though the refresh token and client secret were in the request that failed.
+    drop(sb);
+    let failed = env.run(&["token", "refresh", "-v", "--env", "sandbox"]);
+    assert_exit(&failed, 5);
+    assert!(
+        stderr(&failed).contains("\ncaused by: "),
+        "{}",
+        stderr(&failed)
+    );
+    shown += &stderr(&failed);
     shown += &std::fs::read_to_string(&report).unwrap();
     let logout = env.run(&["logout", "-v", "--env", "sandbox"]);
     shown += &stderr(&logout);
@@ -375,4 +386,89 @@ fn with_json_errors_are_a_json_object_on_stderr() {
     let out = env.run(&["token", "show"]);
     assert_exit(&out, 4);
     assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+}
+
+/// The stderr lines that are not `-v`'s own (`* ` traces, `caused by: ` lines).
+fn without_verbose_lines(err: &str) -> String {
+    err.lines()
+        .filter(|l| !l.starts_with("* ") && !l.starts_with("caused by: "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// SPEC: every failure is one clear line, "plus detail under -v". The errors under it (a
+/// refused connection under reqwest's and hyper's, the io error of a missing file) are
+/// `caused by:` lines under `-v`, between the error and its hint; without `-v` the output is
+/// the error and hint lines alone, the same as with `-v` less its own lines.
+#[test]
+fn verbose_adds_the_causes_of_an_error_and_nothing_else_changes() {
+    let (_sb, mut env) = logged_in(&[]);
+    // The API is at a port nothing listens on: the session is valid, the connection refused.
+    let port = free_port();
+    env.set("HSM_SANDBOX_URL", &format!("http://127.0.0.1:{port}"));
+    let search = [
+        "contacts",
+        "search",
+        "--env",
+        "sandbox",
+        "--first-name",
+        "A",
+        "--phone",
+        "5551234567",
+    ];
+    let plain = env.run(&search);
+    assert_exit(&plain, 5);
+    let plain_err = stderr(&plain);
+    assert!(!plain_err.contains("caused by"), "{plain_err}");
+    assert!(plain_err.starts_with("error: cannot reach "), "{plain_err}");
+    let verbose = env.run(&[&search[..], &["-v"]].concat());
+    assert_exit(&verbose, 5);
+    let verbose_err = stderr(&verbose);
+    let causes: Vec<&str> = verbose_err
+        .lines()
+        .filter(|l| l.starts_with("caused by: "))
+        .collect();
+    assert!(
+        causes.len() >= 2
+            && causes.last().unwrap().contains("Connection refused")
+            && causes.iter().all(|c| !c.contains(&port.to_string())),
+        "the chain down to the socket's refusal, and not the URL: {verbose_err}"
+    );
+    let shown: Vec<&str> = verbose_err
+        .lines()
+        .filter(|l| !l.starts_with("* "))
+        .collect();
+    assert!(shown[0].starts_with("error: ") && shown[shown.len() - 1].starts_with("hint: "));
+    assert_eq!(without_verbose_lines(&verbose_err), plain_err);
+
+    // A missing file: the io error is the cause.
+    let missing = env.path("missing.toml");
+    env.set("HSM_CONFIG", missing.to_str().unwrap());
+    let plain = env.run(&["token", "show"]);
+    assert_exit(&plain, 2);
+    let plain_err = stderr(&plain);
+    assert_eq!(plain_err.lines().count(), 1, "{plain_err}");
+    let verbose = env.run(&["token", "show", "-v"]);
+    assert_exit(&verbose, 2);
+    let verbose_err = stderr(&verbose);
+    assert!(
+        verbose_err.contains("\ncaused by: No such file or directory"),
+        "{verbose_err}"
+    );
+    assert_eq!(without_verbose_lines(&verbose_err), plain_err);
+
+    // With --json: the causes are an array under -v, and absent without it.
+    let plain = env.run(&["token", "show", "--json"]);
+    let e = json_error(&plain);
+    assert!(e["error"].get("causes").is_none(), "{e}");
+    let verbose = env.run(&["token", "show", "--json", "-v"]);
+    let e = json_error(&verbose);
+    let causes = e["error"]["causes"].as_array().expect("a causes array");
+    assert!(
+        causes[0]
+            .as_str()
+            .unwrap()
+            .contains("No such file or directory"),
+        "{e}"
+    );
 }

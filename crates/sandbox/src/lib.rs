@@ -14,6 +14,7 @@ mod faults;
 mod log;
 mod oauth;
 mod pages;
+mod pkce;
 mod respond;
 mod running;
 mod schema;

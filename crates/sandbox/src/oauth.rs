@@ -6,15 +6,15 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use url::{Host, Url};
 
 use crate::pages;
+use crate::pkce::is_pkce_string;
 use crate::respond::{self, Resp};
 use crate::schema::is_email;
 use crate::state::{CodeError, DEFAULT_AGENT, Grant, RefreshError, SCOPE, TokenResponse};
@@ -76,21 +76,6 @@ pub(crate) fn is_loopback_redirect(uri: &str) -> bool {
         && url.fragment().is_none()
         && url.username().is_empty()
         && url.password().is_none()
-}
-
-/// RFC 7636 §4.1: 43 to 128 unreserved characters. A S256 challenge has the same alphabet.
-fn is_pkce_string(text: &str) -> bool {
-    (43..=128).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-}
-
-/// RFC 7636 §4.6 with S256, the only method the sandbox accepts:
-/// `BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge`.
-pub(crate) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    is_pkce_string(verifier)
-        && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
 /// Appends parameters to a validated redirect URI, keeping any query it already has.
@@ -580,7 +565,6 @@ pub(crate) fn mint(
 mod tests {
     use super::*;
 
-    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     fn params(query: &str) -> Params {
@@ -588,13 +572,6 @@ mod tests {
     }
 
     const GOOD: &str = "client_id=hsm-sandbox&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&response_type=code&scope=partner_api_v2";
-
-    #[test]
-    fn pkce_s256_matches_the_rfc_example() {
-        assert!(pkce_matches(VERIFIER, CHALLENGE));
-        assert!(!pkce_matches(&VERIFIER.replace('d', "e"), CHALLENGE));
-        assert!(!pkce_matches("short", CHALLENGE));
-    }
 
     #[test]
     fn loopback_redirects_only() {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::faults::FaultQueue;
-use super::oauth::pkce_matches;
+use super::pkce::pkce_matches;
 use super::traffic::{ArrivalWindow, TokenBucket};
 
 pub(crate) const SCOPE: &str = "partner_api_v2";

@@ -12,7 +12,7 @@ use url::Url;
 
 use super::{Api, MAX_RETRY_AFTER, is_invalid_token, unreachable_error};
 use crate::api::{ApiError, Failure};
-use crate::http::describe_reqwest;
+use crate::http::Why;
 use crate::retry::{Attempt, Backoff, Effect, Policy, Status};
 use crate::secret::Secret;
 
@@ -214,7 +214,7 @@ impl Api {
                 }
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(e) => return Attempt::Lost(describe_reqwest(&e)),
+                Err(e) => return Attempt::Lost(Why::of(&e)),
             }
         }
         Attempt::Answered(Ok(RawResponse {
@@ -240,8 +240,9 @@ fn invalid_token(answer: &RawResponse) -> bool {
     is_invalid_token(parsed.as_ref())
 }
 
-fn lost(effect: Effect, method: &Method, why: String) -> ApiError {
-    let mut err = ApiError::new(Failure::Unknown, format!("no answer: {why}"));
+fn lost(effect: Effect, method: &Method, why: Why) -> ApiError {
+    let mut err =
+        ApiError::new(Failure::Unknown, format!("no answer: {why}")).caused_by(why.causes);
     if effect == Effect::Once {
         err.hint = Some(format!(
             "the {method} request was sent and may have taken effect; it was not sent again"

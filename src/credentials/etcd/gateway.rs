@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::error::{CliError, Result};
+use crate::http::Why;
 use crate::retry::{self, Effect, Status};
 use crate::secret::Secret;
 use crate::settings::EtcdSettings;
@@ -33,7 +34,7 @@ const EFFECT: Effect = Effect::Idempotent;
 pub enum CallError {
     /// No member answered with a leader before the deadline. `waited` is true when the last
     /// attempt was a request a member accepted and held until the deadline (a lock wait).
-    Unavailable { last: String, waited: bool },
+    Unavailable { last: Why, waited: bool },
     /// The cluster answered and refused (permission denied, a bad request...).
     Refused(String),
 }
@@ -44,7 +45,7 @@ enum Verdict {
     /// Not done there; try the next endpoint. `held` when the request timed out after it
     /// was accepted; `answered` when the member itself answered (e.g. "no leader").
     Next {
-        why: String,
+        why: Why,
         held: bool,
         answered: bool,
     },
@@ -142,9 +143,9 @@ impl Gateway {
     ) -> std::result::Result<Value, CallError> {
         let n = self.endpoints.len();
         let first = self.preferred.load(Ordering::Relaxed);
-        let mut last = String::from("no attempt was made");
+        let mut last = Why::from("no attempt was made");
         // What a member that answered said ("no leader") tells more than a refused connection.
-        let mut said: Option<String> = None;
+        let mut said: Option<Why> = None;
         let mut held = false;
         let mut reauthenticated = false;
         for round in 0.. {
@@ -172,7 +173,10 @@ impl Gateway {
                         answered,
                     } => {
                         let at = self.endpoints[i].as_str().trim_end_matches('/');
-                        last = format!("{at}: {why}");
+                        last = Why {
+                            line: format!("{at}: {why}"),
+                            causes: why.causes,
+                        };
                         if answered {
                             said = Some(last.clone());
                         }
@@ -187,7 +191,7 @@ impl Gateway {
                         reauthenticated = true;
                         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     }
-                    Verdict::Reauthenticate => return Err(CallError::Refused(last)),
+                    Verdict::Reauthenticate => return Err(CallError::Refused(last.line)),
                     Verdict::Refused(why) => return Err(CallError::Refused(why)),
                 }
             }
@@ -271,9 +275,9 @@ impl Gateway {
 /// only a call can be, not an authentication.
 fn unanswered(e: &reqwest::Error, may_hold: bool) -> Verdict {
     let attempt = retry::Attempt::<Status>::failed(e);
-    let why = crate::http::describe_reqwest(e);
+    let why = Why::of(e);
     if !EFFECT.may_resend(&attempt) {
-        return Verdict::Refused(why);
+        return Verdict::Refused(why.line);
     }
     Verdict::Next {
         held: may_hold && matches!(attempt, retry::Attempt::Lost(_)) && e.is_timeout(),
@@ -297,7 +301,7 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Verdict {
             }));
             return if resend {
                 Verdict::Next {
-                    why,
+                    why: why.into(),
                     held: false,
                     answered: true,
                 }
@@ -338,7 +342,7 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Verdict {
         .any(|m| lower.contains(m));
     if retry {
         Verdict::Next {
-            why: message,
+            why: message.into(),
             held: false,
             answered: true,
         }
@@ -347,7 +351,7 @@ fn classify(status: reqwest::StatusCode, text: &str) -> Verdict {
     }
 }
 
-fn unavailable(said: Option<String>, last: String, waited: bool) -> CallError {
+fn unavailable(said: Option<Why>, last: Why, waited: bool) -> CallError {
     CallError::Unavailable {
         last: said.unwrap_or(last),
         waited,
@@ -411,6 +415,7 @@ fn http_client(settings: &EtcdSettings, plain_http: bool) -> Result<reqwest::Cli
                 "cannot read the etcd {what} {}: {e}",
                 path.display()
             ))
+            .with_cause(&e)
         })
     };
     let mut builder = reqwest::Client::builder()
@@ -420,8 +425,10 @@ fn http_client(settings: &EtcdSettings, plain_http: bool) -> Result<reqwest::Cli
         .connect_timeout(settings.timeout.min(Duration::from_secs(3)))
         .pool_idle_timeout(Duration::from_secs(30));
     if let Some(ca) = &settings.ca_file {
-        let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "CA file")?)
-            .map_err(|e| CliError::usage(format!("invalid etcd CA file {}: {e}", ca.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&read(ca, "CA file")?).map_err(|e| {
+            CliError::usage(format!("invalid etcd CA file {}: {e}", ca.display()))
+                .with_causes(crate::http::reqwest_causes(&e))
+        })?;
         builder = builder.tls_certs_only(certs);
     } else if plain_http {
         builder = builder.tls_certs_only(Vec::new());
@@ -437,6 +444,7 @@ fn http_client(settings: &EtcdSettings, plain_http: bool) -> Result<reqwest::Cli
                     cert.display(),
                     key.display()
                 ))
+                .with_causes(crate::http::reqwest_causes(&e))
             })?;
             builder = builder.identity(identity);
         }

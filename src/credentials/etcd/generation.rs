@@ -114,6 +114,7 @@ impl SeenFile {
             "{what} {} (the generations of the etcd records this machine has seen): {e}",
             self.path.display()
         ))
+        .with_cause(e)
     }
 }
 

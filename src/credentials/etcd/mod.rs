@@ -205,7 +205,8 @@ impl Inner {
             CallError::Unavailable { last, .. } => CliError::store(format!(
                 "etcd is unavailable: no member answered with a leader within {} s (last: {last}); nothing was changed",
                 self.timeout.as_secs_f64()
-            )),
+            ))
+            .with_causes(last.causes),
             CallError::Refused(why) => CliError::store(format!("etcd refused the request: {why}")),
         }
     }

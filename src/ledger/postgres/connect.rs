@@ -245,6 +245,7 @@ fn tls_config(settings: &EnvSettings) -> Result<rustls::ClientConfig> {
             "HSM_LEDGER_CA_FILE: cannot read {}: {e}",
             ca.display()
         ))
+        .with_cause(&e)
     })?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {

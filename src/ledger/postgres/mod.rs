@@ -642,8 +642,26 @@ pub(crate) fn timed_out(shown: &str, timeout: Duration) -> CliError {
 }
 
 /// A server's refusal or a lost connection: exit 6, one line, naming the ledger (never a
-/// password: none is in `shown`, and the server's messages hold none).
+/// password: none is in `shown`, and the server's messages hold none), and the chain under it
+/// as causes for `-v`.
 pub(crate) fn pg(shown: &str, e: tokio_postgres::Error) -> CliError {
+    let causes = pg_causes(&e);
+    pg_message(shown, e).with_causes(causes)
+}
+
+/// The error's chain; a server's own error only as severity and SQLSTATE, since its DETAIL
+/// line may quote a row's values (a duplicate key names the key).
+fn pg_causes(e: &tokio_postgres::Error) -> Vec<String> {
+    match e.as_db_error() {
+        Some(db) => vec![
+            e.to_string(),
+            format!("{} (SQLSTATE {})", db.severity(), db.code().code()),
+        ],
+        None => crate::error::causes_of(e),
+    }
+}
+
+fn pg_message(shown: &str, e: tokio_postgres::Error) -> CliError {
     use tokio_postgres::error::SqlState;
     if let Some(db) = e.as_db_error() {
         let code = db.code();
