@@ -13,7 +13,9 @@ use crate::error::{CliError, Result};
 /// Each call may take up to `timeout` (`HSM_KEYCHAIN_TIMEOUT`, resolved by the settings): a
 /// locked desktop keyring shows an unlock prompt and the call waits for it.
 pub struct Keychain {
-    timeout: Duration,
+    /// None: the caller bounds each call itself (a session's store runs every call on the
+    /// blocking pool within the same timeout, `credentials::shared`), so one deadline applies.
+    timeout: Option<Duration>,
 }
 
 impl Keychain {
@@ -27,6 +29,15 @@ impl Keychain {
     /// from a machine that has none at all (the inner one), where `hsm login` may offer the
     /// file store instead.
     pub fn try_connect(timeout: Duration) -> Result<Result<Keychain>> {
+        Keychain::try_connect_within(Some(timeout))
+    }
+
+    /// As `connect`, for a caller that bounds each call (the connection too) itself.
+    pub fn connect_unbounded() -> Result<Keychain> {
+        Keychain::try_connect_within(None)?
+    }
+
+    fn try_connect_within(timeout: Option<Duration>) -> Result<Result<Keychain>> {
         let store = with_deadline(timeout, native_store)?;
         Ok(store
             .map(|store| {
@@ -51,11 +62,14 @@ impl Keychain {
 
 /// The keychain APIs are blocking and have no timeout of their own, so each call runs on a
 /// thread of its own; one that does not answer in time is left behind, reported, and ends
-/// with the process.
+/// with the process. Without a limit, the call runs here: the caller bounds it.
 fn with_deadline<T: Send + 'static>(
-    limit: Duration,
+    limit: Option<Duration>,
     op: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
+    let Some(limit) = limit else {
+        return Ok(op());
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(op());

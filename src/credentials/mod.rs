@@ -100,6 +100,16 @@ pub fn open_store(choice: &StoreChoice) -> Result<Box<dyn SecretStore>> {
     }
 }
 
+/// The store a session uses while requests are in flight (`shared::SharedStore`), which runs
+/// every call on the blocking pool within a deadline of its own: the keychain's own thread and
+/// deadline would be a second one.
+pub(crate) fn open_store_for_session(choice: &StoreChoice) -> Result<Box<dyn SecretStore>> {
+    match choice {
+        StoreChoice::Keychain { .. } => Ok(Box::new(keychain::Keychain::connect_unbounded()?)),
+        other => open_store(other),
+    }
+}
+
 /// The store for `hsm login`: as `open_store`, except that a machine with no keychain at all
 /// (not a locked one) is reported as `Err(inner)` inside `Ok`, so that login can offer the
 /// file store at a terminal instead.

@@ -27,7 +27,7 @@ impl SharedStore {
     pub async fn open(choice: &StoreChoice) -> Result<SharedStore> {
         let limit = limit_for(choice);
         let opening = choice.clone();
-        match blocking::within(limit, move || super::open_store(&opening)).await? {
+        match blocking::within(limit, move || super::open_store_for_session(&opening)).await? {
             Waited::Done(store) => Ok(SharedStore {
                 store: Arc::from(store?),
                 limit,

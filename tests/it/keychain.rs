@@ -104,6 +104,34 @@ fn a_keychain_that_never_answers_is_abandoned_after_the_deadline() {
         "{err}"
     );
     assert!(!err.contains("/oauth/authorize"), "{err}");
+    // Commands that use the session (the store on the blocking pool, one deadline) give up
+    // as soon, and leave nothing running behind them.
+    for args in [
+        &["token", "refresh", "--env", "sandbox"][..],
+        &[
+            "contacts",
+            "create",
+            "--env",
+            "sandbox",
+            "--external-id",
+            "K1",
+            "--first-name",
+            "A",
+            "--last-name",
+            "B",
+        ],
+    ] {
+        let started = std::time::Instant::now();
+        let out = env.run(args);
+        assert_exit(&out, 6);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let err = stderr(&out);
+        assert!(
+            err.contains("within 1 s") && err.contains("HSM_KEYCHAIN_TIMEOUT"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(sb.stats()["contacts_created"], 0);
 }
 
 #[test]
