@@ -81,10 +81,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         commands::complete_values(kind, &cli.global);
         return ExitCode::SUCCESS;
     }
-    let printer = Printer {
-        quiet: cli.global.quiet,
-        verbose: cli.global.verbose,
-    };
+    let printer = Printer::new(cli.global.quiet, cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,7 +4,7 @@
 #![allow(clippy::print_stderr)]
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 /// Text made safe for a terminal: control characters (escape sequences, carriage returns, a
 /// newline that would forge a second line) are shown escaped, as `\u{1b}`. Untrusted text (a
@@ -26,13 +26,43 @@ pub fn terminal_safe(text: &str, keep_newlines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// What hsm may show and ask, decided once from the flags and the terminals (as uv's printer
+/// does): call sites ask the printer, never the terminal. hsm writes no colour (clap is built
+/// without it, the progress line is plain), so `NO_COLOR` holds with nothing to decide.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Printer {
     pub quiet: bool,
     pub verbose: bool,
+    /// stderr is a terminal: a progress line can redraw itself there.
+    stderr_terminal: bool,
+    /// stdin is a terminal: a person is there to answer a question or paste a URL.
+    stdin_terminal: bool,
 }
 
 impl Printer {
+    /// The printer for `-q` and `-v`, with the terminals as they are. The only place hsm asks
+    /// whether a stream is a terminal.
+    pub fn new(quiet: bool, verbose: bool) -> Printer {
+        Printer {
+            quiet,
+            verbose,
+            stderr_terminal: io::stderr().is_terminal(),
+            stdin_terminal: io::stdin().is_terminal(),
+        }
+    }
+
+    /// Whether to draw a progress line on stderr: at a terminal, and not with `-q` (a
+    /// redrawn line in a log or a pipe is noise).
+    pub fn progress(&self) -> bool {
+        !self.quiet && self.stderr_terminal
+    }
+
+    /// Whether hsm may ask a person (the client secret, a yes/no, a pasted redirect URL) and
+    /// wait for an answer: only with a terminal on stdin. Scripts, cron and CI are never asked.
+    pub fn can_prompt(&self) -> bool {
+        self.stdin_terminal
+    }
+
     /// A result line on stdout. Broken pipes are swallowed: the reader has what it wanted.
     pub fn result(&self, line: &str) {
         let mut out = io::stdout().lock();

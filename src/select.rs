@@ -12,7 +12,7 @@ use crate::output::Printer;
 use crate::settings::{self, EnvSettings, Overrides, TokenSource};
 
 pub fn settings_for_session(global: &GlobalArgs, printer: Printer) -> Result<EnvSettings> {
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = settings::resolve(global, &attended(printer))?;
     if settings.env_chosen || matches!(settings.token, TokenSource::Variable(_)) {
         return Ok(settings);
     }
@@ -36,9 +36,18 @@ pub fn settings_for_session(global: &GlobalArgs, printer: Printer) -> Result<Env
                 env: Some(env),
                 ..global.clone()
             };
-            settings::resolve(&chosen, &Overrides::default())
+            settings::resolve(&chosen, &attended(printer))
         }
         _ => Err(several(&settings.profile, &envs)),
+    }
+}
+
+/// No flag overrides; whether a person can answer a keychain's unlock prompt is the printer's
+/// to say.
+pub fn attended(printer: Printer) -> Overrides {
+    Overrides {
+        attended: printer.can_prompt(),
+        ..Overrides::default()
     }
 }
 

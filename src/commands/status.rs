@@ -13,10 +13,10 @@ use crate::credentials::{self, SecretStore, StoreKind};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::{self, EnvSettings, Overrides, StoreChoice, TokenSource};
+use crate::settings::{self, EnvSettings, StoreChoice, TokenSource};
 
 pub async fn run(global: &GlobalArgs, json: bool, printer: Printer) -> Result<()> {
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = settings::resolve(global, &crate::select::attended(printer))?;
     let mut rows = Vec::new();
     if let TokenSource::Variable(token) = &settings.token {
         rows.push(json!({

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::api::Api;
 use crate::bulk::plan::Kind;
 use crate::bulk::report::{self, Report};
-use crate::bulk::{Driver, Planned, Progress, Tally};
+use crate::bulk::{Driver, Planned, Tally};
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{CliError, Result};
 use crate::ledger::Writer;
@@ -84,7 +84,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
 
 /// The rows of a file, counted for the progress line's total (only when one is shown).
 fn count_rows(file: &str, format: rows::Format, printer: Printer) -> Option<u64> {
-    if file == "-" || !Progress::wanted(printer) {
+    if file == "-" || !printer.progress() {
         return None;
     }
     let rows = Rows::new(rows::open(file).ok()?, format).ok()?;
