@@ -35,6 +35,7 @@ mod secret;
 mod select;
 mod session;
 mod settings;
+mod shapes;
 mod sync;
 mod webhooks;
 

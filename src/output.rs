@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
+use serde::Serialize;
+
 /// Text made safe for a terminal: control characters (escape sequences, carriage returns, a
 /// newline that would forge a second line) are shown escaped, as `\u{1b}`. Untrusted text (a
 /// callback's `error_description`, an API message, a stored value) reaches stderr only so.
@@ -103,17 +105,28 @@ impl Printer {
         }
     }
 
+    /// A typed result as one JSON document on stdout (`--json`).
+    pub fn json<T: Serialize>(&self, value: &T) {
+        self.result(&serde_json::to_string_pretty(value).unwrap_or_default());
+    }
+
+    /// A typed result as one JSON line on stdout (`--json` of the bulk commands, JSON Lines).
+    pub fn json_line<T: Serialize>(&self, value: &T) {
+        self.result(&serde_json::to_string(value).unwrap_or_default());
+    }
+
     /// The error as one JSON object on one line, for a command run with `--json` (SPEC):
     /// `{"error": {"message", "hint", "exit"}}`, the hint null when there is none.
     pub fn error_json(&self, err: &crate::error::CliError) {
-        let object = serde_json::json!({
-            "error": {
-                "message": err.message,
-                "hint": err.hint,
-                "exit": err.exit.code(),
-            }
-        });
-        let _ = writeln!(io::stderr().lock(), "{object}");
+        let report = ErrorReport {
+            error: ErrorBody {
+                message: &err.message,
+                hint: err.hint.as_deref(),
+                exit: err.exit.code(),
+            },
+        };
+        let line = serde_json::to_string(&report).unwrap_or_default();
+        let _ = writeln!(io::stderr().lock(), "{line}");
     }
 
     pub fn error(&self, err: &crate::error::CliError) {
@@ -123,6 +136,25 @@ impl Printer {
             let _ = writeln!(e, "hint: {}", terminal_safe(hint, true));
         }
     }
+}
+
+/// A `--json` command's error on stderr (its schema: `docs/json/error.schema.json`).
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+pub(crate) struct ErrorReport<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+struct ErrorBody<'a> {
+    /// The one-line message, as `error:` would show it.
+    message: &'a str,
+    /// What to do about it, or null.
+    #[cfg_attr(test, schemars(required))]
+    hint: Option<&'a str>,
+    /// The exit code (see the README's table).
+    exit: u8,
 }
 
 #[cfg(test)]

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use crate::api::Api;
 use crate::bulk::plan::Kind;
 use crate::bulk::report::{self, Report};
@@ -18,6 +16,7 @@ use crate::error::{CliError, Result};
 use crate::ledger::Writer;
 use crate::output::Printer;
 use crate::rows::{self, Rows};
+use crate::shapes::ImportSummary;
 
 /// `--report`, else `FILE.report.jsonl`; stdin has no name to derive one from.
 fn report_path(args: &ImportArgs) -> Result<PathBuf> {
@@ -65,11 +64,11 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs, printer: Printer) -> Res
     }
     .run(&mut rows)
     .await;
-    let summary = summary_json(&tally, &report_path);
+    let summary = summary(&tally, &report_path);
     let finished = ledger.finish(&summary).await;
     summarize(&tally, &report_path, &args, printer);
     if args.json {
-        printer.result(&summary.to_string());
+        printer.json_line(&summary);
     }
     if let Some(e) = fatal {
         return Err(e);
@@ -166,17 +165,17 @@ fn summarize(t: &Tally, report: &Path, args: &ImportArgs, printer: Printer) {
     }
 }
 
-fn summary_json(t: &Tally, report: &Path) -> Value {
-    json!({
-        "created": t.created,
-        "skipped": t.skipped,
-        "found": t.found,
-        "invalid": t.invalid,
-        "refused": t.refused,
-        "failed": t.failed,
-        "unknown": t.unknown,
-        "unknown_external_ids": t.unknown_ids,
-        "interrupted": t.interrupted,
-        "report": report.display().to_string(),
-    })
+fn summary(t: &Tally, report: &Path) -> ImportSummary {
+    ImportSummary {
+        created: t.created,
+        skipped: t.skipped,
+        found: t.found,
+        invalid: t.invalid,
+        refused: t.refused,
+        failed: t.failed,
+        unknown: t.unknown,
+        unknown_external_ids: t.unknown_ids.clone(),
+        interrupted: t.interrupted,
+        report: report.display().to_string(),
+    }
 }
