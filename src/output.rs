@@ -151,7 +151,6 @@ struct ErrorBody<'a> {
     /// The one-line message, as `error:` would show it.
     message: &'a str,
     /// What to do about it, or null.
-    #[cfg_attr(test, schemars(required))]
     hint: Option<&'a str>,
     /// The exit code (see the README's table).
     exit: u8,

@@ -31,14 +31,11 @@ pub struct StoredToken {
     pub location: String,
     pub client_id: String,
     pub token_url: String,
-    #[cfg_attr(test, schemars(required))]
     pub scope: Option<String>,
     pub token_type: String,
     /// RFC 3339, or null when the server gave no expiry.
-    #[cfg_attr(test, schemars(required))]
     pub expires: Option<String>,
     /// Seconds from now (negative once expired); null when there is no expiry.
-    #[cfg_attr(test, schemars(required))]
     pub expires_in: Option<i64>,
     /// `valid`, `expiring (refreshes on next use)`, `expired (refreshes on next use)` or `expired`.
     pub status: &'static str,
@@ -46,7 +43,6 @@ pub struct StoredToken {
     pub checked: bool,
     pub refreshable: bool,
     pub access_token: String,
-    #[cfg_attr(test, schemars(required))]
     pub refresh_token: Option<String>,
     /// When the record was last written, RFC 3339.
     pub updated: String,
@@ -94,13 +90,10 @@ pub struct StatusRow {
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(JsonSchema))]
 pub struct SessionFacts {
-    #[cfg_attr(test, schemars(required))]
     pub scope: Option<String>,
     /// RFC 3339, or null.
-    #[cfg_attr(test, schemars(required))]
     pub expires: Option<String>,
     /// Seconds from now (negative once expired), or null.
-    #[cfg_attr(test, schemars(required))]
     pub expires_in: Option<i64>,
     pub refreshable: bool,
 }
@@ -240,7 +233,9 @@ mod tests {
     /// Every `--json` output: its schema file under `docs/json/`, and the schema.
     fn outputs() -> Vec<(&'static str, schemars::Schema)> {
         fn schema<T: JsonSchema>() -> schemars::Schema {
+            // What hsm writes: an `Option` field is there (null or not) unless it is skipped.
             SchemaSettings::draft2020_12()
+                .for_serialize()
                 .into_generator()
                 .into_root_schema_for::<T>()
         }

@@ -156,7 +156,6 @@ pub struct RealmCounts {
     pub contacts: u64,
     pub in_flight_or_unknown: u64,
     pub runs: u64,
-    #[cfg_attr(test, schemars(required))]
     pub last_run: Option<String>,
 }
 
