@@ -158,7 +158,23 @@ struct ErrorBody<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::terminal_safe;
+    use super::{Printer, terminal_safe};
+
+    #[test]
+    fn progress_needs_a_terminal_and_no_quiet_and_prompts_need_stdin() {
+        let at = |quiet, stderr_terminal, stdin_terminal| Printer {
+            quiet,
+            verbose: false,
+            stderr_terminal,
+            stdin_terminal,
+        };
+        assert!(at(false, true, false).progress());
+        assert!(!at(true, true, true).progress());
+        assert!(!at(false, false, true).progress());
+        assert!(at(true, false, true).can_prompt());
+        assert!(!at(false, true, false).can_prompt());
+        assert!(!Printer::default().progress() && !Printer::default().can_prompt());
+    }
 
     #[test]
     fn control_characters_are_escaped() {
