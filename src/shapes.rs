@@ -109,7 +109,7 @@ pub struct LedgerStatus {
 }
 
 /// `hsm contacts sync --dry-run --json`: the plan, one object.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(JsonSchema), schemars(deny_unknown_fields))]
 pub struct SyncPlan {
     /// External ids that would be created.
