@@ -189,6 +189,27 @@ pub struct ReportRow {
     pub error: Option<String>,
 }
 
+/// `hsm webhooks listen --json`: one line per submission, identifiers only (no personal data),
+/// whatever `-v` says.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(JsonSchema), schemars(deny_unknown_fields))]
+pub struct WebhookLine {
+    /// Always `submission`.
+    pub event: &'static str,
+    /// `taken`, `duplicate` (a redelivery, answered 200 and not kept twice) or `failed` (500).
+    pub outcome: &'static str,
+    /// The HTTP status hsm answered.
+    pub status: u16,
+    pub confirmation_number: String,
+    pub submitted_at: String,
+    /// `medicare_application.cms_plan_id` as the sender wrote it, or null when absent.
+    pub cms_plan_id: serde_json::Value,
+    /// `contact.id` as the sender wrote it, or null when absent.
+    pub contact_id: serde_json::Value,
+    /// `contact.external_id` as the sender wrote it, or null when absent.
+    pub contact_external_id: serde_json::Value,
+}
+
 /// A row's last outcome as `--show-report` tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(JsonSchema))]
@@ -248,6 +269,7 @@ mod tests {
             ("sync", schema::<SyncSummary>()),
             ("import", schema::<ImportSummary>()),
             ("import-report", schema::<ReportRow>()),
+            ("webhook", schema::<WebhookLine>()),
             ("error", schema::<crate::output::ErrorReport>()),
         ]
     }

@@ -31,7 +31,7 @@ fn problems(name: &str, value: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_valid(name: &str, value: &Value) {
+pub fn assert_valid(name: &str, value: &Value) {
     let found = problems(name, value);
     assert!(found.is_empty(), "{name}: {}\n{value:#}", found.join("; "));
 }
