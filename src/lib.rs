@@ -34,6 +34,7 @@ mod secret;
 mod select;
 mod session;
 mod settings;
+mod shapes;
 mod sync;
 mod webhooks;
 
@@ -80,10 +81,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         commands::complete_values(kind, &cli.global.selection());
         return ExitCode::SUCCESS;
     }
-    let printer = Printer {
-        quiet: cli.global.quiet,
-        verbose: cli.global.verbose,
-    };
+    let printer = Printer::new(cli.global.quiet, cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,7 +4,9 @@
 #![allow(clippy::print_stderr)]
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
 
 /// Text made safe for a terminal: control characters (escape sequences, carriage returns, a
 /// newline that would forge a second line) are shown escaped, as `\u{1b}`. Untrusted text (a
@@ -26,13 +28,43 @@ pub fn terminal_safe(text: &str, keep_newlines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// What hsm may show and ask, decided once from the flags and the terminals (as uv's printer
+/// does): call sites ask the printer, never the terminal. hsm writes no colour (clap is built
+/// without it, the progress line is plain), so `NO_COLOR` holds with nothing to decide.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Printer {
     pub quiet: bool,
     pub verbose: bool,
+    /// stderr is a terminal: a progress line can redraw itself there.
+    stderr_terminal: bool,
+    /// stdin is a terminal: a person is there to answer a question or paste a URL.
+    stdin_terminal: bool,
 }
 
 impl Printer {
+    /// The printer for `-q` and `-v`, with the terminals as they are. The only place hsm asks
+    /// whether a stream is a terminal.
+    pub fn new(quiet: bool, verbose: bool) -> Printer {
+        Printer {
+            quiet,
+            verbose,
+            stderr_terminal: io::stderr().is_terminal(),
+            stdin_terminal: io::stdin().is_terminal(),
+        }
+    }
+
+    /// Whether to draw a progress line on stderr: at a terminal, and not with `-q` (a
+    /// redrawn line in a log or a pipe is noise).
+    pub fn progress(&self) -> bool {
+        !self.quiet && self.stderr_terminal
+    }
+
+    /// Whether hsm may ask a person (the client secret, a yes/no, a pasted redirect URL) and
+    /// wait for an answer: only with a terminal on stdin. Scripts, cron and CI are never asked.
+    pub fn can_prompt(&self) -> bool {
+        self.stdin_terminal
+    }
+
     /// A result line on stdout. Broken pipes are swallowed: the reader has what it wanted.
     pub fn result(&self, line: &str) {
         let mut out = io::stdout().lock();
@@ -73,20 +105,30 @@ impl Printer {
         }
     }
 
+    /// A typed result as one JSON document on stdout (`--json`).
+    pub fn json<T: Serialize>(&self, value: &T) {
+        self.result(&serde_json::to_string_pretty(value).unwrap_or_default());
+    }
+
+    /// A typed result as one JSON line on stdout (`--json` of the bulk commands, JSON Lines).
+    pub fn json_line<T: Serialize>(&self, value: &T) {
+        self.result(&serde_json::to_string(value).unwrap_or_default());
+    }
+
     /// The error as one JSON object on one line, for a command run with `--json` (SPEC):
     /// `{"error": {"message", "hint", "exit"}}`, the hint null when there is none. Under `-v`
     /// also `"causes"`: the underlying errors, outermost first (an empty array when none).
     pub fn error_json(&self, err: &crate::error::CliError) {
-        let mut object = serde_json::json!({
-            "message": err.message,
-            "hint": err.hint,
-            "exit": err.exit.code(),
-        });
-        if self.verbose {
-            object["causes"] = serde_json::json!(err.causes);
-        }
-        let object = serde_json::json!({ "error": object });
-        let _ = writeln!(io::stderr().lock(), "{object}");
+        let report = ErrorReport {
+            error: ErrorBody {
+                message: &err.message,
+                hint: err.hint.as_deref(),
+                exit: err.exit.code(),
+                causes: self.verbose.then_some(err.causes.as_slice()),
+            },
+        };
+        let line = serde_json::to_string(&report).unwrap_or_default();
+        let _ = writeln!(io::stderr().lock(), "{line}");
     }
 
     /// `error: ` and the one line scripts read; under `-v` a `caused by: ` line for each
@@ -105,9 +147,46 @@ impl Printer {
     }
 }
 
+/// A `--json` command's error on stderr (its schema: `docs/json/error.schema.json`).
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+pub(crate) struct ErrorReport<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+struct ErrorBody<'a> {
+    /// The one-line message, as `error:` would show it.
+    message: &'a str,
+    /// What to do about it, or null.
+    hint: Option<&'a str>,
+    /// The exit code (see the README's table).
+    exit: u8,
+    /// Under `-v` only: the errors under this one, outermost first (`caused by:` lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    causes: Option<&'a [String]>,
+}
+
 #[cfg(test)]
 mod tests {
-    use super::terminal_safe;
+    use super::{Printer, terminal_safe};
+
+    #[test]
+    fn progress_needs_a_terminal_and_no_quiet_and_prompts_need_stdin() {
+        let at = |quiet, stderr_terminal, stdin_terminal| Printer {
+            quiet,
+            verbose: false,
+            stderr_terminal,
+            stdin_terminal,
+        };
+        assert!(at(false, true, false).progress());
+        assert!(!at(true, true, true).progress());
+        assert!(!at(false, false, true).progress());
+        assert!(at(true, false, true).can_prompt());
+        assert!(!at(false, true, false).can_prompt());
+        assert!(!Printer::default().progress() && !Printer::default().can_prompt());
+    }
 
     #[test]
     fn control_characters_are_escaped() {

@@ -11,7 +11,7 @@ use crate::output::Printer;
 use crate::settings::{self, EnvSettings, Overrides, Selection, TokenSource};
 
 pub fn settings_for_session(global: &Selection, printer: Printer) -> Result<EnvSettings> {
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = settings::resolve(global, &attended(printer))?;
     if settings.env_chosen || matches!(settings.token, TokenSource::Variable(_)) {
         return Ok(settings);
     }
@@ -35,9 +35,18 @@ pub fn settings_for_session(global: &Selection, printer: Printer) -> Result<EnvS
                 env: Some(env),
                 ..global.clone()
             };
-            settings::resolve(&chosen, &Overrides::default())
+            settings::resolve(&chosen, &attended(printer))
         }
         _ => Err(several(&settings.profile, &envs)),
+    }
+}
+
+/// No flag overrides; whether a person can answer a keychain's unlock prompt is the printer's
+/// to say.
+pub fn attended(printer: Printer) -> Overrides {
+    Overrides {
+        attended: printer.can_prompt(),
+        ..Overrides::default()
     }
 }
 

@@ -7,7 +7,6 @@
 //! carried as a value that reports the problem where it is used, so that commands which never
 //! use it do not start failing.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -147,6 +146,9 @@ pub struct Overrides {
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
     pub scope: Option<String>,
+    /// A person can answer (the printer's `can_prompt`): a locked keychain's unlock prompt is
+    /// waited for longer.
+    pub attended: bool,
 }
 
 /// Read a variable; empty counts as unset, as most CLIs treat it.
@@ -355,7 +357,7 @@ fn resolve_with(
         ca_file: file_ca,
         ..
     } = file;
-    let local = FromVariables::of(vars, cfg);
+    let local = FromVariables::of(vars, cfg, overrides.attended);
     Ok(EnvSettings {
         client_id: pick(
             overrides.client_id.as_ref(),
@@ -500,14 +502,14 @@ struct FromVariables {
 }
 
 impl FromVariables {
-    fn of(vars: &Variables, cfg: &Config) -> FromVariables {
+    fn of(vars: &Variables, cfg: &Config, attended: bool) -> FromVariables {
         FromVariables {
             client_secret: vars.client_secret.clone(),
             token: match &vars.access_token {
                 Some(token) => TokenSource::Variable(token.clone()),
                 None => TokenSource::Store,
             },
-            store: store_choice(vars, cfg),
+            store: store_choice(vars, cfg, attended),
             // Clamped: 1e-308 would time every request out at once, 1e18 is "never".
             http_timeout: seconds(vars.http_timeout.as_deref())
                 .filter(|s| *s > 0.0 && s.is_finite())
@@ -536,14 +538,14 @@ fn seconds(text: Option<&str>) -> Option<f64> {
     text?.parse::<f64>().ok()
 }
 
-fn store_choice(vars: &Variables, cfg: &Config) -> StoreChoice {
+fn store_choice(vars: &Variables, cfg: &Config, attended: bool) -> StoreChoice {
     let chosen = vars
         .credential_store
         .as_deref()
         .or(cfg.credential_store.as_deref());
     match chosen {
         None | Some("keychain") => StoreChoice::Keychain {
-            timeout: keychain_timeout(vars.keychain_timeout.as_deref()),
+            timeout: keychain_timeout(vars.keychain_timeout.as_deref(), attended),
         },
         Some("file") => StoreChoice::File {
             path: vars.credentials_file.as_ref().map(PathBuf::from),
@@ -586,13 +588,13 @@ fn etcd_settings(vars: &Variables, cfg: &Config) -> EtcdSettings {
 
 /// A locked desktop keyring shows an unlock prompt and the call waits for it: long enough for
 /// a person at a terminal to answer, short when no one is there to (cron, CI, scripts).
-fn keychain_timeout(variable: Option<&str>) -> Duration {
+fn keychain_timeout(variable: Option<&str>, attended: bool) -> Duration {
     if let Some(secs) = seconds(variable).filter(|s| s.is_finite())
         && let Ok(d) = Duration::try_from_secs_f64(secs.clamp(0.1, 86_400.0))
     {
         return d;
     }
-    if std::io::stdin().is_terminal() {
+    if attended {
         Duration::from_secs(120)
     } else {
         Duration::from_secs(20)
@@ -829,8 +831,13 @@ mod tests {
             .unwrap_err();
             assert!(err.message.starts_with(name), "{}", err.message);
         }
-        assert_eq!(keychain_timeout(Some("1")), Duration::from_secs(1));
-        assert_eq!(keychain_timeout(Some("0")), Duration::from_millis(100));
+        assert_eq!(keychain_timeout(Some("1"), true), Duration::from_secs(1));
+        assert_eq!(
+            keychain_timeout(Some("0"), false),
+            Duration::from_millis(100)
+        );
+        assert_eq!(keychain_timeout(None, true), Duration::from_secs(120));
+        assert_eq!(keychain_timeout(None, false), Duration::from_secs(20));
     }
 
     #[test]
@@ -885,9 +892,9 @@ mod tests {
                     http_timeout: Some(value.clone()),
                     ..Variables::default()
                 };
-                let local = FromVariables::of(&vars, &Config::default());
+                let local = FromVariables::of(&vars, &Config::default(), false);
                 proptest::prop_assert!(!local.http_timeout.is_zero());
-                let _ = keychain_timeout(Some(&value));
+                let _ = keychain_timeout(Some(&value), false);
             }
         }
     }

@@ -9,7 +9,6 @@ mod preflight;
 mod store;
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -70,7 +69,7 @@ pub async fn login(settings: &EnvSettings, opts: &LoginOptions, printer: Printer
     let (callback_rx, _listening) = listener.start(auth.state.secret().to_string());
     let interrupt = crate::interrupt::Interrupt::install();
 
-    let can_paste = opts.no_browser || std::io::stdin().is_terminal();
+    let can_paste = opts.no_browser || printer.can_prompt();
     show_login_url(settings, &auth.url, opts.no_browser, can_paste, printer);
     let pasted = stdin_lines.take_for_paste(can_paste);
 
@@ -347,7 +346,7 @@ fn client_secret(
     if let Some(known) = credentials::client_secret(settings, client_id, store, piped)? {
         return Ok(known);
     }
-    if std::io::stdin().is_terminal() {
+    if printer.can_prompt() {
         printer.prompt(&secret_context(settings, client_id, store));
         let v = rpassword::prompt_password(format!("Client secret for {client_id}: "))
             .map_err(|e| CliError::usage(format!("cannot read the client secret: {e}")))?;

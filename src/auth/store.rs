@@ -5,8 +5,6 @@
 //! writes the config file); hsm then says how to make it permanent. Without a terminal the
 //! error names `HSM_CREDENTIAL_STORE=file`.
 
-use std::io::IsTerminal;
-
 use crate::credentials::{self, SecretStore};
 use crate::env_vars as ev;
 use crate::error::Result;
@@ -23,7 +21,7 @@ pub fn open(
         Ok(store) => return Ok((store, false)),
         Err(missing) => missing,
     };
-    if !may_ask || !std::io::stdin().is_terminal() {
+    if !may_ask || !printer.can_prompt() {
         return Err(missing);
     }
     let file = credentials::file_store(settings)?;

@@ -9,5 +9,4 @@ pub mod report;
 mod tally;
 
 pub use drive::{Driver, Planned};
-pub use progress::Progress;
 pub use tally::Tally;

@@ -2,7 +2,6 @@
 //! is known (a file), the counts so far otherwise (stdin); nothing when stderr is piped or
 //! with `-q`.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,13 +13,8 @@ use crate::pace::Pace;
 pub struct Progress(Option<ProgressBar>);
 
 impl Progress {
-    /// Whether a progress line will be shown (so a caller can skip counting the rows).
-    pub fn wanted(printer: Printer) -> bool {
-        !printer.quiet && std::io::stderr().is_terminal()
-    }
-
     pub fn new(printer: Printer, total: Option<u64>) -> Progress {
-        if !Progress::wanted(printer) {
+        if !printer.progress() {
             return Progress(None);
         }
         let (bar, template) = match total {

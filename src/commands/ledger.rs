@@ -3,14 +3,13 @@
 
 use std::io::Write;
 
-use serde_json::json;
-
 use crate::cli::{AdoptArgs, HistoryArgs, LedgerCommand};
 use crate::error::{CliError, Result};
 use crate::ledger::adopt::{self, Format};
 use crate::ledger::{Event, Ledger, Location, RealmCounts, RealmKey};
 use crate::output::{Printer, terminal_safe};
 use crate::settings::{self, EnvSettings, Overrides, Selection};
+use crate::shapes::LedgerStatus;
 
 pub async fn run(global: &Selection, cmd: LedgerCommand, printer: Printer) -> Result<()> {
     match cmd {
@@ -36,12 +35,11 @@ async fn status(global: &Selection, json: bool, printer: Printer) -> Result<()> 
         None => None,
     };
     if json {
-        let value = json!({
-            "ledger": location.to_string(),
-            "exists": realms.is_some(),
-            "realms": realms.unwrap_or_default(),
+        printer.json(&LedgerStatus {
+            ledger: location.to_string(),
+            exists: realms.is_some(),
+            realms: realms.unwrap_or_default(),
         });
-        printer.result(&serde_json::to_string_pretty(&value).unwrap_or_default());
         return Ok(());
     }
     printer.result(&format!(
@@ -82,7 +80,7 @@ async fn history(global: &Selection, args: HistoryArgs, printer: Printer) -> Res
         }
     }
     if args.json {
-        printer.result(&serde_json::to_string_pretty(&events).unwrap_or_default());
+        printer.json(&events);
     } else {
         events.iter().for_each(|e| printer.result(&event_line(e)));
     }

@@ -14,6 +14,7 @@ pub async fn run(global: &Selection, args: LoginArgs, printer: Printer) -> Resul
             client_id: args.client_id,
             redirect_uri: args.redirect_uri,
             scope: args.scope,
+            attended: printer.can_prompt(),
         },
     )?;
     let config_file = match (&global.config, crate::paths::default_config_file()) {

@@ -5,25 +5,37 @@
 
 mod sandbox_check;
 
-use serde_json::{Value, json};
-
 use crate::credentials::record::now;
 use crate::credentials::{self, SecretStore, StoreKind};
 use crate::env_vars as ev;
 use crate::error::{CliError, Result};
 use crate::output::Printer;
-use crate::settings::{self, EnvSettings, Overrides, Selection, StoreChoice, TokenSource};
+use crate::settings::{self, EnvSettings, Selection, StoreChoice, TokenSource};
+use crate::shapes::{SessionFacts, StatusRow};
 
 pub async fn run(global: &Selection, json: bool, printer: Printer) -> Result<()> {
-    let settings = settings::resolve(global, &Overrides::default())?;
+    let settings = settings::resolve(global, &crate::select::attended(printer))?;
     let mut rows = Vec::new();
     if let TokenSource::Variable(token) = &settings.token {
-        rows.push(json!({
-            "env": settings.env, "profile": settings.profile, "store": "environment",
-            "location": ev::HSM_ACCESS_TOKEN, "scope": null, "expires": null, "expires_in": null,
-            "refreshable": false, "usable": true, "in_use": true,
-            "status": format!("{} is set ({}): used as is, not checked", ev::HSM_ACCESS_TOKEN, token.masked()),
-        }));
+        rows.push(StatusRow {
+            env: settings.env.clone(),
+            profile: settings.profile.clone(),
+            store: "environment".to_string(),
+            location: ev::HSM_ACCESS_TOKEN.to_string(),
+            in_use: true,
+            session: Some(SessionFacts {
+                scope: None,
+                expires: None,
+                expires_in: None,
+                refreshable: false,
+            }),
+            usable: true,
+            status: format!(
+                "{} is set ({}): used as is, not checked",
+                ev::HSM_ACCESS_TOKEN,
+                token.masked()
+            ),
+        });
     }
     let mut sandbox_sessions = Vec::new();
     let in_use = match credentials::open_store(&settings.store) {
@@ -40,7 +52,7 @@ pub async fn run(global: &Selection, json: bool, printer: Printer) -> Result<()>
         printer.warn(&format!("file store: {}", e.message));
     }
     if json {
-        printer.result(&serde_json::to_string_pretty(&rows).unwrap_or_default());
+        printer.json(&rows);
     } else {
         print_table(&rows, printer);
     }
@@ -74,7 +86,7 @@ type SandboxSession = (usize, String, Option<crate::secret::Secret>);
 
 /// A sandbox session the running sandbox does not know, or with no sandbox running, is not
 /// usable, whatever its expiry says.
-async fn check_sandbox_sessions(rows: &mut [Value], sessions: Vec<SandboxSession>) {
+async fn check_sandbox_sessions(rows: &mut [StatusRow], sessions: Vec<SandboxSession>) {
     use sandbox_check::Known;
     for (i, token_url, refresh_token) in sessions {
         let status = match sandbox_check::ask(&token_url, refresh_token.as_ref()).await {
@@ -84,57 +96,67 @@ async fn check_sandbox_sessions(rows: &mut [Value], sessions: Vec<SandboxSession
             ),
             Some(Known::Yes) | None => continue,
         };
-        rows[i]["usable"] = json!(false);
-        rows[i]["status"] = json!(status);
+        rows[i].usable = false;
+        rows[i].status = status;
     }
 }
 
 fn list(
     store: &dyn SecretStore,
     in_use: bool,
-    rows: &mut Vec<Value>,
+    rows: &mut Vec<StatusRow>,
     sandbox_sessions: &mut Vec<SandboxSession>,
 ) -> Result<()> {
     for (env, profile) in credentials::sessions(store)? {
         let account = format!("{env}/{profile}");
-        let mut row = json!({
-            "env": env, "profile": profile, "store": store.kind().name(),
-            "location": store.location(), "in_use": in_use,
-        });
-        match credentials::load_record(store, &account) {
+        let (session, usable, status) = match credentials::load_record(store, &account) {
             Ok(Some(r)) => {
                 let left = r.expires_in(now());
                 let refreshable = r.refresh_token.is_some();
                 let live = left.is_none_or(|s| s > 0);
-                row["scope"] = json!(r.scope);
-                row["expires"] = json!(r.expires_at.map(super::token::rfc3339));
-                row["expires_in"] = json!(left);
-                row["refreshable"] = json!(refreshable);
-                row["usable"] = json!(in_use && (live || refreshable));
-                row["status"] = json!(match (live, refreshable) {
+                let status = match (live, refreshable) {
                     (true, _) => "access token valid (not checked with the server)",
                     (false, true) => "access token expired; refreshes on next use",
                     (false, false) => "expired; run hsm login",
-                });
+                };
                 if in_use && env == crate::sandbox_env::ENV {
                     sandbox_sessions.push((rows.len(), r.token_url.clone(), r.refresh_token));
                 }
+                let facts = SessionFacts {
+                    scope: r.scope,
+                    expires: r.expires_at.map(super::token::rfc3339),
+                    expires_in: left,
+                    refreshable,
+                };
+                (
+                    Some(facts),
+                    in_use && (live || refreshable),
+                    status.to_string(),
+                )
             }
             Ok(None) => continue,
-            Err(e) => {
-                row["usable"] = json!(false);
-                row["status"] = json!(e.message);
-            }
-        }
-        if !in_use {
-            row["status"] = json!(format!("needs {}=file", ev::HSM_CREDENTIAL_STORE));
-        }
-        rows.push(row);
+            Err(e) => (None, false, e.message),
+        };
+        let status = if in_use {
+            status
+        } else {
+            format!("needs {}=file", ev::HSM_CREDENTIAL_STORE)
+        };
+        rows.push(StatusRow {
+            env,
+            profile,
+            store: store.kind().name().to_string(),
+            location: store.location(),
+            in_use,
+            session,
+            usable,
+            status,
+        });
     }
     Ok(())
 }
 
-fn print_table(rows: &[Value], printer: Printer) {
+fn print_table(rows: &[StatusRow], printer: Printer) {
     if rows.is_empty() {
         return;
     }
@@ -143,29 +165,33 @@ fn print_table(rows: &[Value], printer: Printer) {
         "ENV/PROFILE", "STORE", "EXPIRES", "REFRESHES"
     ));
     for r in rows {
-        let text = |k: &str| r[k].as_str().unwrap_or("-").to_string();
-        let expires = match r["expires_in"].as_i64() {
-            Some(s) => format!("{} ({})", text("expires"), super::token::relative(s)),
+        let session = r.session.as_ref();
+        let expires = match session.and_then(|s| s.expires_in) {
+            Some(s) => format!(
+                "{} ({})",
+                session.and_then(|s| s.expires.as_deref()).unwrap_or("-"),
+                super::token::relative(s)
+            ),
             None => "-".to_string(),
         };
         let expires = expires.split('T').collect::<Vec<_>>().join(" ");
         printer.result(&format!(
             "{:<22} {:<9} {:<36} {:<10} {}",
-            format!("{}/{}", text("env"), text("profile")),
-            text("store"),
+            format!("{}/{}", r.env, r.profile),
+            r.store,
             expires,
-            if r["refreshable"] == json!(true) {
+            if session.is_some_and(|s| s.refreshable) {
                 "yes"
             } else {
                 "no"
             },
-            text("status"),
+            r.status,
         ));
     }
 }
 
-fn conclude(settings: &EnvSettings, rows: &[Value], in_use: Result<()>) -> Result<()> {
-    if rows.iter().any(|r| r["usable"] == json!(true)) {
+fn conclude(settings: &EnvSettings, rows: &[StatusRow], in_use: Result<()>) -> Result<()> {
+    if rows.iter().any(|r| r.usable) {
         return Ok(());
     }
     if rows.is_empty()
@@ -173,10 +199,7 @@ fn conclude(settings: &EnvSettings, rows: &[Value], in_use: Result<()>) -> Resul
     {
         return Err(e);
     }
-    let hint = if rows
-        .iter()
-        .any(|r| r["store"] == json!(StoreKind::File.name()))
-    {
+    let hint = if rows.iter().any(|r| r.store == StoreKind::File.name()) {
         format!(
             "run `hsm login --env ENV`, or set {}=file to use the sessions in the file store",
             ev::HSM_CREDENTIAL_STORE

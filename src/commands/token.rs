@@ -1,5 +1,3 @@
-use serde_json::json;
-
 use crate::cli::TokenCommand;
 use crate::credentials::record::now;
 use crate::credentials::{self, Record};
@@ -8,6 +6,7 @@ use crate::error::{CliError, Result};
 use crate::output::Printer;
 use crate::secret::Secret;
 use crate::settings::{EnvSettings, Selection, TokenSource};
+use crate::shapes::{ProvidedToken, StoredToken, TokenReport};
 
 pub async fn run(global: &Selection, cmd: TokenCommand, printer: Printer) -> Result<()> {
     let settings = crate::select::settings_for_session(global, printer)?;
@@ -25,18 +24,14 @@ pub async fn run(global: &Selection, cmd: TokenCommand, printer: Printer) -> Res
 
 fn show(settings: &EnvSettings, json: bool, printer: Printer) -> Result<()> {
     if let TokenSource::Variable(token) = &settings.token {
-        let report = json!({
-            "env": settings.env, "profile": settings.profile, "store": "environment",
-            "source": ev::HSM_ACCESS_TOKEN, "status": "provided",
-            "access_token": token.masked(), "refreshable": false,
-        });
+        let report = TokenReport::Provided(provided(settings, token, None));
         return print_report(&report, json, printer);
     }
     let store = credentials::open_store(&settings.store)?;
     let record = credentials::load_record(store.as_ref(), &settings.account())?
         .ok_or_else(|| crate::session::not_logged_in(settings))?;
     let report = describe(settings, store.kind().name(), &store.location(), &record);
-    print_report(&report, json, printer)
+    print_report(&TokenReport::Stored(report), json, printer)
 }
 
 /// `token show --check`: one cheap authenticated call (a search that matches no one: read
@@ -52,20 +47,36 @@ async fn check(settings: &EnvSettings, json: bool, printer: Printer) -> Result<(
         Err(e) if e.failure == crate::api::Failure::Refused => {}
         Err(e) => return Err(e.into_cli()),
     }
-    let mut report = if let TokenSource::Variable(token) = &settings.token {
-        json!({
-            "env": settings.env, "profile": settings.profile, "store": "environment",
-            "source": ev::HSM_ACCESS_TOKEN, "access_token": token.masked(), "refreshable": false,
-        })
+    let report = if let TokenSource::Variable(token) = &settings.token {
+        TokenReport::Provided(provided(settings, token, Some(true)))
     } else {
         let store = credentials::open_store(&settings.store)?;
         let record = credentials::load_record(store.as_ref(), &settings.account())?
             .ok_or_else(|| crate::session::not_logged_in(settings))?;
-        describe(settings, store.kind().name(), &store.location(), &record)
+        let mut report = describe(settings, store.kind().name(), &store.location(), &record);
+        report.status = "valid";
+        report.checked = true;
+        TokenReport::Stored(report)
     };
-    report["status"] = json!("valid");
-    report["checked"] = json!(true);
     print_report(&report, json, printer)
+}
+
+/// The token `HSM_ACCESS_TOKEN` provides; `checked` after `--check` found it valid.
+fn provided(settings: &EnvSettings, token: &Secret, checked: Option<bool>) -> ProvidedToken {
+    ProvidedToken {
+        env: settings.env.clone(),
+        profile: settings.profile.clone(),
+        store: "environment",
+        source: ev::HSM_ACCESS_TOKEN,
+        status: if checked == Some(true) {
+            "valid"
+        } else {
+            "provided"
+        },
+        access_token: token.masked(),
+        refreshable: false,
+        checked,
+    }
 }
 
 /// A Medicare number that no beneficiary has (MBIs never use the letters S, L, O, I, B, Z),
@@ -82,7 +93,7 @@ async fn refresh(settings: &EnvSettings, json: bool, printer: Printer) -> Result
     let (record, store) = crate::session::force_refresh(settings, printer).await?;
     let report = describe(settings, store.kind().name(), &store.location(), &record);
     if json {
-        return print_report(&report, true, printer);
+        return print_report(&TokenReport::Stored(report), true, printer);
     }
     printer.status(&format!(
         "Refreshed the access token for {} (profile {}); the rotated refresh token is stored.",
@@ -90,12 +101,17 @@ async fn refresh(settings: &EnvSettings, json: bool, printer: Printer) -> Result
     ));
     printer.result(&format!(
         "expires: {}",
-        report["expires"].as_str().unwrap_or("unknown")
+        report.expires.as_deref().unwrap_or("unknown")
     ));
     Ok(())
 }
 
-fn describe(settings: &EnvSettings, store: &str, location: &str, r: &Record) -> serde_json::Value {
+fn describe(
+    settings: &EnvSettings,
+    store: &'static str,
+    location: &str,
+    r: &Record,
+) -> StoredToken {
     let now = now();
     let left = r.expires_in(now);
     let refreshable = r.refresh_token.is_some();
@@ -105,32 +121,30 @@ fn describe(settings: &EnvSettings, store: &str, location: &str, r: &Record) -> 
         Some(s) if s <= crate::session::REFRESH_MARGIN as i64 => "expiring (refreshes on next use)",
         _ => "valid",
     };
-    json!({
-        "env": settings.env,
-        "profile": settings.profile,
-        "store": store,
-        "location": location,
-        "client_id": r.client_id,
-        "token_url": r.token_url,
-        "scope": r.scope,
-        "token_type": r.token_type,
-        "expires": r.expires_at.map(rfc3339),
-        "expires_in": left,
-        "status": status,
-        "checked": false,
-        "refreshable": refreshable,
-        "access_token": r.access_token.masked(),
-        "refresh_token": r.refresh_token.as_ref().map(Secret::masked),
-        "updated": rfc3339(r.updated_at),
-    })
+    StoredToken {
+        env: settings.env.clone(),
+        profile: settings.profile.clone(),
+        store,
+        location: location.to_string(),
+        client_id: r.client_id.clone(),
+        token_url: r.token_url.clone(),
+        scope: r.scope.clone(),
+        token_type: r.token_type.clone(),
+        expires: r.expires_at.map(rfc3339),
+        expires_in: left,
+        status,
+        checked: false,
+        refreshable,
+        access_token: r.access_token.masked(),
+        refresh_token: r.refresh_token.as_ref().map(Secret::masked),
+        updated: rfc3339(r.updated_at),
+    }
 }
 
 /// "valid" says what was checked: only the stored expiry, or the server too.
-fn valid_text(report: &serde_json::Value) -> String {
-    let until = report["expires"]
-        .as_str()
-        .map_or_else(String::new, |t| format!(" until {t}"));
-    if report["checked"] == json!(true) {
+fn valid_text(expires: Option<&str>, checked: bool) -> String {
+    let until = expires.map_or_else(String::new, |t| format!(" until {t}"));
+    if checked {
         format!("valid{until}, checked with the server just now")
     } else {
         format!("valid{until}, not checked with the server (hsm token show --check checks it)")
@@ -155,20 +169,25 @@ pub(super) fn relative(secs: i64) -> String {
     }
 }
 
-fn print_report(report: &serde_json::Value, json: bool, printer: Printer) -> Result<()> {
+/// As JSON, or as one `key  value` line per field in the JSON's order (nulls left out).
+fn print_report(report: &TokenReport, json: bool, printer: Printer) -> Result<()> {
     if json {
-        printer.result(&serde_json::to_string_pretty(report).unwrap_or_default());
+        printer.json(report);
         return Ok(());
     }
-    let Some(map) = report.as_object() else {
+    let (expires, checked) = match report {
+        TokenReport::Stored(s) => (s.expires.as_deref(), s.checked),
+        TokenReport::Provided(p) => (None, p.checked == Some(true)),
+    };
+    let serde_json::Value::Object(map) = serde_json::to_value(report).unwrap_or_default() else {
         return Ok(());
     };
-    for (key, value) in map {
+    for (key, value) in &map {
         let text = match (key.as_str(), value) {
             (_, serde_json::Value::Null) => continue,
             ("expires_in", v) => relative(v.as_i64().unwrap_or(0)),
             ("checked", _) => continue,
-            ("status", v) if v == "valid" => valid_text(report),
+            ("status", v) if v == "valid" => valid_text(expires, checked),
             (_, serde_json::Value::String(s)) => s.clone(),
             (_, v) => v.to_string(),
         };

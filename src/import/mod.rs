@@ -7,12 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use crate::api::Api;
 use crate::bulk::plan::Kind;
 use crate::bulk::report::{self, Report};
-use crate::bulk::{Driver, Planned, Progress, Tally};
+use crate::bulk::{Driver, Planned, Tally};
 use crate::error::{CliError, Result};
 use crate::ledger::Writer;
 use crate::output::Printer;
@@ -40,6 +38,7 @@ pub struct Options {
     /// How long to wait for another writer to the realm; none refuses at once.
     pub wait: Option<Duration>,
 }
+use crate::shapes::ImportSummary;
 
 /// `--report`, else `FILE.report.jsonl`; stdin has no name to derive one from.
 fn report_path(args: &Options) -> Result<PathBuf> {
@@ -87,11 +86,11 @@ pub async fn run(global: &Selection, args: Options, printer: Printer) -> Result<
     }
     .run(&mut rows)
     .await;
-    let summary = summary_json(&tally, &report_path);
+    let summary = summary(&tally, &report_path);
     let finished = ledger.finish(&summary).await;
     summarize(&tally, &report_path, &args, printer);
     if args.json {
-        printer.result(&summary.to_string());
+        printer.json_line(&summary);
     }
     if let Some(e) = fatal {
         return Err(e);
@@ -106,7 +105,7 @@ pub async fn run(global: &Selection, args: Options, printer: Printer) -> Result<
 
 /// The rows of a file, counted for the progress line's total (only when one is shown).
 fn count_rows(file: &str, format: rows::Format, printer: Printer) -> Option<u64> {
-    if file == "-" || !Progress::wanted(printer) {
+    if file == "-" || !printer.progress() {
         return None;
     }
     let rows = Rows::new(rows::open(file).ok()?, format).ok()?;
@@ -188,17 +187,17 @@ fn summarize(t: &Tally, report: &Path, args: &Options, printer: Printer) {
     }
 }
 
-fn summary_json(t: &Tally, report: &Path) -> Value {
-    json!({
-        "created": t.created,
-        "skipped": t.skipped,
-        "found": t.found,
-        "invalid": t.invalid,
-        "refused": t.refused,
-        "failed": t.failed,
-        "unknown": t.unknown,
-        "unknown_external_ids": t.unknown_ids,
-        "interrupted": t.interrupted,
-        "report": report.display().to_string(),
-    })
+fn summary(t: &Tally, report: &Path) -> ImportSummary {
+    ImportSummary {
+        created: t.created,
+        skipped: t.skipped,
+        found: t.found,
+        invalid: t.invalid,
+        refused: t.refused,
+        failed: t.failed,
+        unknown: t.unknown,
+        unknown_external_ids: t.unknown_ids.clone(),
+        interrupted: t.interrupted,
+        report: report.display().to_string(),
+    }
 }

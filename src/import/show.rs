@@ -9,6 +9,7 @@ use super::Options;
 use crate::bulk::report::{Entry, Status};
 use crate::error::{CliError, Result};
 use crate::output::Printer;
+use crate::shapes::{ReportRow, RowStatus};
 
 /// The command line that shows the report this import writes.
 pub fn command(args: &Options) -> String {
@@ -68,25 +69,39 @@ fn last_outcomes(path: &Path) -> Result<BTreeMap<u64, Entry>> {
     Ok(rows)
 }
 
-fn status_word(status: Status) -> &'static str {
+/// A row's last outcome as shown: a row last written as `sent` has an unknown outcome.
+fn shown_status(status: Status) -> RowStatus {
     match status {
-        Status::Sent | Status::Unknown => "unknown",
-        Status::Created => "created",
-        Status::Skipped => "skipped",
-        Status::Found => "found",
-        Status::Failed => "failed",
-        Status::Invalid => "invalid",
+        Status::Sent | Status::Unknown => RowStatus::Unknown,
+        Status::Created => RowStatus::Created,
+        Status::Skipped => RowStatus::Skipped,
+        Status::Found => RowStatus::Found,
+        Status::Failed => RowStatus::Failed,
+        Status::Invalid => RowStatus::Invalid,
+    }
+}
+
+fn status_word(status: Status) -> &'static str {
+    shown_status(status).word()
+}
+
+fn report_row(e: &Entry) -> ReportRow {
+    ReportRow {
+        row: e.row,
+        line: e.line,
+        external_id: e.external_id.clone(),
+        status: shown_status(e.status),
+        contact_id: e.contact_id.clone(),
+        http_status: e.http_status,
+        error: e.error.clone(),
     }
 }
 
 pub fn show_report(path: &Path, json: bool, printer: Printer) -> Result<()> {
     let rows = last_outcomes(path)?;
     if json {
-        for entry in rows.values() {
-            let mut v = serde_json::to_value(entry).unwrap_or_default();
-            v["status"] = status_word(entry.status).into();
-            printer.result(&v.to_string());
-        }
+        rows.values()
+            .for_each(|entry| printer.json_line(&report_row(entry)));
         return Ok(());
     }
     printer.result(&format!(

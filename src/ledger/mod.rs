@@ -135,8 +135,9 @@ impl Outcome {
     }
 }
 
-/// One line of `hsm ledger history`.
+/// One line of `hsm ledger history` (its `--json` is an array of them).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Event {
     pub at: String,
     pub command: String,
@@ -149,6 +150,7 @@ pub struct Event {
 
 /// One realm's counts, for `hsm ledger status`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct RealmCounts {
     pub realm: String,
     pub contacts: u64,
@@ -525,8 +527,10 @@ impl Writer {
         )))
     }
 
-    pub async fn finish(&mut self, summary: &Value) -> Result<()> {
-        self.ledger.finish_run(self.run, summary).await
+    /// The run is over: its summary (a command's typed `--json` summary, or any JSON) kept.
+    pub async fn finish(&mut self, summary: &impl serde::Serialize) -> Result<()> {
+        let summary = serde_json::to_value(summary).unwrap_or_default();
+        self.ledger.finish_run(self.run, &summary).await
     }
 }
 

@@ -359,10 +359,7 @@ mod tests {
     /// paused clock: the sending instants, with the whole process frozen for `stall` after
     /// two seconds (a busy CPU, a suspended VM, a debugger) and then five seconds on.
     async fn send_through_a_stall(stall: Duration) -> Vec<Instant> {
-        let quiet = Printer {
-            quiet: true,
-            verbose: false,
-        };
+        let quiet = Printer::new(true, false);
         let pace = Pace::new(16, Some(25.0), quiet);
         let sent = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();

@@ -11,8 +11,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use crate::api::Api;
 use crate::bulk::plan::{self, Action, Item, Kind};
 use crate::bulk::{Driver, Planned, Tally};
@@ -21,6 +19,7 @@ use crate::ledger::Writer;
 use crate::output::Printer;
 use crate::rows::{Format, Row};
 use crate::settings::{EnvSettings, Selection};
+use crate::shapes::{PlannedUpdate, SyncPlan, SyncSummary};
 use source::Source;
 
 /// What `hsm contacts sync` was asked to do (its flags, as plain values).
@@ -97,7 +96,7 @@ pub async fn run(global: &Selection, args: Options, printer: Printer) -> Result<
     if args.dry_run {
         return plan.print(&tally, &location, args.json, printer);
     }
-    ledger.finish(&summary_json(&tally, &location)).await?;
+    ledger.finish(&summary(&tally, &location)).await?;
     conclude(tally, &location, args.json, printer)
 }
 
@@ -211,7 +210,7 @@ async fn refuse_unadopted_state(settings: &EnvSettings, ledger: &mut Writer) -> 
 #[derive(Default)]
 struct Plan {
     create: Vec<String>,
-    update: Vec<Value>,
+    update: Vec<PlannedUpdate>,
     check: Vec<String>,
 }
 
@@ -220,9 +219,13 @@ impl Plan {
         match planned {
             Planned::Create(x) if json => self.create.push(x),
             Planned::Create(x) => printer.result(&format!("create   {x}")),
-            Planned::Update(x, fields, all) if json => self
-                .update
-                .push(json!({"external_id": x, "fields": fields, "adopted": all})),
+            Planned::Update(external_id, fields, adopted) if json => {
+                self.update.push(PlannedUpdate {
+                    external_id,
+                    fields,
+                    adopted,
+                });
+            }
             Planned::Update(x, fields, _) => {
                 printer.result(&format!("update   {x}  {}", fields.join(", ")));
             }
@@ -235,10 +238,15 @@ impl Plan {
 
     fn print(self, t: &Tally, location: &str, json: bool, printer: Printer) -> Result<()> {
         if json {
-            let plan = json!({"create": self.create, "update": self.update,
-                "unchanged": t.unchanged, "check": self.check, "invalid": t.invalid,
-                "missing": t.missing, "ledger": location});
-            printer.result(&plan.to_string());
+            printer.json_line(&SyncPlan {
+                create: self.create,
+                update: self.update,
+                unchanged: t.unchanged,
+                check: self.check,
+                invalid: t.invalid,
+                missing: t.missing.clone(),
+                ledger: location.to_string(),
+            });
         } else {
             for x in &t.missing {
                 printer.result(&format!("missing  {x}"));
@@ -255,12 +263,21 @@ impl Plan {
     }
 }
 
-fn summary_json(t: &Tally, location: &str) -> Value {
-    json!({"created": t.created, "updated": t.updated, "unchanged": t.unchanged,
-        "found": t.found, "failed": t.failed + t.refused, "unknown": t.unknown,
-        "invalid": t.invalid, "missing": t.missing.len(), "missing_external_ids": t.missing,
-        "unknown_external_ids": t.unknown_ids, "interrupted": t.interrupted,
-        "ledger": location})
+fn summary(t: &Tally, location: &str) -> SyncSummary {
+    SyncSummary {
+        created: t.created,
+        updated: t.updated,
+        unchanged: t.unchanged,
+        found: t.found,
+        failed: t.failed + t.refused,
+        unknown: t.unknown,
+        invalid: t.invalid,
+        missing: t.missing.len(),
+        missing_external_ids: t.missing.clone(),
+        unknown_external_ids: t.unknown_ids.clone(),
+        interrupted: t.interrupted,
+        ledger: location.to_string(),
+    }
 }
 
 /// A run stopped by an error still says what it did before.
@@ -305,7 +322,7 @@ fn conclude(tally: Tally, location: &str, json: bool, printer: Printer) -> Resul
         ));
     }
     if json {
-        printer.result(&summary_json(t, location).to_string());
+        printer.json_line(&summary(t, location));
     }
     if tally.interrupted {
         return Err(CliError::interrupted()

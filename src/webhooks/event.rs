@@ -4,8 +4,10 @@
 //! is personal health data.
 
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+
+use crate::shapes::WebhookLine;
 
 /// What identifies a submission. HealthSherpa documents no event id; the confirmation number
 /// is the application's natural key, and the submission time tells a resubmission apart.
@@ -180,36 +182,31 @@ impl Event {
     }
 
     /// The `--json` line: identifiers only, whatever `-v` says.
-    pub(crate) fn summary(&self, outcome: &str, status: u16) -> Value {
+    pub(crate) fn summary(&self, outcome: &'static str, status: u16) -> WebhookLine {
         let v = &self.value;
-        let mut out = Map::new();
-        out.insert("event".into(), json!("submission"));
-        out.insert("outcome".into(), json!(outcome));
-        out.insert("status".into(), json!(status));
-        out.insert(
-            "confirmation_number".into(),
-            json!(self.key.confirmation_number),
-        );
-        out.insert("submitted_at".into(), json!(self.key.submitted_at));
         let pick = |object: &str, name: &str| {
             v.get(object)
                 .and_then(|o| o.get(name))
                 .cloned()
                 .unwrap_or(Value::Null)
         };
-        out.insert(
-            "cms_plan_id".into(),
-            pick("medicare_application", "cms_plan_id"),
-        );
-        out.insert("contact_id".into(), pick("contact", "id"));
-        out.insert("contact_external_id".into(), pick("contact", "external_id"));
-        Value::Object(out)
+        WebhookLine {
+            event: "submission",
+            outcome,
+            status,
+            confirmation_number: self.key.confirmation_number.clone(),
+            submitted_at: self.key.submitted_at.clone(),
+            cms_plan_id: pick("medicare_application", "cms_plan_id"),
+            contact_id: pick("contact", "id"),
+            contact_external_id: pick("contact", "external_id"),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn event() -> Value {
         json!({
@@ -301,7 +298,7 @@ mod tests {
             line,
             "submission 1234567890 (plan H1290-001-000, contact CRM1)"
         );
-        let summary = e.summary("recorded", 200).to_string();
+        let summary = serde_json::to_string(&e.summary("taken", 200)).unwrap();
         assert!(
             !summary.contains("Ann") && !line.contains("Lee"),
             "{summary}"

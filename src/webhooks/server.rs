@@ -225,7 +225,7 @@ async fn take(receiver: Arc<Receiver>, event: Arc<Event>, alive: Alive) -> Resp 
         }
     };
     if receiver.json {
-        p.result(&event.summary(name, status).to_string());
+        p.json_line(&event.summary(name, status));
     }
     resp
 }

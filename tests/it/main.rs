@@ -24,6 +24,7 @@ mod generated;
 ))]
 mod hermetic;
 mod import;
+mod json_schema;
 // A private PostgreSQL cluster from Debian's postgresql: Linux only.
 #[cfg(target_os = "linux")]
 mod ledger_pg;

@@ -302,6 +302,7 @@ fn the_sandbox_delivers_to_the_listener_end_to_end() {
     assert_eq!(summaries.len(), 1);
     assert_eq!(summaries[0]["outcome"], "taken");
     assert_eq!(summaries[0]["contact_external_id"], "CRM-42");
+    crate::json_schema::assert_valid("webhook", &summaries[0]);
     assert!(!summaries[0].to_string().contains("Ann"));
 }
 

@@ -61,10 +61,7 @@ pub fn http_client() -> Client {
 pub fn config(extra_args: &[&str]) -> hsm_sandbox::Config {
     let argv = ["hsm", "sandbox", "--port", "0"].iter().chain(extra_args);
     let cli = hsm::cli::Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
-    let printer = hsm::Printer {
-        quiet: cli.global.quiet,
-        verbose: cli.global.verbose,
-    };
+    let printer = hsm::Printer::new(cli.global.quiet, cli.global.verbose);
     match cli.command {
         hsm::cli::Command::Sandbox(args) => hsm::sandbox_config(args, printer),
         _ => unreachable!("parsed as `hsm sandbox`"),
