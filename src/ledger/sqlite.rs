@@ -1048,6 +1048,42 @@ mod tests {
     }
 }
 
+/// The bundled SQLite is built by `.cargo/config.toml`'s `LIBSQLITE3_FLAGS` without the
+/// extensions hsm never uses (issue 24: the binary's size budget); a build that lost that
+/// setting would quietly carry them again.
+#[cfg(test)]
+mod build_tests {
+    use rusqlite::Connection;
+
+    #[test]
+    fn the_bundled_sqlite_leaves_out_the_extensions_hsm_does_not_use() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(options.iter().any(|o| o == "OMIT_JSON"), "{options:?}");
+        assert!(
+            options.iter().any(|o| o == "OMIT_LOAD_EXTENSION"),
+            "{options:?}"
+        );
+        for gone in [
+            "ENABLE_FTS3",
+            "ENABLE_FTS5",
+            "ENABLE_RTREE",
+            "ENABLE_DBSTAT_VTAB",
+        ] {
+            assert!(!options.iter().any(|o| o == gone), "{gone} in {options:?}");
+        }
+        assert!(
+            conn.prepare("SELECT json('{}')").is_err(),
+            "no JSON functions"
+        );
+    }
+}
+
 #[cfg(test)]
 mod batch_tests {
     use super::*;

@@ -136,7 +136,7 @@ pub async fn connect(
     let attempt = async {
         if target.verify_full {
             config.ssl_mode(SslMode::Require);
-            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(settings)?);
+            let tls = super::tls::MakeRustls::new(tls_config(settings)?);
             let (client, connection) = config
                 .connect(tls)
                 .await

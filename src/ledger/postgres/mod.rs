@@ -11,6 +11,7 @@
 mod connect;
 mod lock;
 mod schema;
+mod tls;
 
 use std::collections::HashMap;
 use std::time::Duration;
