@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Fails when the top-level modules (src/*.rs, src/*/) of the client, or of the sandbox crate
-(crates/sandbox/src), depend on each other in a cycle, or when clap is seen past the door.
+"""Fails when the top-level modules (src/*.rs, src/*/) of the client, of the sandbox crate
+(crates/sandbox/src) or of the tests' support crate (crates/test-support/src), depend on each
+other in a cycle, or when clap is seen past the door.
 
 A module depends on another when any of its files names `crate::OTHER` (or, in a file of the
 crate's root directory, where `super` is the crate, `super::OTHER`). Cycles make the house
@@ -15,7 +16,11 @@ import re
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-SOURCES = [os.path.join(ROOT, "src"), os.path.join(ROOT, "crates", "sandbox", "src")]
+SOURCES = [
+    os.path.join(ROOT, "src"),
+    os.path.join(ROOT, "crates", "sandbox", "src"),
+    os.path.join(ROOT, "crates", "test-support", "src"),
+]
 
 
 # The files that may use clap and `crate::cli`: the definitions, the entry point, the commands.

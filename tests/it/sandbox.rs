@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::sandbox::{CLIENT_ID, CLIENT_SECRET, Sandbox};
+use crate::common::sandbox::{CLIENT_ID, CLIENT_SECRET, Sandbox, health_ok};
 use crate::common::{TestEnv, assert_exit, consent, stderr, stdout};
 
 /// RFC 7636 appendix B.
@@ -79,16 +79,6 @@ fn create(sb: &Sandbox, token: &str) -> StatusCode {
         .send()
         .expect("POST /v2/contacts")
         .status()
-}
-
-fn health_ok(sb: &Sandbox) {
-    let resp = sb
-        .client()
-        .get(sb.url("/__sandbox/health"))
-        .send()
-        .expect("sandbox still answers");
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.json::<Value>().expect("JSON"), json!({"ok": true}));
 }
 
 // ---------- the command ----------

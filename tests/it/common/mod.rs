@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+// The cleared environment of a process a test starts; the sandbox's tests share it.
+pub use hsm_test_support::clean_env;
 pub use ledger::{ledger_created, ledger_path, ledger_pending};
 pub use sandbox::Sandbox;
 #[cfg(target_os = "linux")]
@@ -129,27 +131,6 @@ impl TestEnv {
             .get(account)
             .map(|v| serde_json::from_str(v.as_str().unwrap()).unwrap())
     }
-}
-
-/// Clears the environment of a process a test starts (a daemon, a terminal, a tool) down to
-/// PATH, with HOME and every XDG directory inside `home`: nothing of the operator's own
-/// settings (HSM_*, XDG_*, a D-Bus session, proxies) reaches it, whatever they are.
-pub fn clean_env<'c>(cmd: &'c mut Command, home: &Path) -> &'c mut Command {
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("NO_PROXY", "*");
-    for (var, dir) in [
-        ("XDG_CONFIG_HOME", "config"),
-        ("XDG_DATA_HOME", "data"),
-        ("XDG_STATE_HOME", "state"),
-        ("XDG_CACHE_HOME", "cache"),
-    ] {
-        let dir = home.join(dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        cmd.env(var, dir);
-    }
-    cmd
 }
 
 pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {

@@ -1,29 +1,41 @@
 //! A fresh sandbox for a test, stopped when the handle drops. `Sandbox::start` runs it
 //! in-process (the same configuration `hsm sandbox` would build from those flags, on a thread
 //! of its own); `Sandbox::spawn` runs the `hsm sandbox` command itself, for the tests of the
-//! command (its stdout line, its stderr, Ctrl-C).
+//! command (its stdout line, its stderr, Ctrl-C). Either is reached, by its URL, through
+//! `hsm_test_support::SandboxClient` (the client, the admin calls), which the sandbox's own
+//! tests share.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
+use std::ops::Deref;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
-use reqwest::blocking::Client;
-use serde_json::{Value, json};
+
+pub use hsm_test_support::{SandboxClient, health_ok};
 
 pub const CLIENT_ID: &str = "hsm-sandbox";
 pub const CLIENT_SECRET: &str = "hsm-sandbox-secret";
 const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
 
+/// A sandbox for a test, stopped when the handle drops. To the tests it is the sandbox they
+/// reach (its `base_url`, `url`, `client` and admin calls: `SandboxClient`).
 pub struct Sandbox {
-    pub base_url: String,
+    reached: SandboxClient,
     server: Server,
-    client: Client,
+}
+
+impl Deref for Sandbox {
+    type Target = SandboxClient;
+
+    fn deref(&self) -> &SandboxClient {
+        &self.reached
+    }
 }
 
 enum Server {
@@ -36,25 +48,6 @@ enum Server {
         /// Its HOME (and XDG dirs): a cleared environment of its own.
         _home: tempfile::TempDir,
     },
-}
-
-/// A blocking client that never uses a proxy and never follows redirects, so tests see exactly
-/// what the sandbox sent. One client serves every test (building one costs about 20 ms); it
-/// keeps no idle connections, so none outlives the sandbox it was made to.
-pub fn http_client() -> Client {
-    static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            hsm::http::install_crypto_provider();
-            Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(0)
-                .build()
-                .expect("build the test HTTP client")
-        })
-        .clone()
 }
 
 /// The sandbox configuration `hsm sandbox --port 0 EXTRA_ARGS` builds.
@@ -78,9 +71,8 @@ impl Sandbox {
     pub fn in_process(config: hsm_sandbox::Config) -> Sandbox {
         let running = hsm_sandbox::start(config).expect("start the sandbox in-process");
         Sandbox {
-            base_url: running.url().to_owned(),
+            reached: SandboxClient::new(running.url()),
             server: Server::InProcess(running),
-            client: http_client(),
         }
     }
 
@@ -123,23 +115,14 @@ impl Sandbox {
             "unexpected URL line {base_url:?}"
         );
         Sandbox {
-            base_url,
+            reached: SandboxClient::new(base_url),
             server: Server::Process {
                 child,
                 stderr,
                 drain: Some(drain),
                 _home: home,
             },
-            client: http_client(),
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     /// The `hsm sandbox` process (`Sandbox::spawn` only).
@@ -193,73 +176,6 @@ impl Sandbox {
             thread::sleep(Duration::from_millis(20));
         }
         None
-    }
-
-    fn admin_json(&self, resp: reqwest::Result<reqwest::blocking::Response>, what: &str) -> Value {
-        let resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert!(resp.status().is_success(), "{what}: HTTP {}", resp.status());
-        resp.json().unwrap_or_else(|e| panic!("{what}: {e}"))
-    }
-
-    pub fn stats(&self) -> Value {
-        self.admin_json(
-            self.client.get(self.url("/__sandbox/stats")).send(),
-            "GET /__sandbox/stats",
-        )
-    }
-
-    /// Restarts `api_in_flight_peak` and `api_max_per_second`; the stats after it.
-    pub fn reset_stats(&self) -> Value {
-        self.admin_json(
-            self.client.post(self.url("/__sandbox/stats/reset")).send(),
-            "POST /__sandbox/stats/reset",
-        )
-    }
-
-    /// Replaces the pending faults with `specs` (ENDPOINT:KIND[=ARG][xCOUNT]).
-    pub fn set_faults(&self, specs: &[&str]) {
-        let body = json!({ "faults": specs });
-        self.admin_json(
-            self.client
-                .post(self.url("/__sandbox/faults"))
-                .json(&body)
-                .send(),
-            "POST /__sandbox/faults",
-        );
-    }
-
-    pub fn clear_faults(&self) {
-        self.admin_json(
-            self.client.delete(self.url("/__sandbox/faults")).send(),
-            "DELETE /__sandbox/faults",
-        );
-    }
-
-    /// Mints a token pair without the browser: `{"agent": .., "scope": .., "access_ttl": ..}`,
-    /// all optional (`json!({})` is a normal login as agent@sandbox.test).
-    pub fn mint(&self, body: Value) -> Value {
-        self.admin_json(
-            self.client
-                .post(self.url("/__sandbox/tokens"))
-                .json(&body)
-                .send(),
-            "POST /__sandbox/tokens",
-        )
-    }
-
-    /// Revokes the family of `refresh_token`, or every token when None.
-    pub fn revoke(&self, refresh_token: Option<&str>) -> Value {
-        let body = match refresh_token {
-            Some(token) => json!({ "refresh_token": token }),
-            None => json!({}),
-        };
-        self.admin_json(
-            self.client
-                .post(self.url("/__sandbox/revoke"))
-                .json(&body)
-                .send(),
-            "POST /__sandbox/revoke",
-        )
     }
 }
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+use super::tools::{CHROMEDRIVER, CHROMIUM};
+
 /// The W3C key under which an element reference comes back.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -63,7 +63,7 @@ fn start_driver() -> (Child, u16) {
     for _ in 0..3 {
         // Chromium inherits chromedriver's cleared environment, with a HOME of its own.
         let home = std::env::temp_dir().join(format!("hsm-test-chromium-{}", std::process::id()));
-        let driver = super::clean_env(&mut Command::new(CHROMEDRIVER), &home)
+        let driver = super::clean_env(&mut Command::new(CHROMEDRIVER.name), &home)
             .arg("--port=0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -132,7 +132,7 @@ impl Browser {
             "--disable-sync".into(),
             format!("--user-data-dir={profile}"),
         ];
-        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}});
+        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"binary": CHROMIUM.name, "args": args}}}});
         let value = self.command("POST", "/session", Some(caps));
         value["sessionId"]
             .as_str()

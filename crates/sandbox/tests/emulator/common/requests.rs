@@ -238,16 +238,6 @@ pub fn is_html(resp: &Response) -> bool {
         .is_ok_and(|ct| ct.starts_with("text/html"))
 }
 
-pub fn health_ok(sb: &Sandbox) {
-    let resp = sb
-        .client()
-        .get(sb.url("/__sandbox/health"))
-        .send()
-        .expect("sandbox still answers");
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.json::<Value>().expect("JSON"), json!({"ok": true}));
-}
-
 pub fn stat(stats: &Value, name: &str) -> u64 {
     stats[name]
         .as_u64()
