@@ -122,13 +122,16 @@ fn is_report(path: &Path) -> Result<bool> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if serde_json::from_slice::<Entry>(&line).is_err()
-            && !(last && line.starts_with(b"{\"row\":"))
-        {
+        if serde_json::from_slice::<Entry>(&line).is_err() && !(last && is_torn_entry(&line)) {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// A last line cut short by a crash mid-write: the start of an entry.
+fn is_torn_entry(line: &[u8]) -> bool {
+    line.starts_with(br#"{"row":"#)
 }
 
 /// A report of an earlier hsm: a journal, which wrote `sent` before each request.

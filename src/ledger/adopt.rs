@@ -439,19 +439,19 @@ mod tests {
 
     #[test]
     fn an_import_report_gives_created_rows_and_unsure_ones() {
-        let file = read(concat!(
-            "{\"row\":1,\"external_id\":\"A\",\"status\":\"sent\"}\n",
-            "{\"row\":1,\"external_id\":\"A\",\"status\":\"created\",\"contact_id\":\"c1\"}\n",
-            "{\"row\":2,\"external_id\":\"B\",\"status\":\"sent\"}\n",
-            "{\"row\":3,\"external_id\":\"C\",\"status\":\"sent\"}\n",
-            "{\"row\":3,\"external_id\":\"C\",\"status\":\"unknown\",\"http_status\":502}\n",
-            "{\"row\":4,\"external_id\":\"D\",\"status\":\"failed\",\"http_status\":422}\n",
-            "{\"row\":5,\"status\":\"invalid\",\"error\":\"no external_id\"}\n",
-            "{\"row\":6,\"external_id\":\"E\",\"status\":\"found\",\"contact_id\":\"c5\"}\n",
-            // A later word does not undo a creation.
-            "{\"row\":1,\"external_id\":\"A\",\"status\":\"sent\"}\n",
-            "{\"row\":7,\"external_id\":\"F\",\"sta",
-        ));
+        // Row 1's last line, a later `sent`, does not undo its creation; row 7 is torn.
+        let file = read(
+            r#"{"row":1,"external_id":"A","status":"sent"}
+{"row":1,"external_id":"A","status":"created","contact_id":"c1"}
+{"row":2,"external_id":"B","status":"sent"}
+{"row":3,"external_id":"C","status":"sent"}
+{"row":3,"external_id":"C","status":"unknown","http_status":502}
+{"row":4,"external_id":"D","status":"failed","http_status":422}
+{"row":5,"status":"invalid","error":"no external_id"}
+{"row":6,"external_id":"E","status":"found","contact_id":"c5"}
+{"row":1,"external_id":"A","status":"sent"}
+{"row":7,"external_id":"F","sta"#,
+        );
         assert_eq!(file.format, Format::ImportReport);
         assert_eq!(
             ids(&file),
@@ -469,19 +469,20 @@ mod tests {
 
     #[test]
     fn a_sync_state_keeps_ids_and_creates_in_flight_never_its_digests() {
-        let file = read(concat!(
-            "{\"ev\":\"header\",\"v\":1,\"salt\":\"s\"}\n",
-            "{\"ev\":\"entry\",\"x\":\"A\",\"id\":\"c1\",\"d\":{\"zip\":\"aa\"}}\n",
-            "{\"ev\":\"sent_update\",\"x\":\"A\",\"d\":{\"zip\":\"bb\"}}\n",
-            "{\"ev\":\"adopt\",\"x\":\"B\",\"id\":\"c2\"}\n",
-            "{\"ev\":\"sent_create\",\"x\":\"C\",\"d\":{\"zip\":\"cc\"}}\n",
-            "{\"ev\":\"sent_create\",\"x\":\"D\",\"d\":{}}\n",
-            "{\"ev\":\"failed\",\"x\":\"D\",\"status\":422}\n",
-            "not json at all\n",
-            "{\"ev\":\"created\",\"x\":\"E\",\"id\":\"c5\"}\n",
-            "{\"ev\":\"sent_create\",\"x\":\"F\",\"d\":{}}\n",
-            "{\"ev\":\"absent\",\"x\":\"F\"}\n",
-        ));
+        let file = read(
+            r#"{"ev":"header","v":1,"salt":"s"}
+{"ev":"entry","x":"A","id":"c1","d":{"zip":"aa"}}
+{"ev":"sent_update","x":"A","d":{"zip":"bb"}}
+{"ev":"adopt","x":"B","id":"c2"}
+{"ev":"sent_create","x":"C","d":{"zip":"cc"}}
+{"ev":"sent_create","x":"D","d":{}}
+{"ev":"failed","x":"D","status":422}
+not json at all
+{"ev":"created","x":"E","id":"c5"}
+{"ev":"sent_create","x":"F","d":{}}
+{"ev":"absent","x":"F"}
+"#,
+        );
         assert_eq!(file.format, Format::SyncState);
         assert_eq!(
             ids(&file),
