@@ -339,6 +339,29 @@ fn counter(sb: &Sandbox, name: &str) -> u64 {
 
 /// The one error of a failed run (with `--json`, one JSON line on stderr): its message and
 /// hint; nothing else on stderr.
+/// A new machine on the shared ledger syncs `file` (`rows` rows, all sent before): exit 0,
+/// nothing created, every row unchanged, not one request to the API. Returns the machine.
+#[track_caller]
+fn fresh_runner_syncs_without_a_request(
+    sb: &Sandbox,
+    url: &str,
+    file: &Path,
+    rows: u64,
+) -> TestEnv {
+    let b = machine(sb, url);
+    let before = counter(sb, "api_requests");
+    let out = bulk(&b, "sync", file, &[]);
+    assert_exit(&out, 0);
+    let s = summary(&out);
+    assert_eq!(
+        (s["created"].as_u64(), s["unchanged"].as_u64()),
+        (Some(0), Some(rows)),
+        "{s}"
+    );
+    assert_eq!(counter(sb, "api_requests"), before, "not one request");
+    b
+}
+
 fn error_line(out: &Output) -> String {
     let err = stderr(out);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -362,17 +385,7 @@ fn an_import_on_one_machine_then_a_sync_on_another_creates_nothing() {
     assert_exit(&out, 0);
     assert_eq!(counter(&sb, "contacts_created"), 40);
 
-    let b = machine(&sb, &url);
-    let before = counter(&sb, "api_requests");
-    let out = bulk(&b, "sync", &file, &[]);
-    assert_exit(&out, 0);
-    let s = summary(&out);
-    assert_eq!(
-        (s["created"].as_u64(), s["unchanged"].as_u64()),
-        (Some(0), Some(40)),
-        "{s}"
-    );
-    assert_eq!(counter(&sb, "api_requests"), before, "not one request");
+    let b = fresh_runner_syncs_without_a_request(&sb, &url, &file, 40);
     assert!(
         !b.path("home/.local/state/hsm/ledger.sqlite3").exists(),
         "B kept no ledger of its own"
@@ -417,17 +430,7 @@ fn a_ledger_exported_from_sqlite_and_adopted_into_postgres_creates_nothing_again
 
     // A fresh runner on the shared ledger: nothing created, nothing sent (the digests came
     // along with their salt, so unchanged rows are known unchanged).
-    let b = machine(&sb, &url);
-    let before = counter(&sb, "api_requests");
-    let out = bulk(&b, "sync", &file, &[]);
-    assert_exit(&out, 0);
-    let s = summary(&out);
-    assert_eq!(
-        (s["created"].as_u64(), s["unchanged"].as_u64()),
-        (Some(0), Some(30)),
-        "{s}"
-    );
-    assert_eq!(counter(&sb, "api_requests"), before, "not one request");
+    fresh_runner_syncs_without_a_request(&sb, &url, &file, 30);
     assert_eq!(counter(&sb, "contacts_created"), 30);
 }
 
