@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
@@ -47,13 +48,22 @@ pub enum Planned {
 
 type InFlight = JoinSet<(Item, Record, Done)>;
 
+/// A request's task, ended: its row, what the ledger held, and how it went.
+type Joined = std::result::Result<(Item, Record, Done), tokio::task::JoinError>;
+
 /// A row's request (or look-up), ready to go once its record is committed.
 type Launch =
     std::pin::Pin<Box<dyn std::future::Future<Output = (Item, Record, Done)> + Send + 'static>>;
 
-/// How many rows' records are committed together before their requests go out (one commit,
-/// one write of the pages they touch, instead of one each).
-const SEND_BATCH: usize = 32;
+/// A row whose record is committed and whose request is ready to go: rows are armed ahead
+/// of the pace (as many as the window holds), so that when an answer frees a slot the next
+/// request goes out at once, with no write to the ledger on the way.
+struct Armed {
+    item: Item,
+    /// Recorded as sent (a look-up is not recorded before it goes).
+    recorded: bool,
+    launch: Launch,
+}
 
 pub struct Driver<'a> {
     pub kind: Kind,
@@ -70,12 +80,12 @@ pub struct Driver<'a> {
     pub repeats: Option<&'a std::collections::HashSet<u64>>,
 }
 
-/// What sending and settling touch: the queue, the tasks, the rows out, the counts.
-type Running<'r> = (
-    &'r mut VecDeque<Queued>,
+/// What a second Ctrl-C finds: answers in and not settled, rows armed, requests out.
+type Left<'r> = (
+    &'r mut Vec<Joined>,
+    &'r mut VecDeque<Armed>,
     &'r mut InFlight,
     &'r mut BTreeMap<u64, Item>,
-    &'r mut Tally,
 );
 
 /// A row waiting for its turn: what it needs, and what the ledger holds of it.
@@ -88,12 +98,18 @@ struct Queued {
 impl Driver<'_> {
     /// Every row, once. An error that stops the run (unreadable input, a ledger that cannot be
     /// written) comes back beside the tally, so the summary is still printed.
+    ///
+    /// The order of work is what keeps the pace: answers in first (their slots are free),
+    /// then the armed rows out, then the ledger's work (settling answers, arming the next
+    /// rows) while those requests are on the wire, and only then a wait.
     pub async fn run(
         mut self,
         rows: &mut dyn Iterator<Item = Result<Row>>,
     ) -> (Tally, Option<CliError>) {
         let mut tally = Tally::default();
         let mut queue: VecDeque<Queued> = VecDeque::new();
+        let mut armed: VecDeque<Armed> = VecDeque::new();
+        let mut answered: Vec<Joined> = Vec::new();
         let mut in_flight: InFlight = JoinSet::new();
         let mut out: BTreeMap<u64, Item> = BTreeMap::new();
         let mut interrupt = crate::interrupt::Interrupt::install();
@@ -102,8 +118,42 @@ impl Driver<'_> {
         let mut fatal: Option<CliError> = None;
         let mut read_all = false;
         loop {
+            if interrupt.recv().now_or_never().is_some() {
+                if tally.interrupted {
+                    let left = (&mut answered, &mut armed, &mut in_flight, &mut out);
+                    if let Err(e) = self.stop_now(left, &mut tally).await {
+                        fatal.get_or_insert(e);
+                    }
+                    break;
+                }
+                self.interrupted(&mut tally);
+            }
             let stop = tally.interrupted || fatal.is_some() || tally.auth_error.is_some();
-            if !stop && queue.is_empty() && !read_all {
+            while let Some(joined) = in_flight.try_join_next() {
+                answer_in(joined, &mut out, &mut answered);
+            }
+            if stop && !armed.is_empty() {
+                if let Err(e) = self.disarm(&mut armed).await {
+                    fatal.get_or_insert(e);
+                }
+                continue;
+            }
+            if !stop
+                && self.send_armed(
+                    &mut armed,
+                    &mut in_flight,
+                    &mut out,
+                    &mut tally,
+                    pace.as_ref(),
+                )
+            {
+                // Let them reach the wire before anything else runs on this thread.
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let ahead = pace.as_ref().map_or(usize::MAX, |p| p.limit());
+            let short = !stop && armed.len() < ahead;
+            if short && queue.is_empty() && !read_all {
                 match self.next_batch(rows, &mut tally, &mut queue).await {
                     Ok(more) => read_all = !more,
                     Err(e) => fatal = Some(e),
@@ -111,11 +161,14 @@ impl Driver<'_> {
                 progress.tick(&tally, pace.as_ref());
                 continue;
             }
-            let may_send = pace.as_ref().is_none_or(|p| p.may_send(in_flight.len()));
-            if !stop && may_send && !queue.is_empty() {
-                let sending = (&mut queue, &mut in_flight, &mut out, &mut tally);
-                if let Err(e) = self.dispatch(sending, pace.as_ref()).await {
-                    fatal = Some(e);
+            if !answered.is_empty() || (short && !queue.is_empty()) {
+                let work = (&mut queue, &mut armed, &mut tally);
+                let wanted = if short { ahead } else { 0 };
+                if let Err(e) = self
+                    .ledger_work(std::mem::take(&mut answered), wanted, work)
+                    .await
+                {
+                    fatal.get_or_insert(e);
                 }
                 progress.tick(&tally, pace.as_ref());
                 continue;
@@ -126,11 +179,6 @@ impl Driver<'_> {
                 }
                 continue;
             }
-            // Nothing to do until an answer comes: what is recorded is committed first, so the
-            // ledger is never held while the run waits.
-            if let Err(e) = self.ledger.ledger.commit_batch().await {
-                fatal.get_or_insert(e);
-            }
             let rest = async {
                 match &pace {
                     Some(p) => p.rest_started().await,
@@ -140,24 +188,20 @@ impl Driver<'_> {
             tokio::select! {
                 done = in_flight.join_next() => {
                     if let Some(joined) = done {
-                        let settling = (&mut queue, &mut in_flight, &mut out, &mut tally);
-                        if let Err(e) = self.settle_ready(joined, settling).await {
-                            fatal.get_or_insert(e);
-                        }
+                        answer_in(joined, &mut out, &mut answered);
                     }
-                    progress.tick(&tally, pace.as_ref());
                 }
                 // A row resting before its retry frees a slot of the window.
                 _ = rest => {}
                 _ = interrupt.recv() => {
                     if tally.interrupted {
-                        if let Err(e) = self.stop_now(&mut in_flight, &mut out, &mut tally).await {
+                        let left = (&mut answered, &mut armed, &mut in_flight, &mut out);
+                        if let Err(e) = self.stop_now(left, &mut tally).await {
                             fatal.get_or_insert(e);
                         }
                         break;
                     }
-                    tally.interrupted = true;
-                    self.printer.status("Interrupted: finishing the requests in flight, sending no more (Ctrl-C again to stop now)...");
+                    self.interrupted(&mut tally);
                 }
             }
         }
@@ -168,63 +212,90 @@ impl Driver<'_> {
         (tally, fatal)
     }
 
-    /// Send the next rows the pace allows: their records committed together, then their
-    /// requests spawned. A record that could not be written stops the run; those written before
-    /// it still go out, as recorded.
-    async fn dispatch(
+    fn interrupted(&self, tally: &mut Tally) {
+        tally.interrupted = true;
+        self.printer.status("Interrupted: finishing the requests in flight, sending no more (Ctrl-C again to stop now)...");
+    }
+
+    /// Spawn the armed rows the pace allows; whether any went.
+    fn send_armed(
         &mut self,
-        (queue, in_flight, out, tally): Running<'_>,
+        armed: &mut VecDeque<Armed>,
+        in_flight: &mut InFlight,
+        out: &mut BTreeMap<u64, Item>,
+        tally: &mut Tally,
         pace: Option<&crate::pace::Pace>,
+    ) -> bool {
+        let mut sent = false;
+        while pace.is_none_or(|p| p.may_send(in_flight.len()))
+            && let Some(next) = armed.pop_front()
+        {
+            if next.recorded {
+                tally.sent += 1;
+            }
+            out.insert(next.item.number, next.item);
+            in_flight.spawn(next.launch);
+            sent = true;
+        }
+        sent
+    }
+
+    /// The ledger's work, in one batch (one commit): settle the answers in, then arm up to
+    /// `wanted` rows, each recorded as sent. A row is armed only once that commit is done, so
+    /// no request goes out before its record is durable. An error stops the run; what was
+    /// recorded before it is kept.
+    async fn ledger_work(
+        &mut self,
+        answered: Vec<Joined>,
+        wanted: usize,
+        (queue, armed, tally): (&mut VecDeque<Queued>, &mut VecDeque<Armed>, &mut Tally),
     ) -> Result<()> {
         let sending = self.api.is_some();
         if sending {
             self.ledger.ledger.begin_batch().await?;
         }
-        let mut launches = Vec::new();
         let mut result = Ok(());
-        while launches.len() < SEND_BATCH
-            && pace.is_none_or(|p| p.may_send(in_flight.len() + launches.len()))
+        for joined in answered {
+            if let Ok((item, record, done)) = joined
+                && let Err(e) = self.settle(item, record, done, queue, tally).await
+            {
+                result = Err(e);
+                break;
+            }
+        }
+        let mut fresh = Vec::new();
+        while result.is_ok()
+            && armed.len() + fresh.len() < wanted
             && let Some(next) = queue.pop_front()
         {
-            match self.prepare(next, out, tally).await {
-                Ok(Some(launch)) => launches.push(launch),
+            match self.prepare(next, tally).await {
+                Ok(Some(ready)) => fresh.push(ready),
                 Ok(None) => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+                Err(e) => result = Err(e),
             }
         }
         if sending {
             self.ledger.ledger.commit_batch().await?;
         }
-        for launch in launches {
-            in_flight.spawn(launch);
-        }
+        armed.extend(fresh);
         result
     }
 
-    /// Settle an answer and every other one already in. Their records join the open batch,
-    /// committed with the next rows sent, or before the run next waits: an outcome recorded a
-    /// little later is safe (until then the row reads as unknown, and is looked up).
-    async fn settle_ready(
-        &mut self,
-        first: std::result::Result<(Item, Record, Done), tokio::task::JoinError>,
-        (queue, in_flight, out, tally): Running<'_>,
-    ) -> Result<()> {
+    /// The run stops with rows armed and not sent: their records are taken back, in one
+    /// batch, so the ledger does not hold them as sent. (Were that to fail, or hsm to die
+    /// before, they read as unknown: looked up, never resent blindly.)
+    async fn disarm(&mut self, armed: &mut VecDeque<Armed>) -> Result<()> {
+        // Never sent, whatever happens below.
+        let armed = std::mem::take(armed);
         self.ledger.ledger.begin_batch().await?;
         let mut result = Ok(());
-        let mut next = Some(first);
-        while let Some(joined) = next {
-            if let Ok((item, record, done)) = joined {
-                out.remove(&item.number);
-                if let Err(e) = self.settle(item, record, done, queue, tally).await {
-                    result = Err(e);
-                    break;
-                }
+        for next in armed.into_iter().filter(|a| a.recorded) {
+            if let Err(e) = self.ledger.unsend(&next.item.x).await {
+                result = Err(e);
+                break;
             }
-            next = in_flight.try_join_next();
         }
+        self.ledger.ledger.commit_batch().await?;
         result
     }
 
@@ -332,13 +403,8 @@ impl Driver<'_> {
         }
     }
 
-    /// Record the row's request as sent, then send it (in a dry run, plan it).
-    async fn prepare(
-        &mut self,
-        queued: Queued,
-        out: &mut BTreeMap<u64, Item>,
-        tally: &mut Tally,
-    ) -> Result<Option<Launch>> {
+    /// Record the row's request as sent and make it ready to go (in a dry run, plan it).
+    async fn prepare(&mut self, queued: Queued, tally: &mut Tally) -> Result<Option<Armed>> {
         let Queued {
             item,
             action,
@@ -349,7 +415,8 @@ impl Driver<'_> {
             return Ok(None);
         };
         let realm = self.ledger.realm.clone();
-        out.insert(item.number, item.clone());
+        let shown = item.clone();
+        let recorded = matches!(action, Action::Create | Action::Update { .. });
         let launch: Launch = match action {
             Action::Unchanged | Action::Skip(_) => return Ok(None),
             Action::Check => {
@@ -370,7 +437,6 @@ impl Driver<'_> {
                 // Committed before the request exists: a crash from here on leaves the row
                 // unknown, never silently unsent or silently sent twice.
                 self.ledger.sent(&item.x, &pending).await?;
-                tally.sent += 1;
                 let record = Record {
                     pending: Some(pending),
                     ..record
@@ -397,7 +463,6 @@ impl Driver<'_> {
                     d: realm.digests(&changes, changes.keys()),
                 };
                 self.ledger.sent(&item.x, &pending).await?;
-                tally.sent += 1;
                 let record = Record {
                     pending: Some(pending),
                     ..record
@@ -408,7 +473,11 @@ impl Driver<'_> {
                 })
             }
         };
-        Ok(Some(launch))
+        Ok(Some(Armed {
+            item: shown,
+            recorded,
+            launch,
+        }))
     }
 
     fn plan_only(&mut self, item: Item, action: Action, tally: &mut Tally) -> Result<()> {
@@ -625,22 +694,22 @@ impl Driver<'_> {
         })
     }
 
-    /// The second Ctrl-C: answers already in are settled, the rest stay unknown (the ledger
-    /// holds them as sent).
+    /// The second Ctrl-C: answers already in are settled, rows armed are taken back, the rest
+    /// stay unknown (the ledger holds them as sent).
     async fn stop_now(
         &mut self,
-        in_flight: &mut InFlight,
-        out: &mut BTreeMap<u64, Item>,
+        (answered, armed, in_flight, out): Left<'_>,
         tally: &mut Tally,
     ) -> Result<()> {
         in_flight.abort_all();
-        let mut queue = VecDeque::new();
         tally.interrupted = true;
-        while let Some(done) = in_flight.join_next().await {
-            if let Ok((item, record, done)) = done {
-                out.remove(&item.number);
-                self.settle(item, record, done, &mut queue, tally).await?;
-            }
+        let disarmed = self.disarm(armed).await;
+        while let Some(joined) = in_flight.join_next().await {
+            answer_in(joined, out, answered);
+        }
+        let mut queue = VecDeque::new();
+        for (item, record, done) in answered.drain(..).flatten() {
+            self.settle(item, record, done, &mut queue, tally).await?;
         }
         for (_, item) in std::mem::take(out) {
             tally.note_unknown(&item.x);
@@ -650,8 +719,16 @@ impl Driver<'_> {
                 ..Entry::new(item.number, item.line, Some(item.x), Status::Unknown)
             })?;
         }
-        Ok(())
+        disarmed
     }
+}
+
+/// An answer in: its row is no longer out (an aborted or failed task's row stays out, unknown).
+fn answer_in(joined: Joined, out: &mut BTreeMap<u64, Item>, answered: &mut Vec<Joined>) {
+    if let Ok((item, ..)) = &joined {
+        out.remove(&item.number);
+    }
+    answered.push(joined);
 }
 
 /// Search for a row's contact: found (with this external id), no match, or failed.

@@ -357,6 +357,11 @@ impl Ledger {
         dispatch!(self, s => s.sent(realm.id, run, external_id, pending))
     }
 
+    /// Take back the record of a request that never went out: as if it had not been made.
+    pub async fn unsend(&mut self, realm: &Realm, external_id: &str) -> Result<()> {
+        dispatch!(self, s => s.unsend(realm.id, external_id))
+    }
+
     /// Record how a request (or a look-up) ended.
     pub async fn settle(
         &mut self,
@@ -499,6 +504,11 @@ impl Writer {
     pub async fn sent(&mut self, external_id: &str, pending: &Pending) -> Result<()> {
         let (realm, run) = (self.realm.clone(), self.run);
         self.ledger.sent(&realm, run, external_id, pending).await
+    }
+
+    pub async fn unsend(&mut self, external_id: &str) -> Result<()> {
+        let realm = self.realm.clone();
+        self.ledger.unsend(&realm, external_id).await
     }
 
     pub async fn settle(&mut self, external_id: &str, outcome: &Outcome) -> Result<()> {

@@ -66,6 +66,13 @@ CREATE INDEX history_by_contact ON history (realm, external_id);
 CREATE TABLE adopted (realm INTEGER NOT NULL, file TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (realm, file));
 ";
 
+/// Taking back a record of a request never sent: the contact's request in flight cleared,
+/// its `sent` history row removed (portable SQL; PostgreSQL runs the same).
+pub(super) const UNSEND_CONTACT: &str =
+    "UPDATE contacts SET pending = NULL WHERE realm = ?1 AND external_id = ?2";
+pub(super) const UNSEND_HISTORY: &str = "DELETE FROM history WHERE id =
+    (SELECT MAX(id) FROM history WHERE realm = ?1 AND external_id = ?2 AND outcome = 'sent')";
+
 pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
@@ -310,6 +317,16 @@ impl Sqlite {
         let shown = self.shown();
         atomically(&self.conn, &shown, |tx| {
             record_outcome(tx, &shown, realm, run, x, outcome)
+        })
+    }
+
+    /// Take back the record of a request that never went out (the run stopped first).
+    pub fn unsend(&mut self, realm: i64, x: &str) -> Result<()> {
+        let shown = self.shown();
+        atomically(&self.conn, &shown, |tx| {
+            cached(tx, UNSEND_CONTACT, params![realm, x]).map_err(|e| sql(&shown, e))?;
+            cached(tx, UNSEND_HISTORY, params![realm, x]).map_err(|e| sql(&shown, e))?;
+            Ok(())
         })
     }
 

@@ -126,6 +126,14 @@ impl Pace {
         using < state.window.limit() && in_flight < 2 * state.window.ceiling()
     }
 
+    /// How many requests may be out at once now (the window's limit); no limit when unpaced.
+    pub fn limit(&self) -> usize {
+        match &self.0 {
+            Some(shared) => shared.state().window.limit(),
+            None => usize::MAX,
+        }
+    }
+
     /// Resolves when a request started resting since the last call (a bulk driver waits on
     /// this beside its rows' answers); never for an unpaced client.
     pub async fn rest_started(&self) {

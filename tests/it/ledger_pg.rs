@@ -590,6 +590,53 @@ fn a_server_crash_mid_sync_stops_the_run_and_a_rerun_converges_without_duplicate
     assert_eq!(counter(&sb, "api_requests"), before);
 }
 
+/// Ctrl-C mid-import on a shared ledger: the requests out finish, the rows readied ahead of
+/// the pace are taken back, so nothing stays in flight; the re-run sends the rest, once each.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_mid_import_leaves_nothing_in_flight_and_a_rerun_sends_each_row_once() {
+    let pg = shared();
+    let db = pg.new_db("hsm");
+    let (sb, mut env) = logged_in(&["--latency-ms", "20"]);
+    env.set("HSM_LEDGER", &pg.url("hsm", &db));
+    let file = env.path("crm.jsonl");
+    write_file(&file, &rows(1..=2000, plain));
+    let child = env
+        .cmd()
+        .args(["contacts", "import", file.to_str().unwrap()])
+        .args(["--env", "sandbox"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let created = "SELECT COUNT(*) FROM contacts WHERE contact_id IS NOT NULL";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pg.count(&db, created) < 100 {
+        assert!(Instant::now() < deadline, "made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = wait_output(child, Duration::from_secs(60));
+    assert_exit(&out, 130);
+    let first = counter(&sb, "contacts_created");
+    assert!(first < 2000, "interrupted before the end");
+    let pending = "SELECT COUNT(*) FROM contacts WHERE pending IS NOT NULL";
+    assert_eq!(pg.count(&db, pending), 0, "nothing left in flight");
+    let sent = "SELECT COUNT(*) FROM history WHERE outcome = 'sent'";
+    assert_eq!(pg.count(&db, sent), 0, "no request without its outcome");
+    assert_eq!(pg.count(&db, created), first);
+
+    let out = bulk(&env, "import", &file, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary(&out)["created"].as_u64(), Some(2000 - first));
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 2000, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
 // ---------------------------------------------------------------- 2. machines at once
 
 #[test]

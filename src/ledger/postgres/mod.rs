@@ -303,6 +303,23 @@ impl Postgres {
         self.pipeline(false, &steps).await
     }
 
+    /// Take back the record of a request that never went out (the run stopped first).
+    pub async fn unsend(&mut self, realm: i64, x: &str) -> Result<()> {
+        let contact = super::sqlite::UNSEND_CONTACT
+            .replace("?1", "$1")
+            .replace("?2", "$2");
+        let history = super::sqlite::UNSEND_HISTORY
+            .replace("?1", "$1")
+            .replace("?2", "$2");
+        let contact = self.client.prepare(&contact).await.map_err(self.err())?;
+        let history = self.client.prepare(&history).await.map_err(self.err())?;
+        self.pipeline(
+            true,
+            &[(&contact, &[&realm, &x]), (&history, &[&realm, &x])],
+        )
+        .await
+    }
+
     /// Seed contacts from an older file or an export, in one transaction: what the realm
     /// already knows (with a contact id) is left alone. Per item, whether it was adopted.
     /// One look-up for the batch, then its writes pipelined.

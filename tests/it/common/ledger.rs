@@ -46,6 +46,11 @@ pub fn ledger_pending(env: &TestEnv) -> u64 {
     )
 }
 
+/// History rows of requests recorded as sent that never got an outcome.
+pub fn ledger_history_sent(env: &TestEnv) -> u64 {
+    count(env, "SELECT COUNT(*) FROM history WHERE outcome = 'sent'")
+}
+
 /// Contacts the ledger holds as created (with a contact id).
 pub fn ledger_created(env: &TestEnv) -> u64 {
     count(

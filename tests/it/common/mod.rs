@@ -34,7 +34,7 @@ use tempfile::TempDir;
 
 // The cleared environment of a process a test starts; the sandbox's tests share it.
 pub use hsm_test_support::clean_env;
-pub use ledger::{ledger_created, ledger_path, ledger_pending};
+pub use ledger::{ledger_created, ledger_history_sent, ledger_path, ledger_pending};
 pub use sandbox::Sandbox;
 #[cfg(target_os = "linux")]
 pub use small_disk::SmallDisk;
