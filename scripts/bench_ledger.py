@@ -6,8 +6,10 @@ unchanged sync; peak memory of each; the ledger's size per row; and import throu
 and 40 ms of latency (2,000 rows, concurrency 16).
 
 Release build, the sandbox in its own process, one fresh ledger per size.
-Usage: scripts/bench_ledger.py [--quick] [--baseline PATH]   (--quick: 2,000 and 20,000 rows;
---baseline: an hsm built before the ledger, whose import throughput is measured alongside)
+Usage: scripts/bench_ledger.py [--quick] [--baseline PATH] [--import-only] [--rounds N]
+(--quick: 2,000 and 20,000 rows; --baseline: an hsm built before the ledger, whose import
+throughput is measured alongside, interleaved, N rounds each (default 3), medians compared;
+--import-only: skip the syncs)
 Results are printed and written to target/bench-ledger.json.
 
 --postgres (issue 24): instead, the shared ledger against the local one in one run: a sync of
@@ -16,7 +18,7 @@ import of 10,000 rows at 5 ms latency, on SQLite and on a private PostgreSQL clu
 binaries, started here in a temp dir on loopback TCP, fsync on). Written to
 target/bench-ledger-postgres.json.
 """
-import json, os, subprocess, sys, tempfile, time
+import json, os, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -153,7 +155,7 @@ class Postgres:
 
 
 def median(values):
-    return sorted(values)[len(values) // 2]
+    return statistics.median(values)
 
 
 def compare_postgres(hsm, env, work):
@@ -209,7 +211,7 @@ def main():
     results = {"sync": [], "import": []}
     print(f"{'rows':>8} {'fresh s':>8} {'1% s':>7} {'1% req':>7} {'same s':>7} {'same req':>8} "
           f"{'dry-run s':>9} {'peak MiB':>8} {'B/row':>6}")
-    for rows in SIZES:
+    for rows in ([] if "--import-only" in sys.argv else SIZES):
         r = sync_at(hsm, env, work, rows)
         results["sync"].append(r)
         peak = r["unchanged"]["peak_kib"]
@@ -219,15 +221,23 @@ def main():
               flush=True)
     # Import throughput, interleaved with the client before the ledger (--baseline PATH) when given.
     baseline = sys.argv[sys.argv.index("--baseline") + 1] if "--baseline" in sys.argv else None
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3
+    clients = [("ledger", hsm)] + ([("baseline", baseline)] if baseline else [])
     for latency in (5, 40):
-        for round_ in range(3):
-            for name, binary in (("ledger", hsm), ("baseline", baseline)):
-                if binary is None:
-                    continue
+        for round_ in range(rounds):
+            # Alternate who goes first, so a drift of the machine's load favours neither.
+            for name, binary in (clients if round_ % 2 == 0 else clients[::-1]):
                 r = import_at(binary, env, work, latency, sandbox_hsm=hsm)
                 r["client"] = name
                 results["import"].append(r)
                 print(f"import, {latency} ms latency, {name}: {r['rows_per_s']} rows/s", flush=True)
+        medians = {name: median([r["rows_per_s"] for r in results["import"]
+                                 if r["client"] == name and r["latency_ms"] == latency])
+                   for name, _ in clients}
+        line = ", ".join(f"{name} {m:.0f} rows/s" for name, m in medians.items())
+        if baseline:
+            line += f" ({100 * (medians['ledger'] / medians['baseline'] - 1):+.1f}%)"
+        print(f"import, {latency} ms latency, median of {rounds}: {line}", flush=True)
     with open(os.path.join(ROOT, "target", "bench-ledger.json"), "w") as f:
         json.dump(results, f, indent=1)
     print("results: target/bench-ledger.json")

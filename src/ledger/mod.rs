@@ -406,6 +406,16 @@ impl Ledger {
         dispatch!(self, s => s.see(ids))
     }
 
+    /// [`Ledger::see`] and [`Ledger::lookup`] of one batch together (on PostgreSQL, one round
+    /// trip).
+    pub async fn see_and_lookup(
+        &mut self,
+        realm: &Realm,
+        ids: &[&str],
+    ) -> Result<(Vec<bool>, HashMap<String, Record>)> {
+        dispatch!(self, s => s.see_and_lookup(realm.id, ids))
+    }
+
     /// Contacts of the realm (with an id) not seen in this run's file.
     pub async fn unseen(&mut self, realm: &Realm) -> Result<Vec<String>> {
         dispatch!(self, s => s.unseen(realm.id))

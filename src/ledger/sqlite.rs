@@ -409,6 +409,14 @@ impl Sqlite {
         Ok(fresh)
     }
 
+    pub fn see_and_lookup(
+        &mut self,
+        realm: i64,
+        ids: &[&str],
+    ) -> Result<(Vec<bool>, HashMap<String, Record>)> {
+        Ok((self.see(ids)?, self.lookup(realm, ids)?))
+    }
+
     pub fn unseen(&mut self, realm: i64) -> Result<Vec<String>> {
         let shown = self.shown();
         let e = |err| sql(&shown, err);

@@ -7,7 +7,7 @@
 
 mod source;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crate::api::Api;
 use crate::bulk::plan::{self, Action, Item, Kind};
 use crate::bulk::{Driver, Planned, Tally};
 use crate::error::{CliError, Result};
-use crate::ledger::Writer;
+use crate::ledger::{Realm, Record, Writer};
 use crate::output::Printer;
 use crate::rows::{Format, Row};
 use crate::settings::{EnvSettings, Selection};
@@ -103,69 +103,51 @@ pub async fn run(global: &Selection, args: Options, printer: Printer) -> Result<
 /// The first pass: every row valid, every external id once; else exit 2 with the first
 /// problems shown (line, external id, field and rule; never a value) and nothing sent. With
 /// `--skip-invalid` the problems are the second pass's to list.
+///
+/// Batches are pipelined: while the ledger works on one batch's ids, this thread decides the
+/// batch before it and reads the one after, so a ledger on a server costs little more than
+/// one in a file.
 async fn validate(
     source: &Source,
     ledger: &mut Writer,
     args: &Options,
     printer: Printer,
 ) -> Result<FirstPass> {
-    let mut problems = Vec::new();
+    let mut problems = Problems::new();
     let mut first = FirstPass::default();
-    let mut pending: Vec<Item> = Vec::new();
     let mut rows = source.rows()?;
+    let realm = ledger.realm.clone();
+    let (mut batch, mut more) = read_batch(&mut rows, &mut first, &mut problems)?;
+    let mut answered: Option<Answered> = None;
     loop {
-        let row: Option<Row> = rows.next().transpose()?;
-        let last = row.is_none();
-        if let Some(row) = row {
-            first.rows += 1;
-            match (row.contact, row.external_id) {
-                (Err(why), x) => {
-                    let id = x.as_deref().map_or_else(String::new, |x| {
-                        format!(", external id {}", crate::output::terminal_safe(x, false))
-                    });
-                    problems.push(format!("line {}{id}: {why}", row.line));
-                }
-                (Ok(_), None) => problems.push(format!("line {}: no external_id", row.line)),
-                (Ok(contact), Some(x)) => pending.push(Item {
-                    number: row.number,
-                    line: row.line,
-                    x,
-                    contact,
-                }),
+        let ids: Vec<&str> = batch.iter().map(|i| i.x.as_str()).collect();
+        let asked = ledger.ledger.see_and_lookup(&realm, &ids);
+        let work = || {
+            if let Some(done) = answered.take() {
+                decide(&realm, done, &mut first, &mut problems);
             }
-            if pending.len() < crate::ledger::BATCH {
-                continue;
-            }
+            more.then(|| read_batch(&mut rows, &mut first, &mut problems))
+        };
+        let (answer, next) = overlapped(asked, work).await;
+        let (fresh, records) = answer?;
+        drop(ids);
+        answered = Some((batch, fresh, records));
+        match next.transpose()? {
+            Some((next, still)) => (batch, more) = (next, still),
+            None => break,
         }
-        let ids: Vec<&str> = pending.iter().map(|i| i.x.as_str()).collect();
-        let fresh = ledger.ledger.see(&ids).await?;
-        let realm = ledger.realm.clone();
-        let records = ledger.ledger.lookup(&realm, &ids).await?;
-        for (item, fresh) in pending.iter().zip(fresh) {
-            if !fresh {
-                first.repeats.insert(item.number);
-                problems.push(format!(
-                    "line {}, external id {}: the external id appears twice in the file",
-                    item.line,
-                    crate::output::terminal_safe(&item.x, false)
-                ));
-                continue;
-            }
-            match plan::action(Kind::Sync, &realm, records.get(&item.x), item) {
-                Action::Unchanged | Action::Skip(_) => first.unchanged += 1,
-                _ => first.work += 1,
-            }
-        }
-        pending.clear();
-        if last {
-            break;
-        }
+    }
+    if let Some(done) = answered.take() {
+        decide(&realm, done, &mut first, &mut problems);
     }
     first.invalid = !problems.is_empty();
     if problems.is_empty() || args.skip_invalid {
         return Ok(first);
     }
-    for p in problems.iter().take(SHOWN) {
+    // In the file's order (a batch's repeated ids are found after the next batch's invalid
+    // rows were read).
+    problems.sort_by_key(|(line, _)| *line);
+    for (_, p) in problems.iter().take(SHOWN) {
         printer.status(&format!("  {p}"));
     }
     if problems.len() > SHOWN {
@@ -177,6 +159,92 @@ async fn validate(
         args.file
     ))
     .with_hint("the file is the desired state: fix these rows and run again, or pass --skip-invalid to send the valid ones"))
+}
+
+/// The first pass's problems: the line, and what is wrong there.
+type Problems = Vec<(u64, String)>;
+
+/// A batch, with the ledger's answer for it: per row whether its id is new to the run, and
+/// what the ledger holds of the ids.
+type Answered = (Vec<Item>, Vec<bool>, HashMap<String, Record>);
+
+/// Count what each row of an answered batch needs; a repeated external id is a problem.
+fn decide(
+    realm: &Realm,
+    (batch, fresh, records): Answered,
+    first: &mut FirstPass,
+    problems: &mut Problems,
+) {
+    for (item, fresh) in batch.iter().zip(fresh) {
+        if !fresh {
+            first.repeats.insert(item.number);
+            problems.push((
+                item.line,
+                format!(
+                    "line {}, external id {}: the external id appears twice in the file",
+                    item.line,
+                    crate::output::terminal_safe(&item.x, false)
+                ),
+            ));
+            continue;
+        }
+        match plan::action(Kind::Sync, realm, records.get(&item.x), item) {
+            Action::Unchanged | Action::Skip(_) => first.unchanged += 1,
+            _ => first.work += 1,
+        }
+    }
+}
+
+/// Up to a batch of valid rows; the invalid ones go to `problems`. True while the file may
+/// hold more.
+fn read_batch(
+    rows: &mut dyn Iterator<Item = Result<Row>>,
+    first: &mut FirstPass,
+    problems: &mut Problems,
+) -> Result<(Vec<Item>, bool)> {
+    let mut batch = Vec::with_capacity(crate::ledger::BATCH);
+    while batch.len() < crate::ledger::BATCH {
+        let Some(row) = rows.next().transpose()? else {
+            return Ok((batch, false));
+        };
+        first.rows += 1;
+        match (row.contact, row.external_id) {
+            (Err(why), x) => {
+                let id = x.as_deref().map_or_else(String::new, |x| {
+                    format!(", external id {}", crate::output::terminal_safe(x, false))
+                });
+                problems.push((row.line, format!("line {}{id}: {why}", row.line)));
+            }
+            (Ok(_), None) => {
+                problems.push((row.line, format!("line {}: no external_id", row.line)))
+            }
+            (Ok(contact), Some(x)) => batch.push(Item {
+                number: row.number,
+                line: row.line,
+                x,
+                contact,
+            }),
+        }
+    }
+    Ok((batch, true))
+}
+
+/// Start `asked` (a ledger query), then do `work` on this thread while its server answers,
+/// then wait for the answer. The first poll queues the query; yielding once lets the
+/// connection's task write it before `work` holds the thread. (SQLite answers on that first
+/// poll: no overlap, no cost.)
+async fn overlapped<F: std::future::Future, T>(
+    asked: F,
+    work: impl FnOnce() -> T,
+) -> (F::Output, T) {
+    let mut asked = std::pin::pin!(asked);
+    let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(asked.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(answer) = polled {
+        return (answer, work());
+    }
+    tokio::task::yield_now().await;
+    let done = work();
+    (asked.await, done)
 }
 
 /// What the first pass found.

@@ -590,6 +590,43 @@ fn a_server_crash_mid_sync_stops_the_run_and_a_rerun_converges_without_duplicate
     assert_eq!(counter(&sb, "api_requests"), before);
 }
 
+/// The first pass asks the server for one batch of ids while it reads the next: a repeat
+/// across batches is still found, and an unchanged re-run still sends nothing.
+#[test]
+fn a_sync_of_many_batches_finds_a_repeat_across_them_and_reruns_unchanged() {
+    let pg = shared();
+    let db = pg.new_db("hsm");
+    let url = pg.url("hsm", &db);
+    let (sb, mut env) = logged_in(&[]);
+    env.set("HSM_LEDGER", &url);
+    let file = env.path("crm.jsonl");
+    let text =
+        rows(1..=1200, plain).replacen(r#""external_id":"CRM1100""#, r#""external_id":"CRM5""#, 1);
+    write_file(&file, &text);
+    let out = bulk(&env, "sync", &file, &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("line 1100, external id CRM5: the external id appears twice"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(counter(&sb, "api_requests"), 0, "nothing sent");
+
+    let out = bulk(&env, "sync", &file, &["--skip-invalid"]);
+    assert_exit(&out, 2);
+    assert_eq!(summary(&out)["created"].as_u64(), Some(1199));
+    let before = counter(&sb, "api_requests");
+    let out = bulk(&env, "sync", &file, &["--skip-invalid"]);
+    assert_exit(&out, 2);
+    let s = summary(&out);
+    assert_eq!(
+        (s["created"].as_u64(), s["unchanged"].as_u64()),
+        (Some(0), Some(1199)),
+        "{s}"
+    );
+    assert_eq!(counter(&sb, "api_requests"), before, "not one request");
+}
+
 /// Ctrl-C mid-import on a shared ledger: the requests out finish, the rows readied ahead of
 /// the pace are taken back, so nothing stays in flight; the re-run sends the rest, once each.
 #[cfg(unix)]

@@ -240,6 +240,33 @@ fn dry_run_prints_the_plan_and_sends_and_writes_nothing() {
     );
 }
 
+/// The first pass reads a file in batches of 500 ids, pipelined with the ledger; what it
+/// shows is still in the file's order: a repeated id in the first batch before an invalid row
+/// of the second, though the repeat is found after the second batch was read.
+#[test]
+fn the_problems_of_a_large_file_are_shown_in_the_files_order() {
+    let (sb, env) = logged_in(&[]);
+    let file = env.path("crm.jsonl");
+    let text = rows(1..=1200, |i| match i {
+        3 => ("8165550100".into(), "94103".into()),
+        700 => ("555".into(), "94103".into()),
+        _ => plain(i),
+    })
+    .replacen("\"external_id\":\"CRM3\"", "\"external_id\":\"CRM1\"", 1);
+    write_file(&file, &text);
+    let out = sync(&env, &file, &[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    let repeat = err.find("line 3, external id CRM1: the external id appears twice");
+    let invalid = err.find("line 700, external id CRM700: phone");
+    assert!(
+        matches!((repeat, invalid), (Some(r), Some(i)) if r < i),
+        "{err}"
+    );
+    assert!(err.contains("2 invalid row(s)"), "{err}");
+    assert_eq!(counter(&sb, "api_requests"), 0);
+}
+
 #[test]
 fn bad_rows_exit_2_and_nothing_is_sent() {
     let (sb, env) = logged_in(&[]);

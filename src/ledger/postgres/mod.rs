@@ -152,6 +152,10 @@ impl Postgres {
     }
 
     pub async fn lookup(&mut self, realm: i64, ids: &[&str]) -> Result<HashMap<String, Record>> {
+        self.lookup_shared(realm, ids).await
+    }
+
+    async fn lookup_shared(&self, realm: i64, ids: &[&str]) -> Result<HashMap<String, Record>> {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(super::BATCH) {
             let rows = self
@@ -169,6 +173,15 @@ impl Postgres {
             }
         }
         Ok(found)
+    }
+
+    /// [`Postgres::see`] and [`Postgres::lookup`] of one batch, pipelined: one round trip.
+    pub async fn see_and_lookup(
+        &mut self,
+        realm: i64,
+        ids: &[&str],
+    ) -> Result<(Vec<bool>, HashMap<String, Record>)> {
+        futures_util::future::try_join(self.see_shared(ids), self.lookup_shared(realm, ids)).await
     }
 
     pub async fn by_contact_id(&mut self, realm: i64, contact_id: &str) -> Result<Option<String>> {
@@ -426,6 +439,10 @@ impl Postgres {
 
     /// Per id, whether it is new to this run's set (the first of repeated ids in `ids` is).
     pub async fn see(&mut self, ids: &[&str]) -> Result<Vec<bool>> {
+        self.see_shared(ids).await
+    }
+
+    async fn see_shared(&self, ids: &[&str]) -> Result<Vec<bool>> {
         let rows = self
             .client
             .query(&self.st.see, &[&ids])
