@@ -329,20 +329,21 @@ impl Ledger {
         dispatch!(self, s => s.finish_run(run, summary))
     }
 
-    /// Begin a batch of records, committed together by [`Ledger::commit_batch`].
-    /// (PostgreSQL commits each record as it comes, in one round trip.)
+    /// Begin a batch of records, committed together by [`Ledger::commit_batch`]: one commit
+    /// for the rows a bulk run readies together. (PostgreSQL holds only the records of requests
+    /// about to go out; an outcome is written as it comes, in one round trip.)
     pub async fn begin_batch(&mut self) -> Result<()> {
         match &mut self.store {
             Store::Sqlite(s) => s.begin_batch(),
-            Store::Postgres(_) => Ok(()),
+            Store::Postgres(s) => {
+                s.begin_batch();
+                Ok(())
+            }
         }
     }
 
     pub async fn commit_batch(&mut self) -> Result<()> {
-        match &mut self.store {
-            Store::Sqlite(s) => s.commit_batch(),
-            Store::Postgres(_) => Ok(()),
-        }
+        dispatch!(self, s => s.commit_batch())
     }
 
     /// Record a request as sent, before it goes out: `fields` are the fields it carries,

@@ -36,6 +36,19 @@ pub struct Postgres {
     shown: String,
     timeout: Duration,
     st: Statements,
+    /// Records of requests about to go out, held by an open batch for one durable commit.
+    batch: Option<Vec<SentRecord>>,
+}
+
+/// A request's record as sent, with its history row: the values of the two statements.
+struct SentRecord {
+    realm: i64,
+    x: String,
+    json: String,
+    at: String,
+    action: &'static str,
+    run: Option<i64>,
+    fields: String,
 }
 
 /// The statements of the hot path, prepared once per connection.
@@ -79,6 +92,7 @@ impl Postgres {
             shown,
             timeout,
             st,
+            batch: None,
         })
     }
 
@@ -219,24 +233,56 @@ impl Postgres {
         Ok(())
     }
 
+    /// Hold the records of requests about to go out until [`Postgres::commit_batch`]: one
+    /// transaction, one flush of the server's log, for the rows a bulk run readies together
+    /// (outcomes, committed without waiting for the disk, go at once).
+    pub fn begin_batch(&mut self) {
+        self.batch.get_or_insert_with(Vec::new);
+    }
+
+    /// Commit the records held, in one durable transaction, pipelined: one round trip.
+    pub async fn commit_batch(&mut self) -> Result<()> {
+        let Some(batch) = self.batch.take() else {
+            return Ok(());
+        };
+        self.write_sent(&batch).await
+    }
+
     pub async fn sent(&mut self, realm: i64, run: i64, x: &str, pending: &Pending) -> Result<()> {
-        let at = now();
-        let json = to_json(pending);
-        let action = if pending.create { "create" } else { "update" };
-        let run = (run > 0).then_some(run);
-        let fields = field_names(&pending.d);
+        let record = SentRecord {
+            realm,
+            x: x.to_string(),
+            json: to_json(pending),
+            at: now(),
+            action: if pending.create { "create" } else { "update" },
+            run: (run > 0).then_some(run),
+            fields: field_names(&pending.d),
+        };
+        match &mut self.batch {
+            Some(batch) => {
+                batch.push(record);
+                Ok(())
+            }
+            None => self.write_sent(&[record]).await,
+        }
+    }
+
+    async fn write_sent(&self, records: &[SentRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let status: Option<i32> = None;
-        self.pipeline(
-            true,
-            &[
-                (&self.st.sent, &[&realm, &x, &json, &at]),
-                (
-                    &self.st.history,
-                    &[&realm, &x, &run, &at, &action, &fields, &"sent", &status],
-                ),
-            ],
-        )
-        .await
+        let mut steps: Vec<(&Statement, Vec<Param<'_>>)> = Vec::with_capacity(2 * records.len());
+        for r in records {
+            steps.push((&self.st.sent, vec![&r.realm, &r.x, &r.json, &r.at]));
+            let history: Vec<Param<'_>> = vec![
+                &r.realm, &r.x, &r.run, &r.at, &r.action, &r.fields, &"sent", &status,
+            ];
+            steps.push((&self.st.history, history));
+        }
+        let steps: Vec<(&Statement, &[Param<'_>])> =
+            steps.iter().map(|(st, p)| (*st, p.as_slice())).collect();
+        self.pipeline(true, &steps).await
     }
 
     pub async fn settle(&mut self, realm: i64, run: i64, x: &str, outcome: &Outcome) -> Result<()> {
