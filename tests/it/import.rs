@@ -397,6 +397,62 @@ fn sigkill_mid_import_loses_nothing_and_unknown_rows_are_checked_before_resendin
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
 
+/// A login revoked mid-import stops the run (exit 4): the requests out are answered 401 and
+/// recorded as failed, the rows readied ahead of the pace are taken back, so nothing is left
+/// in flight; after a new login the same command sends the rest, once each.
+#[test]
+fn a_login_revoked_mid_import_stops_it_with_nothing_in_flight_and_a_rerun_completes() {
+    let (sb, env) = logged_in(&["--latency-ms", "3"]);
+    let file = env.path("rows.jsonl");
+    write_file(&file, &jsonl(5_000));
+    let report = env.path("rows.jsonl.report.jsonl");
+    let child = env
+        .cmd()
+        .args(["contacts", "import", file.to_str().unwrap()])
+        .args(["--env", "sandbox"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while report_lines(&report)
+        .iter()
+        .filter(|l| l["status"] == "created")
+        .count()
+        < 300
+    {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sb.revoke(None);
+    let out = wait_output(child, Duration::from_secs(60));
+    assert_exit(&out, 4);
+    assert!(stderr(&out).contains("hsm login"), "{}", stderr(&out));
+    let first = sb.stats()["contacts_created"].as_u64().unwrap();
+    assert!(first < 5_000, "stopped before the end");
+    assert_eq!(ledger_pending(&env), 0, "nothing left in flight");
+    assert_eq!(
+        ledger_history_sent(&env),
+        0,
+        "no request without its outcome"
+    );
+    assert_eq!(ledger_created(&env), first);
+
+    login_auto(&env, &[]);
+    let out = import(&env, file.to_str().unwrap(), &["--json"]);
+    assert_exit(&out, 0);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        summary["created"].as_u64(),
+        Some(5_000 - first),
+        "{summary}"
+    );
+    assert_eq!(summary["unknown"].as_u64(), Some(0), "{summary}");
+    let stats = sb.stats();
+    assert_eq!(stats["contacts_created"], 5_000, "{stats}");
+    assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
+}
+
 #[test]
 fn one_refresh_serves_the_whole_run() {
     let (sb, env) = logged_in(&[]);
