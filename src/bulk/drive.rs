@@ -1,7 +1,8 @@
 //! The one send loop of import and sync. Rows are read in batches (memory stays flat at any
 //! size), looked up in the ledger a batch at a time, and each row's request goes out at the
 //! server's pace, recorded in the ledger as sent before it goes out and with its outcome
-//! after. A row whose earlier outcome is unknown is looked up before anything is sent for it;
+//! after. Rows are recorded (armed) a window ahead, so no ledger write stands between an
+//! answer and the next request. A row whose earlier outcome is unknown is looked up before anything is sent for it;
 //! a failed look-up keeps it unknown. Ctrl-C stops the sending, not the waiting; a second
 //! Ctrl-C stops the waiting too, leaving the rows in flight unknown (the ledger has them).
 
@@ -80,13 +81,56 @@ pub struct Driver<'a> {
     pub repeats: Option<&'a std::collections::HashSet<u64>>,
 }
 
-/// What a second Ctrl-C finds: answers in and not settled, rows armed, requests out.
-type Left<'r> = (
-    &'r mut Vec<Joined>,
-    &'r mut VecDeque<Armed>,
-    &'r mut InFlight,
-    &'r mut BTreeMap<u64, Item>,
-);
+/// A run's moving parts: its rows waiting, armed, out and answered, its counts, and the
+/// error that stopped it.
+#[derive(Default)]
+struct State {
+    tally: Tally,
+    /// Rows read and decided, waiting to be armed.
+    queue: VecDeque<Queued>,
+    armed: VecDeque<Armed>,
+    in_flight: InFlight,
+    /// The rows of the requests out, by row number (unknown if the run stops before their answer).
+    out: BTreeMap<u64, Item>,
+    /// Answers in, not settled yet.
+    answered: Vec<Joined>,
+    fatal: Option<CliError>,
+    read_all: bool,
+}
+
+impl State {
+    /// Nothing more is sent: Ctrl-C, an error, or a login that no longer works.
+    fn stopping(&self) -> bool {
+        self.tally.interrupted || self.fatal.is_some() || self.tally.auth_error.is_some()
+    }
+
+    /// The first error is the one reported.
+    fn fail(&mut self, result: Result<()>) {
+        if let Err(e) = result {
+            self.fatal.get_or_insert(e);
+        }
+    }
+
+    /// An answer in: its row is no longer out (an aborted or failed task's row stays out,
+    /// unknown).
+    fn answer_in(&mut self, joined: Joined) {
+        if let Ok((item, ..)) = &joined {
+            self.out.remove(&item.number);
+        }
+        self.answered.push(joined);
+    }
+}
+
+/// What one step of the loop did.
+enum Step {
+    /// Read rows or wrote to the ledger (the progress line moves).
+    Worked,
+    /// Sent armed rows, or found nothing to do yet.
+    Again,
+    /// Only an answer (or a Ctrl-C) can move the run on.
+    Wait,
+    Done,
+}
 
 /// A row waiting for its turn: what it needs, and what the ledger holds of it.
 struct Queued {
@@ -98,143 +142,124 @@ struct Queued {
 impl Driver<'_> {
     /// Every row, once. An error that stops the run (unreadable input, a ledger that cannot be
     /// written) comes back beside the tally, so the summary is still printed.
-    ///
-    /// The order of work is what keeps the pace: answers in first (their slots are free),
-    /// then the armed rows out, then the ledger's work (settling answers, arming the next
-    /// rows) while those requests are on the wire, and only then a wait.
     pub async fn run(
         mut self,
         rows: &mut dyn Iterator<Item = Result<Row>>,
     ) -> (Tally, Option<CliError>) {
-        let mut tally = Tally::default();
-        let mut queue: VecDeque<Queued> = VecDeque::new();
-        let mut armed: VecDeque<Armed> = VecDeque::new();
-        let mut answered: Vec<Joined> = Vec::new();
-        let mut in_flight: InFlight = JoinSet::new();
-        let mut out: BTreeMap<u64, Item> = BTreeMap::new();
+        let mut st = State::default();
         let mut interrupt = crate::interrupt::Interrupt::install();
         let progress = Progress::new(self.printer, self.total);
         let pace = self.api.as_ref().map(|a| a.pace().clone());
-        let mut fatal: Option<CliError> = None;
-        let mut read_all = false;
         loop {
-            if interrupt.recv().now_or_never().is_some() {
-                if tally.interrupted {
-                    let left = (&mut answered, &mut armed, &mut in_flight, &mut out);
-                    if let Err(e) = self.stop_now(left, &mut tally).await {
-                        fatal.get_or_insert(e);
-                    }
-                    break;
-                }
-                self.interrupted(&mut tally);
+            // Also between steps: a run with always something to do would not reach the wait.
+            if interrupt.recv().now_or_never().is_some() && self.interrupted(&mut st).await {
+                break;
             }
-            let stop = tally.interrupted || fatal.is_some() || tally.auth_error.is_some();
-            while let Some(joined) = in_flight.try_join_next() {
-                answer_in(joined, &mut out, &mut answered);
-            }
-            if stop && !armed.is_empty() {
-                if let Err(e) = self.disarm(&mut armed).await {
-                    fatal.get_or_insert(e);
-                }
-                continue;
-            }
-            if !stop
-                && self.send_armed(
-                    &mut armed,
-                    &mut in_flight,
-                    &mut out,
-                    &mut tally,
-                    pace.as_ref(),
-                )
-            {
-                // Let them reach the wire before anything else runs on this thread.
-                tokio::task::yield_now().await;
-                continue;
-            }
-            let ahead = pace.as_ref().map_or(usize::MAX, |p| p.limit());
-            let short = !stop && armed.len() < ahead;
-            if short && queue.is_empty() && !read_all {
-                match self.next_batch(rows, &mut tally, &mut queue).await {
-                    Ok(more) => read_all = !more,
-                    Err(e) => fatal = Some(e),
-                }
-                progress.tick(&tally, pace.as_ref());
-                continue;
-            }
-            if !answered.is_empty() || (short && !queue.is_empty()) {
-                let work = (&mut queue, &mut armed, &mut tally);
-                let wanted = if short { ahead } else { 0 };
-                if let Err(e) = self
-                    .ledger_work(std::mem::take(&mut answered), wanted, work)
-                    .await
-                {
-                    fatal.get_or_insert(e);
-                }
-                progress.tick(&tally, pace.as_ref());
-                continue;
-            }
-            if in_flight.is_empty() {
-                if stop || (queue.is_empty() && read_all) {
-                    break;
-                }
-                continue;
-            }
-            let rest = async {
-                match &pace {
-                    Some(p) => p.rest_started().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                done = in_flight.join_next() => {
-                    if let Some(joined) = done {
-                        answer_in(joined, &mut out, &mut answered);
-                    }
-                }
-                // A row resting before its retry frees a slot of the window.
-                _ = rest => {}
-                _ = interrupt.recv() => {
-                    if tally.interrupted {
-                        let left = (&mut answered, &mut armed, &mut in_flight, &mut out);
-                        if let Err(e) = self.stop_now(left, &mut tally).await {
-                            fatal.get_or_insert(e);
+            match self.step(&mut st, rows, pace.as_ref()).await {
+                Step::Worked => progress.tick(&st.tally, pace.as_ref()),
+                Step::Again => {}
+                Step::Done => break,
+                Step::Wait => {
+                    let rest = async {
+                        match &pace {
+                            Some(p) => p.rest_started().await,
+                            None => std::future::pending().await,
                         }
-                        break;
+                    };
+                    tokio::select! {
+                        done = st.in_flight.join_next() => {
+                            if let Some(joined) = done {
+                                st.answer_in(joined);
+                            }
+                        }
+                        // A row resting before its retry frees a slot of the window.
+                        _ = rest => {}
+                        _ = interrupt.recv() => {
+                            if self.interrupted(&mut st).await {
+                                break;
+                            }
+                        }
                     }
-                    self.interrupted(&mut tally);
                 }
             }
         }
         progress.finish();
-        if let Err(e) = self.ledger.ledger.commit_batch().await {
-            fatal.get_or_insert(e);
-        }
-        (tally, fatal)
+        let committed = self.ledger.ledger.commit_batch().await;
+        st.fail(committed);
+        (st.tally, st.fatal)
     }
 
-    fn interrupted(&self, tally: &mut Tally) {
-        tally.interrupted = true;
+    /// One step that needs no waiting, the most urgent first: answers in (their slots are
+    /// free), then the armed rows out, then the ledger's work (reading rows, settling answers,
+    /// arming the next rows) while those requests are on the wire.
+    async fn step(
+        &mut self,
+        st: &mut State,
+        rows: &mut dyn Iterator<Item = Result<Row>>,
+        pace: Option<&crate::pace::Pace>,
+    ) -> Step {
+        let stop = st.stopping();
+        while let Some(joined) = st.in_flight.try_join_next() {
+            st.answer_in(joined);
+        }
+        if stop && !st.armed.is_empty() {
+            let disarmed = self.disarm(&mut st.armed).await;
+            st.fail(disarmed);
+            return Step::Worked;
+        }
+        if !stop && self.send_armed(st, pace) {
+            // Let them reach the wire before anything else runs on this thread.
+            tokio::task::yield_now().await;
+            return Step::Again;
+        }
+        let ahead = pace.map_or(usize::MAX, |p| p.limit());
+        let short = !stop && st.armed.len() < ahead;
+        if short && st.queue.is_empty() && !st.read_all {
+            match self.next_batch(rows, &mut st.tally, &mut st.queue).await {
+                Ok(more) => st.read_all = !more,
+                Err(e) => st.fatal = Some(e),
+            }
+            return Step::Worked;
+        }
+        if !st.answered.is_empty() || (short && !st.queue.is_empty()) {
+            let worked = self.ledger_work(st, if short { ahead } else { 0 }).await;
+            st.fail(worked);
+            return Step::Worked;
+        }
+        match (
+            st.in_flight.is_empty(),
+            stop || (st.queue.is_empty() && st.read_all),
+        ) {
+            (true, true) => Step::Done,
+            (true, false) => Step::Again,
+            (false, _) => Step::Wait,
+        }
+    }
+
+    /// A Ctrl-C: the first stops the sending; the second stops the waiting too (true: the
+    /// run ends now).
+    async fn interrupted(&mut self, st: &mut State) -> bool {
+        if st.tally.interrupted {
+            let stopped = self.stop_now(st).await;
+            st.fail(stopped);
+            return true;
+        }
+        st.tally.interrupted = true;
         self.printer.status("Interrupted: finishing the requests in flight, sending no more (Ctrl-C again to stop now)...");
+        false
     }
 
     /// Spawn the armed rows the pace allows; whether any went.
-    fn send_armed(
-        &mut self,
-        armed: &mut VecDeque<Armed>,
-        in_flight: &mut InFlight,
-        out: &mut BTreeMap<u64, Item>,
-        tally: &mut Tally,
-        pace: Option<&crate::pace::Pace>,
-    ) -> bool {
+    fn send_armed(&mut self, st: &mut State, pace: Option<&crate::pace::Pace>) -> bool {
         let mut sent = false;
-        while pace.is_none_or(|p| p.may_send(in_flight.len()))
-            && let Some(next) = armed.pop_front()
+        while pace.is_none_or(|p| p.may_send(st.in_flight.len()))
+            && let Some(next) = st.armed.pop_front()
         {
             if next.recorded {
-                tally.sent += 1;
+                st.tally.sent += 1;
             }
-            out.insert(next.item.number, next.item);
-            in_flight.spawn(next.launch);
+            st.out.insert(next.item.number, next.item);
+            st.in_flight.spawn(next.launch);
             sent = true;
         }
         sent
@@ -244,31 +269,26 @@ impl Driver<'_> {
     /// `wanted` rows, each recorded as sent. A row is armed only once that commit is done, so
     /// no request goes out before its record is durable. An error stops the run; what was
     /// recorded before it is kept.
-    async fn ledger_work(
-        &mut self,
-        answered: Vec<Joined>,
-        wanted: usize,
-        (queue, armed, tally): (&mut VecDeque<Queued>, &mut VecDeque<Armed>, &mut Tally),
-    ) -> Result<()> {
+    async fn ledger_work(&mut self, st: &mut State, wanted: usize) -> Result<()> {
         let sending = self.api.is_some();
         if sending {
             self.ledger.ledger.begin_batch().await?;
         }
         let mut result = Ok(());
-        for joined in answered {
-            if let Ok((item, record, done)) = joined
-                && let Err(e) = self.settle(item, record, done, queue, tally).await
-            {
-                result = Err(e);
+        for (item, record, done) in std::mem::take(&mut st.answered).into_iter().flatten() {
+            result = self
+                .settle(item, record, done, &mut st.queue, &mut st.tally)
+                .await;
+            if result.is_err() {
                 break;
             }
         }
         let mut fresh = Vec::new();
         while result.is_ok()
-            && armed.len() + fresh.len() < wanted
-            && let Some(next) = queue.pop_front()
+            && st.armed.len() + fresh.len() < wanted
+            && let Some(next) = st.queue.pop_front()
         {
-            match self.prepare(next, tally).await {
+            match self.prepare(next, &mut st.tally).await {
                 Ok(Some(ready)) => fresh.push(ready),
                 Ok(None) => {}
                 Err(e) => result = Err(e),
@@ -277,7 +297,7 @@ impl Driver<'_> {
         if sending {
             self.ledger.ledger.commit_batch().await?;
         }
-        armed.extend(fresh);
+        st.armed.extend(fresh);
         result
     }
 
@@ -696,23 +716,19 @@ impl Driver<'_> {
 
     /// The second Ctrl-C: answers already in are settled, rows armed are taken back, the rest
     /// stay unknown (the ledger holds them as sent).
-    async fn stop_now(
-        &mut self,
-        (answered, armed, in_flight, out): Left<'_>,
-        tally: &mut Tally,
-    ) -> Result<()> {
-        in_flight.abort_all();
-        tally.interrupted = true;
-        let disarmed = self.disarm(armed).await;
-        while let Some(joined) = in_flight.join_next().await {
-            answer_in(joined, out, answered);
+    async fn stop_now(&mut self, st: &mut State) -> Result<()> {
+        st.in_flight.abort_all();
+        let disarmed = self.disarm(&mut st.armed).await;
+        while let Some(joined) = st.in_flight.join_next().await {
+            st.answer_in(joined);
         }
         let mut queue = VecDeque::new();
-        for (item, record, done) in answered.drain(..).flatten() {
-            self.settle(item, record, done, &mut queue, tally).await?;
+        for (item, record, done) in std::mem::take(&mut st.answered).into_iter().flatten() {
+            self.settle(item, record, done, &mut queue, &mut st.tally)
+                .await?;
         }
-        for (_, item) in std::mem::take(out) {
-            tally.note_unknown(&item.x);
+        for (_, item) in std::mem::take(&mut st.out) {
+            st.tally.note_unknown(&item.x);
             self.ledger.settle(&item.x, &Outcome::Unknown(None)).await?;
             self.report(&Entry {
                 error: Some("stopped (second Ctrl-C) before the answer arrived".to_string()),
@@ -721,14 +737,6 @@ impl Driver<'_> {
         }
         disarmed
     }
-}
-
-/// An answer in: its row is no longer out (an aborted or failed task's row stays out, unknown).
-fn answer_in(joined: Joined, out: &mut BTreeMap<u64, Item>, answered: &mut Vec<Joined>) {
-    if let Ok((item, ..)) = &joined {
-        out.remove(&item.number);
-    }
-    answered.push(joined);
 }
 
 /// Search for a row's contact: found (with this external id), no match, or failed.

@@ -131,7 +131,7 @@ fn is_report(path: &Path) -> Result<bool> {
 
 /// A last line cut short by a crash mid-write: the start of an entry.
 fn is_torn_entry(line: &[u8]) -> bool {
-    line.starts_with(br#"{"row":"#)
+    line.starts_with(br#"{"row":"#) // ... and never its closing }
 }
 
 /// A report of an earlier hsm: a journal, which wrote `sent` before each request.

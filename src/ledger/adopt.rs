@@ -451,7 +451,7 @@ mod tests {
 {"row":6,"external_id":"E","status":"found","contact_id":"c5"}
 {"row":1,"external_id":"A","status":"sent"}
 {"row":7,"external_id":"F","sta"#,
-        );
+        ); // (row 7's closing } was never written)
         assert_eq!(file.format, Format::ImportReport);
         assert_eq!(
             ids(&file),

@@ -268,14 +268,13 @@ fn resend_unknown_resends_only_when_the_search_answers_no_match() {
     assert_eq!(stats["duplicate_external_ids"], 0, "{stats}");
 }
 
-/// Start an import of `n` rows, wait until `after` rows are recorded, then send `signal`.
-/// (Unix signals: this and the tests using it are Unix only.)
-#[cfg(unix)]
-fn interrupt_import(
+/// Start an import of `file`, wait until `after` rows are recorded as created, do `then`
+/// (given the child's pid), and wait for the import to end.
+fn import_until(
     env: &TestEnv,
     file: &std::path::Path,
     after: usize,
-    signal: i32,
+    then: impl FnOnce(u32),
 ) -> std::process::Output {
     let report = std::path::PathBuf::from(format!("{}.report.jsonl", file.display()));
     let child = env
@@ -304,11 +303,23 @@ fn interrupt_import(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: plain syscall on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, signal);
-    }
+    then(child.id());
     wait_output(child, Duration::from_secs(60))
+}
+
+/// As [`import_until`], sending `signal` (Unix signals: this and the tests using it are Unix
+/// only).
+#[cfg(unix)]
+fn interrupt_import(
+    env: &TestEnv,
+    file: &std::path::Path,
+    after: usize,
+    signal: i32,
+) -> std::process::Output {
+    // SAFETY: plain syscall on our own child.
+    import_until(env, file, after, |pid| unsafe {
+        libc::kill(pid as i32, signal);
+    })
 }
 
 #[cfg(unix)]
@@ -405,27 +416,9 @@ fn a_login_revoked_mid_import_stops_it_with_nothing_in_flight_and_a_rerun_comple
     let (sb, env) = logged_in(&["--latency-ms", "3"]);
     let file = env.path("rows.jsonl");
     write_file(&file, &jsonl(5_000));
-    let report = env.path("rows.jsonl.report.jsonl");
-    let child = env
-        .cmd()
-        .args(["contacts", "import", file.to_str().unwrap()])
-        .args(["--env", "sandbox"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while report_lines(&report)
-        .iter()
-        .filter(|l| l["status"] == "created")
-        .count()
-        < 300
-    {
-        assert!(std::time::Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    sb.revoke(None);
-    let out = wait_output(child, Duration::from_secs(60));
+    let out = import_until(&env, &file, 300, |_| {
+        sb.revoke(None);
+    });
     assert_exit(&out, 4);
     assert!(stderr(&out).contains("hsm login"), "{}", stderr(&out));
     let first = sb.stats()["contacts_created"].as_u64().unwrap();

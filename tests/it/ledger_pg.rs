@@ -370,6 +370,40 @@ fn error_line(out: &Output) -> String {
     format!("{}\n{}", v["error"]["message"], v["error"]["hint"])
 }
 
+/// Contacts the ledger holds as created.
+const CREATED: &str = "SELECT COUNT(*) FROM contacts WHERE contact_id IS NOT NULL";
+
+/// Start `hsm contacts COMMAND FILE` on `env` (its output piped) and return it once the ledger
+/// in `db` holds at least `created` contacts as created.
+fn start_bulk_until(
+    pg: &Pg,
+    db: &str,
+    env: &TestEnv,
+    (command, file, extra): (&str, &Path, &[&str]),
+    created: u64,
+) -> Child {
+    let child = env
+        .cmd()
+        .args([
+            "contacts",
+            command,
+            file.to_str().unwrap(),
+            "--env",
+            "sandbox",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pg.count(db, CREATED) < created {
+        assert!(Instant::now() < deadline, "made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
 // ---------------------------------------------------------------- 1. machines that forget
 
 #[test]
@@ -533,25 +567,7 @@ fn a_server_crash_mid_sync_stops_the_run_and_a_rerun_converges_without_duplicate
     env.set("HSM_LEDGER", &pg.url("hsm", &db));
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=500, plain));
-    let child = env
-        .cmd()
-        .args([
-            "contacts",
-            "sync",
-            file.to_str().unwrap(),
-            "--env",
-            "sandbox",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let created = "SELECT COUNT(*) FROM contacts WHERE contact_id IS NOT NULL";
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while pg.count(&db, created) < 100 {
-        assert!(Instant::now() < deadline, "made no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let child = start_bulk_until(&pg, &db, &env, ("sync", &file, &[]), 100);
     pg.crash();
     let out = wait_output(child, Duration::from_secs(120));
     let code = out.status.code();
@@ -638,20 +654,7 @@ fn ctrl_c_mid_import_leaves_nothing_in_flight_and_a_rerun_sends_each_row_once() 
     env.set("HSM_LEDGER", &pg.url("hsm", &db));
     let file = env.path("crm.jsonl");
     write_file(&file, &rows(1..=2000, plain));
-    let child = env
-        .cmd()
-        .args(["contacts", "import", file.to_str().unwrap()])
-        .args(["--env", "sandbox"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let created = "SELECT COUNT(*) FROM contacts WHERE contact_id IS NOT NULL";
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while pg.count(&db, created) < 100 {
-        assert!(Instant::now() < deadline, "made no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let child = start_bulk_until(pg, &db, &env, ("import", &file, &[]), 100);
     // SAFETY: plain syscall on our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -664,7 +667,7 @@ fn ctrl_c_mid_import_leaves_nothing_in_flight_and_a_rerun_sends_each_row_once() 
     assert_eq!(pg.count(&db, pending), 0, "nothing left in flight");
     let sent = "SELECT COUNT(*) FROM history WHERE outcome = 'sent'";
     assert_eq!(pg.count(&db, sent), 0, "no request without its outcome");
-    assert_eq!(pg.count(&db, created), first);
+    assert_eq!(pg.count(&db, CREATED), first);
 
     let out = bulk(&env, "import", &file, &[]);
     assert_exit(&out, 0);
@@ -690,26 +693,7 @@ fn two_machines_syncing_at_once_never_both_send() {
     write_file(&same_on_b, &rows(1..=400, plain));
     let overlapping = b.path("more.jsonl");
     write_file(&overlapping, &rows(201..=600, plain));
-    let child = a
-        .cmd()
-        .args([
-            "contacts",
-            "sync",
-            file_a.to_str().unwrap(),
-            "--env",
-            "sandbox",
-        ])
-        .args(["--concurrency", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let created = "SELECT COUNT(*) FROM contacts WHERE contact_id IS NOT NULL";
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while pg.count(&db, created) < 10 {
-        assert!(Instant::now() < deadline, "made no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let child = start_bulk_until(pg, &db, &a, ("sync", &file_a, &["--concurrency", "2"]), 10);
     for (file, command) in [
         (&same_on_b, "sync"),
         (&overlapping, "sync"),
